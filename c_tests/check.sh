@@ -1,0 +1,165 @@
+#!/bin/sh
+# Runs every test of the project and ends with one line "N passed, N failed".
+#   MODE=       Rust tests, every C test (shared library, then static), the
+#               header compiled standalone as C and C++, header freshness.
+#   MODE=valgrind  the C tests under valgrind (0 errors, 0 bytes lost).
+#   MODE=asan      the C tests built with -fsanitize=address,undefined.
+#   MODE=tsan      the C tests built with -fsanitize=thread.
+set -u
+cd "$(dirname "$0")/.."
+MODE=${MODE:-}
+CC=${CC:-cc}
+CXX=${CXX:-c++}
+BUILD=build/tests${MODE:+-$MODE}
+RELEASE=target/release
+CFLAGS="-std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Ic_tests -pthread"
+passed=0
+failed=0
+mkdir -p "$BUILD"
+
+pass() { passed=$((passed + 1)); echo "PASSED: $1"; }
+fail() { failed=$((failed + 1)); echo "FAILED: $1"; }
+
+# Adds the PASSED/FAILED lines of a test program's output to the counts; a
+# program that exits non-zero without a FAILED line counts as one failure.
+count_output() { # name, output file, exit status
+    p=$(grep -c '^PASSED: ' "$2")
+    f=$(grep -c '^FAILED: ' "$2")
+    cat "$2"
+    if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+        echo "FAILED: $1 (exit status $3)"
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+build_library() { # cargo flags...
+    if ! cargo build --release --quiet "$@"; then
+        fail "cargo build"
+        summary
+    fi
+    # Programs linked with -lstackless look for the soname.
+    ln -sf libstackless.so "${CARGO_TARGET_DIR:-target}/release/libstackless.so.0"
+}
+
+summary() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit $?
+}
+
+header_is_current() {
+    fresh=$(ls -t $RELEASE/build/stackless-*/out/stackless.h | head -1)
+    if cmp -s "$fresh" include/stackless.h; then
+        pass "header-is-current"
+    else
+        fail "header-is-current (run 'make header' and commit include/stackless.h)"
+    fi
+}
+
+header_compiles() {
+    printf '#include <stackless.h>\n#include <stackless.h>\nint main(void) { return PyErr_Occurred() != NULL; }\n' > "$BUILD/header.c"
+    cp "$BUILD/header.c" "$BUILD/header.cc"
+    for std in c99 c11; do
+        if $CC -std=$std -Wall -Wextra -pedantic -Werror -Iinclude -c "$BUILD/header.c" -o "$BUILD/header-$std.o"; then
+            pass "header-standalone-$std"
+        else
+            fail "header-standalone-$std"
+        fi
+    done
+    for std in c++11 c++17 c++20; do
+        if $CXX -std=$std -Wall -Wextra -pedantic -Werror -Iinclude -c "$BUILD/header.cc" -o "$BUILD/header-$std.o"; then
+            pass "header-standalone-$std"
+        else
+            fail "header-standalone-$std"
+        fi
+    done
+}
+
+rust_tests() {
+    out="$BUILD/cargo-test.log"
+    cargo test --release --quiet >"$out" 2>&1
+    status=$?
+    cat "$out"
+    p=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; \([0-9][0-9]*\) failed.*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+    f=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; \([0-9][0-9]*\) failed.*/\2/p' "$out" | awk '{s+=$1} END {print s+0}')
+    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+        echo "FAILED: cargo test (exit status $status)"
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+# Builds each C test with the given flags and libraries and runs it, through
+# the given runner (empty, or valgrind).
+c_tests() { # suffix, extra cflags, libs, runner
+    for src in c_tests/test_*.c; do
+        name=$(basename "$src" .c)
+        exe="$BUILD/$name$1"
+        # shellcheck disable=SC2086
+        if ! $CC $CFLAGS $2 "$src" -o "$exe" $3; then
+            fail "$name$1 (build)"
+            continue
+        fi
+        # shellcheck disable=SC2086
+        $4 "$exe" >"$exe.log" 2>"$exe.err"
+        status=$?
+        count_output "$name$1" "$exe.log" "$status"
+        if [ "$status" -ne 0 ]; then
+            cat "$exe.err"
+        fi
+    done
+}
+
+SO_LIBS="-L$RELEASE -Wl,-rpath,$PWD/$RELEASE -lstackless"
+A_LIBS="$RELEASE/libstackless.a -ldl -lm"
+
+case "$MODE" in
+"")
+    build_library
+    header_is_current
+    rust_tests
+    c_tests "" "" "$SO_LIBS" ""
+    # The static library: every program once more, counted as one case each.
+    for src in c_tests/test_*.c; do
+        name=$(basename "$src" .c)
+        exe="$BUILD/$name-static"
+        # shellcheck disable=SC2086
+        if $CC $CFLAGS "$src" -o "$exe" $A_LIBS && "$exe" >"$exe.log" 2>&1; then
+            pass "$name-static"
+        else
+            fail "$name-static"
+            tail -20 "$exe.log"
+        fi
+    done
+    header_compiles
+    ;;
+valgrind)
+    build_library
+    c_tests "" "" "$SO_LIBS" "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect"
+    ;;
+asan)
+    CARGO_TARGET_DIR=target/asan build_library --features sanitizer
+    exe_flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+    ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=1
+    export ASAN_OPTIONS
+    c_tests "" "$exe_flags" "target/asan/release/libstackless.a -ldl -lm" ""
+    if nm "$BUILD/test_objects" | grep -q __asan_init; then
+        pass "asan-instrumented"
+    else
+        fail "asan-instrumented"
+    fi
+    ;;
+tsan)
+    CARGO_TARGET_DIR=target/tsan build_library
+    c_tests "" "-fsanitize=thread" "target/tsan/release/libstackless.a -ldl -lm" ""
+    if nm "$BUILD/test_objects" | grep -q __tsan_init; then
+        pass "tsan-instrumented"
+    else
+        fail "tsan-instrumented"
+    fi
+    ;;
+esac
+summary

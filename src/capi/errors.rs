@@ -1,0 +1,188 @@
+//! Exports of the error indicator (`PyErr_*`). The indicator is per thread
+//! and, inside the scheduler, per tasklet: switches never carry an error
+//! from one tasklet to another.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+use super::{guard, to_object};
+use crate::errors::{self as err, ErrorState};
+use crate::object::{exceptions, PyObject};
+use core::ffi::{c_char, c_int, CStr};
+use core::ptr::null_mut;
+
+/// Sets the error indicator to `(type, str(message))`. A `type` that is no
+/// exception class sets `SystemError` instead.
+#[no_mangle]
+pub extern "C" fn PyErr_SetString(ty: *mut PyObject, message: *const c_char) {
+    guard((), || {
+        // SAFETY: `ty` is checked; `message` is NUL-terminated per the C API.
+        unsafe {
+            if err::check_exception_class(ty).is_err() {
+                return;
+            }
+            if message.is_null() {
+                err::set_none(ty);
+            } else {
+                err::set_string(ty, &CStr::from_ptr(message).to_string_lossy());
+            }
+        }
+    })
+}
+
+/// Sets the error indicator to `(type, value)`; both borrowed, `value` may
+/// be NULL.
+#[no_mangle]
+pub extern "C" fn PyErr_SetObject(ty: *mut PyObject, value: *mut PyObject) {
+    guard((), || {
+        // SAFETY: `ty` is checked; `value` NULL or live.
+        unsafe {
+            if err::check_exception_class(ty).is_ok() {
+                err::set_object(ty, value);
+            }
+        }
+    })
+}
+
+/// Sets the error indicator to `(type, NULL)`.
+#[no_mangle]
+pub extern "C" fn PyErr_SetNone(ty: *mut PyObject) {
+    guard((), || PyErr_SetObject(ty, null_mut()))
+}
+
+/// The pending exception's type, borrowed, or NULL when none is set.
+#[no_mangle]
+pub extern "C" fn PyErr_Occurred() -> *mut PyObject {
+    guard(null_mut(), err::occurred)
+}
+
+/// Clears the error indicator.
+#[no_mangle]
+pub extern "C" fn PyErr_Clear() {
+    guard((), err::clear)
+}
+
+/// Moves the error indicator into `*ptype`, `*pvalue`, `*ptb` (new
+/// references, NULL when absent) and clears it.
+#[no_mangle]
+pub extern "C" fn PyErr_Fetch(ptype: *mut *mut PyObject, pvalue: *mut *mut PyObject, ptb: *mut *mut PyObject) {
+    guard((), || {
+        if ptype.is_null() || pvalue.is_null() || ptb.is_null() {
+            err::bad_internal_call();
+            return;
+        }
+        let state = err::take();
+        // SAFETY: the three out-pointers were checked.
+        unsafe {
+            *ptype = state.ty;
+            *pvalue = state.value;
+            *ptb = state.tb;
+        }
+    })
+}
+
+/// Sets the error indicator from a triple, stealing the three references
+/// (any may be NULL; a NULL type clears it).
+#[no_mangle]
+pub extern "C" fn PyErr_Restore(ty: *mut PyObject, value: *mut PyObject, tb: *mut PyObject) {
+    guard((), || {
+        let state = if ty.is_null() {
+            // SAFETY: stolen references are released.
+            unsafe { ErrorState { ty, value, tb }.release() };
+            ErrorState::EMPTY
+        } else {
+            ErrorState { ty, value, tb }
+        };
+        // SAFETY: the references are stolen.
+        unsafe { err::restore(state) }
+    })
+}
+
+/// Makes `*pvalue` an instance of `*ptype` (in place, owned references), as
+/// CPython does for a fetched triple.
+#[no_mangle]
+pub extern "C" fn PyErr_NormalizeException(ptype: *mut *mut PyObject, pvalue: *mut *mut PyObject, ptb: *mut *mut PyObject) {
+    guard((), || {
+        if ptype.is_null() || pvalue.is_null() || ptb.is_null() {
+            err::bad_internal_call();
+            return;
+        }
+        // SAFETY: the out-pointers hold an owned triple per the C API.
+        unsafe {
+            let mut state = ErrorState {
+                ty: *ptype,
+                value: *pvalue,
+                tb: *ptb,
+            };
+            err::normalize(&mut state);
+            *ptype = state.ty;
+            *pvalue = state.value;
+            *ptb = state.tb;
+        }
+    })
+}
+
+/// 1 if `given` (a class or instance) matches `exc` (a class or tuple of
+/// classes), else 0.
+#[no_mangle]
+pub extern "C" fn PyErr_GivenExceptionMatches(given: *mut PyObject, exc: *mut PyObject) -> c_int {
+    guard(0, || {
+        // SAFETY: NULL or live objects.
+        unsafe { err::given_matches(given, exc) as c_int }
+    })
+}
+
+/// 1 if the pending exception matches `exc`, else 0.
+#[no_mangle]
+pub extern "C" fn PyErr_ExceptionMatches(exc: *mut PyObject) -> c_int {
+    guard(0, || {
+        // SAFETY: NULL or a live object.
+        unsafe { err::matches(exc) as c_int }
+    })
+}
+
+/// A new exception class named `name` (`"module.Name"`), deriving from
+/// `base` (NULL: `Exception`). `dict` is ignored. New reference, or NULL
+/// with `SystemError` when the name has no dot.
+#[no_mangle]
+pub extern "C" fn PyErr_NewException(name: *const c_char, base: *mut PyObject, _dict: *mut PyObject) -> *mut PyObject {
+    guard(null_mut(), || {
+        if name.is_null() {
+            err::bad_internal_call();
+            return null_mut();
+        }
+        // SAFETY: NUL-terminated name; base NULL or live.
+        to_object(unsafe { exceptions::new_class(CStr::from_ptr(name), base) })
+    })
+}
+
+/// Sets `MemoryError`; returns NULL.
+#[no_mangle]
+pub extern "C" fn PyErr_NoMemory() -> *mut PyObject {
+    guard(null_mut(), || {
+        err::no_memory();
+        null_mut()
+    })
+}
+
+/// Sets `TypeError("bad argument type for built-in operation")`; returns 0.
+#[no_mangle]
+pub extern "C" fn PyErr_BadArgument() -> c_int {
+    guard(0, || {
+        err::type_error(err::BAD_ARGUMENT);
+        0
+    })
+}
+
+/// Sets `SystemError("bad argument to internal function")`.
+#[no_mangle]
+pub extern "C" fn PyErr_BadInternalCall() {
+    guard((), || {
+        err::bad_internal_call();
+    })
+}
+
+/// Writes the pending exception to stderr as `TypeName: message` and
+/// clears it. Does nothing when none is set.
+#[no_mangle]
+pub extern "C" fn PyErr_Print() {
+    guard((), err::print)
+}

@@ -1,0 +1,103 @@
+//! The exported C functions. Every export is a plain `#[no_mangle] pub
+//! extern "C" fn` whose body goes through [`guard`]: argument checks, a call
+//! into the core, and the mapping to the C convention. No logic lives here.
+
+pub mod object;
+
+pub mod errors;
+
+use crate::errors::{self as err, PyResult, Raised};
+use crate::object::PyObject;
+use core::ffi::c_int;
+use core::ptr::null_mut;
+
+/// Runs the body of an export: a panic becomes `SystemError` and `fail`.
+/// No unwinding ever crosses into C.
+#[inline(always)]
+pub(crate) fn guard<R>(fail: R, body: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            err::system_error(&format!("internal error in libstackless: {what}"));
+            fail
+        }
+    }
+}
+
+/// A new reference, or NULL when the core failed.
+pub(crate) fn to_object(r: PyResult<*mut PyObject>) -> *mut PyObject {
+    r.unwrap_or(null_mut())
+}
+
+/// `0` on success, `-1` when the core failed.
+pub(crate) fn to_status(r: PyResult<()>) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(Raised) => -1,
+    }
+}
+
+/// Checks that a required object argument is not NULL.
+pub(crate) fn required(op: *mut PyObject) -> PyResult<*mut PyObject> {
+    if op.is_null() {
+        Err(err::bad_internal_call())
+    } else {
+        Ok(op)
+    }
+}
+
+/// Checks that `op` is not NULL and passes `check`, else
+/// `SystemError("bad argument to internal function")`.
+pub(crate) fn required_kind(
+    op: *mut PyObject,
+    check: unsafe fn(*mut PyObject) -> bool,
+) -> PyResult<*mut PyObject> {
+    // SAFETY: `op` is non-NULL and C callers pass live objects.
+    if op.is_null() || !unsafe { check(op) } {
+        Err(err::bad_internal_call())
+    } else {
+        Ok(op)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every export of `src/capi` runs its body inside `guard`.
+    #[test]
+    fn every_export_goes_through_the_guard() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/capi");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut lines = text.lines().peekable();
+            while let Some(line) = lines.next() {
+                if !line.starts_with("pub extern \"C\" fn") && !line.starts_with("pub unsafe extern \"C\" fn") {
+                    continue;
+                }
+                // The body starts after the signature's opening brace.
+                let mut sig = line.to_string();
+                while !sig.trim_end().ends_with('{') {
+                    sig = lines.next().unwrap().to_string();
+                }
+                let body = lines.next().unwrap().trim();
+                assert!(
+                    body.starts_with("guard("),
+                    "{}: export `{}` does not start with guard(",
+                    path.display(),
+                    line
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} exports found");
+    }
+}

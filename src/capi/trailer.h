@@ -1,0 +1,111 @@
+
+#ifndef STACKLESS_H_INLINE
+#define STACKLESS_H_INLINE
+
+/* ---- Inline helpers and macros (CPython's spellings) ---------------- */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PyObject_HEAD PyObject ob_base;
+#define PyObject_VAR_HEAD PyVarObject ob_base;
+#define PyObject_HEAD_INIT(type) { 1, (type) },
+#define PyVarObject_HEAD_INIT(type, size) { { 1, (type) }, (size) },
+
+#define Py_REFCNT(op) (((PyObject *)(op))->ob_refcnt)
+#define Py_TYPE(op) (((PyObject *)(op))->ob_type)
+
+/* Reference counts are atomic: objects cross threads over channels. */
+static inline void _Py_INCREF(PyObject *op) {
+    __atomic_fetch_add(&op->ob_refcnt, 1, __ATOMIC_RELAXED);
+}
+static inline void _Py_DECREF(PyObject *op) {
+    if (__atomic_sub_fetch(&op->ob_refcnt, 1, __ATOMIC_ACQ_REL) == 0) {
+        _Py_Dealloc(op);
+    }
+}
+static inline void _Py_XINCREF(PyObject *op) {
+    if (op != NULL) {
+        _Py_INCREF(op);
+    }
+}
+static inline void _Py_XDECREF(PyObject *op) {
+    if (op != NULL) {
+        _Py_DECREF(op);
+    }
+}
+#define Py_INCREF(op) _Py_INCREF((PyObject *)(op))
+#define Py_DECREF(op) _Py_DECREF((PyObject *)(op))
+#define Py_XINCREF(op) _Py_XINCREF((PyObject *)(op))
+#define Py_XDECREF(op) _Py_XDECREF((PyObject *)(op))
+#define Py_CLEAR(op) \
+    do { \
+        PyObject *_py_tmp = (PyObject *)(op); \
+        if (_py_tmp != NULL) { \
+            (op) = NULL; \
+            Py_DECREF(_py_tmp); \
+        } \
+    } while (0)
+#define Py_SETREF(op, op2) \
+    do { \
+        PyObject *_py_tmp = (PyObject *)(op); \
+        (op) = (op2); \
+        Py_DECREF(_py_tmp); \
+    } while (0)
+
+#define Py_None (&_Py_NoneStruct)
+#define Py_True ((PyObject *)&_Py_TrueStruct)
+#define Py_False ((PyObject *)&_Py_FalseStruct)
+#define Py_RETURN_NONE return Py_INCREF(Py_None), Py_None
+#define Py_RETURN_TRUE return Py_INCREF(Py_True), Py_True
+#define Py_RETURN_FALSE return Py_INCREF(Py_False), Py_False
+
+/* 1 if ob is an instance of tp or of a subtype; 0 (also for NULL). */
+static inline int _PyObject_TypeCheck(PyObject *ob, PyTypeObject *tp) {
+    return ob != NULL && (ob->ob_type == tp || PyType_IsSubtype(ob->ob_type, tp));
+}
+#define PyObject_TypeCheck(ob, tp) _PyObject_TypeCheck((PyObject *)(ob), (tp))
+#define PyType_Check(op) PyObject_TypeCheck((op), &PyType_Type)
+#define PyLong_Check(op) PyObject_TypeCheck((op), &PyLong_Type)
+#define PyBool_Check(op) PyObject_TypeCheck((op), &PyBool_Type)
+#define PyFloat_Check(op) PyObject_TypeCheck((op), &PyFloat_Type)
+#define PyUnicode_Check(op) PyObject_TypeCheck((op), &PyUnicode_Type)
+#define PyBytes_Check(op) PyObject_TypeCheck((op), &PyBytes_Type)
+#define PyTuple_Check(op) PyObject_TypeCheck((op), &PyTuple_Type)
+#define PyDict_Check(op) PyObject_TypeCheck((op), &PyDict_Type)
+#define PyCFunction_Check(op) PyObject_TypeCheck((op), &PyCFunction_Type)
+#define PyCapsule_CheckExact(op) ((op) != NULL && Py_TYPE(op) == &PyCapsule_Type)
+
+/* ---- C-variadic functions (src/capi/varargs.c) ------------------------ */
+
+/* Builds a value from a format (CPython's Py_BuildValue): i b h B H I l k L
+ * K n c C d f s z U y (with # for a length), O S (borrowed), N (stolen),
+ * ( ) tuples, { } dicts. No item gives None, one item that item, several a
+ * tuple. New reference, or NULL with an exception. */
+PyObject *Py_BuildValue(const char *format, ...);
+/* Py_BuildValue with a va_list. */
+PyObject *Py_VaBuildValue(const char *format, va_list va);
+/* A new tuple of n borrowed objects. */
+PyObject *PyTuple_Pack(Py_ssize_t n, ...);
+/* A new str from a printf-like format: %% %c %d %i %u %ld %li %lu %lld
+ * %llu %zd %zi %zu %x %lx %p %s (with .precision), %U (str object), %S
+ * (str(obj)), %R (repr(obj)), %V (object or, if NULL, char *). */
+PyObject *PyUnicode_FromFormat(const char *format, ...);
+/* PyUnicode_FromFormat with a va_list. */
+PyObject *PyUnicode_FromFormatV(const char *format, va_list va);
+/* Sets exception type exc with a message from PyUnicode_FromFormat; always
+ * returns NULL. */
+PyObject *PyErr_Format(PyObject *exc, const char *format, ...);
+/* Calls callable with arguments built by Py_BuildValue(format, ...); a
+ * NULL or empty format means no arguments, a non-tuple result is the only
+ * argument. New reference, or NULL. */
+PyObject *PyObject_CallFunction(PyObject *callable, const char *format, ...);
+/* Calls the method `name` of o (PyObject_GetAttrString) with arguments as
+ * PyObject_CallFunction. New reference, or NULL. */
+PyObject *PyObject_CallMethod(PyObject *o, const char *name, const char *format, ...);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* STACKLESS_H_INLINE */

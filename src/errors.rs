@@ -1,0 +1,269 @@
+//! The error indicator (`PyErr_*`): one exception triple per thread, saved
+//! and restored per tasklet by the scheduler at every switch.
+
+use crate::object::exceptions as exc;
+use crate::object::{self, decref, incref, unicode, xdecref, PyObject};
+use core::cell::Cell;
+use core::ptr::null_mut;
+
+/// Marker for "failed, and the exception is set in the error indicator".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raised;
+
+/// The result of a core operation that fails CPython's way.
+pub type PyResult<T> = Result<T, Raised>;
+
+/// CPython's `PyErr_BadInternalCall` text.
+pub(crate) const BAD_INTERNAL_CALL: &str = "bad argument to internal function";
+/// CPython's `PyErr_BadArgument` text.
+pub(crate) const BAD_ARGUMENT: &str = "bad argument type for built-in operation";
+
+/// An exception triple `(type, value, traceback)`; any part may be NULL.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorState {
+    /// The exception type (NULL: no error).
+    pub ty: *mut PyObject,
+    /// The value: an instance, an argument, or NULL.
+    pub value: *mut PyObject,
+    /// The traceback (always NULL in this runtime, kept for the C API).
+    pub tb: *mut PyObject,
+}
+
+impl ErrorState {
+    /// No error.
+    pub const EMPTY: ErrorState = ErrorState {
+        ty: null_mut(),
+        value: null_mut(),
+        tb: null_mut(),
+    };
+
+    /// Whether an error is held.
+    pub fn is_set(&self) -> bool {
+        !self.ty.is_null()
+    }
+
+    /// Drops the references held.
+    ///
+    /// # Safety
+    /// The triple must own its references.
+    pub unsafe fn release(self) {
+        xdecref(self.ty);
+        xdecref(self.value);
+        xdecref(self.tb);
+    }
+}
+
+thread_local! {
+    static CUREXC: Cell<ErrorState> = const { Cell::new(ErrorState::EMPTY) };
+}
+
+/// Takes the whole error indicator out, leaving it empty (owned references).
+pub fn take() -> ErrorState {
+    CUREXC.with(|c| c.replace(ErrorState::EMPTY))
+}
+
+/// Puts `state` into the error indicator, releasing what was there.
+///
+/// # Safety
+/// `state` must own its references (they are stolen).
+pub unsafe fn restore(state: ErrorState) {
+    let old = CUREXC.with(|c| c.replace(state));
+    old.release();
+}
+
+/// The current exception type, borrowed, or NULL.
+pub fn occurred() -> *mut PyObject {
+    CUREXC.with(|c| c.get().ty)
+}
+
+/// Whether an exception is set.
+pub fn is_set() -> bool {
+    !occurred().is_null()
+}
+
+/// `PyErr_Clear`.
+pub fn clear() {
+    // SAFETY: the indicator owns its references.
+    unsafe { take().release() }
+}
+
+/// `PyErr_SetObject(ty, value)`: borrows both.
+///
+/// # Safety
+/// `ty` must be an exception class; `value` NULL or a live object.
+pub unsafe fn set_object(ty: *mut PyObject, value: *mut PyObject) -> Raised {
+    incref(ty);
+    object::xincref(value);
+    restore(ErrorState {
+        ty,
+        value,
+        tb: null_mut(),
+    });
+    Raised
+}
+
+/// `PyErr_SetString(ty, msg)`.
+pub fn set_string(ty: *mut PyObject, msg: &str) -> Raised {
+    let value = unicode::from_str(msg);
+    // SAFETY: `ty` is one of the exception classes; `value` is new or NULL.
+    unsafe {
+        if value.is_null() {
+            return Raised;
+        }
+        set_object(ty, value);
+        decref(value);
+    }
+    Raised
+}
+
+/// `PyErr_SetNone(ty)`.
+pub fn set_none(ty: *mut PyObject) -> Raised {
+    // SAFETY: `ty` is an exception class.
+    unsafe { set_object(ty, null_mut()) }
+}
+
+/// Sets `SystemError("bad argument to internal function")`.
+pub fn bad_internal_call() -> Raised {
+    set_string(exc::system_error(), BAD_INTERNAL_CALL)
+}
+
+/// Sets a `TypeError` with `msg`.
+pub fn type_error(msg: &str) -> Raised {
+    set_string(exc::type_error(), msg)
+}
+
+/// Sets a `RuntimeError` with `msg`.
+pub fn runtime_error(msg: &str) -> Raised {
+    set_string(exc::runtime_error(), msg)
+}
+
+/// Sets a `ValueError` with `msg`.
+pub fn value_error(msg: &str) -> Raised {
+    set_string(exc::value_error(), msg)
+}
+
+/// Sets a `SystemError` with `msg`.
+pub fn system_error(msg: &str) -> Raised {
+    set_string(exc::system_error(), msg)
+}
+
+/// `PyErr_NoMemory`.
+pub fn no_memory() -> Raised {
+    set_none(exc::memory_error())
+}
+
+/// Makes sure the held value is an instance of the held type (in place).
+///
+/// # Safety
+/// The triple must own its references.
+pub unsafe fn normalize(state: &mut ErrorState) {
+    if state.ty.is_null() {
+        return;
+    }
+    if !state.value.is_null() && object::type_check(state.value, state.ty.cast()) {
+        return;
+    }
+    match exc::instantiate(state.ty, state.value) {
+        Ok(inst) => {
+            xdecref(state.value);
+            state.value = inst;
+        }
+        Err(Raised) => {
+            // Instantiation failed: the new error replaces the old one.
+            let new = take();
+            state.release();
+            *state = new;
+        }
+    }
+}
+
+/// Whether `given` (a class or an instance) matches `exc` (a class or a
+/// tuple of classes), as `PyErr_GivenExceptionMatches`.
+///
+/// # Safety
+/// Both must be NULL or live objects.
+pub unsafe fn given_matches(given: *mut PyObject, exc_: *mut PyObject) -> bool {
+    if given.is_null() || exc_.is_null() {
+        return false;
+    }
+    if object::tuple::check(exc_) {
+        return object::tuple::items(exc_)
+            .iter()
+            .any(|&e| given_matches(given, e));
+    }
+    let given_ty = if object::typeobj::check(given) {
+        given
+    } else {
+        object::type_of(given).cast()
+    };
+    if object::typeobj::check(exc_) {
+        given_ty == exc_ || object::typeobj::is_subtype(given_ty.cast(), exc_.cast())
+    } else {
+        given_ty == exc_
+    }
+}
+
+/// Whether the pending exception matches `exc_`.
+///
+/// # Safety
+/// `exc_` must be NULL or a live object.
+pub unsafe fn matches(exc_: *mut PyObject) -> bool {
+    given_matches(occurred(), exc_)
+}
+
+/// `TypeName: message` (or `TypeName` when the message is empty), as
+/// `PyErr_Print` writes an exception.
+///
+/// # Safety
+/// The triple must hold live objects (or NULLs).
+pub unsafe fn describe(state: &mut ErrorState) -> String {
+    normalize(state);
+    if state.ty.is_null() {
+        return String::new();
+    }
+    let name = object::typeobj::name(state.ty.cast()).to_string();
+    let msg = if state.value.is_null() {
+        Ok(String::new())
+    } else {
+        object::protocol::str_string(state.value)
+    };
+    match msg {
+        Ok(m) if m.is_empty() => name,
+        Ok(m) => format!("{name}: {m}"),
+        Err(Raised) => {
+            clear();
+            format!("{name}: <exception str() failed>")
+        }
+    }
+}
+
+/// Takes the pending exception and writes it to stderr as `PyErr_Print`.
+pub fn print() {
+    let mut state = take();
+    if !state.is_set() {
+        return;
+    }
+    // SAFETY: the taken triple owns its references.
+    unsafe {
+        let text = describe(&mut state);
+        state.release();
+        eprintln!("{text}");
+    }
+}
+
+/// Checks that `ty` is an exception class, for `PyErr_Set*`.
+///
+/// # Safety
+/// `ty` must be NULL or a live object.
+pub unsafe fn check_exception_class(ty: *mut PyObject) -> PyResult<()> {
+    if ty.is_null() {
+        return Err(bad_internal_call());
+    }
+    if exc::is_class(ty) {
+        return Ok(());
+    }
+    let shown = object::protocol::repr_string(ty)?;
+    Err(system_error(&format!(
+        "exception {shown} not a BaseException subclass"
+    )))
+}

@@ -1,0 +1,146 @@
+//! Built-in function objects made from a `PyMethodDef` (`PyCFunction_NewEx`).
+
+use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
+use super::*;
+use crate::errors::{self, PyResult};
+use core::ffi::CStr;
+use core::ptr::null_mut;
+
+/// A built-in function (or method bound to `m_self`).
+#[repr(C)]
+pub struct CFunctionObject {
+    /// Header.
+    pub ob_base: PyObject,
+    /// The definition, borrowed: it must outlive the object.
+    pub m_ml: *mut PyMethodDef,
+    /// The object passed as `self`, or NULL.
+    pub m_self: *mut PyObject,
+    /// The module object, or NULL.
+    pub m_module: *mut PyObject,
+}
+
+unsafe extern "C-unwind" fn cfunction_dealloc(op: *mut PyObject) {
+    let f = op.cast::<CFunctionObject>();
+    xdecref((*f).m_self);
+    xdecref((*f).m_module);
+    typeobj::free_object(op);
+}
+
+unsafe extern "C-unwind" fn cfunction_repr(op: *mut PyObject) -> *mut PyObject {
+    let f = op.cast::<CFunctionObject>();
+    let name = method_name(op);
+    unicode::from_string(if (*f).m_self.is_null() {
+        format!("<built-in function {name}>")
+    } else {
+        format!(
+            "<built-in method {name} of {} object at {:p}>",
+            typeobj::type_name_of((*f).m_self),
+            (*f).m_self
+        )
+    })
+}
+
+unsafe extern "C-unwind" fn cfunction_call(
+    op: *mut PyObject,
+    args: *mut PyObject,
+    kwds: *mut PyObject,
+) -> *mut PyObject {
+    call(op, args, kwds).unwrap_or(null_mut())
+}
+
+/// `builtin_function_or_method`.
+#[no_mangle]
+pub static mut PyCFunction_Type: PyTypeObject = PyTypeObject {
+    tp_repr: Some(cfunction_repr),
+    tp_call: Some(cfunction_call),
+    tp_dealloc: Some(cfunction_dealloc),
+    ..builtin(
+        &raw mut PyType_Type,
+        c"builtin_function_or_method",
+        core::mem::size_of::<CFunctionObject>(),
+        0,
+        &raw mut PyBaseObject_Type,
+        0,
+    )
+};
+
+/// Whether `op` is a built-in function object.
+///
+/// # Safety
+/// `op` must point to a live object.
+pub unsafe fn check(op: *mut PyObject) -> bool {
+    type_of(op) == &raw mut PyCFunction_Type
+}
+
+/// A new built-in function object.
+///
+/// # Safety
+/// `ml` must outlive the object; `self_`/`module` NULL or live objects.
+pub unsafe fn new(
+    ml: *mut PyMethodDef,
+    self_: *mut PyObject,
+    module: *mut PyObject,
+) -> PyResult<*mut PyObject> {
+    let op = typeobj::alloc(&raw mut PyCFunction_Type, 0)?;
+    let f = op.cast::<CFunctionObject>();
+    (*f).m_ml = ml;
+    (*f).m_self = self_;
+    xincref(self_);
+    (*f).m_module = module;
+    xincref(module);
+    Ok(op)
+}
+
+/// The `ml_name` of a built-in function object.
+///
+/// # Safety
+/// `op` must be a built-in function object.
+pub unsafe fn method_name<'a>(op: *mut PyObject) -> &'a str {
+    let ml = (*op.cast::<CFunctionObject>()).m_ml;
+    if (*ml).ml_name.is_null() {
+        "?"
+    } else {
+        CStr::from_ptr((*ml).ml_name).to_str().unwrap_or("?")
+    }
+}
+
+/// Calls a built-in function with CPython's argument checks (SPEC §9.11).
+///
+/// # Safety
+/// `op` must be a built-in function object, `args` a tuple, `kwds` NULL or
+/// a dict.
+unsafe fn call(op: *mut PyObject, args: *mut PyObject, kwds: *mut PyObject) -> PyResult<*mut PyObject> {
+    let f = op.cast::<CFunctionObject>();
+    let ml = (*f).m_ml;
+    let name = method_name(op);
+    let flags = (*ml).ml_flags & (METH_VARARGS | METH_KEYWORDS | METH_NOARGS | METH_O);
+    let Some(meth) = (*ml).ml_meth else {
+        return Err(errors::bad_internal_call());
+    };
+    let has_kwds = !kwds.is_null() && dict::len(kwds) > 0;
+    let n = tuple::len(args);
+    if flags == METH_VARARGS | METH_KEYWORDS {
+        // SAFETY: METH_KEYWORDS functions are stored cast to PyCFunction;
+        // both are plain C function pointers of the same size.
+        let meth: unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject =
+            core::mem::transmute(meth);
+        return Ok(meth((*f).m_self, args, if has_kwds { kwds } else { null_mut() }));
+    }
+    if has_kwds {
+        return Err(errors::type_error(&format!("{name}() takes no keyword arguments")));
+    }
+    match flags {
+        METH_VARARGS => Ok(meth((*f).m_self, args)),
+        METH_NOARGS if n != 0 => Err(errors::type_error(&format!(
+            "{name}() takes no arguments ({n} given)"
+        ))),
+        METH_NOARGS => Ok(meth((*f).m_self, null_mut())),
+        METH_O if n != 1 => Err(errors::type_error(&format!(
+            "{name}() takes exactly one argument ({n} given)"
+        ))),
+        METH_O => Ok(meth((*f).m_self, tuple::items(args)[0])),
+        _ => Err(errors::system_error(&format!(
+            "{name}() method: bad call flags"
+        ))),
+    }
+}

@@ -1,0 +1,118 @@
+//! `dict`: a small insertion-ordered mapping (keyword arguments, user data).
+
+use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
+use super::*;
+use crate::errors::PyResult;
+use core::ptr::null_mut;
+
+/// A `dict` object; its entries live in a Rust vector.
+#[repr(C)]
+pub struct DictObject {
+    /// Header.
+    pub ob_base: PyObject,
+    entries: *mut Vec<(*mut PyObject, *mut PyObject)>,
+}
+
+unsafe fn entries<'a>(op: *mut PyObject) -> &'a mut Vec<(*mut PyObject, *mut PyObject)> {
+    let d = op.cast::<DictObject>();
+    if (*d).entries.is_null() {
+        (*d).entries = Box::into_raw(Box::default());
+    }
+    &mut *(*d).entries
+}
+
+unsafe extern "C-unwind" fn dict_dealloc(op: *mut PyObject) {
+    let d = op.cast::<DictObject>();
+    if !(*d).entries.is_null() {
+        let entries = Box::from_raw((*d).entries);
+        for (k, v) in entries.iter() {
+            decref(*k);
+            decref(*v);
+        }
+    }
+    typeobj::free_object(op);
+}
+
+unsafe extern "C-unwind" fn dict_repr(op: *mut PyObject) -> *mut PyObject {
+    let mut parts = Vec::new();
+    for &(k, v) in entries(op).iter() {
+        let (Ok(k), Ok(v)) = (protocol::repr_string(k), protocol::repr_string(v)) else {
+            return null_mut();
+        };
+        parts.push(format!("{k}: {v}"));
+    }
+    unicode::from_string(format!("{{{}}}", parts.join(", ")))
+}
+
+/// `dict`.
+#[no_mangle]
+pub static mut PyDict_Type: PyTypeObject = PyTypeObject {
+    tp_repr: Some(dict_repr),
+    tp_dealloc: Some(dict_dealloc),
+    ..builtin(
+        &raw mut PyType_Type,
+        c"dict",
+        core::mem::size_of::<DictObject>(),
+        0,
+        &raw mut PyBaseObject_Type,
+        Py_TPFLAGS_BASETYPE,
+    )
+};
+
+/// Whether `op` is a dict.
+///
+/// # Safety
+/// `op` must point to a live object.
+pub unsafe fn check(op: *mut PyObject) -> bool {
+    type_check(op, &raw mut PyDict_Type)
+}
+
+/// A new empty dict.
+pub fn new() -> PyResult<*mut PyObject> {
+    // SAFETY: PyDict_Type is a ready static type.
+    unsafe { typeobj::alloc(&raw mut PyDict_Type, 0) }
+}
+
+unsafe fn key_eq(a: *mut PyObject, b: *mut PyObject) -> bool {
+    if a == b {
+        return true;
+    }
+    if unicode::check(a) && unicode::check(b) {
+        return unicode::data(a) == unicode::data(b);
+    }
+    long::check(a) && long::check(b) && long::value(a) == long::value(b)
+}
+
+/// The number of entries.
+///
+/// # Safety
+/// `op` must be a dict.
+pub unsafe fn len(op: *mut PyObject) -> usize {
+    entries(op).len()
+}
+
+/// Stores `value` under `key` (both borrowed; the dict takes references).
+///
+/// # Safety
+/// `op` must be a dict; `key` and `value` live objects.
+pub unsafe fn set_item(op: *mut PyObject, key: *mut PyObject, value: *mut PyObject) {
+    incref(value);
+    let e = entries(op);
+    if let Some(slot) = e.iter_mut().find(|(k, _)| key_eq(*k, key)) {
+        let old = core::mem::replace(&mut slot.1, value);
+        decref(old);
+    } else {
+        e.push((new_ref(key), value));
+    }
+}
+
+/// The value stored under the str key `key`, borrowed, or NULL.
+///
+/// # Safety
+/// `op` must be a dict.
+pub unsafe fn get_item_str(op: *mut PyObject, key: &[u8]) -> *mut PyObject {
+    entries(op)
+        .iter()
+        .find(|(k, _)| unicode::check(*k) && unicode::data(*k) == key)
+        .map_or(null_mut(), |&(_, v)| v)
+}

@@ -1,0 +1,295 @@
+//! The exception classes: static type objects chained through `tp_base`
+//! (`TaskletExit` -> `SystemExit` -> `BaseException`), instances with `args`.
+
+use super::typeobj::{builtin, PyType_Type};
+use super::*;
+use crate::errors::{self, PyResult};
+use core::ffi::CStr;
+use core::ptr::null_mut;
+
+/// An exception instance: its argument tuple.
+#[repr(C)]
+pub struct PyBaseExceptionObject {
+    /// Header.
+    pub ob_base: PyObject,
+    /// The arguments the exception was created with (a tuple).
+    pub args: *mut PyObject,
+}
+
+unsafe extern "C-unwind" fn exc_new(
+    ty: *mut PyTypeObject,
+    args: *mut PyObject,
+    _kwds: *mut PyObject,
+) -> *mut PyObject {
+    let Ok(op) = typeobj::alloc(ty, 0) else {
+        return null_mut();
+    };
+    let args = if args.is_null() {
+        match tuple::empty() {
+            Ok(t) => t,
+            Err(_) => {
+                decref(op);
+                return null_mut();
+            }
+        }
+    } else {
+        new_ref(args)
+    };
+    (*op.cast::<PyBaseExceptionObject>()).args = args;
+    op
+}
+
+unsafe extern "C-unwind" fn exc_init(
+    op: *mut PyObject,
+    args: *mut PyObject,
+    _kwds: *mut PyObject,
+) -> c_int {
+    if !args.is_null() {
+        let e = op.cast::<PyBaseExceptionObject>();
+        let old = core::mem::replace(&mut (*e).args, new_ref(args));
+        xdecref(old);
+    }
+    0
+}
+
+unsafe extern "C-unwind" fn exc_dealloc(op: *mut PyObject) {
+    xdecref((*op.cast::<PyBaseExceptionObject>()).args);
+    typeobj::free_object(op);
+}
+
+unsafe extern "C-unwind" fn exc_str(op: *mut PyObject) -> *mut PyObject {
+    let args = args_of(op);
+    match tuple::items(args) {
+        [] => unicode::from_str(""),
+        [one] => protocol::str_object(*one).unwrap_or(null_mut()),
+        _ => protocol::str_object(args).unwrap_or(null_mut()),
+    }
+}
+
+unsafe extern "C-unwind" fn key_error_str(op: *mut PyObject) -> *mut PyObject {
+    match tuple::items(args_of(op)) {
+        [one] => protocol::repr_object(*one).unwrap_or(null_mut()),
+        _ => exc_str(op),
+    }
+}
+
+unsafe extern "C-unwind" fn exc_repr(op: *mut PyObject) -> *mut PyObject {
+    let name = typeobj::short_name(type_of(op));
+    let args = args_of(op);
+    let shown = match tuple::items(args) {
+        [one] => protocol::repr_string(*one).map(|r| format!("({r})")),
+        _ => protocol::repr_string(args),
+    };
+    match shown {
+        Ok(s) => unicode::from_string(format!("{name}{s}")),
+        Err(_) => null_mut(),
+    }
+}
+
+const fn exc_type(name: &'static CStr, base: *mut PyTypeObject, str_slot: reprfunc) -> PyTypeObject {
+    PyTypeObject {
+        tp_new: Some(exc_new),
+        tp_init: Some(exc_init),
+        tp_dealloc: Some(exc_dealloc),
+        tp_str: str_slot,
+        tp_repr: Some(exc_repr),
+        ..builtin(
+            &raw mut PyType_Type,
+            name,
+            core::mem::size_of::<PyBaseExceptionObject>(),
+            0,
+            base,
+            Py_TPFLAGS_BASETYPE,
+        )
+    }
+}
+
+macro_rules! exception_classes {
+    ($($ty:ident, $getter:ident, $name:literal, $base:expr;)*) => {
+        $(
+            static mut $ty: PyTypeObject = exc_type($name, $base, Some(exc_str));
+
+            #[doc = concat!("The `", stringify!($name), "` class, borrowed.")]
+            #[inline]
+            pub fn $getter() -> *mut PyObject {
+                (&raw mut $ty).cast()
+            }
+        )*
+    };
+}
+
+exception_classes! {
+BASE_EXCEPTION, base_exception, c"BaseException", &raw mut typeobj::PyBaseObject_Type;
+SYSTEM_EXIT, system_exit, c"SystemExit", &raw mut BASE_EXCEPTION;
+TASKLET_EXIT, tasklet_exit, c"TaskletExit", &raw mut SYSTEM_EXIT;
+EXCEPTION, exception, c"Exception", &raw mut BASE_EXCEPTION;
+STOP_ITERATION, stop_iteration, c"StopIteration", &raw mut EXCEPTION;
+ARITHMETIC_ERROR, arithmetic_error, c"ArithmeticError", &raw mut EXCEPTION;
+ZERO_DIVISION_ERROR, zero_division_error, c"ZeroDivisionError", &raw mut ARITHMETIC_ERROR;
+OVERFLOW_ERROR, overflow_error, c"OverflowError", &raw mut ARITHMETIC_ERROR;
+ATTRIBUTE_ERROR, attribute_error, c"AttributeError", &raw mut EXCEPTION;
+LOOKUP_ERROR, lookup_error, c"LookupError", &raw mut EXCEPTION;
+INDEX_ERROR, index_error, c"IndexError", &raw mut LOOKUP_ERROR;
+MEMORY_ERROR, memory_error, c"MemoryError", &raw mut EXCEPTION;
+RUNTIME_ERROR, runtime_error, c"RuntimeError", &raw mut EXCEPTION;
+RECURSION_ERROR, recursion_error, c"RecursionError", &raw mut RUNTIME_ERROR;
+NOT_IMPLEMENTED_ERROR, not_implemented_error, c"NotImplementedError", &raw mut RUNTIME_ERROR;
+SYSTEM_ERROR, system_error, c"SystemError", &raw mut EXCEPTION;
+TYPE_ERROR, type_error, c"TypeError", &raw mut EXCEPTION;
+VALUE_ERROR, value_error, c"ValueError", &raw mut EXCEPTION;
+WARNING, warning, c"Warning", &raw mut EXCEPTION;
+USER_WARNING, user_warning, c"UserWarning", &raw mut WARNING;
+}
+
+/// The `BaseException` exception class.
+#[no_mangle]
+pub static mut PyExc_BaseException: *mut PyObject = (&raw mut BASE_EXCEPTION).cast();
+
+/// The `SystemExit` exception class.
+#[no_mangle]
+pub static mut PyExc_SystemExit: *mut PyObject = (&raw mut SYSTEM_EXIT).cast();
+
+/// The `TaskletExit` exception class.
+#[no_mangle]
+pub static mut PyExc_TaskletExit: *mut PyObject = (&raw mut TASKLET_EXIT).cast();
+
+/// The `Exception` exception class.
+#[no_mangle]
+pub static mut PyExc_Exception: *mut PyObject = (&raw mut EXCEPTION).cast();
+
+/// The `StopIteration` exception class.
+#[no_mangle]
+pub static mut PyExc_StopIteration: *mut PyObject = (&raw mut STOP_ITERATION).cast();
+
+/// The `ArithmeticError` exception class.
+#[no_mangle]
+pub static mut PyExc_ArithmeticError: *mut PyObject = (&raw mut ARITHMETIC_ERROR).cast();
+
+/// The `ZeroDivisionError` exception class.
+#[no_mangle]
+pub static mut PyExc_ZeroDivisionError: *mut PyObject = (&raw mut ZERO_DIVISION_ERROR).cast();
+
+/// The `OverflowError` exception class.
+#[no_mangle]
+pub static mut PyExc_OverflowError: *mut PyObject = (&raw mut OVERFLOW_ERROR).cast();
+
+/// The `AttributeError` exception class.
+#[no_mangle]
+pub static mut PyExc_AttributeError: *mut PyObject = (&raw mut ATTRIBUTE_ERROR).cast();
+
+/// The `LookupError` exception class.
+#[no_mangle]
+pub static mut PyExc_LookupError: *mut PyObject = (&raw mut LOOKUP_ERROR).cast();
+
+/// The `IndexError` exception class.
+#[no_mangle]
+pub static mut PyExc_IndexError: *mut PyObject = (&raw mut INDEX_ERROR).cast();
+
+/// The `MemoryError` exception class.
+#[no_mangle]
+pub static mut PyExc_MemoryError: *mut PyObject = (&raw mut MEMORY_ERROR).cast();
+
+/// The `RuntimeError` exception class.
+#[no_mangle]
+pub static mut PyExc_RuntimeError: *mut PyObject = (&raw mut RUNTIME_ERROR).cast();
+
+/// The `RecursionError` exception class.
+#[no_mangle]
+pub static mut PyExc_RecursionError: *mut PyObject = (&raw mut RECURSION_ERROR).cast();
+
+/// The `NotImplementedError` exception class.
+#[no_mangle]
+pub static mut PyExc_NotImplementedError: *mut PyObject = (&raw mut NOT_IMPLEMENTED_ERROR).cast();
+
+/// The `SystemError` exception class.
+#[no_mangle]
+pub static mut PyExc_SystemError: *mut PyObject = (&raw mut SYSTEM_ERROR).cast();
+
+/// The `TypeError` exception class.
+#[no_mangle]
+pub static mut PyExc_TypeError: *mut PyObject = (&raw mut TYPE_ERROR).cast();
+
+/// The `ValueError` exception class.
+#[no_mangle]
+pub static mut PyExc_ValueError: *mut PyObject = (&raw mut VALUE_ERROR).cast();
+
+/// The `Warning` exception class.
+#[no_mangle]
+pub static mut PyExc_Warning: *mut PyObject = (&raw mut WARNING).cast();
+
+/// The `UserWarning` exception class.
+#[no_mangle]
+pub static mut PyExc_UserWarning: *mut PyObject = (&raw mut USER_WARNING).cast();
+
+// KeyError's `str()` is the repr of its single argument.
+static mut KEY_ERROR: PyTypeObject = exc_type(c"KeyError", &raw mut LOOKUP_ERROR, Some(key_error_str));
+
+/// The `PyExc_KeyError` class, borrowed.
+#[no_mangle]
+pub static mut PyExc_KeyError: *mut PyObject = (&raw mut KEY_ERROR).cast();
+
+/// The `KeyError` exception class, borrowed.
+pub fn key_error() -> *mut PyObject {
+    (&raw mut KEY_ERROR).cast()
+}
+
+/// Whether `op` is an exception class (a subclass of BaseException).
+///
+/// # Safety
+/// `op` must point to a live object.
+pub unsafe fn is_class(op: *mut PyObject) -> bool {
+    typeobj::check(op) && typeobj::is_subtype(op.cast(), base_exception().cast())
+}
+
+/// Whether `op` is an exception instance.
+///
+/// # Safety
+/// `op` must point to a live object.
+pub unsafe fn is_instance(op: *mut PyObject) -> bool {
+    type_check(op, base_exception().cast())
+}
+
+/// The argument tuple of an exception instance, borrowed.
+///
+/// # Safety
+/// `op` must be an exception instance.
+pub unsafe fn args_of(op: *mut PyObject) -> *mut PyObject {
+    (*op.cast::<PyBaseExceptionObject>()).args
+}
+
+/// Creates an instance of the class `ty` from a raw error value: NULL means
+/// no arguments, a tuple is the argument tuple, anything else one argument.
+///
+/// # Safety
+/// `ty` must be an exception class; `value` NULL or a live object.
+pub unsafe fn instantiate(ty: *mut PyObject, value: *mut PyObject) -> PyResult<*mut PyObject> {
+    let args = if value.is_null() {
+        tuple::empty()?
+    } else if tuple::check(value) {
+        new_ref(value)
+    } else {
+        tuple::from_borrowed(&[value])?
+    };
+    let inst = protocol::call(ty, args, null_mut());
+    decref(args);
+    inst
+}
+
+/// `PyErr_NewException("module.Name", base, dict)`.
+///
+/// # Safety
+/// `base` must be NULL or a live object.
+pub unsafe fn new_class(name: &CStr, base: *mut PyObject) -> PyResult<*mut PyObject> {
+    if !name.to_bytes().contains(&b'.') {
+        return Err(errors::system_error(
+            "PyErr_NewException: name must be module.class",
+        ));
+    }
+    let base = if base.is_null() { exception() } else { base };
+    if !is_class(base) {
+        return Err(errors::type_error(
+            "PyErr_NewException: base must be an exception class",
+        ));
+    }
+    typeobj::new_heap_type(name, base.cast())
+}

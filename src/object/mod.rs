@@ -1,0 +1,265 @@
+//! The small CPython-compatible object model the Stackless C-API needs.
+//!
+//! Objects are C structs that start with [`PyObject`]; every built-in type is
+//! a static [`PyTypeObject`] that is never freed. Reference counts are atomic
+//! because objects cross threads over channels and there is no global lock.
+
+pub mod bytes;
+pub mod capsule;
+pub mod cfunction;
+pub mod dict;
+pub mod exceptions;
+pub mod float;
+pub mod long;
+pub mod none;
+pub mod protocol;
+pub mod tuple;
+pub mod typeobj;
+pub mod unicode;
+
+use core::ffi::{c_char, c_int, c_ulong, c_void};
+use core::sync::atomic::{AtomicIsize, Ordering};
+
+/// The signed size type of the object model (`ssize_t`).
+#[allow(non_camel_case_types)]
+pub type Py_ssize_t = isize;
+
+/// The header every object starts with.
+#[repr(C)]
+pub struct PyObject {
+    /// Reference count, changed atomically (`Py_INCREF`/`Py_DECREF`).
+    pub ob_refcnt: Py_ssize_t,
+    /// The object's type.
+    pub ob_type: *mut PyTypeObject,
+}
+
+/// The header of objects with a variable number of items.
+#[repr(C)]
+pub struct PyVarObject {
+    /// The fixed header.
+    pub ob_base: PyObject,
+    /// The number of items.
+    pub ob_size: Py_ssize_t,
+}
+
+/// `tp_dealloc`: frees an object whose reference count reached zero.
+#[allow(non_camel_case_types)]
+pub type destructor = Option<unsafe extern "C-unwind" fn(*mut PyObject)>;
+/// `tp_repr` / `tp_str`: a new string reference, or NULL with an exception.
+#[allow(non_camel_case_types)]
+pub type reprfunc = Option<unsafe extern "C-unwind" fn(*mut PyObject) -> *mut PyObject>;
+/// `tp_call`: `(self, args, kwargs)` to a new reference or NULL.
+#[allow(non_camel_case_types)]
+pub type ternaryfunc =
+    Option<unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject>;
+/// `tp_init`: `(self, args, kwargs)` to 0 or -1.
+#[allow(non_camel_case_types)]
+pub type initproc =
+    Option<unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> c_int>;
+/// `tp_new`: `(type, args, kwargs)` to a new object or NULL.
+#[allow(non_camel_case_types)]
+pub type newfunc = Option<
+    unsafe extern "C-unwind" fn(*mut PyTypeObject, *mut PyObject, *mut PyObject) -> *mut PyObject,
+>;
+/// `tp_alloc`: `(type, nitems)` to a new zeroed object with refcount 1.
+#[allow(non_camel_case_types)]
+pub type allocfunc =
+    Option<unsafe extern "C-unwind" fn(*mut PyTypeObject, Py_ssize_t) -> *mut PyObject>;
+/// `tp_free`: releases the memory of an object.
+#[allow(non_camel_case_types)]
+pub type freefunc = Option<unsafe extern "C-unwind" fn(*mut c_void)>;
+/// `tp_iternext`: the next item, or NULL (StopIteration or another error).
+#[allow(non_camel_case_types)]
+pub type iternextfunc = Option<unsafe extern "C-unwind" fn(*mut PyObject) -> *mut PyObject>;
+
+/// A C function of a `PyMethodDef` (`METH_VARARGS`, `METH_NOARGS`, `METH_O`).
+pub type PyCFunction = Option<unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject) -> *mut PyObject>;
+/// A C function of a `PyMethodDef` with `METH_VARARGS | METH_KEYWORDS`.
+pub type PyCFunctionWithKeywords =
+    Option<unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject>;
+
+/// The function is called as `meth(self, args)`.
+pub const METH_VARARGS: c_int = 0x0001;
+/// With `METH_VARARGS`: called as `meth(self, args, kwargs)`.
+pub const METH_KEYWORDS: c_int = 0x0002;
+/// The function takes no arguments: `meth(self, NULL)`.
+pub const METH_NOARGS: c_int = 0x0004;
+/// The function takes exactly one argument: `meth(self, arg)`.
+pub const METH_O: c_int = 0x0008;
+
+/// One method of a type's `tp_methods` table, or of a C function object.
+#[repr(C)]
+pub struct PyMethodDef {
+    /// The method's name.
+    pub ml_name: *const c_char,
+    /// The C function; cast to `PyCFunction` for `METH_KEYWORDS`.
+    pub ml_meth: PyCFunction,
+    /// `METH_*` flags.
+    pub ml_flags: c_int,
+    /// Documentation, or NULL.
+    pub ml_doc: *const c_char,
+}
+
+/// The type's slots are filled in (`PyType_Ready` has run).
+pub const Py_TPFLAGS_READY: c_ulong = 1 << 12;
+/// The type was allocated at run time (instances hold a reference to it).
+pub const Py_TPFLAGS_HEAPTYPE: c_ulong = 1 << 9;
+/// The type may be used as `tp_base` of another type.
+pub const Py_TPFLAGS_BASETYPE: c_ulong = 1 << 10;
+/// The flags every type has.
+pub const Py_TPFLAGS_DEFAULT: c_ulong = 0;
+
+/// A type object. Only the slots the runtime supports are present; their
+/// names and meanings are CPython's.
+#[repr(C)]
+pub struct PyTypeObject {
+    /// Header: the type's type (`PyType_Type`) and refcount.
+    pub ob_base: PyVarObject,
+    /// `"module.Name"` or `"Name"`.
+    pub tp_name: *const c_char,
+    /// Size of an instance in bytes.
+    pub tp_basicsize: Py_ssize_t,
+    /// Size of one item of a variable-size instance.
+    pub tp_itemsize: Py_ssize_t,
+    /// Frees an instance.
+    pub tp_dealloc: destructor,
+    /// `repr(obj)`.
+    pub tp_repr: reprfunc,
+    /// `str(obj)`; falls back to `tp_repr`.
+    pub tp_str: reprfunc,
+    /// `obj(*args, **kwargs)`.
+    pub tp_call: ternaryfunc,
+    /// `Py_TPFLAGS_*`.
+    pub tp_flags: c_ulong,
+    /// Documentation, or NULL.
+    pub tp_doc: *const c_char,
+    /// NULL-terminated method table, or NULL.
+    pub tp_methods: *mut PyMethodDef,
+    /// The base type; NULL means `object` after `PyType_Ready`.
+    pub tp_base: *mut PyTypeObject,
+    /// Initialises a new instance.
+    pub tp_init: initproc,
+    /// Allocates an instance.
+    pub tp_alloc: allocfunc,
+    /// Creates an instance.
+    pub tp_new: newfunc,
+    /// Frees the memory of an instance.
+    pub tp_free: freefunc,
+    /// Next item of an iterator.
+    pub tp_iternext: iternextfunc,
+}
+
+// SAFETY: type objects are immutable after `PyType_Ready`; the statics below
+// are only read through raw pointers.
+unsafe impl Sync for PyTypeObject {}
+
+/// The reference count immortal objects start with: never reaches zero.
+pub(crate) const IMMORTAL_REFCNT: Py_ssize_t = 1 << 40;
+
+/// A static object header of type `ty`.
+pub const fn static_header(ty: *mut PyTypeObject) -> PyObject {
+    PyObject {
+        ob_refcnt: IMMORTAL_REFCNT,
+        ob_type: ty,
+    }
+}
+
+/// The atomic view of an object's reference count.
+///
+/// # Safety
+/// `op` must point to a live object.
+#[inline(always)]
+unsafe fn refcnt<'a>(op: *mut PyObject) -> &'a AtomicIsize {
+    // SAFETY: `ob_refcnt` is an aligned isize that is only ever accessed
+    // atomically (the header's Py_INCREF/Py_DECREF use __atomic builtins).
+    AtomicIsize::from_ptr(&raw mut (*op).ob_refcnt)
+}
+
+/// `Py_INCREF`.
+///
+/// # Safety
+/// `op` must point to a live object.
+#[inline(always)]
+pub unsafe fn incref(op: *mut PyObject) {
+    refcnt(op).fetch_add(1, Ordering::Relaxed);
+}
+
+/// `Py_XINCREF`.
+///
+/// # Safety
+/// `op` must be NULL or point to a live object.
+#[inline(always)]
+pub unsafe fn xincref(op: *mut PyObject) {
+    if !op.is_null() {
+        incref(op);
+    }
+}
+
+/// `Py_DECREF`: frees the object when the count reaches zero.
+///
+/// # Safety
+/// `op` must point to a live object whose reference the caller owns.
+#[inline(always)]
+pub unsafe fn decref(op: *mut PyObject) {
+    if refcnt(op).fetch_sub(1, Ordering::AcqRel) == 1 {
+        dealloc(op);
+    }
+}
+
+/// `Py_XDECREF`.
+///
+/// # Safety
+/// `op` must be NULL or an owned reference to a live object.
+#[inline(always)]
+pub unsafe fn xdecref(op: *mut PyObject) {
+    if !op.is_null() {
+        decref(op);
+    }
+}
+
+/// Returns a new reference to `op`.
+///
+/// # Safety
+/// `op` must point to a live object.
+#[inline(always)]
+pub unsafe fn new_ref(op: *mut PyObject) -> *mut PyObject {
+    incref(op);
+    op
+}
+
+/// Calls the type's `tp_dealloc`.
+///
+/// # Safety
+/// `op` must be an object whose reference count has dropped to zero.
+pub unsafe fn dealloc(op: *mut PyObject) {
+    let ty = (*op).ob_type;
+    match (*ty).tp_dealloc {
+        Some(f) => f(op),
+        None => typeobj::default_dealloc(op),
+    }
+}
+
+/// The object's type.
+///
+/// # Safety
+/// `op` must point to a live object.
+#[inline(always)]
+pub unsafe fn type_of(op: *mut PyObject) -> *mut PyTypeObject {
+    (*op).ob_type
+}
+
+/// Whether `op` is an instance of `ty` or of a subtype.
+///
+/// # Safety
+/// `op` must point to a live object and `ty` to a type object.
+#[inline]
+pub unsafe fn type_check(op: *mut PyObject, ty: *mut PyTypeObject) -> bool {
+    let t = (*op).ob_type;
+    t == ty || typeobj::is_subtype(t, ty)
+}
+
+/// Casts a static type object to an object pointer.
+#[inline(always)]
+pub fn type_as_object(ty: *mut PyTypeObject) -> *mut PyObject {
+    ty.cast()
+}

@@ -1,0 +1,119 @@
+//! `str`: immutable UTF-8 text stored inline after the header, always
+//! NUL-terminated so `PyUnicode_AsUTF8` can hand out a pointer.
+
+use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
+use super::*;
+use core::ptr::null_mut;
+
+/// Size of the fixed part of `str` and `bytes` objects (data follows).
+pub(crate) const DATA_OFFSET: usize = core::mem::size_of::<PyVarObject>();
+
+unsafe extern "C-unwind" fn str_repr(op: *mut PyObject) -> *mut PyObject {
+    from_string(quote(as_str(op), false))
+}
+
+unsafe extern "C-unwind" fn str_str(op: *mut PyObject) -> *mut PyObject {
+    new_ref(op)
+}
+
+/// `str`.
+#[no_mangle]
+pub static mut PyUnicode_Type: PyTypeObject = PyTypeObject {
+    tp_repr: Some(str_repr),
+    tp_str: Some(str_str),
+    ..builtin(
+        &raw mut PyType_Type,
+        c"str",
+        DATA_OFFSET + 1,
+        1,
+        &raw mut PyBaseObject_Type,
+        Py_TPFLAGS_BASETYPE,
+    )
+};
+
+/// Whether `op` is a str.
+///
+/// # Safety
+/// `op` must point to a live object.
+pub unsafe fn check(op: *mut PyObject) -> bool {
+    type_check(op, &raw mut PyUnicode_Type)
+}
+
+/// A new object of `ty` (str or bytes) holding `data` and a trailing NUL.
+///
+/// # Safety
+/// `ty` must be `str` or `bytes` (or a subtype with their layout).
+pub unsafe fn alloc_with_bytes(ty: *mut PyTypeObject, data: &[u8]) -> *mut PyObject {
+    let Ok(op) = typeobj::alloc(ty, data.len() as Py_ssize_t) else {
+        return null_mut();
+    };
+    let dst = op.cast::<u8>().add(DATA_OFFSET);
+    core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+    *dst.add(data.len()) = 0;
+    op
+}
+
+/// The bytes of a str or bytes object (without the trailing NUL).
+///
+/// # Safety
+/// `op` must be a str or bytes object that outlives the slice.
+pub unsafe fn data<'a>(op: *mut PyObject) -> &'a [u8] {
+    let len = (*op.cast::<PyVarObject>()).ob_size as usize;
+    core::slice::from_raw_parts(op.cast::<u8>().add(DATA_OFFSET), len)
+}
+
+/// Pointer to the NUL-terminated data of a str or bytes object.
+///
+/// # Safety
+/// `op` must be a str or bytes object.
+pub unsafe fn data_ptr(op: *mut PyObject) -> *mut c_char {
+    op.cast::<c_char>().add(DATA_OFFSET)
+}
+
+/// A new str from Rust text.
+pub fn from_str(s: &str) -> *mut PyObject {
+    // SAFETY: PyUnicode_Type is a ready static type.
+    unsafe { alloc_with_bytes(&raw mut PyUnicode_Type, s.as_bytes()) }
+}
+
+/// A new str from an owned Rust string.
+pub fn from_string(s: String) -> *mut PyObject {
+    from_str(&s)
+}
+
+/// The text of a str object.
+///
+/// # Safety
+/// `op` must be a str object that outlives the borrow.
+pub unsafe fn as_str<'a>(op: *mut PyObject) -> &'a str {
+    // SAFETY: str objects are only ever created from valid UTF-8.
+    core::str::from_utf8_unchecked(data(op))
+}
+
+/// Python's quoting of str (`'text'`) and bytes (`b'text'`) for `repr`.
+pub fn quote(s: &str, bytes: bool) -> String {
+    let q = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(s.len() + 3);
+    if bytes {
+        out.push('b');
+    }
+    out.push(q);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == q => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f || (bytes && c as u32 > 0x7f) => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(q);
+    out
+}
