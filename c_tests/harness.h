@@ -37,7 +37,7 @@ static const char *harness_case;
         fflush(stdout);                                                        \
     } while (0)
 
-static void harness_fail(const char *file, int line, const char *what) {
+static inline void harness_fail(const char *file, int line, const char *what) {
     if (!harness_case_failed) {
         printf("FAILED: %s\n", harness_case);
     }
@@ -84,7 +84,7 @@ static void harness_fail(const char *file, int line, const char *what) {
         const char *a_ = (actual), *e_ = (expected);                           \
         if (a_ == NULL || strcmp(a_, e_) != 0) {                               \
             char m_[1024];                                                     \
-            snprintf(m_, sizeof m_, "%s == \"%s\", expected \"%s\"",           \
+            snprintf(m_, sizeof m_, "%.80s == \"%.440s\", expected \"%.440s\"", \
                      #actual, a_ ? a_ : "(null)", e_);                         \
             harness_fail(__FILE__, __LINE__, m_);                              \
             return;                                                            \
@@ -92,7 +92,7 @@ static void harness_fail(const char *file, int line, const char *what) {
     } while (0)
 
 /* str(o) or repr(o) as text in a static buffer (the object is borrowed). */
-static const char *harness_text(PyObject *o, int use_repr) {
+static inline const char *harness_text(PyObject *o, int use_repr) {
     static char buf[4][1024];
     static int slot;
     char *out = buf[slot++ % 4];
@@ -113,7 +113,7 @@ static const char *harness_text(PyObject *o, int use_repr) {
 
 /* Checks that the pending exception is of `type` with str() == `message`
  * (NULL: any message), then clears it. */
-static int harness_check_error(const char *file, int line, PyObject *type, const char *message) {
+static inline int harness_check_error(const char *file, int line, PyObject *type, const char *message) {
     PyObject *t, *v, *tb;
     char m[1024];
     if (PyErr_Occurred() == NULL) {
@@ -156,7 +156,7 @@ static int harness_check_error(const char *file, int line, PyObject *type, const
     } while (0)
 
 /* Prints the program's counts and returns its exit status. */
-static int harness_summary(const char *program) {
+static inline int harness_summary(const char *program) {
     printf("-- %s: %d passed, %d failed\n", program, harness_passed, harness_failed);
     return harness_failed ? 1 : 0;
 }

@@ -45,6 +45,31 @@
 // The flags every type has.
 #define Py_TPFLAGS_DEFAULT 0
 
+// Number of pointer-sized private words after the header of a channel.
+#define PY_CHANNEL_PRIVATE_WORDS 6
+
+// Thread may sleep instead of reviving the watchdog (SPEC §3.3).
+#define Py_WATCHDOG_THREADBLOCK 1
+
+// Soft interrupts: `run()` returns None at the next switch.
+#define PY_WATCHDOG_SOFT 2
+
+// Interrupts at any nesting level.
+#define PY_WATCHDOG_IGNORE_NESTING 4
+
+// The timeout counts all ticks since `run()` started.
+#define PY_WATCHDOG_TOTALTIMEOUT 8
+
+// Default usable size of a tasklet stack (address space; only the pages a
+// tasklet touches cost memory).
+#define DEFAULT_STACK_SIZE (256 * 1024)
+
+// Smallest accepted stack size.
+#define MIN_STACK_SIZE (16 * 1024)
+
+// Number of pointer-sized private words after the header of a tasklet.
+#define PY_TASKLET_PRIVATE_WORDS 24
+
 // The signed size type of the object model (`ssize_t`).
 typedef ptrdiff_t Py_ssize_t;
 
@@ -144,6 +169,33 @@ typedef struct PyTypeObject {
 
 // `PyCapsule_Destructor`: called with the capsule when it is freed.
 typedef void (*PyCapsule_Destructor)(struct PyObject*);
+
+// A tasklet. The fields after `ob_base` are private to the runtime; the
+// type is complete so that C code can subclass it by embedding (first
+// member a `PyTaskletObject`, `tp_base = &PyTasklet_Type`).
+typedef struct PyTaskletObject {
+  // Header.
+  struct PyObject ob_base;
+  // Runtime state; do not touch.
+  size_t _private[PY_TASKLET_PRIVATE_WORDS];
+} PyTaskletObject;
+
+// `slp_schedule_hook_func`: `(from, to)`; non-zero means an error is set.
+typedef int (*slp_schedule_hook_func)(struct PyTaskletObject*, struct PyTaskletObject*);
+
+// A channel. The fields after `ob_base` are private; the type is complete
+// so that C code can subclass it by embedding.
+typedef struct PyChannelObject {
+  // Header.
+  struct PyObject ob_base;
+  // Runtime state; do not touch.
+  size_t _private[PY_CHANNEL_PRIVATE_WORDS];
+} PyChannelObject;
+
+// What a `SystemExit` leaving a tasklet of the initial thread does: the
+// hook gets the exit status (None: 0, an int: that int, else 1). NULL
+// restores the default, `exit(status)`.
+typedef void (*PyStackless_ExitHook)(int);
 
 // An `int` object: a 128-bit two's complement value in two words.
 typedef struct PyLongObject {
@@ -276,6 +328,16 @@ extern struct PyTypeObject PyBaseObject_Type;
 
 // `str`.
 extern struct PyTypeObject PyUnicode_Type;
+
+// The soft-switch token of Stackless, for source compatibility: this
+// runtime never returns it (every switch is hard).
+extern struct PyObject *Py_UnwindToken;
+
+// `PyChannel_Type`: subclassable.
+extern struct PyTypeObject PyChannel_Type;
+
+// `PyTasklet_Type`: subclassable.
+extern struct PyTypeObject PyTasklet_Type;
 
 // Finishes a user-defined type: fills `ob_type`, `tp_base` (default
 // `object`) and every slot left NULL from the base. 0, or -1 with
@@ -437,6 +499,101 @@ void PyObject_Free(void *p);
 // The calling thread's id (`pthread_self()`), as CPython.
 unsigned long PyThread_get_thread_ident(void);
 
+// Installs `callable` (not `None`; NULL removes it) as the channel
+// callback, called as `callable(channel, tasklet, sending, willblock)`
+// before every send and receive. Errors it raises are reported as
+// unraisable and cleared. Returns 0, or -1 with `TypeError("channel
+// callback must be callable")`. Global to all threads.
+int PyStackless_SetChannelCallback(struct PyObject *callable);
+
+// Installs `callable` (not `None`; NULL removes it and the fast callback)
+// as the schedule callback, called as `callable(from, to)` at every real
+// switch and as `(None, main)` when a main tasklet starts. Errors are
+// reported as unraisable ("Error in scheduling callback"). Returns 0, or
+// -1 with `TypeError("schedule callback must be callable")`.
+int PyStackless_SetScheduleCallback(struct PyObject *callable);
+
+// Replaces the C hook called at every switch as `func(from, to)` (`from`
+// NULL when a main tasklet starts; both borrowed). A non-zero result means
+// it set an exception, which is reported and cleared. NULL disables it; a
+// registered callable stays registered but is no longer called.
+void PyStackless_SetScheduleFastcallback(slp_schedule_hook_func func);
+
+// Extension: the schedule callback (new reference), or NULL without an
+// exception when none is installed.
+struct PyObject *PyStackless_GetScheduleCallback(void);
+
+// Extension: the channel callback (new reference), or NULL without an
+// exception when none is installed.
+struct PyObject *PyStackless_GetChannelCallback(void);
+
+// A new channel of `type` (NULL: `PyChannel_Type`): empty, balance 0,
+// preference -1, schedule_all 0, not closing. New reference; NULL with
+// `TypeError("channel_new: type must be subtype of channel")`.
+struct PyChannelObject *PyChannel_New(struct PyTypeObject *type);
+
+// Sends `arg` (borrowed) on the channel; blocks until a receiver takes it
+// unless one is waiting (SPEC §4.2-§4.3 say who runs next).
+//
+// Returns 0, or -1: `RuntimeError` "this tasklet does not like to be
+// blocked.", "Deadlock: the last runnable tasklet cannot be blocked.",
+// "switch_trap"; `ValueError` "Send/receive operation on a closed
+// channel"; or an exception delivered while blocked. May switch.
+int PyChannel_Send(struct PyChannelObject *self_, struct PyObject *arg);
+
+// `PyChannel_Send`; returns 0 on success, never 1.
+int PyChannel_Send_nr(struct PyChannelObject *self_, struct PyObject *arg);
+
+// Receives from the channel: the very object that was sent (new
+// reference), blocking until a sender comes. NULL on failure (errors as
+// `PyChannel_Send`, or the exception a sender sent). May switch.
+struct PyObject *PyChannel_Receive(struct PyChannelObject *self_);
+
+// `PyChannel_Receive`; never returns `Py_UnwindToken`.
+struct PyObject *PyChannel_Receive_nr(struct PyChannelObject *self_);
+
+// Sends an exception: the receiver's receive fails with `klass(*value)`
+// (`value` a tuple; anything else is the only argument; NULL none).
+// Returns 0, or -1 with `TypeError("channel.send_exception needs Exception
+// or string subclass as first parameter")` or the errors of a send.
+int PyChannel_SendException(struct PyChannelObject *self_, struct PyObject *klass, struct PyObject *value);
+
+// Sends `(exc, val, tb)` as `raise` would (see `PyTasklet_Throw` for the
+// checks). Returns 0 or -1.
+int PyChannel_SendThrow(struct PyChannelObject *self_, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
+
+// The first tasklet of the queue (new reference), or `None` when the queue
+// is empty. NULL with `SystemError` for bad input.
+struct PyObject *PyChannel_GetQueue(struct PyChannelObject *self_);
+
+// Marks the channel closing: operations that would block fail.
+void PyChannel_Close(struct PyChannelObject *self_);
+
+// Clears the closing mark.
+void PyChannel_Open(struct PyChannelObject *self_);
+
+// 1 if the channel is closing, else 0.
+int PyChannel_GetClosing(struct PyChannelObject *self_);
+
+// 1 if the channel is closing and no tasklet is blocked on it, else 0.
+int PyChannel_GetClosed(struct PyChannelObject *self_);
+
+// The preference: -1 (receiver runs first, the default), 0, or 1 (sender).
+int PyChannel_GetPreference(struct PyChannelObject *self_);
+
+// Sets the preference to the sign of `val`.
+void PyChannel_SetPreference(struct PyChannelObject *self_, int val);
+
+// 1 if schedule_all is set (every rendezvous switches), else 0.
+int PyChannel_GetScheduleAll(struct PyChannelObject *self_);
+
+// Sets schedule_all to `val != 0`.
+void PyChannel_SetScheduleAll(struct PyChannelObject *self_, int val);
+
+// The balance: the number of blocked senders, or minus the number of
+// blocked receivers.
+int PyChannel_GetBalance(struct PyChannelObject *self_);
+
 // Sets the error indicator to `(type, str(message))`. A `type` that is no
 // exception class sets `SystemError` instead.
 void PyErr_SetString(struct PyObject *ty, const char *message);
@@ -490,6 +647,287 @@ void PyErr_BadInternalCall(void);
 // Writes the pending exception to stderr as `TypeName: message` and
 // clears it. Does nothing when none is set.
 void PyErr_Print(void);
+
+// Runs `func(*args, **kwds)` (`args` a tuple or NULL, `kwds` a dict or
+// NULL) as the main tasklet of the calling thread, on its own stack.
+// Inside, every API works "inside": main receives uncaught errors of other
+// tasklets, may block, may be a watchdog.
+//
+// Returns `func`'s result (new reference), or NULL: `RuntimeError
+// ("Call_Main cannot run within a main tasklet")`, `TypeError("cframe
+// function must be a callable")`, an exception already set on entry, or
+// the exception main ends with.
+struct PyObject *PyStackless_Call_Main(struct PyObject *func, struct PyObject *args, struct PyObject *kwds);
+
+// Extension (SPEC §7.6): the last call of a thread, from outside. Kills
+// every started tasklet of the thread, longest-suspended first (each gets
+// `TaskletExit` and runs to its end), drops the tasklets that never
+// started, and releases the thread's scheduler state. Returns 0, or -1
+// with `RuntimeError` when called inside a main tasklet.
+int PyStackless_Finalize(void);
+
+// Suspends the current tasklet and runs the next runnable one; with
+// `remove` non-zero the caller leaves the runnables (it is paused until
+// someone inserts it). `retval` (NULL: `None`) is what the call returns,
+// unless the tempval was replaced meanwhile.
+//
+// Returns a new reference, or NULL with the exception delivered to the
+// caller (kill, uncaught error of another tasklet, "switch_trap",
+// "Deadlock: ..."). Switches tasklets. Auto-wraps when called from outside.
+struct PyObject *PyStackless_Schedule(struct PyObject *retval, int remove);
+
+// `PyStackless_Schedule`; never returns `Py_UnwindToken`.
+struct PyObject *PyStackless_Schedule_nr(struct PyObject *retval, int remove);
+
+// The number of runnable tasklets of the calling thread, the current one
+// included (blocked, paused and watchdog tasklets are not counted).
+int PyStackless_GetRunCount(void);
+
+// The current tasklet (new reference), or NULL **without** an exception
+// when the thread is outside (no main tasklet).
+struct PyObject *PyStackless_GetCurrent(void);
+
+// A unique id of the current tasklet: the thread id for main and outside,
+// else the tasklet's address. Ids of dead tasklets may be reused.
+long PyStackless_GetCurrentId(void);
+
+// Extension: the main tasklet of the calling thread (new reference), or
+// NULL without an exception when outside.
+struct PyObject *PyStackless_GetMain(void);
+
+// Runs the scheduler until the runnables are empty (`timeout` 0), or with
+// `timeout` > 0 until a tasklet runs for `timeout` ticks without switching
+// (see `PyStackless_Tick`): `PyStackless_RunWatchdogEx(timeout, 0)`.
+struct PyObject *PyStackless_RunWatchdog(long timeout);
+
+// Runs the scheduler (SPEC §5.2) with `flags` from `Py_WATCHDOG_THREADBLOCK`,
+// `PY_WATCHDOG_SOFT`, `PY_WATCHDOG_IGNORE_NESTING`,
+// `PY_WATCHDOG_TOTALTIMEOUT` (they act only when `timeout` > 0 and this
+// call owns the timer).
+//
+// Returns `None` (new reference), the interrupted tasklet (hard timeout;
+// it is paused: insert or kill it), or NULL: `ValueError("flags must be in
+// [0..255]")`, "switch_trap", or an uncaught exception of a tasklet.
+// Callable from any tasklet; auto-wraps from outside.
+struct PyObject *PyStackless_RunWatchdogEx(long timeout, int flags);
+
+// Extension: a tick point, where a watchdog may interrupt the current
+// tasklet (SPEC §9.2). Advances the thread's tick counter by `n`. The
+// runtime's own calls are never tick points.
+//
+// Returns 0 (also after an interrupt, when the tasklet resumes), or -1
+// when an exception was delivered to it while it was interrupted.
+int PyStackless_Tick(long n);
+
+// Extension mirroring `stackless.switch_trap(delta)`: adds `delta` to the
+// calling thread's switch trap and returns the previous level. While it is
+// non-zero, any operation that would switch tasklets fails with
+// `RuntimeError("switch_trap")`.
+int PyStackless_SwitchTrap(int delta);
+
+// Stackless's name for `PyStackless_SwitchTrap`.
+int PyStackless_AdjustSwitchTrap(int delta);
+
+// Extension: sets the stack size of tasklets started from now on (bytes,
+// rounded up to pages, at least 16 KiB; default 256 KiB or the
+// environment variable `STACKLESS_STACK_SIZE`). Returns the previous size.
+size_t PyStackless_SetStackSize(size_t size);
+
+// Extension mirroring `stackless.get_thread_info(thread_id)`: a new tuple
+// `(main or None, current or None, runcount)` for `thread_id` (-1: the
+// calling thread). NULL with `RuntimeError("Thread id not found")`.
+struct PyObject *PyStackless_GetThreadInfo(long thread_id);
+
+// Extension mirroring `stackless.set_error_handler(handler)`: `handler`
+// is called as `handler(type, value, traceback)` on a tasklet that dies
+// with an uncaught exception; if it returns, the error is handled. NULL or
+// `None` removes it. Returns the previous handler or `None` (new
+// reference); NULL with `TypeError` for a non-callable.
+struct PyObject *PyStackless_SetErrorHandler(struct PyObject *handler);
+
+// Extension: installs the exit hook (SPEC §9.9). If the hook returns, the
+// tasklet ends silently.
+void PyStackless_SetExitHook(PyStackless_ExitHook hook);
+
+// Extension: the number of tasklets that survived being killed and are
+// kept forever with their stacks (SPEC §2.7).
+size_t PyStackless_GetUncollectableCount(void);
+
+// A new tasklet of `type` (NULL: `PyTasklet_Type`) bound to `func` (NULL or
+// `Py_None`: unbound; bind it later with `PyTasklet_BindEx`).
+//
+// Returns a new reference; NULL with `TypeError` when `type` is not a
+// subtype of tasklet (no message) or `func` is not callable ("tasklet
+// function must be a callable or None"). Does not switch. Any thread; the
+// tasklet belongs to the calling thread.
+struct PyTaskletObject *PyTasklet_New(struct PyTypeObject *type, struct PyObject *func);
+
+// Binds the tasklet's function to `args` (NULL: `()`) and `kwds` (NULL: no
+// keywords) and appends it to the runnables of its thread.
+//
+// Returns 0, or -1 with `RuntimeError`: "tasklet is alive", "the tasklet
+// was not bound to a function", "tasklet has no thread". Does not switch.
+int PyTasklet_Setup(struct PyTaskletObject *task, struct PyObject *args, struct PyObject *kwds);
+
+// Binds `func` and/or `args`/`kwargs` (each may be NULL or `Py_None`):
+// with no arguments the tasklet is bound (or, without `func`, unbound);
+// with arguments it becomes paused and ready to run (not scheduled).
+//
+// Returns 0, or -1: `TypeError` "tasklet function must be a callable or
+// None"; `RuntimeError` "can't (re)bind the current tasklet", "tasklet is
+// scheduled", "tasklet has C state on its stack", "can't unbind the main
+// tasklet", "the tasklet was not bound to a function", "tasklet has no
+// thread". Does not switch.
+int PyTasklet_BindEx(struct PyTaskletObject *task, struct PyObject *func, struct PyObject *args, struct PyObject *kwargs);
+
+// Binds the tasklet to the thread `thread_id` (-1: the calling thread).
+//
+// Returns 0, or -1: `RuntimeError` "can't (re)bind a runnable tasklet",
+// "tasklet has C state on its stack"; `ValueError` "bad thread" for an
+// unknown thread. A tasklet of the calling thread rebound with -1 is a
+// no-op. Does not switch.
+int PyTasklet_BindThread(struct PyTaskletObject *task, long thread_id);
+
+// Runs `task` now: it is switched to (inserted first if paused); the
+// caller stays runnable and continues when it is scheduled again.
+//
+// Returns 0, or -1: `RuntimeError` "You cannot run a blocked tasklet",
+// "You cannot run an unbound(dead) tasklet", "tasklet has no thread",
+// "switch_trap", or any exception delivered to the caller meanwhile (e.g.
+// an uncaught error of `task` when the caller is main). Switches tasklets.
+// Auto-wraps when called from outside.
+int PyTasklet_Run(struct PyTaskletObject *task);
+
+// `PyTasklet_Run`; every switch is a hard switch, so this returns 0 on
+// success, never 1.
+int PyTasklet_Run_nr(struct PyTaskletObject *task);
+
+// Like `PyTasklet_Run`, but the caller is paused (removed from the
+// runnables) until someone runs or inserts it again.
+//
+// Returns 0, or -1 as `PyTasklet_Run`, plus `RuntimeError` "can't switch to
+// a different thread.". Switching to the current tasklet is a no-op.
+int PyTasklet_Switch(struct PyTaskletObject *task);
+
+// `PyTasklet_Switch`; returns 0 on success, never 1.
+int PyTasklet_Switch_nr(struct PyTaskletObject *task);
+
+// Removes `task` from the runnables (it becomes paused).
+//
+// Returns 0 (also when it is not scheduled), or -1 with `RuntimeError`
+// "You cannot remove a blocked tasklet.", "The current tasklet cannot be
+// removed.". Does not switch.
+int PyTasklet_Remove(struct PyTaskletObject *task);
+
+// Appends `task` to the runnables of its thread, if it is not there yet.
+//
+// Returns 0, or -1 with `RuntimeError` "You cannot run a blocked tasklet",
+// "You cannot run an unbound(dead) tasklet", "Target thread isn't
+// initialized". Does not switch.
+int PyTasklet_Insert(struct PyTaskletObject *task);
+
+// Raises `klass(*args)` in `self` (`args` a tuple, else the only
+// argument; NULL: none), switching to it at once.
+//
+// Returns 0 when the caller resumes, -1 on failure: `TypeError`
+// "tasklet.raise_exception needs Exception or string subclass as first
+// parameter", "You cannot throw to a dead tasklet", and the exception
+// itself when `self` is the caller. Switches tasklets.
+int PyTasklet_RaiseException(struct PyTaskletObject *self_, struct PyObject *klass, struct PyObject *args);
+
+// Raises `(exc, val, tb)` in `self` as `tasklet.throw()`: `exc` a class
+// (with an optional value) or an instance (then `val` must be NULL or
+// `None`); `tb` must be NULL or `None`. With `pending` the tasklet only
+// becomes runnable and the exception is raised when it runs.
+//
+// Returns 0, or -1 with `TypeError` ("exceptions must be classes, or
+// instances, not T", "instance exception may not have a separate value",
+// "third argument must be a traceback object") or `RuntimeError`.
+// Switches tasklets unless `pending`.
+int PyTasklet_Throw(struct PyTaskletObject *self_, int pending, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
+
+// Kills `self`: raises `TaskletExit` in it at once (see
+// `PyTasklet_KillEx`). Returns 0 or -1. Switches tasklets.
+int PyTasklet_Kill(struct PyTaskletObject *self_);
+
+// Raises `TaskletExit` in `self`; with `pending` only when it next runs.
+// A dead, unbound or never set-up tasklet: success, nothing happens.
+// Killing the caller itself returns -1 with `TaskletExit` set.
+int PyTasklet_KillEx(struct PyTaskletObject *self_, int pending);
+
+// 1 if the tasklet is atomic (no watchdog interrupts), else 0.
+int PyTasklet_GetAtomic(struct PyTaskletObject *task);
+
+// Sets the atomic flag to `flag != 0`; returns the previous value (0 for
+// bad input).
+int PyTasklet_SetAtomic(struct PyTaskletObject *task, int flag);
+
+// 1 if the tasklet may be interrupted at any nesting level, else 0.
+int PyTasklet_GetIgnoreNesting(struct PyTaskletObject *task);
+
+// Sets ignore_nesting to `flag != 0`; returns the previous value.
+int PyTasklet_SetIgnoreNesting(struct PyTaskletObject *task, int flag);
+
+// 1 if a watchdog interrupt of the tasklet was deferred, else 0.
+int PyTasklet_GetPendingIrq(struct PyTaskletObject *task);
+
+// 1 if the tasklet must not block on a channel, else 0.
+int PyTasklet_GetBlockTrap(struct PyTaskletObject *task);
+
+// Sets block_trap to `value != 0`.
+void PyTasklet_SetBlockTrap(struct PyTaskletObject *task, int value);
+
+// Always NULL without an exception: a tasklet runs C code, which has no
+// Python frame.
+struct PyObject *PyTasklet_GetFrame(struct PyTaskletObject *_task);
+
+// 1 if `task` is the main tasklet of its thread, else 0.
+int PyTasklet_IsMain(struct PyTaskletObject *task);
+
+// 1 if `task` is the current tasklet of its thread, else 0.
+int PyTasklet_IsCurrent(struct PyTaskletObject *task);
+
+// The recursion depth of `task` (0 for a tasklet running C functions).
+int PyTasklet_GetRecursionDepth(struct PyTaskletObject *task);
+
+// The nesting level of `task`: 0 unless it is suspended with C state
+// (then at least 1) or runs inside a callback.
+int PyTasklet_GetNestingLevel(struct PyTaskletObject *task);
+
+// 1 if `task` is alive (has something to execute), else 0.
+int PyTasklet_Alive(struct PyTaskletObject *task);
+
+// 1 if `task` is alive but neither runnable nor blocked, else 0.
+int PyTasklet_Paused(struct PyTaskletObject *task);
+
+// 1 if `task` is in the runnables or blocked on a channel, else 0.
+int PyTasklet_Scheduled(struct PyTaskletObject *task);
+
+// 1 if `task` has no C state on its stack (nesting level 0), else 0.
+int PyTasklet_Restorable(struct PyTaskletObject *task);
+
+// Extension: -1 if `task` is blocked receiving, 1 sending, else 0.
+int PyTasklet_GetBlocked(struct PyTaskletObject *task);
+
+// Extension: the tasklet's tempval (new reference): the value it receives
+// when it resumes. NULL with `SystemError` for bad input.
+struct PyObject *PyTasklet_GetTempval(struct PyTaskletObject *task);
+
+// Extension: replaces the tempval with `value` (borrowed), e.g. to hand
+// a result to a tasklet parked with `PyStackless_Schedule(retval, 1)`.
+// Returns 0, or -1 with `SystemError`.
+int PyTasklet_SetTempval(struct PyTaskletObject *task, struct PyObject *value);
+
+// Extension: the id of the tasklet's thread, -1 when its thread died.
+long PyTasklet_GetThreadId(struct PyTaskletObject *task);
+
+// Extension: the tasklet after `task` in its ring or channel queue (new
+// reference), or `None`. NULL with `SystemError` for bad input.
+struct PyObject *PyTasklet_GetNext(struct PyTaskletObject *task);
+
+// Extension: the tasklet before `task` in its ring or channel queue (new
+// reference), or `None`.
+struct PyObject *PyTasklet_GetPrev(struct PyTaskletObject *task);
 
 #ifdef __cplusplus
 }  // extern "C"
@@ -576,6 +1014,18 @@ static inline int _PyObject_TypeCheck(PyObject *ob, PyTypeObject *tp) {
 #define PyCFunction_Check(op) PyObject_TypeCheck((op), &PyCFunction_Type)
 #define PyCapsule_CheckExact(op) ((op) != NULL && Py_TYPE(op) == &PyCapsule_Type)
 
+#define PyTasklet_Check(op) PyObject_TypeCheck((op), &PyTasklet_Type)
+#define PyChannel_Check(op) PyObject_TypeCheck((op), &PyChannel_Type)
+
+/* The seed document's spellings of the watchdog flags. */
+#define Py_WATCHDOG_SOFT PY_WATCHDOG_SOFT
+#define Py_WATCHDOG_IGNORE_NESTING PY_WATCHDOG_IGNORE_NESTING
+#define Py_WATCHDOG_TIMEOUT PY_WATCHDOG_TOTALTIMEOUT
+#define PY_WATCHDOG_TIMEOUT PY_WATCHDOG_TOTALTIMEOUT
+
+/* 1 if obj is the soft-switch token (never, in this runtime). */
+#define STACKLESS_UNWINDING(obj) ((PyObject *)(obj) == Py_UnwindToken)
+
 /* ---- C-variadic functions (src/capi/varargs.c) ------------------------ */
 
 /* Builds a value from a format (CPython's Py_BuildValue): i b h B H I l k L
@@ -603,6 +1053,16 @@ PyObject *PyObject_CallFunction(PyObject *callable, const char *format, ...);
 /* Calls the method `name` of o (PyObject_GetAttrString) with arguments as
  * PyObject_CallFunction. New reference, or NULL. */
 PyObject *PyObject_CallMethod(PyObject *o, const char *name, const char *format, ...);
+
+/* Calls the method `name` of o (o itself when name is NULL) as the main
+ * tasklet (PyStackless_Call_Main), with arguments built from format as
+ * PyObject_CallFunction. NULL: SystemError("null argument to internal
+ * routine") for a NULL o, AttributeError(name), TypeError("call of
+ * non-callable attribute"), or the errors of PyStackless_Call_Main. */
+PyObject *PyStackless_CallMethod_Main(PyObject *o, const char *name, const char *format, ...);
+/* Calls the C function meth (bound to self, which may be NULL) as the main
+ * tasklet, with arguments built from format. New reference, or NULL. */
+PyObject *PyStackless_CallCMethod_Main(PyMethodDef *meth, PyObject *self, const char *format, ...);
 
 #ifdef __cplusplus
 }

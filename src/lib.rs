@@ -14,3 +14,4 @@ pub mod object;
 
 pub mod capi;
 pub mod errors;
+pub mod runtime;

@@ -4,7 +4,12 @@
 
 pub mod object;
 
+pub mod callbacks;
+pub mod channel;
 pub mod errors;
+pub mod interface;
+pub mod module;
+pub mod tasklet;
 
 use crate::errors::{self as err, PyResult, Raised};
 use crate::object::PyObject;
@@ -80,7 +85,9 @@ mod tests {
             let text = std::fs::read_to_string(&path).unwrap();
             let mut lines = text.lines().peekable();
             while let Some(line) = lines.next() {
-                if !line.starts_with("pub extern \"C\" fn") && !line.starts_with("pub unsafe extern \"C\" fn") {
+                if !line.starts_with("pub extern \"C\" fn")
+                    && !line.starts_with("pub unsafe extern \"C\" fn")
+                {
                     continue;
                 }
                 // The body starts after the signature's opening brace.

@@ -77,6 +77,18 @@ static inline int _PyObject_TypeCheck(PyObject *ob, PyTypeObject *tp) {
 #define PyCFunction_Check(op) PyObject_TypeCheck((op), &PyCFunction_Type)
 #define PyCapsule_CheckExact(op) ((op) != NULL && Py_TYPE(op) == &PyCapsule_Type)
 
+#define PyTasklet_Check(op) PyObject_TypeCheck((op), &PyTasklet_Type)
+#define PyChannel_Check(op) PyObject_TypeCheck((op), &PyChannel_Type)
+
+/* The seed document's spellings of the watchdog flags. */
+#define Py_WATCHDOG_SOFT PY_WATCHDOG_SOFT
+#define Py_WATCHDOG_IGNORE_NESTING PY_WATCHDOG_IGNORE_NESTING
+#define Py_WATCHDOG_TIMEOUT PY_WATCHDOG_TOTALTIMEOUT
+#define PY_WATCHDOG_TIMEOUT PY_WATCHDOG_TOTALTIMEOUT
+
+/* 1 if obj is the soft-switch token (never, in this runtime). */
+#define STACKLESS_UNWINDING(obj) ((PyObject *)(obj) == Py_UnwindToken)
+
 /* ---- C-variadic functions (src/capi/varargs.c) ------------------------ */
 
 /* Builds a value from a format (CPython's Py_BuildValue): i b h B H I l k L
@@ -104,6 +116,16 @@ PyObject *PyObject_CallFunction(PyObject *callable, const char *format, ...);
 /* Calls the method `name` of o (PyObject_GetAttrString) with arguments as
  * PyObject_CallFunction. New reference, or NULL. */
 PyObject *PyObject_CallMethod(PyObject *o, const char *name, const char *format, ...);
+
+/* Calls the method `name` of o (o itself when name is NULL) as the main
+ * tasklet (PyStackless_Call_Main), with arguments built from format as
+ * PyObject_CallFunction. NULL: SystemError("null argument to internal
+ * routine") for a NULL o, AttributeError(name), TypeError("call of
+ * non-callable attribute"), or the errors of PyStackless_Call_Main. */
+PyObject *PyStackless_CallMethod_Main(PyObject *o, const char *name, const char *format, ...);
+/* Calls the C function meth (bound to self, which may be NULL) as the main
+ * tasklet, with arguments built from format. New reference, or NULL. */
+PyObject *PyStackless_CallCMethod_Main(PyMethodDef *meth, PyObject *self, const char *format, ...);
 
 #ifdef __cplusplus
 }

@@ -538,3 +538,59 @@ SLP_EXPORT PyObject *PyObject_CallMethod(PyObject *o, const char *name, const ch
     Py_DECREF(callable);
     return result;
 }
+
+/* ---- The interface functions ------------------------------------------- */
+
+SLP_EXPORT PyObject *PyStackless_CallMethod_Main(PyObject *o, const char *name, const char *format, ...) {
+    if (o == NULL) {
+        if (PyErr_Occurred() == NULL) {
+            PyErr_SetString(PyExc_SystemError, "null argument to internal routine");
+        }
+        return NULL;
+    }
+    PyObject *func;
+    if (name != NULL) {
+        func = PyObject_GetAttrString(o, name);
+        if (func == NULL) {
+            PyErr_SetString(PyExc_AttributeError, name);
+            return NULL;
+        }
+    } else {
+        Py_INCREF(o);
+        func = o;
+    }
+    if (!PyCallable_Check(func)) {
+        Py_DECREF(func);
+        PyErr_SetString(PyExc_TypeError, "call of non-callable attribute");
+        return NULL;
+    }
+    va_list va;
+    va_start(va, format);
+    PyObject *args = build_args(format, va);
+    va_end(va);
+    PyObject *result = NULL;
+    if (args != NULL) {
+        result = PyStackless_Call_Main(func, args, NULL);
+        Py_DECREF(args);
+    }
+    Py_DECREF(func);
+    return result;
+}
+
+SLP_EXPORT PyObject *PyStackless_CallCMethod_Main(PyMethodDef *meth, PyObject *self, const char *format, ...) {
+    PyObject *func = PyCFunction_New(meth, self);
+    if (func == NULL) {
+        return NULL;
+    }
+    va_list va;
+    va_start(va, format);
+    PyObject *args = build_args(format, va);
+    va_end(va);
+    PyObject *result = NULL;
+    if (args != NULL) {
+        result = PyStackless_Call_Main(func, args, NULL);
+        Py_DECREF(args);
+    }
+    Py_DECREF(func);
+    return result;
+}

@@ -72,7 +72,10 @@ pub unsafe fn call(
 ///
 /// # Safety
 /// `callable` must be live; `result` NULL or an owned reference.
-pub unsafe fn check_result(callable: *mut PyObject, result: *mut PyObject) -> PyResult<*mut PyObject> {
+pub unsafe fn check_result(
+    callable: *mut PyObject,
+    result: *mut PyObject,
+) -> PyResult<*mut PyObject> {
     match (result.is_null(), errors::is_set()) {
         (false, false) => Ok(result),
         (true, true) => Err(Raised),
@@ -111,7 +114,11 @@ pub unsafe fn repr_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
     enter_recursive_call()?;
     let r = match (*type_of(op)).tp_repr {
         Some(f) => f(op),
-        None => unicode::from_string(format!("<{} object at {:p}>", typeobj::name(type_of(op)), op)),
+        None => unicode::from_string(format!(
+            "<{} object at {:p}>",
+            typeobj::name(type_of(op)),
+            op
+        )),
     };
     leave_recursive_call();
     let r = slot_result(r)?;
@@ -139,7 +146,9 @@ unsafe fn ensure_str(r: *mut PyObject, slot: &str) -> PyResult<*mut PyObject> {
     }
     let name = typeobj::type_name_of(r).to_string();
     decref(r);
-    Err(errors::type_error(&format!("{slot} returned non-string (type {name})")))
+    Err(errors::type_error(&format!(
+        "{slot} returned non-string (type {name})"
+    )))
 }
 
 /// `repr(op)` as Rust text.

@@ -317,10 +317,11 @@ unsafe extern "C-unwind" fn object_new(
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
-    let has_args = (!args.is_null() && tuple::len(args) > 0) || (!kwds.is_null() && dict::len(kwds) > 0);
-    let default_init = (*ty)
-        .tp_init
-        .is_some_and(|f| core::ptr::fn_addr_eq(f, object_init as unsafe extern "C-unwind" fn(_, _, _) -> _));
+    let has_args =
+        (!args.is_null() && tuple::len(args) > 0) || (!kwds.is_null() && dict::len(kwds) > 0);
+    let default_init = (*ty).tp_init.is_some_and(|f| {
+        core::ptr::fn_addr_eq(f, object_init as unsafe extern "C-unwind" fn(_, _, _) -> _)
+    });
     if has_args && default_init {
         errors::type_error(&format!("{}() takes no arguments", short_name(ty)));
         return null_mut();

@@ -92,7 +92,11 @@ pub unsafe fn as_str<'a>(op: *mut PyObject) -> &'a str {
 
 /// Python's quoting of str (`'text'`) and bytes (`b'text'`) for `repr`.
 pub fn quote(s: &str, bytes: bool) -> String {
-    let q = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let q = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 3);
     if bytes {
         out.push('b');

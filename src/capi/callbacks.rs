@@ -1,0 +1,63 @@
+//! Exports of the debugging and monitoring functions (SPEC §8.4).
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+use super::{guard, to_status};
+use crate::object::PyObject;
+use crate::runtime::scheduler::{callbacks, slp_schedule_hook_func};
+use core::ffi::c_int;
+use core::ptr::null_mut;
+
+/// Installs `callable` (not `None`; NULL removes it) as the channel
+/// callback, called as `callable(channel, tasklet, sending, willblock)`
+/// before every send and receive. Errors it raises are reported as
+/// unraisable and cleared. Returns 0, or -1 with `TypeError("channel
+/// callback must be callable")`. Global to all threads.
+#[no_mangle]
+pub extern "C" fn PyStackless_SetChannelCallback(callable: *mut PyObject) -> c_int {
+    guard(-1, || {
+        // SAFETY: NULL or a live object.
+        to_status(unsafe { callbacks::set_channel_callable(callable) })
+    })
+}
+
+/// Installs `callable` (not `None`; NULL removes it and the fast callback)
+/// as the schedule callback, called as `callable(from, to)` at every real
+/// switch and as `(None, main)` when a main tasklet starts. Errors are
+/// reported as unraisable ("Error in scheduling callback"). Returns 0, or
+/// -1 with `TypeError("schedule callback must be callable")`.
+#[no_mangle]
+pub extern "C" fn PyStackless_SetScheduleCallback(callable: *mut PyObject) -> c_int {
+    guard(-1, || {
+        // SAFETY: NULL or a live object.
+        to_status(unsafe { callbacks::set_schedule_callable(callable) })
+    })
+}
+
+/// Replaces the C hook called at every switch as `func(from, to)` (`from`
+/// NULL when a main tasklet starts; both borrowed). A non-zero result means
+/// it set an exception, which is reported and cleared. NULL disables it; a
+/// registered callable stays registered but is no longer called.
+#[no_mangle]
+pub extern "C" fn PyStackless_SetScheduleFastcallback(func: slp_schedule_hook_func) {
+    guard((), || callbacks::set_schedule_hook(func))
+}
+
+/// Extension: the schedule callback (new reference), or NULL without an
+/// exception when none is installed.
+#[no_mangle]
+pub extern "C" fn PyStackless_GetScheduleCallback() -> *mut PyObject {
+    guard(null_mut(), || {
+        // SAFETY: reads the global setting.
+        unsafe { callbacks::schedule_callable() }
+    })
+}
+
+/// Extension: the channel callback (new reference), or NULL without an
+/// exception when none is installed.
+#[no_mangle]
+pub extern "C" fn PyStackless_GetChannelCallback() -> *mut PyObject {
+    guard(null_mut(), || {
+        // SAFETY: reads the global setting.
+        unsafe { callbacks::channel_callable() }
+    })
+}

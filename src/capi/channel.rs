@@ -1,0 +1,205 @@
+//! Exports of the channel section of the C-API (SPEC §8.2).
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+use super::{guard, required, to_status};
+use crate::errors::{self as err, PyResult};
+use crate::object::{PyObject, PyTypeObject};
+use crate::runtime::channel::{self, Channel, PyChannelObject};
+use crate::runtime::messages as msg;
+use crate::runtime::tasklet::bomb;
+use core::ffi::c_int;
+use core::ptr::null_mut;
+
+/// Checks a channel argument: NULL or not a channel gives
+/// `SystemError("bad argument to internal function")`.
+fn channel_arg(ch: *mut PyChannelObject) -> PyResult<*mut PyObject> {
+    // SAFETY: checked non-NULL before the type is read.
+    if ch.is_null() || !unsafe { channel::check(ch.cast()) } {
+        Err(err::bad_internal_call())
+    } else {
+        Ok(ch.cast())
+    }
+}
+
+/// Reads a field of a checked channel; `default` for bad input.
+fn field<R>(ch: *mut PyChannelObject, default: R, f: impl FnOnce(&mut Channel) -> R) -> R {
+    // SAFETY: checked non-NULL before the type is read; a live channel.
+    if ch.is_null() || !unsafe { channel::check(ch.cast()) } {
+        return default;
+    }
+    // SAFETY: as above.
+    f(unsafe { channel::fields(ch.cast()) })
+}
+
+/// A new channel of `type` (NULL: `PyChannel_Type`): empty, balance 0,
+/// preference -1, schedule_all 0, not closing. New reference; NULL with
+/// `TypeError("channel_new: type must be subtype of channel")`.
+#[no_mangle]
+pub extern "C" fn PyChannel_New(r#type: *mut PyTypeObject) -> *mut PyChannelObject {
+    guard(null_mut(), || {
+        let ty = if r#type.is_null() {
+            channel::channel_type()
+        } else {
+            r#type
+        };
+        // SAFETY: a type object per the C API.
+        unsafe { channel::new(ty) }.map_or(null_mut(), |c| c.cast())
+    })
+}
+
+/// Sends `arg` (borrowed) on the channel; blocks until a receiver takes it
+/// unless one is waiting (SPEC §4.2-§4.3 say who runs next).
+///
+/// Returns 0, or -1: `RuntimeError` "this tasklet does not like to be
+/// blocked.", "Deadlock: the last runnable tasklet cannot be blocked.",
+/// "switch_trap"; `ValueError` "Send/receive operation on a closed
+/// channel"; or an exception delivered while blocked. May switch.
+#[no_mangle]
+pub extern "C" fn PyChannel_Send(self_: *mut PyChannelObject, arg: *mut PyObject) -> c_int {
+    guard(-1, || {
+        to_status(channel_arg(self_).and_then(|ch| {
+            let arg = required(arg)?;
+            // SAFETY: a checked channel and a live value.
+            unsafe { channel::send(ch, arg) }
+        }))
+    })
+}
+
+/// `PyChannel_Send`; returns 0 on success, never 1.
+#[no_mangle]
+pub extern "C" fn PyChannel_Send_nr(self_: *mut PyChannelObject, arg: *mut PyObject) -> c_int {
+    guard(-1, || PyChannel_Send(self_, arg))
+}
+
+/// Receives from the channel: the very object that was sent (new
+/// reference), blocking until a sender comes. NULL on failure (errors as
+/// `PyChannel_Send`, or the exception a sender sent). May switch.
+#[no_mangle]
+pub extern "C" fn PyChannel_Receive(self_: *mut PyChannelObject) -> *mut PyObject {
+    guard(null_mut(), || {
+        // SAFETY: a checked channel.
+        channel_arg(self_)
+            .and_then(|ch| unsafe { channel::receive(ch) })
+            .unwrap_or(null_mut())
+    })
+}
+
+/// `PyChannel_Receive`; never returns `Py_UnwindToken`.
+#[no_mangle]
+pub extern "C" fn PyChannel_Receive_nr(self_: *mut PyChannelObject) -> *mut PyObject {
+    guard(null_mut(), || PyChannel_Receive(self_))
+}
+
+/// Sends an exception: the receiver's receive fails with `klass(*value)`
+/// (`value` a tuple; anything else is the only argument; NULL none).
+/// Returns 0, or -1 with `TypeError("channel.send_exception needs Exception
+/// or string subclass as first parameter")` or the errors of a send.
+#[no_mangle]
+pub extern "C" fn PyChannel_SendException(
+    self_: *mut PyChannelObject,
+    klass: *mut PyObject,
+    value: *mut PyObject,
+) -> c_int {
+    guard(-1, || {
+        to_status(channel_arg(self_).and_then(|ch| {
+            // SAFETY: a checked channel; klass/value NULL or live.
+            unsafe {
+                let b = channel::exception_bomb(klass, value, msg::SEND_EXCEPTION_NEEDS_CLASS)?;
+                let r = channel::send(ch, b);
+                crate::object::decref(b);
+                r
+            }
+        }))
+    })
+}
+
+/// Sends `(exc, val, tb)` as `raise` would (see `PyTasklet_Throw` for the
+/// checks). Returns 0 or -1.
+#[no_mangle]
+pub extern "C" fn PyChannel_SendThrow(
+    self_: *mut PyChannelObject,
+    exc: *mut PyObject,
+    val: *mut PyObject,
+    tb: *mut PyObject,
+) -> c_int {
+    guard(-1, || {
+        to_status(channel_arg(self_).and_then(|ch| {
+            // SAFETY: a checked channel; the triple NULL or live.
+            unsafe {
+                let b = bomb::from_throw(exc, val, tb)?;
+                let r = channel::send(ch, b);
+                crate::object::decref(b);
+                r
+            }
+        }))
+    })
+}
+
+/// The first tasklet of the queue (new reference), or `None` when the queue
+/// is empty. NULL with `SystemError` for bad input.
+#[no_mangle]
+pub extern "C" fn PyChannel_GetQueue(self_: *mut PyChannelObject) -> *mut PyObject {
+    guard(null_mut(), || {
+        // SAFETY: a checked channel.
+        channel_arg(self_).map_or(null_mut(), |ch| unsafe { channel::queue_head(ch) })
+    })
+}
+
+/// Marks the channel closing: operations that would block fail.
+#[no_mangle]
+pub extern "C" fn PyChannel_Close(self_: *mut PyChannelObject) {
+    guard((), || field(self_, (), |c| c.closing = true))
+}
+
+/// Clears the closing mark.
+#[no_mangle]
+pub extern "C" fn PyChannel_Open(self_: *mut PyChannelObject) {
+    guard((), || field(self_, (), |c| c.closing = false))
+}
+
+/// 1 if the channel is closing, else 0.
+#[no_mangle]
+pub extern "C" fn PyChannel_GetClosing(self_: *mut PyChannelObject) -> c_int {
+    guard(0, || field(self_, 0, |c| c.closing as c_int))
+}
+
+/// 1 if the channel is closing and no tasklet is blocked on it, else 0.
+#[no_mangle]
+pub extern "C" fn PyChannel_GetClosed(self_: *mut PyChannelObject) -> c_int {
+    guard(0, || {
+        field(self_, 0, |c| (c.closing && c.balance == 0) as c_int)
+    })
+}
+
+/// The preference: -1 (receiver runs first, the default), 0, or 1 (sender).
+#[no_mangle]
+pub extern "C" fn PyChannel_GetPreference(self_: *mut PyChannelObject) -> c_int {
+    guard(0, || field(self_, 0, |c| c_int::from(c.preference)))
+}
+
+/// Sets the preference to the sign of `val`.
+#[no_mangle]
+pub extern "C" fn PyChannel_SetPreference(self_: *mut PyChannelObject, val: c_int) {
+    guard((), || {
+        field(self_, (), |c| c.preference = val.signum() as i8)
+    })
+}
+
+/// 1 if schedule_all is set (every rendezvous switches), else 0.
+#[no_mangle]
+pub extern "C" fn PyChannel_GetScheduleAll(self_: *mut PyChannelObject) -> c_int {
+    guard(0, || field(self_, 0, |c| c.schedule_all as c_int))
+}
+
+/// Sets schedule_all to `val != 0`.
+#[no_mangle]
+pub extern "C" fn PyChannel_SetScheduleAll(self_: *mut PyChannelObject, val: c_int) {
+    guard((), || field(self_, (), |c| c.schedule_all = val != 0))
+}
+
+/// The balance: the number of blocked senders, or minus the number of
+/// blocked receivers.
+#[no_mangle]
+pub extern "C" fn PyChannel_GetBalance(self_: *mut PyChannelObject) -> c_int {
+    guard(0, || field(self_, 0, |c| c.balance))
+}

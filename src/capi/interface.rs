@@ -1,0 +1,65 @@
+//! Exports of the interface functions (SPEC §7, §8.5-§8.6).
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+use super::{guard, to_object, to_status};
+use crate::errors as err;
+use crate::object::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
+use crate::object::{dict, static_header, tuple, PyObject, PyTypeObject};
+use crate::runtime::scheduler;
+use core::ptr::null_mut;
+
+/// Runs `func(*args, **kwds)` (`args` a tuple or NULL, `kwds` a dict or
+/// NULL) as the main tasklet of the calling thread, on its own stack.
+/// Inside, every API works "inside": main receives uncaught errors of other
+/// tasklets, may block, may be a watchdog.
+///
+/// Returns `func`'s result (new reference), or NULL: `RuntimeError
+/// ("Call_Main cannot run within a main tasklet")`, `TypeError("cframe
+/// function must be a callable")`, an exception already set on entry, or
+/// the exception main ends with.
+#[no_mangle]
+pub extern "C" fn PyStackless_Call_Main(
+    func: *mut PyObject,
+    args: *mut PyObject,
+    kwds: *mut PyObject,
+) -> *mut PyObject {
+    guard(null_mut(), || {
+        // SAFETY: each pointer is NULL or checked for its type before use.
+        unsafe {
+            if (!args.is_null() && !tuple::check(args)) || (!kwds.is_null() && !dict::check(kwds)) {
+                err::bad_internal_call();
+                return null_mut();
+            }
+            to_object(scheduler::call_main(func, args, kwds))
+        }
+    })
+}
+
+/// Extension (SPEC §7.6): the last call of a thread, from outside. Kills
+/// every started tasklet of the thread, longest-suspended first (each gets
+/// `TaskletExit` and runs to its end), drops the tasklets that never
+/// started, and releases the thread's scheduler state. Returns 0, or -1
+/// with `RuntimeError` when called inside a main tasklet.
+#[no_mangle]
+pub extern "C" fn PyStackless_Finalize() -> core::ffi::c_int {
+    guard(-1, || {
+        // SAFETY: operates on the calling thread's own state.
+        to_status(unsafe { scheduler::finalize() })
+    })
+}
+
+static mut UNWIND_TYPE: PyTypeObject = builtin(
+    &raw mut PyType_Type,
+    c"UnwindToken",
+    core::mem::size_of::<PyObject>(),
+    0,
+    &raw mut PyBaseObject_Type,
+    0,
+);
+
+static mut UNWIND_TOKEN: PyObject = static_header(&raw mut UNWIND_TYPE);
+
+/// The soft-switch token of Stackless, for source compatibility: this
+/// runtime never returns it (every switch is hard).
+#[no_mangle]
+pub static mut Py_UnwindToken: *mut PyObject = &raw mut UNWIND_TOKEN;
