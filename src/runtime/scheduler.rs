@@ -14,7 +14,7 @@
 //! state; pointer invariants are those of `tasklet`.
 
 use super::messages as msg;
-use super::stack::StackPool;
+use super::stack::{self, StackPool};
 use super::tasklet::{self, bomb, Frame, Tasklet, TaskletCoroutine};
 use super::threads;
 use crate::errors::{self, ErrorState, PyResult, Raised};
@@ -55,7 +55,7 @@ pub(crate) struct ThreadState {
     /// The tasklet a hard interrupt took the CPU from (owned).
     interrupted: *mut Tasklet,
     timer: TimerSettings,
-    ticks: i64,
+    ticks: c_long,
     pub nesting_level: c_int,
     pub switch_trap: c_int,
     pub schedlock: bool,
@@ -70,8 +70,8 @@ pub(crate) struct ThreadState {
 struct TimerSettings {
     active: bool,
     runflags: c_int,
-    watermark: i64,
-    interval: i64,
+    watermark: c_long,
+    interval: c_long,
 }
 
 thread_local! {
@@ -264,7 +264,12 @@ unsafe fn run_loop(ts: *mut ThreadState) {
             unreachable!("switched to a tasklet without a coroutine")
         };
         match coro.resume(()) {
-            CoroutineResult::Yield(()) => (*t).coro = Some(coro),
+            CoroutineResult::Yield(()) => {
+                if !(*t).red_zone.is_null() && !stack::red_zone_intact((*t).red_zone) {
+                    fatal(msg::STACK_OVERFLOW);
+                }
+                (*t).coro = Some(coro);
+            }
             CoroutineResult::Return(()) => {
                 (*ts).stacks.give(coro.into_stack());
                 retire_started(ts, t);
@@ -284,6 +289,7 @@ unsafe fn ensure_coroutine(ts: *mut ThreadState, t: *mut Tasklet) -> PyResult<()
     let Some(stack) = (*ts).stacks.take() else {
         return Err(errors::no_memory());
     };
+    (*t).red_zone = stack.red_zone();
     let coro: TaskletCoroutine = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
         // SAFETY: `t` stays alive while it runs: its ring holds a reference.
         unsafe { tasklet_body(t, y) }
@@ -872,8 +878,8 @@ pub(crate) unsafe fn run_watchdog(timeout: c_long, flags: c_int) -> PyResult<*mu
             (*ts).timer = TimerSettings {
                 active: true,
                 runflags: flags,
-                interval: i64::from(timeout),
-                watermark: (*ts).ticks + i64::from(timeout),
+                interval: timeout,
+                watermark: (*ts).ticks + timeout,
             };
         }
         let next = if (*w).next == w {
@@ -948,7 +954,7 @@ pub(crate) unsafe fn tick(n: c_long) -> PyResult<()> {
     {
         interrupt(ts)?;
     }
-    (*ts).ticks += i64::from(n);
+    (*ts).ticks += n;
     Ok(())
 }
 

@@ -1,11 +1,17 @@
-//! Tasklet stacks: mmap'd regions with a guard page, recycled through a
-//! per-thread pool so that creating a tasklet costs no system call once the
-//! pool is warm.
+//! Tasklet stacks, carved from large slabs so that a million of them fit a
+//! stock Linux: a guard page costs two memory mappings and
+//! `vm.max_map_count` is 65530 by default. The first stacks get real guard
+//! pages; past a mapping budget the guard page stays mapped but untouched,
+//! a red zone whose first words are checked at every switch-out (reading an
+//! untouched page maps the shared zero page and costs no memory). Freed
+//! stacks go back to a per-thread pool, so creating a tasklet costs no
+//! system call once the pool is warm.
 
 use core::num::NonZeroUsize;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::{Stack, StackPointer};
+use parking_lot::Mutex;
 
 /// Default usable size of a tasklet stack (address space; only the pages a
 /// tasklet touches cost memory).
@@ -14,9 +20,18 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// Environment variable that sets the stack size at start-up.
 pub const STACK_SIZE_ENV: &str = "STACKLESS_STACK_SIZE";
+/// Stacks carved from one slab (one mmap).
+const SLAB_STACKS: usize = 64;
+/// Free stacks a thread keeps with their memory; beyond, memory is
+/// returned to the system (the address space is kept).
+const POOL_KEEP: usize = 1024;
+/// Words of the red zone checked at switch-out on unguarded stacks.
+const RED_ZONE_WORDS: usize = 8;
 
 /// 0 until first use, then the stack size for new tasklets.
 static STACK_SIZE: AtomicUsize = AtomicUsize::new(0);
+/// Guard pages still allowed (each costs two mappings).
+static GUARD_BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
@@ -52,20 +67,133 @@ pub fn set_stack_size(size: usize) -> usize {
     old
 }
 
-/// One tasklet stack: `[limit, base)`, its lowest page a guard page.
+/// A quarter of `vm.max_map_count` as guard pages: each splits a mapping
+/// in two, and the rest of the process needs mappings too.
+fn initial_guard_budget() -> usize {
+    let max = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(65530);
+    max / 4
+}
+
+/// Takes one guard page from the budget; false when it is spent.
+fn take_guard() -> bool {
+    if GUARD_BUDGET.load(Ordering::Relaxed) == usize::MAX {
+        let _ = GUARD_BUDGET.compare_exchange(
+            usize::MAX,
+            initial_guard_budget(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    GUARD_BUDGET
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
+        .is_ok()
+}
+
+/// One tasklet stack: `[limit, base)`; its lowest page is a guard page or,
+/// when `guarded` is false, a red zone that must stay zero.
 pub struct TaskletStack {
-    mapping: *mut libc::c_void,
-    len: usize,
+    limit: usize,
+    base: usize,
+    guarded: bool,
     _valgrind: ValgrindStackRegistration,
 }
 
 impl TaskletStack {
-    /// Maps a new stack with `size` usable bytes, or None when out of memory.
-    fn new(size: usize) -> Option<TaskletStack> {
+    /// Usable size in bytes.
+    pub fn size(&self) -> usize {
+        self.base - self.limit - page_size()
+    }
+
+    /// The red-zone words of an unguarded stack, or NULL when the stack has
+    /// a real guard page.
+    pub fn red_zone(&self) -> *const u64 {
+        if self.guarded {
+            core::ptr::null()
+        } else {
+            self.limit as *const u64
+        }
+    }
+}
+
+/// Whether an unguarded stack's red zone is still untouched.
+///
+/// # Safety
+/// `zone` must come from [`TaskletStack::red_zone`] of a live stack.
+pub unsafe fn red_zone_intact(zone: *const u64) -> bool {
+    (0..RED_ZONE_WORDS).all(|i| core::ptr::read_volatile(zone.add(i)) == 0)
+}
+
+// SAFETY: base and limit bound a page-aligned region owned by this value
+// with a guard page (or checked red zone) at the bottom and at least
+// MIN_STACK_SIZE usable bytes.
+unsafe impl Stack for TaskletStack {
+    fn base(&self) -> StackPointer {
+        NonZeroUsize::new(self.base).unwrap()
+    }
+
+    fn limit(&self) -> StackPointer {
+        NonZeroUsize::new(self.limit).unwrap()
+    }
+}
+
+/// Free stacks of every thread that let theirs go (thread exit).
+static SHARED_FREE: Mutex<Vec<TaskletStack>> = Mutex::new(Vec::new());
+
+/// The calling thread's free stacks.
+#[derive(Default)]
+pub struct StackPool {
+    free: Vec<TaskletStack>,
+}
+
+impl StackPool {
+    /// A stack of the current size: from the pool, from stacks other
+    /// threads left, or carved from a new slab. None when out of memory.
+    pub fn take(&mut self) -> Option<TaskletStack> {
+        let size = stack_size();
+        loop {
+            match self.free.pop() {
+                Some(s) if s.size() == size => return Some(s),
+                Some(s) => SHARED_FREE.lock().push(s),
+                None => break,
+            }
+        }
+        {
+            let mut shared = SHARED_FREE.lock();
+            if let Some(i) = shared.iter().position(|s| s.size() == size) {
+                return Some(shared.swap_remove(i));
+            }
+        }
+        self.carve_slab(size)?;
+        self.free.pop()
+    }
+
+    /// Returns a stack no coroutine uses any more. Beyond [`POOL_KEEP`] free
+    /// stacks, its memory is given back to the system.
+    pub fn give(&mut self, stack: TaskletStack) {
+        if self.free.len() >= POOL_KEEP {
+            let page = page_size();
+            // SAFETY: the usable part of a stack no coroutine runs on.
+            unsafe {
+                libc::madvise(
+                    (stack.limit + page) as *mut libc::c_void,
+                    stack.base - stack.limit - page,
+                    libc::MADV_DONTNEED,
+                );
+            }
+        }
+        self.free.push(stack);
+    }
+
+    /// Maps a slab of [`SLAB_STACKS`] stacks into the pool.
+    fn carve_slab(&mut self, size: usize) -> Option<()> {
         let page = page_size();
-        let len = size + page;
+        let slot = size + page;
+        let len = slot * SLAB_STACKS;
         // SAFETY: an anonymous private mapping; the result is checked.
-        let mapping = unsafe {
+        let slab = unsafe {
             libc::mmap(
                 core::ptr::null_mut(),
                 len,
@@ -75,73 +203,29 @@ impl TaskletStack {
                 0,
             )
         };
-        if mapping == libc::MAP_FAILED {
+        if slab == libc::MAP_FAILED {
             return None;
         }
-        // SAFETY: the first page belongs to the mapping just made.
-        if unsafe { libc::mprotect(mapping, page, libc::PROT_NONE) } != 0 {
-            // SAFETY: unmapping what was mapped above.
-            unsafe { libc::munmap(mapping, len) };
-            return None;
+        // The slab lives as long as the process: its stacks are recycled.
+        for i in (0..SLAB_STACKS).rev() {
+            let limit = slab as usize + i * slot;
+            // SAFETY: the guard page lies inside the slab just mapped.
+            let guarded = take_guard()
+                && unsafe { libc::mprotect(limit as *mut libc::c_void, page, libc::PROT_NONE) }
+                    == 0;
+            self.free.push(TaskletStack {
+                limit,
+                base: limit + slot,
+                guarded,
+                _valgrind: ValgrindStackRegistration::new((limit + page) as *mut u8, size),
+            });
         }
-        let usable = (mapping as usize + page) as *mut u8;
-        Some(TaskletStack {
-            mapping,
-            len,
-            _valgrind: ValgrindStackRegistration::new(usable, size),
-        })
-    }
-
-    /// Usable size in bytes.
-    pub fn size(&self) -> usize {
-        self.len - page_size()
+        Some(())
     }
 }
 
-impl Drop for TaskletStack {
+impl Drop for StackPool {
     fn drop(&mut self) {
-        // SAFETY: the mapping is owned and no coroutine runs on it any more.
-        unsafe { libc::munmap(self.mapping, self.len) };
-    }
-}
-
-// SAFETY: base and limit bound a mapping owned by this value, aligned to a
-// page, with a guard page at the bottom and at least MIN_STACK_SIZE usable.
-unsafe impl Stack for TaskletStack {
-    fn base(&self) -> StackPointer {
-        NonZeroUsize::new(self.mapping as usize + self.len).unwrap()
-    }
-
-    fn limit(&self) -> StackPointer {
-        NonZeroUsize::new(self.mapping as usize).unwrap()
-    }
-}
-
-/// How many free stacks a thread keeps for reuse.
-const POOL_LIMIT: usize = 1024;
-
-/// The calling thread's free stacks.
-#[derive(Default)]
-pub struct StackPool {
-    free: Vec<TaskletStack>,
-}
-
-impl StackPool {
-    /// A stack of the current size: from the pool, or newly mapped.
-    pub fn take(&mut self) -> Option<TaskletStack> {
-        let size = stack_size();
-        while let Some(stack) = self.free.pop() {
-            if stack.size() == size {
-                return Some(stack);
-            }
-        }
-        TaskletStack::new(size)
-    }
-
-    /// Returns a stack no coroutine uses any more.
-    pub fn give(&mut self, stack: TaskletStack) {
-        if self.free.len() < POOL_LIMIT && stack.size() == stack_size() {
-            self.free.push(stack);
-        }
+        SHARED_FREE.lock().append(&mut self.free);
     }
 }

@@ -81,6 +81,8 @@ pub(crate) struct Tasklet {
     /// Order in which started tasklets were last switched out.
     pub switched_out_at: u64,
     pub yielder: *const Yielder<(), ()>,
+    /// The red zone of an unguarded stack, checked at switch-out, or NULL.
+    pub red_zone: *const u64,
     pub coro: Option<TaskletCoroutine>,
 }
 
@@ -150,6 +152,7 @@ pub(crate) unsafe fn alloc(ty: *mut PyTypeObject) -> PyResult<*mut Tasklet> {
             started_index: usize::MAX,
             switched_out_at: 0,
             yielder: core::ptr::null(),
+            red_zone: core::ptr::null(),
             coro: None,
         },
     );
@@ -205,10 +208,9 @@ unsafe extern "C-unwind" fn tasklet_dealloc(op: *mut PyObject) {
     let tempval = core::mem::replace(&mut (*t).tempval, null_mut());
     xdecref(tempval);
     (*t).err.release();
-    if let Some(coro) = (*t).coro.take() {
-        // Only finished or never-resumed coroutines reach this point.
-        drop(coro.into_stack());
-    }
+    // Only never-resumed coroutines reach this point (finished ones gave
+    // their stack back): dropping one runs nothing.
+    drop((*t).coro.take());
     typeobj::free_object(op);
 }
 

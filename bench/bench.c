@@ -1,0 +1,303 @@
+/*
+ * libstackless benchmarks. `bench ROW [N]` runs one row and prints its
+ * figures on one line: ns/op for the timing rows; for the blocked-N rows
+ * "bytes_per_tasklet create_ns_per_tasklet wake_ns_per_tasklet".
+ * bench/run.sh runs every row several times and prints the table.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stackless.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void fail(const char *what) {
+    fprintf(stderr, "bench: %s failed\n", what);
+    PyErr_Print();
+    exit(1);
+}
+
+static long iterations;
+static PyChannelObject *channel;
+
+static PyObject *new_func(PyCFunction f, const char *name) {
+    static PyMethodDef defs[8];
+    static int used;
+    PyMethodDef *def = &defs[used++];
+    def->ml_name = name;
+    def->ml_meth = f;
+    def->ml_flags = METH_VARARGS;
+    def->ml_doc = NULL;
+    return PyCFunction_New(def, NULL);
+}
+
+static PyTaskletObject *spawn(PyObject *func) {
+    PyTaskletObject *t = PyTasklet_New(NULL, func);
+    if (t == NULL || PyTasklet_Setup(t, NULL, NULL) < 0) {
+        fail("spawn");
+    }
+    return t;
+}
+
+static void run_all(void) {
+    PyObject *r = PyStackless_RunWatchdog(0);
+    if (r == NULL) {
+        fail("run");
+    }
+    Py_DECREF(r);
+}
+
+/* ---- switch: two tasklets alternating with PyStackless_Schedule ------- */
+
+static PyObject *yielder(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    for (long i = 0; i < iterations; i++) {
+        PyObject *r = PyStackless_Schedule(Py_None, 0);
+        if (r == NULL) {
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
+    Py_RETURN_NONE;
+}
+
+static double bench_switch(void) {
+    PyObject *f = new_func(yielder, "yielder");
+    PyTaskletObject *a = spawn(f), *b = spawn(f);
+    double t0 = now_ns();
+    run_all();
+    double dt = now_ns() - t0;
+    Py_DECREF(a);
+    Py_DECREF(b);
+    Py_DECREF(f);
+    return dt / (2.0 * (double)iterations);
+}
+
+/* ---- pingpong: one-way messages over a channel ------------------------ */
+
+static PyObject *sender(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    for (long i = 0; i < iterations; i++) {
+        if (PyChannel_Send(channel, Py_None) < 0) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *receiver(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    for (long i = 0; i < iterations; i++) {
+        PyObject *v = PyChannel_Receive(channel);
+        if (v == NULL) {
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    Py_RETURN_NONE;
+}
+
+static double bench_pingpong(int preference) {
+    channel = PyChannel_New(NULL);
+    PyChannel_SetPreference(channel, preference);
+    PyObject *fs = new_func(sender, "sender"), *fr = new_func(receiver, "receiver");
+    PyTaskletObject *r = spawn(fr), *s = spawn(fs);
+    double t0 = now_ns();
+    run_all();
+    double dt = now_ns() - t0;
+    Py_DECREF(r);
+    Py_DECREF(s);
+    Py_DECREF(fs);
+    Py_DECREF(fr);
+    Py_DECREF(channel);
+    return dt / (double)iterations;
+}
+
+/* ---- spawn: create + run to completion, in batches of 100 ------------- */
+
+static PyObject *nothing(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    Py_RETURN_NONE;
+}
+
+static PyObject *parked(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    return PyChannel_Receive(channel);
+}
+
+static double bench_spawn(long in_flight) {
+    PyObject *f = new_func(nothing, "nothing");
+    PyObject *fp = new_func(parked, "parked");
+    channel = PyChannel_New(NULL);
+    for (long i = 0; i < in_flight; i++) {
+        Py_DECREF(spawn(fp));
+    }
+    run_all();
+    enum { BATCH = 100 };
+    long batches = iterations / BATCH;
+    PyTaskletObject *batch[BATCH];
+    for (int warm = 0; warm < 2; warm++) {
+        for (int i = 0; i < BATCH; i++) {
+            batch[i] = spawn(f);
+        }
+        run_all();
+        for (int i = 0; i < BATCH; i++) {
+            Py_DECREF(batch[i]);
+        }
+    }
+    double t0 = now_ns();
+    for (long b = 0; b < batches; b++) {
+        for (int i = 0; i < BATCH; i++) {
+            batch[i] = spawn(f);
+        }
+        run_all();
+        for (int i = 0; i < BATCH; i++) {
+            Py_DECREF(batch[i]);
+        }
+    }
+    double dt = now_ns() - t0;
+    for (long i = 0; i < in_flight; i++) {
+        if (PyChannel_Send(channel, Py_None) < 0) {
+            fail("wake");
+        }
+    }
+    run_all();
+    Py_DECREF(channel);
+    Py_DECREF(fp);
+    Py_DECREF(f);
+    return dt / (double)(batches * BATCH);
+}
+
+/* ---- fanin: 1,000 senders, one receiver ------------------------------- */
+
+static double bench_fanin(void) {
+    enum { SENDERS = 1000 };
+    long per_sender = iterations / SENDERS;
+    long saved = iterations;
+    channel = PyChannel_New(NULL);
+    PyObject *fs = new_func(sender, "sender"), *fr = new_func(receiver, "receiver");
+    iterations = per_sender;
+    PyTaskletObject *senders[SENDERS];
+    for (int i = 0; i < SENDERS; i++) {
+        senders[i] = spawn(fs);
+    }
+    iterations = per_sender * SENDERS;
+    double t0 = now_ns();
+    PyObject *r = PyObject_CallObject(fr, NULL);
+    if (r == NULL) {
+        fail("receive");
+    }
+    Py_DECREF(r);
+    double dt = now_ns() - t0;
+    run_all();
+    for (int i = 0; i < SENDERS; i++) {
+        Py_DECREF(senders[i]);
+    }
+    Py_DECREF(fs);
+    Py_DECREF(fr);
+    Py_DECREF(channel);
+    iterations = saved;
+    return dt / (double)(per_sender * SENDERS);
+}
+
+/* ---- blocked-N: N tasklets blocked receiving on one channel ----------- */
+
+static long vm_hwm_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            kib = strtol(line + 6, NULL, 10);
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return kib;
+}
+
+static void bench_blocked(long n) {
+    PyObject *fp = new_func(parked, "parked");
+    channel = PyChannel_New(NULL);
+    long before = vm_hwm_kib();
+    double t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        Py_DECREF(spawn(fp));
+    }
+    run_all();
+    double created = now_ns() - t0;
+    long after = vm_hwm_kib();
+    if (PyChannel_GetBalance(channel) != -n) {
+        fail("blocking every tasklet");
+    }
+    t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        if (PyChannel_Send(channel, Py_None) < 0) {
+            fail("wake");
+        }
+    }
+    run_all();
+    double woken = now_ns() - t0;
+    printf("%.0f %.1f %.1f\n", (double)(after - before) * 1024.0 / (double)n, created / (double)n,
+           woken / (double)n);
+    Py_DECREF(channel);
+    Py_DECREF(fp);
+}
+
+/* ---- threads-2: a channel shared by tasklets on two threads ----------- */
+
+static PyObject *bench_body(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *row = PyUnicode_AsUTF8(PyTuple_GetItem(args, 0));
+    double ns = 0;
+    if (strcmp(row, "switch") == 0) {
+        ns = bench_switch();
+    } else if (strncmp(row, "pingpong", 8) == 0) {
+        ns = bench_pingpong(atoi(row + 8));
+    } else if (strcmp(row, "spawn") == 0) {
+        ns = bench_spawn(0);
+    } else if (strcmp(row, "spawn-10k") == 0) {
+        ns = bench_spawn(10000);
+    } else if (strcmp(row, "fanin") == 0) {
+        ns = bench_fanin();
+    } else if (strncmp(row, "blocked", 7) == 0) {
+        bench_blocked(iterations);
+        Py_RETURN_NONE;
+    } else {
+        fprintf(stderr, "bench: unknown row %s\n", row);
+        exit(2);
+    }
+    printf("%.2f\n", ns);
+    Py_RETURN_NONE;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench ROW [N]\n");
+        return 2;
+    }
+    iterations = argc > 2 ? atol(argv[2]) : 1000000;
+    PyObject *body = new_func(bench_body, "bench");
+    PyObject *r = PyStackless_CallMethod_Main(body, NULL, "(s)", argv[1]);
+    if (r == NULL) {
+        fail(argv[1]);
+    }
+    Py_DECREF(r);
+    Py_DECREF(body);
+    PyStackless_Finalize();
+    return 0;
+}

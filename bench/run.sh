@@ -1,0 +1,45 @@
+#!/bin/sh
+# make bench: builds the benchmarks in release mode, runs every row RUNS
+# times and prints one table: median, min, max and the ratio of the median
+# to the raw corosensei resume+suspend round trip measured in the same run.
+set -eu
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+BUILD=build/bench
+mkdir -p "$BUILD"
+cargo build --release --quiet --example floor
+${CC:-cc} -O2 -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude bench/bench.c \
+    -o "$BUILD/bench" target/release/libstackless.a -pthread -ldl -lm
+FLOOR=target/release/examples/floor
+
+# median min max of the numbers on stdin
+stats() { sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%s %s %s", m, v[1], v[NR]}'; }
+
+runs() { # command...
+    i=0
+    while [ "$i" -lt "$RUNS" ]; do "$@"; i=$((i + 1)); done
+}
+
+floor=$(runs "$FLOOR" 10000000 | stats)
+floor_median=${floor%% *}
+printf '%-16s %12s %12s %12s %8s\n' benchmark "ns/op med" min max ratio
+printf '%-16s %12s %12s %12s %8s\n' corosensei-raw $floor 1.0
+row() { # name, iterations
+    s=$(runs "$BUILD/bench" "$1" "$2" | stats)
+    med=${s%% *}
+    ratio=$(awk -v a="$med" -v b="$floor_median" 'BEGIN {printf "%.1f", a / b}')
+    printf '%-16s %12s %12s %12s %8s\n' "$1" $s "$ratio"
+}
+row switch 2000000
+row pingpong-1 1000000
+row pingpong0 1000000
+row pingpong1 1000000
+row spawn 1000000
+row spawn-10k 1000000
+row fanin 1000000
+echo
+printf '%-16s %12s %12s %12s\n' benchmark "bytes/tasklet" "create ns" "wake ns"
+for n in 10000 100000 1000000; do
+    out=$("$BUILD/bench" blocked "$n" 2>&1) || out="failed: $out"
+    printf '%-16s %s\n' "blocked-$n" "$out"
+done
