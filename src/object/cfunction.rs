@@ -109,7 +109,11 @@ pub unsafe fn method_name<'a>(op: *mut PyObject) -> &'a str {
 /// # Safety
 /// `op` must be a built-in function object, `args` a tuple, `kwds` NULL or
 /// a dict.
-unsafe fn call(op: *mut PyObject, args: *mut PyObject, kwds: *mut PyObject) -> PyResult<*mut PyObject> {
+unsafe fn call(
+    op: *mut PyObject,
+    args: *mut PyObject,
+    kwds: *mut PyObject,
+) -> PyResult<*mut PyObject> {
     let f = op.cast::<CFunctionObject>();
     let ml = (*f).m_ml;
     let name = method_name(op);
@@ -122,12 +126,17 @@ unsafe fn call(op: *mut PyObject, args: *mut PyObject, kwds: *mut PyObject) -> P
     if flags == METH_VARARGS | METH_KEYWORDS {
         // SAFETY: METH_KEYWORDS functions are stored cast to PyCFunction;
         // both are plain C function pointers of the same size.
-        let meth: unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject =
-            core::mem::transmute(meth);
-        return Ok(meth((*f).m_self, args, if has_kwds { kwds } else { null_mut() }));
+        let meth: unsafe extern "C-unwind" fn(
+            *mut PyObject,
+            *mut PyObject,
+            *mut PyObject,
+        ) -> *mut PyObject = core::mem::transmute(meth);
+        return Ok(meth((*f).m_self, args, kwds));
     }
     if has_kwds {
-        return Err(errors::type_error(&format!("{name}() takes no keyword arguments")));
+        return Err(errors::type_error(&format!(
+            "{name}() takes no keyword arguments"
+        )));
     }
     match flags {
         METH_VARARGS => Ok(meth((*f).m_self, args)),

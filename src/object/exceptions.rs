@@ -42,8 +42,15 @@ unsafe extern "C-unwind" fn exc_new(
 unsafe extern "C-unwind" fn exc_init(
     op: *mut PyObject,
     args: *mut PyObject,
-    _kwds: *mut PyObject,
+    kwds: *mut PyObject,
 ) -> c_int {
+    if !kwds.is_null() && dict::len(kwds) > 0 {
+        errors::type_error(&format!(
+            "{}() takes no keyword arguments",
+            typeobj::type_name_of(op)
+        ));
+        return -1;
+    }
     if !args.is_null() {
         let e = op.cast::<PyBaseExceptionObject>();
         let old = core::mem::replace(&mut (*e).args, new_ref(args));
@@ -86,7 +93,11 @@ unsafe extern "C-unwind" fn exc_repr(op: *mut PyObject) -> *mut PyObject {
     }
 }
 
-const fn exc_type(name: &'static CStr, base: *mut PyTypeObject, str_slot: reprfunc) -> PyTypeObject {
+const fn exc_type(
+    name: &'static CStr,
+    base: *mut PyTypeObject,
+    str_slot: reprfunc,
+) -> PyTypeObject {
     PyTypeObject {
         tp_new: Some(exc_new),
         tp_init: Some(exc_init),
@@ -222,7 +233,8 @@ pub static mut PyExc_Warning: *mut PyObject = (&raw mut WARNING).cast();
 pub static mut PyExc_UserWarning: *mut PyObject = (&raw mut USER_WARNING).cast();
 
 // KeyError's `str()` is the repr of its single argument.
-static mut KEY_ERROR: PyTypeObject = exc_type(c"KeyError", &raw mut LOOKUP_ERROR, Some(key_error_str));
+static mut KEY_ERROR: PyTypeObject =
+    exc_type(c"KeyError", &raw mut LOOKUP_ERROR, Some(key_error_str));
 
 /// The `PyExc_KeyError` class, borrowed.
 #[no_mangle]
