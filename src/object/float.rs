@@ -104,7 +104,11 @@ pub fn repr_f64(v: f64) -> String {
         } else {
             format!(".{rest}")
         };
-        format!("{sign}{first}{frac}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+        format!(
+            "{sign}{first}{frac}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        )
     }
 }
 

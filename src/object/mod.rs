@@ -50,8 +50,9 @@ pub type destructor = Option<unsafe extern "C-unwind" fn(*mut PyObject)>;
 pub type reprfunc = Option<unsafe extern "C-unwind" fn(*mut PyObject) -> *mut PyObject>;
 /// `tp_call`: `(self, args, kwargs)` to a new reference or NULL.
 #[allow(non_camel_case_types)]
-pub type ternaryfunc =
-    Option<unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject>;
+pub type ternaryfunc = Option<
+    unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject,
+>;
 /// `tp_init`: `(self, args, kwargs)` to 0 or -1.
 #[allow(non_camel_case_types)]
 pub type initproc =
@@ -73,10 +74,12 @@ pub type freefunc = Option<unsafe extern "C-unwind" fn(*mut c_void)>;
 pub type iternextfunc = Option<unsafe extern "C-unwind" fn(*mut PyObject) -> *mut PyObject>;
 
 /// A C function of a `PyMethodDef` (`METH_VARARGS`, `METH_NOARGS`, `METH_O`).
-pub type PyCFunction = Option<unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject) -> *mut PyObject>;
+pub type PyCFunction =
+    Option<unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject) -> *mut PyObject>;
 /// A C function of a `PyMethodDef` with `METH_VARARGS | METH_KEYWORDS`.
-pub type PyCFunctionWithKeywords =
-    Option<unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject>;
+pub type PyCFunctionWithKeywords = Option<
+    unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject,
+>;
 
 /// The function is called as `meth(self, args)`.
 pub const METH_VARARGS: c_int = 0x0001;
