@@ -1029,17 +1029,23 @@ static inline int _PyObject_TypeCheck(PyObject *ob, PyTypeObject *tp) {
 /* ---- C-variadic functions (src/capi/varargs.c) ------------------------ */
 
 /* Builds a value from a format (CPython's Py_BuildValue): i b h B H I l k L
- * K n c C d f s z U y (with # for a length), O S (borrowed), N (stolen),
- * ( ) tuples, { } dicts. No item gives None, one item that item, several a
+ * K n c (bytes) C (str of a code point) d f s z U y (with # for a
+ * Py_ssize_t length), O S (borrowed), N (stolen, also on failure), ( )
+ * tuples, { } dicts. No item gives None, one item that item, several a
  * tuple. New reference, or NULL with an exception. */
 PyObject *Py_BuildValue(const char *format, ...);
 /* Py_BuildValue with a va_list. */
 PyObject *Py_VaBuildValue(const char *format, va_list va);
 /* A new tuple of n borrowed objects. */
 PyObject *PyTuple_Pack(Py_ssize_t n, ...);
-/* A new str from a printf-like format: %% %c %d %i %u %ld %li %lu %lld
- * %llu %zd %zi %zu %x %lx %p %s (with .precision), %U (str object), %S
- * (str(obj)), %R (repr(obj)), %V (object or, if NULL, char *). */
+/* A new str from a printf-like format, as CPython 3.7's: %% %c (a code
+ * point) %d %i %u %x, with l, ll or z (size_t) before d i u x; %p; %s
+ * (UTF-8, invalid bytes replaced); %U (str object), %S (str(obj)), %R
+ * (repr(obj)), %V (object or, if NULL, char *). A width pads on the left
+ * ("%5d", "%05d", "%5s"); a precision is the minimum number of digits of
+ * an integer, the maximum number of bytes of %s and of characters of %U %S
+ * %R %V. An unknown conversion copies the rest of the format as it is. The
+ * format must be ASCII (else ValueError). New reference, or NULL. */
 PyObject *PyUnicode_FromFormat(const char *format, ...);
 /* PyUnicode_FromFormat with a va_list. */
 PyObject *PyUnicode_FromFormatV(const char *format, va_list va);

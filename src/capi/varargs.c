@@ -91,20 +91,24 @@ static PyObject *build_tuple(const char **p_format, va_list *p_va, char end, Py_
     return tuple;
 }
 
+/* Builds a dict of `n` items (keys and values alternate); consumes the
+ * closing '}'. Like build_tuple, every item is built even after a failure,
+ * an odd count included ("Bad dict format"). */
 static PyObject *build_dict(const char **p_format, va_list *p_va, Py_ssize_t n) {
     PyObject *dict = PyDict_New();
-    int failed = dict == NULL || n % 2 != 0;
-    for (Py_ssize_t i = 0; i + 1 < n + 1 - (n % 2) && i < n; i += 2) {
+    int failed = dict == NULL;
+    if (n % 2 != 0) {
+        failed = 1;
+        format_error("Bad dict format");
+    }
+    for (Py_ssize_t i = 0; i < n; i += 2) {
         PyObject *key = build_item(p_format, p_va);
-        PyObject *value = build_item(p_format, p_va);
-        if (key == NULL || value == NULL || dict == NULL || PyDict_SetItem(dict, key, value) < 0) {
+        PyObject *value = i + 1 < n ? build_item(p_format, p_va) : NULL;
+        if (!failed && (key == NULL || value == NULL || PyDict_SetItem(dict, key, value) < 0)) {
             failed = 1;
         }
         Py_XDECREF(key);
         Py_XDECREF(value);
-    }
-    if (n % 2 != 0) {
-        format_error("Bad dict format");
     }
     if (**p_format != '}') {
         failed = 1;
@@ -135,33 +139,37 @@ static PyObject *build_text(const char **p_format, va_list *p_va, int as_bytes) 
     return as_bytes ? PyBytes_FromStringAndSize(s, n) : PyUnicode_FromStringAndSize(s, n);
 }
 
-/* A one-character str for a Unicode code point (UTF-8 encoded). */
-static PyObject *code_point_text(int cp) {
-    unsigned char buf[4];
-    Py_ssize_t n;
-    if (cp < 0 || cp > 0x10FFFF) {
-        PyErr_SetString(PyExc_OverflowError, "%c arg not in range(0x110000)");
-        return NULL;
-    } else if (cp < 0x80) {
-        buf[0] = (unsigned char)cp;
-        n = 1;
+/* Writes the UTF-8 encoding of code point `cp` (0 to 0x10FFFF) to `out`;
+ * returns its length. */
+static int utf8_encode(unsigned int cp, char out[4]) {
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
     } else if (cp < 0x800) {
-        buf[0] = (unsigned char)(0xC0 | (cp >> 6));
-        buf[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 2;
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
     } else if (cp < 0x10000) {
-        buf[0] = (unsigned char)(0xE0 | (cp >> 12));
-        buf[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        buf[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        buf[0] = (unsigned char)(0xF0 | (cp >> 18));
-        buf[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-        buf[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        buf[3] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 4;
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
     }
-    return PyUnicode_FromStringAndSize((const char *)buf, n);
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* A one-character str for a Unicode code point (PyUnicode_FromOrdinal). */
+static PyObject *code_point_text(int cp) {
+    char buf[4];
+    if (cp < 0 || cp > 0x10FFFF) {
+        PyErr_SetString(PyExc_ValueError, "chr() arg not in range(0x110000)");
+        return NULL;
+    }
+    return PyUnicode_FromStringAndSize(buf, utf8_encode((unsigned int)cp, buf));
 }
 
 static PyObject *build_item(const char **p_format, va_list *p_va) {
@@ -179,7 +187,8 @@ static PyObject *build_item(const char **p_format, va_list *p_va) {
         case 'b': case 'B': case 'h': case 'i':
             return PyLong_FromLong((long)va_arg(*p_va, int));
         case 'H':
-            return PyLong_FromLong((long)(unsigned short)va_arg(*p_va, int));
+            /* As CPython: an unsigned int, not truncated to a short. */
+            return PyLong_FromLong((long)va_arg(*p_va, unsigned int));
         case 'I':
             return PyLong_FromUnsignedLong((unsigned long)va_arg(*p_va, unsigned int));
         case 'n':
@@ -311,24 +320,255 @@ static void buffer_append(text_buffer *b, const char *s, size_t n) {
     b->data[b->len] = '\0';
 }
 
-/* Appends up to `precision` bytes (all if negative) of `s`. */
-static void append_text(text_buffer *b, const char *s, long precision) {
-    size_t n = strlen(s);
-    if (precision >= 0 && (size_t)precision < n) {
-        n = (size_t)precision;
+static void buffer_fill(text_buffer *b, char c, long count) {
+    for (; count > 0; count--) {
+        buffer_append(b, &c, 1);
     }
+}
+
+/* The length of the valid UTF-8 sequence at s[0..n), or 0 when s starts
+ * with an invalid or cut sequence; *bad is then the length of its maximal
+ * valid prefix (at least 1), which one U+FFFD replaces. */
+static size_t utf8_sequence(const unsigned char *s, size_t n, size_t *bad) {
+    unsigned char c = s[0];
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80) {
+        return 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+        need = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    for (size_t i = 1; i < need; i++) {
+        unsigned char min = i == 1 ? lo : 0x80, max = i == 1 ? hi : 0xBF;
+        if (i >= n || s[i] < min || s[i] > max) {
+            *bad = i;
+            return 0;
+        }
+    }
+    return need;
+}
+
+/* Appends n bytes of C text decoded as UTF-8 with errors="replace". */
+static void append_utf8_lossy(text_buffer *b, const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        size_t bad = 0, len = utf8_sequence(u + i, n - i, &bad);
+        if (len > 0) {
+            buffer_append(b, s + i, len);
+            i += len;
+        } else {
+            buffer_append(b, "\xEF\xBF\xBD", 3);
+            i += bad;
+        }
+    }
+}
+
+/* Appends n bytes of text decoded as Latin-1. */
+static void append_latin1(text_buffer *b, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char buf[4];
+        buffer_append(b, buf, (size_t)utf8_encode((unsigned char)s[i], buf));
+    }
+}
+
+/* Appends valid UTF-8 text, cut to `precision` characters (none when
+ * negative) and padded on the left with spaces to `width` characters. */
+static void append_padded(text_buffer *b, const char *s, long width, long precision) {
+    size_t n = 0;
+    long chars = 0;
+    while (s[n] != '\0' && (precision < 0 || chars < precision)) {
+        n++;
+        while (((unsigned char)s[n] & 0xC0) == 0x80) {
+            n++;
+        }
+        chars++;
+    }
+    buffer_fill(b, ' ', width - chars);
     buffer_append(b, s, n);
 }
 
-/* Appends str(o) or repr(o). */
-static void append_object(text_buffer *b, PyObject *o, int use_repr, long precision) {
+/* Appends C text (UTF-8, errors="replace"): up to `precision` bytes of it,
+ * padded to `width` characters. */
+static void append_cstr(text_buffer *b, const char *s, long width, long precision) {
+    size_t n = 0;
+    if (s == NULL) {
+        s = "(null)";
+    }
+    while (s[n] != '\0' && (precision < 0 || (long)n < precision)) {
+        n++;
+    }
+    text_buffer decoded = {NULL, 0, 0, 0};
+    append_utf8_lossy(&decoded, s, n);
+    buffer_append(&decoded, "", 0);
+    if (decoded.failed) {
+        b->failed = 1;
+    } else {
+        append_padded(b, decoded.data, width, -1);
+    }
+    free(decoded.data);
+}
+
+/* Appends str(o) or repr(o); a str object as it is. */
+static void append_object(text_buffer *b, PyObject *o, int use_repr, long width, long precision) {
     PyObject *s = use_repr ? PyObject_Repr(o) : PyObject_Str(o);
     if (s == NULL) {
         b->failed = 1;
         return;
     }
-    append_text(b, PyUnicode_AsUTF8(s), precision);
+    append_padded(b, PyUnicode_AsUTF8(s), width, precision);
     Py_DECREF(s);
+}
+
+/* Appends the digits of an integer conversion with CPython's padding:
+ * zeros up to `precision` digits, then `width` with spaces (or zeros). */
+static void append_number(text_buffer *b, const char *digits, int zeropad, long width, long precision) {
+    long len = (long)strlen(digits);
+    if (precision < len) {
+        precision = len;
+    }
+    buffer_fill(b, zeropad ? '0' : ' ', width - precision);
+    buffer_fill(b, '0', precision - len);
+    buffer_append(b, digits, (size_t)len);
+}
+
+/* Reads a decimal number at *p; -1 when there is none. */
+static long parse_decimal(const char **p) {
+    long v = -1;
+    while (**p >= '0' && **p <= '9') {
+        v = (v < 0 ? 0 : v * 10) + (**p - '0');
+        if (v > 1000000) {
+            v = 1000000;
+        }
+        ++*p;
+    }
+    return v;
+}
+
+/* Formats one conversion starting at the '%' at `f`, as CPython 3.7's
+ * unicode_fromformat_arg; returns the position after it, or NULL with an
+ * exception. */
+static const char *format_arg(text_buffer *b, const char *f, va_list *va) {
+    const char *p = f++;
+    int zeropad = 0, longs = 0, size_t_mod = 0;
+    char digits[64];
+    if (*f == '0') {
+        zeropad = 1;
+        f++;
+    }
+    long width = parse_decimal(&f);
+    long precision = -1;
+    if (*f == '.') {
+        f++;
+        precision = parse_decimal(&f);
+        if (*f == '%') {
+            f--; /* "%.3%s": the conversion is the '3', an unknown one */
+        }
+    }
+    if (*f == '\0') {
+        f--; /* "%.123": the conversion is the '3' */
+    }
+    /* l, ll and z apply to d, i and u (and, beyond CPython, to x). */
+    if (*f == 'l' && f[1] != '\0' && strchr("diux", f[1]) != NULL) {
+        longs = 1;
+        f++;
+    } else if (*f == 'l' && f[1] == 'l' && f[2] != '\0' && strchr("diux", f[2]) != NULL) {
+        longs = 2;
+        f += 2;
+    } else if (*f == 'z' && f[1] != '\0' && strchr("diux", f[1]) != NULL) {
+        size_t_mod = 1;
+        f++;
+    }
+    switch (*f) {
+    case 'c': {
+        int cp = va_arg(*va, int);
+        char buf[4];
+        if (cp < 0 || cp > 0x10FFFF) {
+            PyErr_SetString(PyExc_OverflowError, "character argument not in range(0x110000)");
+            return NULL;
+        }
+        buffer_append(b, buf, (size_t)utf8_encode((unsigned int)cp, buf));
+        break;
+    }
+    case 'd': case 'i':
+        if (size_t_mod) {
+            snprintf(digits, sizeof digits, "%zd", va_arg(*va, Py_ssize_t));
+        } else if (longs == 2) {
+            snprintf(digits, sizeof digits, "%lld", va_arg(*va, long long));
+        } else if (longs == 1) {
+            snprintf(digits, sizeof digits, "%ld", va_arg(*va, long));
+        } else {
+            snprintf(digits, sizeof digits, "%d", va_arg(*va, int));
+        }
+        append_number(b, digits, zeropad, width, precision);
+        break;
+    case 'u': case 'x': {
+        int hex = *f == 'x';
+        if (size_t_mod) {
+            snprintf(digits, sizeof digits, hex ? "%zx" : "%zu", va_arg(*va, size_t));
+        } else if (longs == 2) {
+            snprintf(digits, sizeof digits, hex ? "%llx" : "%llu", va_arg(*va, unsigned long long));
+        } else if (longs == 1) {
+            snprintf(digits, sizeof digits, hex ? "%lx" : "%lu", va_arg(*va, unsigned long));
+        } else {
+            snprintf(digits, sizeof digits, hex ? "%x" : "%u", va_arg(*va, unsigned int));
+        }
+        append_number(b, digits, zeropad, width, precision);
+        break;
+    }
+    case 'p': {
+        int n = snprintf(digits + 2, sizeof digits - 2, "%p", va_arg(*va, void *));
+        /* %p is ill-defined: make sure the text starts with 0x. */
+        if (digits[3] == 'X' || digits[3] == 'x') {
+            digits[3] = 'x';
+            buffer_append(b, digits + 2, (size_t)n);
+        } else {
+            digits[0] = '0';
+            digits[1] = 'x';
+            buffer_append(b, digits, (size_t)n + 2);
+        }
+        break;
+    }
+    case 's':
+        append_cstr(b, va_arg(*va, const char *), width, precision);
+        break;
+    case 'U': case 'S':
+        append_object(b, va_arg(*va, PyObject *), 0, width, precision);
+        break;
+    case 'R':
+        append_object(b, va_arg(*va, PyObject *), 1, width, precision);
+        break;
+    case 'V': {
+        PyObject *o = va_arg(*va, PyObject *);
+        const char *s = va_arg(*va, const char *);
+        if (o != NULL) {
+            append_object(b, o, 0, width, precision);
+        } else {
+            append_cstr(b, s, width, precision);
+        }
+        break;
+    }
+    case '%':
+        buffer_append(b, "%", 1);
+        break;
+    default:
+        /* An unknown conversion: the rest of the format is copied as it is
+         * (the arguments cannot be skipped). */
+        append_latin1(b, p, strlen(p));
+        return p + strlen(p);
+    }
+    return f + 1;
 }
 
 SLP_EXPORT PyObject *PyUnicode_FromFormatV(const char *format, va_list va) {
@@ -340,113 +580,28 @@ SLP_EXPORT PyObject *PyUnicode_FromFormatV(const char *format, va_list va) {
     va_list lva;
     va_copy(lva, va);
     buffer_append(&b, "", 0);
-    for (const char *f = format; *f != '\0' && !b.failed; f++) {
-        if (*f != '%') {
-            const char *next = strchr(f, '%');
-            size_t n = next ? (size_t)(next - f) : strlen(f);
-            buffer_append(&b, f, n);
-            f += n - 1;
+    const char *f = format;
+    while (*f != '\0' && !b.failed) {
+        if (*f == '%') {
+            f = format_arg(&b, f, &lva);
+            if (f == NULL) {
+                b.failed = 1;
+                break;
+            }
             continue;
         }
-        const char *spec_start = f++;
-        while (*f == '-' || *f == '0') {
-            f++;
-        }
-        while (*f >= '0' && *f <= '9') {
-            f++;
-        }
-        long precision = -1;
-        if (*f == '.') {
-            precision = strtol(f + 1, (char **)&f, 10);
-        }
-        int longs = 0, size_t_mod = 0;
-        while (*f == 'l') {
-            longs++;
-            f++;
-        }
-        if (*f == 'z') {
-            size_t_mod = 1;
-            f++;
-        }
-        char spec[32];
-        size_t spec_len = (size_t)(f - spec_start);
-        char out[64];
-        int n = 0;
-        if (spec_len > sizeof spec - 2) {
-            b.failed = 1;
-            PyErr_SetString(PyExc_SystemError, "format specifier too long");
-            break;
-        }
-        memcpy(spec, spec_start, spec_len);
-        spec[spec_len] = *f;
-        spec[spec_len + 1] = '\0';
-        switch (*f) {
-        case '%':
-            buffer_append(&b, "%", 1);
-            break;
-        case 'c': {
-            char ch = (char)va_arg(lva, int);
-            buffer_append(&b, &ch, 1);
-            break;
-        }
-        case 'd': case 'i':
-            if (size_t_mod) {
-                n = snprintf(out, sizeof out, spec, va_arg(lva, Py_ssize_t));
-            } else if (longs == 2) {
-                n = snprintf(out, sizeof out, spec, va_arg(lva, long long));
-            } else if (longs == 1) {
-                n = snprintf(out, sizeof out, spec, va_arg(lva, long));
-            } else {
-                n = snprintf(out, sizeof out, spec, va_arg(lva, int));
+        const char *start = f;
+        for (; *f != '\0' && *f != '%'; f++) {
+            if ((unsigned char)*f > 127) {
+                PyErr_Format(PyExc_ValueError,
+                             "PyUnicode_FromFormatV() expects an ASCII-encoded format "
+                             "string, got a non-ASCII byte: 0x%02x",
+                             (unsigned char)*f);
+                b.failed = 1;
+                break;
             }
-            buffer_append(&b, out, (size_t)n);
-            break;
-        case 'u': case 'x':
-            if (size_t_mod) {
-                n = snprintf(out, sizeof out, spec, va_arg(lva, size_t));
-            } else if (longs == 2) {
-                n = snprintf(out, sizeof out, spec, va_arg(lva, unsigned long long));
-            } else if (longs == 1) {
-                n = snprintf(out, sizeof out, spec, va_arg(lva, unsigned long));
-            } else {
-                n = snprintf(out, sizeof out, spec, va_arg(lva, unsigned int));
-            }
-            buffer_append(&b, out, (size_t)n);
-            break;
-        case 'p':
-            n = snprintf(out, sizeof out, "%p", va_arg(lva, void *));
-            buffer_append(&b, out, (size_t)n);
-            break;
-        case 's': {
-            const char *s = va_arg(lva, const char *);
-            append_text(&b, s ? s : "(null)", precision);
-            break;
         }
-        case 'U':
-            append_object(&b, va_arg(lva, PyObject *), 0, precision);
-            break;
-        case 'S':
-            append_object(&b, va_arg(lva, PyObject *), 0, precision);
-            break;
-        case 'R':
-            append_object(&b, va_arg(lva, PyObject *), 1, precision);
-            break;
-        case 'V': {
-            PyObject *o = va_arg(lva, PyObject *);
-            const char *s = va_arg(lva, const char *);
-            if (o != NULL) {
-                append_object(&b, o, 0, precision);
-            } else {
-                append_text(&b, s ? s : "(null)", precision);
-            }
-            break;
-        }
-        default:
-            /* Unknown specifier: copy the rest of the format verbatim. */
-            buffer_append(&b, spec_start, strlen(spec_start));
-            f = spec_start + strlen(spec_start) - 1;
-            break;
-        }
+        buffer_append(&b, start, (size_t)(f - start));
     }
     va_end(lva);
     PyObject *result = NULL;

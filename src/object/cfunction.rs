@@ -131,11 +131,7 @@ unsafe fn call(
             *mut PyObject,
             *mut PyObject,
         ) -> *mut PyObject = core::mem::transmute(meth);
-        return Ok(meth(
-            (*f).m_self,
-            args,
-            if has_kwds { kwds } else { null_mut() },
-        ));
+        return Ok(meth((*f).m_self, args, kwds));
     }
     if has_kwds {
         return Err(errors::type_error(&format!(

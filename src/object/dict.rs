@@ -73,14 +73,56 @@ pub fn new() -> PyResult<*mut PyObject> {
     unsafe { typeobj::alloc(&raw mut PyDict_Type, 0) }
 }
 
+/// Whether two keys are the same key, as Python's `==` on the hashable
+/// built-in types: numbers by value across int, bool and float (`1 == 1.0
+/// == True`), str and bytes by content, tuples item by item; any other
+/// object only equals itself.
 unsafe fn key_eq(a: *mut PyObject, b: *mut PyObject) -> bool {
     if a == b {
         return true;
     }
-    if unicode::check(a) && unicode::check(b) {
+    if let (Some(x), Some(y)) = (number(a), number(b)) {
+        return x == y;
+    }
+    if unicode::check(a) && unicode::check(b) || bytes::check(a) && bytes::check(b) {
         return unicode::data(a) == unicode::data(b);
     }
-    long::check(a) && long::check(b) && long::value(a) == long::value(b)
+    if tuple::check(a) && tuple::check(b) {
+        let (x, y) = (tuple::items(a), tuple::items(b));
+        return x.len() == y.len() && x.iter().zip(y).all(|(&p, &q)| key_eq(p, q));
+    }
+    false
+}
+
+/// The value of a number key: an int, or a float.
+#[derive(Clone, Copy)]
+enum Number {
+    Int(i128),
+    Float(f64),
+}
+
+impl PartialEq for Number {
+    /// Exact comparison: an int equals a float only when the float has
+    /// that integral value (no rounding of the int).
+    fn eq(&self, other: &Number) -> bool {
+        match (*self, *other) {
+            (Number::Int(x), Number::Int(y)) => x == y,
+            (Number::Float(x), Number::Float(y)) => x == y,
+            (Number::Int(i), Number::Float(f)) | (Number::Float(f), Number::Int(i)) => {
+                f.fract() == 0.0 && f.abs() < 2f64.powi(127) && f as i128 == i
+            }
+        }
+    }
+}
+
+unsafe fn number(op: *mut PyObject) -> Option<Number> {
+    if long::check(op) {
+        Some(Number::Int(long::value(op)))
+    } else if float::check(op) {
+        float::as_f64(op).ok().map(Number::Float)
+    } else {
+        None
+    }
 }
 
 /// The number of entries.

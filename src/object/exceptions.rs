@@ -42,8 +42,15 @@ unsafe extern "C-unwind" fn exc_new(
 unsafe extern "C-unwind" fn exc_init(
     op: *mut PyObject,
     args: *mut PyObject,
-    _kwds: *mut PyObject,
+    kwds: *mut PyObject,
 ) -> c_int {
+    if !kwds.is_null() && dict::len(kwds) > 0 {
+        errors::type_error(&format!(
+            "{}() takes no keyword arguments",
+            typeobj::type_name_of(op)
+        ));
+        return -1;
+    }
     if !args.is_null() {
         let e = op.cast::<PyBaseExceptionObject>();
         let old = core::mem::replace(&mut (*e).args, new_ref(args));

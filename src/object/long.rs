@@ -75,21 +75,42 @@ pub unsafe fn value(op: *mut PyObject) -> i128 {
     (((*l).hi as i128) << 64) | (*l).lo as i128
 }
 
-/// The value as a C `long`, with CPython's errors.
+/// The value as a C `long`, with CPython 3.7's conversions and errors: an
+/// int as it is, a float truncated toward zero (its `__int__`), anything
+/// else a `TypeError`.
 ///
 /// # Safety
 /// `op` must point to a live object.
 pub unsafe fn as_long(op: *mut PyObject) -> PyResult<core::ffi::c_long> {
-    if !check(op) {
+    let v = if check(op) {
+        value(op)
+    } else if float::check(op) {
+        float_to_int(float::as_f64(op)?)?
+    } else {
         return Err(errors::type_error(&format!(
             "an integer is required (got type {})",
             typeobj::type_name_of(op)
         )));
-    }
-    core::ffi::c_long::try_from(value(op)).map_err(|_| {
+    };
+    core::ffi::c_long::try_from(v).map_err(|_| {
         errors::set_string(
             exceptions::overflow_error(),
             "Python int too large to convert to C long",
         )
     })
+}
+
+/// `int(v)` for a float: truncated toward zero. Values beyond 128 bits
+/// saturate, which only matters for conversions that overflow anyway.
+fn float_to_int(v: f64) -> PyResult<i128> {
+    if v.is_nan() {
+        Err(errors::value_error("cannot convert float NaN to integer"))
+    } else if v.is_infinite() {
+        Err(errors::set_string(
+            exceptions::overflow_error(),
+            "cannot convert float infinity to integer",
+        ))
+    } else {
+        Ok(v.trunc() as i128)
+    }
 }

@@ -23,13 +23,14 @@ pub fn set_recursion_depth(depth: i32) {
     RECURSION_DEPTH.with(|d| d.set(depth));
 }
 
-/// `Py_EnterRecursiveCall`.
-pub fn enter_recursive_call() -> PyResult<()> {
+/// `Py_EnterRecursiveCall(where_)`: `where_` completes the message of the
+/// `RecursionError` (`" while calling a Python object"`).
+pub fn enter_recursive_call(where_: &str) -> PyResult<()> {
     let depth = recursion_depth() + 1;
     if depth > RECURSION_LIMIT {
         return Err(errors::set_string(
             exceptions::recursion_error(),
-            "maximum recursion depth exceeded",
+            &format!("maximum recursion depth exceeded{where_}"),
         ));
     }
     set_recursion_depth(depth);
@@ -59,7 +60,7 @@ pub unsafe fn call(
     };
     let guarded = !cfunction::check(callable);
     if guarded {
-        enter_recursive_call()?;
+        enter_recursive_call(" while calling a Python object")?;
     }
     let result = f(callable, args, kwds);
     if guarded {
@@ -111,7 +112,7 @@ fn slot_result(op: *mut PyObject) -> PyResult<*mut PyObject> {
 /// # Safety
 /// `op` must be live.
 pub unsafe fn repr_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
-    enter_recursive_call()?;
+    enter_recursive_call(" while getting the repr of an object")?;
     let r = match (*type_of(op)).tp_repr {
         Some(f) => f(op),
         None => unicode::from_string(format!(
@@ -133,7 +134,7 @@ pub unsafe fn str_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
     let Some(f) = (*type_of(op)).tp_str else {
         return repr_object(op);
     };
-    enter_recursive_call()?;
+    enter_recursive_call(" while getting the str of an object")?;
     let r = f(op);
     leave_recursive_call();
     let r = slot_result(r)?;
@@ -232,7 +233,7 @@ pub unsafe fn getattr(op: *mut PyObject, name: &str) -> PyResult<*mut PyObject> 
             exceptions::attribute_error(),
             &format!(
                 "type object '{}' has no attribute '{name}'",
-                typeobj::short_name(op.cast())
+                typeobj::message_name(op.cast())
             ),
         ));
     }

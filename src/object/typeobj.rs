@@ -127,12 +127,27 @@ pub unsafe fn short_name<'a>(ty: *mut PyTypeObject) -> &'a str {
     n.rsplit('.').next().unwrap_or(n)
 }
 
-/// The short type name of an object, for error messages.
+/// The name CPython's error messages show for a type, its `tp_name`: all
+/// of it for a static type (`'mod.T' object has no attribute 'x'`), the
+/// part after the last dot for a heap type (CPython keeps a heap type's
+/// module in `__module__`, not in `tp_name`).
+///
+/// # Safety
+/// `ty` must be a type object.
+pub unsafe fn message_name<'a>(ty: *mut PyTypeObject) -> &'a str {
+    if (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE != 0 {
+        short_name(ty)
+    } else {
+        name(ty)
+    }
+}
+
+/// The type name of an object as error messages show it ([`message_name`]).
 ///
 /// # Safety
 /// `op` must point to a live object.
 pub unsafe fn type_name_of<'a>(op: *mut PyObject) -> &'a str {
-    short_name(type_of(op))
+    message_name(type_of(op))
 }
 
 /// `PyType_Ready`: fills in the inherited slots of a user type.
@@ -157,10 +172,18 @@ pub unsafe fn ready(ty: *mut PyTypeObject) -> PyResult<()> {
         if (*base).tp_flags & Py_TPFLAGS_BASETYPE == 0 {
             return Err(errors::type_error(&format!(
                 "type '{}' is not an acceptable base type",
-                name(base)
+                message_name(base)
             )));
         }
         inherit_slots(ty, base);
+        // CPython's rule: a static type whose base is `object` does not
+        // inherit `tp_new`, so that it cannot be instantiated unless it says
+        // how (`cannot create 'T' instances`).
+        if (*ty).tp_new.is_none()
+            && (base != object_type() || (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE != 0)
+        {
+            (*ty).tp_new = (*base).tp_new;
+        }
     }
     if (*ty).ob_base.ob_base.ob_type.is_null() {
         (*ty).ob_base.ob_base.ob_type = type_type();
@@ -187,7 +210,6 @@ unsafe fn inherit_slots(ty: *mut PyTypeObject, base: *mut PyTypeObject) {
     t.tp_call = t.tp_call.or(b.tp_call);
     t.tp_init = t.tp_init.or(b.tp_init);
     t.tp_alloc = t.tp_alloc.or(b.tp_alloc);
-    t.tp_new = t.tp_new.or(b.tp_new);
     t.tp_free = t.tp_free.or(b.tp_free);
     t.tp_iternext = t.tp_iternext.or(b.tp_iternext);
 }
@@ -323,7 +345,7 @@ unsafe extern "C-unwind" fn object_new(
         core::ptr::fn_addr_eq(f, object_init as unsafe extern "C-unwind" fn(_, _, _) -> _)
     });
     if has_args && default_init {
-        errors::type_error(&format!("{}() takes no arguments", short_name(ty)));
+        errors::type_error(&format!("{}() takes no arguments", message_name(ty)));
         return null_mut();
     }
     alloc(ty, 0).unwrap_or(null_mut())
@@ -349,7 +371,7 @@ unsafe extern "C-unwind" fn type_call(
         return new_ref(type_of(tuple::items(args)[0]).cast());
     }
     let Some(new) = (*ty).tp_new else {
-        errors::type_error(&format!("cannot create '{}' instances", name(ty)));
+        errors::type_error(&format!("cannot create '{}' instances", message_name(ty)));
         return null_mut();
     };
     let obj = new(ty, args, kwds);

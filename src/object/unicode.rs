@@ -115,9 +115,96 @@ pub fn quote(s: &str, bytes: bool) -> String {
             c if (c as u32) < 0x20 || c as u32 == 0x7f || (bytes && c as u32 > 0x7f) => {
                 out.push_str(&format!("\\x{:02x}", c as u32));
             }
+            c if !is_printable(c) => {
+                let cp = c as u32;
+                out.push_str(&if cp <= 0xff {
+                    format!("\\x{cp:02x}")
+                } else if cp <= 0xffff {
+                    format!("\\u{cp:04x}")
+                } else {
+                    format!("\\U{cp:08x}")
+                });
+            }
             c => out.push(c),
         }
     }
     out.push(q);
     out
+}
+
+/// Code points that `repr` escapes beyond ASCII (Python's
+/// `str.isprintable()` is false for them), as inclusive ranges: the C1
+/// controls (Cc), the separators other than the space (Zs, Zl, Zp), the
+/// format characters (Cf), the private-use areas (Co), the noncharacters
+/// and the planes that Unicode 11 (Python 3.7's database) leaves unassigned
+/// (Cn). Smaller unassigned gaps inside assigned blocks are not listed.
+const NOT_PRINTABLE: &[(u32, u32)] = &[
+    (0x80, 0xa0),
+    (0xad, 0xad),
+    (0x600, 0x605),
+    (0x61c, 0x61c),
+    (0x6dd, 0x6dd),
+    (0x70f, 0x70f),
+    (0x8e2, 0x8e2),
+    (0x1680, 0x1680),
+    (0x180e, 0x180e),
+    (0x2000, 0x200f),
+    (0x2028, 0x202f),
+    (0x205f, 0x206f),
+    (0x3000, 0x3000),
+    (0xe000, 0xf8ff),
+    (0xfdd0, 0xfdef),
+    (0xfeff, 0xfeff),
+    (0xfff9, 0xfffb),
+    (0x110bd, 0x110bd),
+    (0x110cd, 0x110cd),
+    (0x1bca0, 0x1bca3),
+    (0x1d173, 0x1d17a),
+    (0x2fa1e, 0xdffff),
+    (0xe0000, 0xe00ff),
+    (0xe01f0, 0x10ffff),
+];
+
+/// Whether `repr` shows a non-ASCII character as it is.
+fn is_printable(c: char) -> bool {
+    let cp = c as u32;
+    // U+xxFFFE and U+xxFFFF are noncharacters in every plane.
+    if cp & 0xfffe == 0xfffe {
+        return false;
+    }
+    !NOT_PRINTABLE
+        .iter()
+        .any(|&(lo, hi)| (lo..=hi).contains(&cp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+
+    #[test]
+    fn quote_picks_python_quotes() {
+        assert_eq!(quote("a", false), "'a'");
+        assert_eq!(quote("it's", false), "\"it's\"");
+        assert_eq!(quote("'\"", false), "'\\'\"'");
+        assert_eq!(quote("it's", true), "b\"it's\"");
+    }
+
+    #[test]
+    fn quote_escapes_what_python_escapes() {
+        assert_eq!(
+            quote("\n\t\r\\\x01\x7f", false),
+            "'\\n\\t\\r\\\\\\x01\\x7f'"
+        );
+        assert_eq!(
+            quote("\u{e9}\u{20ac}\u{1f600}", false),
+            "'\u{e9}\u{20ac}\u{1f600}'"
+        );
+        assert_eq!(quote("\u{85}\u{a0}\u{ad}", false), "'\\x85\\xa0\\xad'");
+        assert_eq!(
+            quote("\u{2028}\u{200b}\u{feff}\u{fffe}", false),
+            "'\\u2028\\u200b\\ufeff\\ufffe'"
+        );
+        assert_eq!(quote("\u{e000}\u{10ffff}", false), "'\\ue000\\U0010ffff'");
+        assert_eq!(quote("\u{e9}", true), "b'\\xe9'");
+    }
 }
