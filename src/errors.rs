@@ -102,7 +102,11 @@ pub unsafe fn set_object(ty: *mut PyObject, value: *mut PyObject) -> Raised {
     Raised
 }
 
-/// `PyErr_SetString(ty, msg)`.
+/// `PyErr_SetString(ty, msg)`. `ty` must be an exception class: one of
+/// [`exc`]'s, or one the caller checked with [`check_exception_class`].
+// Safe to call so that the core raises in one line; every caller passes a
+// live exception class.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn set_string(ty: *mut PyObject, msg: &str) -> Raised {
     let value = unicode::from_str(msg);
     // SAFETY: `ty` is one of the exception classes; `value` is new or NULL.
@@ -116,7 +120,9 @@ pub fn set_string(ty: *mut PyObject, msg: &str) -> Raised {
     Raised
 }
 
-/// `PyErr_SetNone(ty)`.
+/// `PyErr_SetNone(ty)`. `ty` must be an exception class, as for
+/// [`set_string`].
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn set_none(ty: *mut PyObject) -> Raised {
     // SAFETY: `ty` is an exception class.
     unsafe { set_object(ty, null_mut()) }

@@ -63,7 +63,11 @@ pub extern "C" fn PyErr_Clear() {
 /// Moves the error indicator into `*ptype`, `*pvalue`, `*ptb` (new
 /// references, NULL when absent) and clears it.
 #[no_mangle]
-pub extern "C" fn PyErr_Fetch(ptype: *mut *mut PyObject, pvalue: *mut *mut PyObject, ptb: *mut *mut PyObject) {
+pub extern "C" fn PyErr_Fetch(
+    ptype: *mut *mut PyObject,
+    pvalue: *mut *mut PyObject,
+    ptb: *mut *mut PyObject,
+) {
     guard((), || {
         if ptype.is_null() || pvalue.is_null() || ptb.is_null() {
             err::bad_internal_call();
@@ -99,7 +103,11 @@ pub extern "C" fn PyErr_Restore(ty: *mut PyObject, value: *mut PyObject, tb: *mu
 /// Makes `*pvalue` an instance of `*ptype` (in place, owned references), as
 /// CPython does for a fetched triple.
 #[no_mangle]
-pub extern "C" fn PyErr_NormalizeException(ptype: *mut *mut PyObject, pvalue: *mut *mut PyObject, ptb: *mut *mut PyObject) {
+pub extern "C" fn PyErr_NormalizeException(
+    ptype: *mut *mut PyObject,
+    pvalue: *mut *mut PyObject,
+    ptb: *mut *mut PyObject,
+) {
     guard((), || {
         if ptype.is_null() || pvalue.is_null() || ptb.is_null() {
             err::bad_internal_call();
@@ -143,7 +151,11 @@ pub extern "C" fn PyErr_ExceptionMatches(exc: *mut PyObject) -> c_int {
 /// `base` (NULL: `Exception`). `dict` is ignored. New reference, or NULL
 /// with `SystemError` when the name has no dot.
 #[no_mangle]
-pub extern "C" fn PyErr_NewException(name: *const c_char, base: *mut PyObject, _dict: *mut PyObject) -> *mut PyObject {
+pub extern "C" fn PyErr_NewException(
+    name: *const c_char,
+    base: *mut PyObject,
+    _dict: *mut PyObject,
+) -> *mut PyObject {
     guard(null_mut(), || {
         if name.is_null() {
             err::bad_internal_call();

@@ -80,7 +80,9 @@ mod tests {
             let text = std::fs::read_to_string(&path).unwrap();
             let mut lines = text.lines().peekable();
             while let Some(line) = lines.next() {
-                if !line.starts_with("pub extern \"C\" fn") && !line.starts_with("pub unsafe extern \"C\" fn") {
+                if !line.starts_with("pub extern \"C\" fn")
+                    && !line.starts_with("pub unsafe extern \"C\" fn")
+                {
                     continue;
                 }
                 // The body starts after the signature's opening brace.

@@ -99,7 +99,9 @@ pub extern "C" fn PyLong_FromSsize_t(v: Py_ssize_t) -> *mut PyObject {
 pub extern "C" fn PyLong_AsLong(op: *mut PyObject) -> c_long {
     guard(-1, || {
         // SAFETY: checked non-NULL; C passes live objects.
-        required(op).and_then(|op| unsafe { long::as_long(op) }).unwrap_or(-1)
+        required(op)
+            .and_then(|op| unsafe { long::as_long(op) })
+            .unwrap_or(-1)
     })
 }
 
@@ -115,14 +117,18 @@ pub extern "C" fn PyFloat_FromDouble(v: f64) -> *mut PyObject {
 pub extern "C" fn PyFloat_AsDouble(op: *mut PyObject) -> f64 {
     guard(-1.0, || {
         // SAFETY: checked non-NULL.
-        required(op).and_then(|op| unsafe { float::as_f64(op) }).unwrap_or(-1.0)
+        required(op)
+            .and_then(|op| unsafe { float::as_f64(op) })
+            .unwrap_or(-1.0)
     })
 }
 
 unsafe fn text_from(s: *const c_char, len: Option<Py_ssize_t>) -> PyResult<*mut PyObject> {
     let bytes = match len {
         Some(n) if n < 0 => {
-            return Err(err::system_error("Negative size passed to PyUnicode_FromStringAndSize"))
+            return Err(err::system_error(
+                "Negative size passed to PyUnicode_FromStringAndSize",
+            ))
         }
         Some(n) if s.is_null() && n > 0 => return Err(err::bad_internal_call()),
         Some(n) if s.is_null() => &[][..n as usize],
@@ -255,7 +261,10 @@ pub extern "C" fn PyTuple_GetItem(op: *mut PyObject, index: Py_ssize_t) -> *mut 
         match usize::try_from(index).ok().and_then(|i| items.get(i)) {
             Some(&item) => item,
             None => {
-                err::set_string(object::exceptions::index_error(), "tuple index out of range");
+                err::set_string(
+                    object::exceptions::index_error(),
+                    "tuple index out of range",
+                );
                 null_mut()
             }
         }
@@ -266,7 +275,11 @@ pub extern "C" fn PyTuple_GetItem(op: *mut PyObject, index: Py_ssize_t) -> *mut 
 /// Returns 0, or -1 with `IndexError("tuple assignment index out of range")`
 /// or `SystemError` for a non-tuple.
 #[no_mangle]
-pub extern "C" fn PyTuple_SetItem(op: *mut PyObject, index: Py_ssize_t, item: *mut PyObject) -> c_int {
+pub extern "C" fn PyTuple_SetItem(
+    op: *mut PyObject,
+    index: Py_ssize_t,
+    item: *mut PyObject,
+) -> c_int {
     guard(-1, || {
         // SAFETY: `item` is stolen (NULL allowed); `op` is checked.
         unsafe {
@@ -312,7 +325,11 @@ pub extern "C" fn PyDict_New() -> *mut PyObject {
 /// Stores `value` (borrowed) under `key`; 0, or -1 with `SystemError` for a
 /// non-dict or NULL.
 #[no_mangle]
-pub extern "C" fn PyDict_SetItem(op: *mut PyObject, key: *mut PyObject, value: *mut PyObject) -> c_int {
+pub extern "C" fn PyDict_SetItem(
+    op: *mut PyObject,
+    key: *mut PyObject,
+    value: *mut PyObject,
+) -> c_int {
     guard(-1, || {
         to_status((|| {
             let op = required_kind(op, dict::check)?;
@@ -327,7 +344,11 @@ pub extern "C" fn PyDict_SetItem(op: *mut PyObject, key: *mut PyObject, value: *
 
 /// Stores `value` (borrowed) under the str key `key`; 0 or -1.
 #[no_mangle]
-pub extern "C" fn PyDict_SetItemString(op: *mut PyObject, key: *const c_char, value: *mut PyObject) -> c_int {
+pub extern "C" fn PyDict_SetItemString(
+    op: *mut PyObject,
+    key: *const c_char,
+    value: *mut PyObject,
+) -> c_int {
     guard(-1, || {
         to_status((|| {
             let op = required_kind(op, dict::check)?;
@@ -425,7 +446,11 @@ pub extern "C" fn PyCapsule_GetPointer(op: *mut PyObject, name: *const c_char) -
 /// A new built-in function object for `ml` (which must outlive it), bound
 /// to `self_` (may be NULL); `module` may be NULL.
 #[no_mangle]
-pub extern "C" fn PyCFunction_NewEx(ml: *mut PyMethodDef, self_: *mut PyObject, module: *mut PyObject) -> *mut PyObject {
+pub extern "C" fn PyCFunction_NewEx(
+    ml: *mut PyMethodDef,
+    self_: *mut PyObject,
+    module: *mut PyObject,
+) -> *mut PyObject {
     guard(null_mut(), || {
         if ml.is_null() {
             err::bad_internal_call();
@@ -445,7 +470,11 @@ pub extern "C" fn PyCFunction_New(ml: *mut PyMethodDef, self_: *mut PyObject) ->
 /// Calls `callable(*args, **kwargs)`. `args` must be a tuple, `kwargs`
 /// NULL or a dict. Returns a new reference, or NULL with the exception.
 #[no_mangle]
-pub extern "C" fn PyObject_Call(callable: *mut PyObject, args: *mut PyObject, kwargs: *mut PyObject) -> *mut PyObject {
+pub extern "C" fn PyObject_Call(
+    callable: *mut PyObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
     guard(null_mut(), || {
         to_object((|| {
             let callable = required(callable)?;
@@ -463,7 +492,10 @@ pub extern "C" fn PyObject_Call(callable: *mut PyObject, args: *mut PyObject, kw
 
 /// Calls `callable(*args)`; `args` may be NULL (no arguments).
 #[no_mangle]
-pub extern "C" fn PyObject_CallObject(callable: *mut PyObject, args: *mut PyObject) -> *mut PyObject {
+pub extern "C" fn PyObject_CallObject(
+    callable: *mut PyObject,
+    args: *mut PyObject,
+) -> *mut PyObject {
     guard(null_mut(), || {
         if !args.is_null() {
             return PyObject_Call(callable, args, null_mut());
@@ -581,7 +613,11 @@ pub extern "C" fn PyType_GenericAlloc(ty: *mut PyTypeObject, nitems: Py_ssize_t)
 
 /// The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
 #[no_mangle]
-pub extern "C" fn PyType_GenericNew(ty: *mut PyTypeObject, _args: *mut PyObject, _kwds: *mut PyObject) -> *mut PyObject {
+pub extern "C" fn PyType_GenericNew(
+    ty: *mut PyTypeObject,
+    _args: *mut PyObject,
+    _kwds: *mut PyObject,
+) -> *mut PyObject {
     guard(null_mut(), || PyType_GenericAlloc(ty, 0))
 }
 

@@ -86,7 +86,11 @@ unsafe extern "C-unwind" fn exc_repr(op: *mut PyObject) -> *mut PyObject {
     }
 }
 
-const fn exc_type(name: &'static CStr, base: *mut PyTypeObject, str_slot: reprfunc) -> PyTypeObject {
+const fn exc_type(
+    name: &'static CStr,
+    base: *mut PyTypeObject,
+    str_slot: reprfunc,
+) -> PyTypeObject {
     PyTypeObject {
         tp_new: Some(exc_new),
         tp_init: Some(exc_init),
@@ -222,7 +226,8 @@ pub static mut PyExc_Warning: *mut PyObject = (&raw mut WARNING).cast();
 pub static mut PyExc_UserWarning: *mut PyObject = (&raw mut USER_WARNING).cast();
 
 // KeyError's `str()` is the repr of its single argument.
-static mut KEY_ERROR: PyTypeObject = exc_type(c"KeyError", &raw mut LOOKUP_ERROR, Some(key_error_str));
+static mut KEY_ERROR: PyTypeObject =
+    exc_type(c"KeyError", &raw mut LOOKUP_ERROR, Some(key_error_str));
 
 /// The `PyExc_KeyError` class, borrowed.
 #[no_mangle]
