@@ -2,7 +2,7 @@
 //! and restored per tasklet by the scheduler at every switch.
 
 use crate::object::exceptions as exc;
-use crate::object::{self, decref, incref, unicode, xdecref, PyObject};
+use crate::object::{self, decref, incref, none, unicode, xdecref, PyObject};
 use core::cell::Cell;
 use core::ptr::null_mut;
 
@@ -158,33 +158,77 @@ pub fn no_memory() -> Raised {
     set_none(exc::memory_error())
 }
 
-/// Makes sure the held value is an instance of the held type (in place).
+/// How many times [`normalize`] tries again when creating the instance
+/// raised a new exception (which then replaces the triple).
+const NORMALIZE_ATTEMPTS: usize = 4;
+
+/// Makes sure the held value is an instance of the held type (in place), as
+/// CPython's `PyErr_NormalizeException`: a NULL or `None` value means no
+/// arguments, a tuple is the argument tuple, another object the only
+/// argument; an instance of a subclass makes its class the type. A type that
+/// is no exception class is left alone. When creating the instance fails,
+/// the new exception replaces the triple and is normalized in turn. The
+/// error indicator is left as it was.
 ///
 /// # Safety
 /// The triple must own its references.
 pub unsafe fn normalize(state: &mut ErrorState) {
-    if state.ty.is_null() {
-        return;
-    }
-    if !state.value.is_null() && object::type_check(state.value, state.ty.cast()) {
-        return;
-    }
-    match exc::instantiate(state.ty, state.value) {
-        Ok(inst) => {
-            xdecref(state.value);
-            state.value = inst;
+    let pending = take();
+    normalize_triple(state);
+    restore(pending);
+}
+
+/// [`normalize`] with an empty error indicator, which it leaves empty.
+///
+/// # Safety
+/// The triple must own its references.
+unsafe fn normalize_triple(state: &mut ErrorState) {
+    for _ in 0..NORMALIZE_ATTEMPTS {
+        let (ty, value) = (state.ty, state.value);
+        if ty.is_null() || !exc::is_class(ty) {
+            return;
         }
-        Err(Raised) => {
-            // Instantiation failed: the new error replaces the old one.
-            let new = take();
-            state.release();
-            *state = new;
+        if !value.is_null() && exc::is_instance(value) && object::type_check(value, ty.cast()) {
+            let cls = object::type_of(value).cast::<PyObject>();
+            if cls != ty {
+                incref(cls);
+                decref(ty);
+                state.ty = cls;
+            }
+            return;
+        }
+        let arg = if value == none::none() {
+            null_mut()
+        } else {
+            value
+        };
+        match exc::instantiate(ty, arg) {
+            Ok(inst) => {
+                xdecref(value);
+                state.value = inst;
+                return;
+            }
+            Err(Raised) => {
+                // The new error replaces the old one; the old traceback is
+                // kept when the new error has none.
+                let mut new = take();
+                if new.tb.is_null() {
+                    new.tb = state.tb;
+                } else {
+                    xdecref(state.tb);
+                }
+                decref(ty);
+                xdecref(value);
+                *state = new;
+            }
         }
     }
 }
 
 /// Whether `given` (a class or an instance) matches `exc` (a class or a
-/// tuple of classes), as `PyErr_GivenExceptionMatches`.
+/// tuple of classes), as `PyErr_GivenExceptionMatches`: an exception
+/// instance stands for its class, exception classes match their subclasses,
+/// and any other objects match only themselves.
 ///
 /// # Safety
 /// Both must be NULL or live objects.
@@ -197,15 +241,15 @@ pub unsafe fn given_matches(given: *mut PyObject, exc_: *mut PyObject) -> bool {
             .iter()
             .any(|&e| given_matches(given, e));
     }
-    let given_ty = if object::typeobj::check(given) {
-        given
-    } else {
+    let given = if exc::is_instance(given) {
         object::type_of(given).cast()
-    };
-    if object::typeobj::check(exc_) {
-        given_ty == exc_ || object::typeobj::is_subtype(given_ty.cast(), exc_.cast())
     } else {
-        given_ty == exc_
+        given
+    };
+    if exc::is_class(given) && exc::is_class(exc_) {
+        object::typeobj::is_subtype(given.cast(), exc_.cast())
+    } else {
+        given == exc_
     }
 }
 
