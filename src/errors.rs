@@ -5,6 +5,7 @@ use crate::object::exceptions as exc;
 use crate::object::{self, decref, incref, none, unicode, xdecref, PyObject};
 use core::cell::Cell;
 use core::ptr::null_mut;
+use std::io::Write;
 
 /// Marker for "failed, and the exception is set in the error indicator".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,13 +54,27 @@ impl ErrorState {
     }
 }
 
+/// The error indicator of one thread. What it still holds when the thread
+/// ends is released; once it is gone (in later thread-exit destructors) it
+/// reads as empty and drops what is put into it.
+struct Indicator(Cell<ErrorState>);
+
+impl Drop for Indicator {
+    fn drop(&mut self) {
+        // SAFETY: the indicator owns its references.
+        unsafe { self.0.replace(ErrorState::EMPTY).release() }
+    }
+}
+
 thread_local! {
-    static CUREXC: Cell<ErrorState> = const { Cell::new(ErrorState::EMPTY) };
+    static CUREXC: Indicator = const { Indicator(Cell::new(ErrorState::EMPTY)) };
 }
 
 /// Takes the whole error indicator out, leaving it empty (owned references).
 pub fn take() -> ErrorState {
-    CUREXC.with(|c| c.replace(ErrorState::EMPTY))
+    CUREXC
+        .try_with(|c| c.0.replace(ErrorState::EMPTY))
+        .unwrap_or(ErrorState::EMPTY)
 }
 
 /// Puts `state` into the error indicator, releasing what was there.
@@ -67,13 +82,13 @@ pub fn take() -> ErrorState {
 /// # Safety
 /// `state` must own its references (they are stolen).
 pub unsafe fn restore(state: ErrorState) {
-    let old = CUREXC.with(|c| c.replace(state));
+    let old = CUREXC.try_with(|c| c.0.replace(state)).unwrap_or(state);
     old.release();
 }
 
 /// The current exception type, borrowed, or NULL.
 pub fn occurred() -> *mut PyObject {
-    CUREXC.with(|c| c.get().ty)
+    CUREXC.try_with(|c| c.0.get().ty).unwrap_or(null_mut())
 }
 
 /// Whether an exception is set.
@@ -288,17 +303,19 @@ pub unsafe fn describe(state: &mut ErrorState) -> String {
 }
 
 /// Takes the pending exception and writes it to stderr as `PyErr_Print`.
+/// A failed write (a full disk, a closed pipe) is ignored, as CPython does.
 pub fn print() {
     let mut state = take();
     if !state.is_set() {
         return;
     }
     // SAFETY: the taken triple owns its references.
-    unsafe {
+    let text = unsafe {
         let text = describe(&mut state);
         state.release();
-        eprintln!("{text}");
-    }
+        text
+    };
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// Checks that `ty` is an exception class, for `PyErr_Set*`.
