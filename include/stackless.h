@@ -459,7 +459,8 @@ void PyErr_Clear(void);
 void PyErr_Fetch(struct PyObject **ptype, struct PyObject **pvalue, struct PyObject **ptb);
 
 // Sets the error indicator from a triple, stealing the three references
-// (any may be NULL; a NULL type clears it).
+// (any may be NULL; a NULL type clears it). A `type` that is no exception
+// class sets `SystemError` instead (the references are still released).
 void PyErr_Restore(struct PyObject *ty, struct PyObject *value, struct PyObject *tb);
 
 // Makes `*pvalue` an instance of `*ptype` (in place, owned references), as

@@ -84,19 +84,24 @@ pub extern "C" fn PyErr_Fetch(
 }
 
 /// Sets the error indicator from a triple, stealing the three references
-/// (any may be NULL; a NULL type clears it).
+/// (any may be NULL; a NULL type clears it). A `type` that is no exception
+/// class sets `SystemError` instead (the references are still released).
 #[no_mangle]
 pub extern "C" fn PyErr_Restore(ty: *mut PyObject, value: *mut PyObject, tb: *mut PyObject) {
     guard((), || {
-        let state = if ty.is_null() {
-            // SAFETY: stolen references are released.
-            unsafe { ErrorState { ty, value, tb }.release() };
-            ErrorState::EMPTY
-        } else {
-            ErrorState { ty, value, tb }
-        };
-        // SAFETY: the references are stolen.
-        unsafe { err::restore(state) }
+        let state = ErrorState { ty, value, tb };
+        // SAFETY: the three references are stolen: stored, or released once
+        // the type was checked (the check reads it).
+        unsafe {
+            if ty.is_null() {
+                err::clear();
+                state.release();
+            } else if err::check_exception_class(ty).is_ok() {
+                err::restore(state);
+            } else {
+                state.release();
+            }
+        }
     })
 }
 
