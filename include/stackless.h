@@ -241,7 +241,7 @@ extern struct PyObject *PyExc_Warning;
 // The `UserWarning` exception class.
 extern struct PyObject *PyExc_UserWarning;
 
-// The `PyExc_KeyError` class, borrowed.
+// The `KeyError` exception class.
 extern struct PyObject *PyExc_KeyError;
 
 // `float`.
