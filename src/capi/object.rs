@@ -138,14 +138,29 @@ unsafe fn text_from(s: *const c_char, len: Option<Py_ssize_t>) -> PyResult<*mut 
     };
     match core::str::from_utf8(bytes) {
         Ok(text) => Ok(unicode::from_str(text)),
-        Err(e) => Err(err::set_string(
-            object::exceptions::value_error(),
-            &format!(
-                "'utf-8' codec can't decode byte 0x{:02x} in position {}: invalid start byte",
-                bytes[e.valid_up_to()],
-                e.valid_up_to()
-            ),
-        )),
+        Err(e) => Err(err::value_error(&decode_error_message(bytes, e))),
+    }
+}
+
+/// CPython's text for a UTF-8 decoding error: the offending bytes (the
+/// longest start of a valid sequence, or what is left at the end) and why.
+fn decode_error_message(bytes: &[u8], e: core::str::Utf8Error) -> String {
+    let start = e.valid_up_to();
+    let (len, reason) = match e.error_len() {
+        None => (bytes.len() - start, "unexpected end of data"),
+        Some(1) if !(0xc2..=0xf4).contains(&bytes[start]) => (1, "invalid start byte"),
+        Some(n) => (n, "invalid continuation byte"),
+    };
+    if len == 1 {
+        format!(
+            "'utf-8' codec can't decode byte 0x{:02x} in position {start}: {reason}",
+            bytes[start]
+        )
+    } else {
+        format!(
+            "'utf-8' codec can't decode bytes in position {start}-{}: {reason}",
+            start + len - 1
+        )
     }
 }
 
