@@ -410,7 +410,8 @@ struct PyObject *PyObject_Repr(struct PyObject *op);
 // The truth value of `op`: 1 or 0; -1 with `SystemError` for NULL.
 int PyObject_IsTrue(struct PyObject *op);
 
-// 1 if `a` is `b` or a subtype of it, else 0 (also for NULL).
+// 1 if `a` is `b` or a subtype of it, else 0 (also for NULL or an object
+// that is no type).
 int PyType_IsSubtype(struct PyTypeObject *a, struct PyTypeObject *b);
 
 // `isinstance(inst, cls)`: 1, 0, or -1 with `TypeError` when `cls` is
@@ -421,10 +422,12 @@ int PyObject_IsInstance(struct PyObject *inst, struct PyObject *cls);
 int PyCallable_Check(struct PyObject *op);
 
 // Allocates a zeroed instance of `ty` with room for `nitems` items;
-// refcount 1. The default `tp_alloc`.
+// refcount 1. The default `tp_alloc`. NULL with `SystemError` when `ty` is
+// NULL or no type object, or `nitems` is negative.
 struct PyObject *PyType_GenericAlloc(struct PyTypeObject *ty, Py_ssize_t nitems);
 
 // The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
+// NULL with `SystemError` when `ty` is NULL or no type object.
 struct PyObject *PyType_GenericNew(struct PyTypeObject *ty, struct PyObject *_args, struct PyObject *_kwds);
 
 // Allocates `size` bytes for an object (`malloc`).
