@@ -478,9 +478,10 @@ int PyErr_GivenExceptionMatches(struct PyObject *given, struct PyObject *exc);
 int PyErr_ExceptionMatches(struct PyObject *exc);
 
 // A new exception class named `name` (`"module.Name"`), deriving from
-// `base` (NULL: `Exception`). `dict` is ignored. New reference, or NULL
-// with `SystemError` when the name has no dot.
-struct PyObject *PyErr_NewException(const char *name, struct PyObject *base, struct PyObject *_dict);
+// `base` (NULL: `Exception`). `dict` (NULL or a dict) is ignored. New
+// reference, or NULL with `SystemError` when the name has no dot or `dict`
+// is no dict, `TypeError` when `base` is no exception class.
+struct PyObject *PyErr_NewException(const char *name, struct PyObject *base, struct PyObject *dict);
 
 // Sets `MemoryError`; returns NULL.
 struct PyObject *PyErr_NoMemory(void);

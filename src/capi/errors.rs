@@ -5,7 +5,7 @@
 
 use super::{guard, to_object};
 use crate::errors::{self as err, ErrorState};
-use crate::object::{exceptions, PyObject};
+use crate::object::{self, exceptions, PyObject};
 use core::ffi::{c_char, c_int, CStr};
 use core::ptr::null_mut;
 
@@ -153,16 +153,18 @@ pub extern "C" fn PyErr_ExceptionMatches(exc: *mut PyObject) -> c_int {
 }
 
 /// A new exception class named `name` (`"module.Name"`), deriving from
-/// `base` (NULL: `Exception`). `dict` is ignored. New reference, or NULL
-/// with `SystemError` when the name has no dot.
+/// `base` (NULL: `Exception`). `dict` (NULL or a dict) is ignored. New
+/// reference, or NULL with `SystemError` when the name has no dot or `dict`
+/// is no dict, `TypeError` when `base` is no exception class.
 #[no_mangle]
 pub extern "C" fn PyErr_NewException(
     name: *const c_char,
     base: *mut PyObject,
-    _dict: *mut PyObject,
+    dict: *mut PyObject,
 ) -> *mut PyObject {
     guard(null_mut(), || {
-        if name.is_null() {
+        // SAFETY: `dict` is NULL or a live object; checked before use.
+        if name.is_null() || (!dict.is_null() && !unsafe { object::dict::check(dict) }) {
             err::bad_internal_call();
             return null_mut();
         }
