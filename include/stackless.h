@@ -293,7 +293,7 @@ extern struct PyObject *PyExc_Warning;
 // The `UserWarning` exception class.
 extern struct PyObject *PyExc_UserWarning;
 
-// The `PyExc_KeyError` class, borrowed.
+// The `KeyError` exception class.
 extern struct PyObject *PyExc_KeyError;
 
 // `float`.
@@ -472,7 +472,8 @@ struct PyObject *PyObject_Repr(struct PyObject *op);
 // The truth value of `op`: 1 or 0; -1 with `SystemError` for NULL.
 int PyObject_IsTrue(struct PyObject *op);
 
-// 1 if `a` is `b` or a subtype of it, else 0 (also for NULL).
+// 1 if `a` is `b` or a subtype of it, else 0 (also for NULL or an object
+// that is no type).
 int PyType_IsSubtype(struct PyTypeObject *a, struct PyTypeObject *b);
 
 // `isinstance(inst, cls)`: 1, 0, or -1 with `TypeError` when `cls` is
@@ -483,10 +484,12 @@ int PyObject_IsInstance(struct PyObject *inst, struct PyObject *cls);
 int PyCallable_Check(struct PyObject *op);
 
 // Allocates a zeroed instance of `ty` with room for `nitems` items;
-// refcount 1. The default `tp_alloc`.
+// refcount 1. The default `tp_alloc`. NULL with `SystemError` when `ty` is
+// NULL or no type object, or `nitems` is negative.
 struct PyObject *PyType_GenericAlloc(struct PyTypeObject *ty, Py_ssize_t nitems);
 
 // The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
+// NULL with `SystemError` when `ty` is NULL or no type object.
 struct PyObject *PyType_GenericNew(struct PyTypeObject *ty, struct PyObject *_args, struct PyObject *_kwds);
 
 // Allocates `size` bytes for an object (`malloc`).
@@ -616,7 +619,8 @@ void PyErr_Clear(void);
 void PyErr_Fetch(struct PyObject **ptype, struct PyObject **pvalue, struct PyObject **ptb);
 
 // Sets the error indicator from a triple, stealing the three references
-// (any may be NULL; a NULL type clears it).
+// (any may be NULL; a NULL type clears it). A `type` that is no exception
+// class sets `SystemError` instead (the references are still released).
 void PyErr_Restore(struct PyObject *ty, struct PyObject *value, struct PyObject *tb);
 
 // Makes `*pvalue` an instance of `*ptype` (in place, owned references), as
@@ -631,9 +635,10 @@ int PyErr_GivenExceptionMatches(struct PyObject *given, struct PyObject *exc);
 int PyErr_ExceptionMatches(struct PyObject *exc);
 
 // A new exception class named `name` (`"module.Name"`), deriving from
-// `base` (NULL: `Exception`). `dict` is ignored. New reference, or NULL
-// with `SystemError` when the name has no dot.
-struct PyObject *PyErr_NewException(const char *name, struct PyObject *base, struct PyObject *_dict);
+// `base` (NULL: `Exception`). `dict` (NULL or a dict) is ignored. New
+// reference, or NULL with `SystemError` when the name has no dot or `dict`
+// is no dict, `TypeError` when `base` is no exception class.
+struct PyObject *PyErr_NewException(const char *name, struct PyObject *base, struct PyObject *dict);
 
 // Sets `MemoryError`; returns NULL.
 struct PyObject *PyErr_NoMemory(void);

@@ -2,9 +2,10 @@
 //! and restored per tasklet by the scheduler at every switch.
 
 use crate::object::exceptions as exc;
-use crate::object::{self, decref, incref, unicode, xdecref, PyObject};
+use crate::object::{self, decref, incref, none, unicode, xdecref, PyObject};
 use core::cell::Cell;
 use core::ptr::null_mut;
+use std::io::Write;
 
 /// Marker for "failed, and the exception is set in the error indicator".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,13 +54,27 @@ impl ErrorState {
     }
 }
 
+/// The error indicator of one thread. What it still holds when the thread
+/// ends is released; once it is gone (in later thread-exit destructors) it
+/// reads as empty and drops what is put into it.
+struct Indicator(Cell<ErrorState>);
+
+impl Drop for Indicator {
+    fn drop(&mut self) {
+        // SAFETY: the indicator owns its references.
+        unsafe { self.0.replace(ErrorState::EMPTY).release() }
+    }
+}
+
 thread_local! {
-    static CUREXC: Cell<ErrorState> = const { Cell::new(ErrorState::EMPTY) };
+    static CUREXC: Indicator = const { Indicator(Cell::new(ErrorState::EMPTY)) };
 }
 
 /// Takes the whole error indicator out, leaving it empty (owned references).
 pub fn take() -> ErrorState {
-    CUREXC.with(|c| c.replace(ErrorState::EMPTY))
+    CUREXC
+        .try_with(|c| c.0.replace(ErrorState::EMPTY))
+        .unwrap_or(ErrorState::EMPTY)
 }
 
 /// Puts `state` into the error indicator, releasing what was there.
@@ -67,13 +82,13 @@ pub fn take() -> ErrorState {
 /// # Safety
 /// `state` must own its references (they are stolen).
 pub unsafe fn restore(state: ErrorState) {
-    let old = CUREXC.with(|c| c.replace(state));
+    let old = CUREXC.try_with(|c| c.0.replace(state)).unwrap_or(state);
     old.release();
 }
 
 /// The current exception type, borrowed, or NULL.
 pub fn occurred() -> *mut PyObject {
-    CUREXC.with(|c| c.get().ty)
+    CUREXC.try_with(|c| c.0.get().ty).unwrap_or(null_mut())
 }
 
 /// Whether an exception is set.
@@ -102,7 +117,11 @@ pub unsafe fn set_object(ty: *mut PyObject, value: *mut PyObject) -> Raised {
     Raised
 }
 
-/// `PyErr_SetString(ty, msg)`.
+/// `PyErr_SetString(ty, msg)`. `ty` must be an exception class: one of
+/// [`exc`]'s, or one the caller checked with [`check_exception_class`].
+// Safe to call so that the core raises in one line; every caller passes a
+// live exception class.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn set_string(ty: *mut PyObject, msg: &str) -> Raised {
     let value = unicode::from_str(msg);
     // SAFETY: `ty` is one of the exception classes; `value` is new or NULL.
@@ -116,7 +135,9 @@ pub fn set_string(ty: *mut PyObject, msg: &str) -> Raised {
     Raised
 }
 
-/// `PyErr_SetNone(ty)`.
+/// `PyErr_SetNone(ty)`. `ty` must be an exception class, as for
+/// [`set_string`].
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn set_none(ty: *mut PyObject) -> Raised {
     // SAFETY: `ty` is an exception class.
     unsafe { set_object(ty, null_mut()) }
@@ -152,33 +173,77 @@ pub fn no_memory() -> Raised {
     set_none(exc::memory_error())
 }
 
-/// Makes sure the held value is an instance of the held type (in place).
+/// How many times [`normalize`] tries again when creating the instance
+/// raised a new exception (which then replaces the triple).
+const NORMALIZE_ATTEMPTS: usize = 4;
+
+/// Makes sure the held value is an instance of the held type (in place), as
+/// CPython's `PyErr_NormalizeException`: a NULL or `None` value means no
+/// arguments, a tuple is the argument tuple, another object the only
+/// argument; an instance of a subclass makes its class the type. A type that
+/// is no exception class is left alone. When creating the instance fails,
+/// the new exception replaces the triple and is normalized in turn. The
+/// error indicator is left as it was.
 ///
 /// # Safety
 /// The triple must own its references.
 pub unsafe fn normalize(state: &mut ErrorState) {
-    if state.ty.is_null() {
-        return;
-    }
-    if !state.value.is_null() && object::type_check(state.value, state.ty.cast()) {
-        return;
-    }
-    match exc::instantiate(state.ty, state.value) {
-        Ok(inst) => {
-            xdecref(state.value);
-            state.value = inst;
+    let pending = take();
+    normalize_triple(state);
+    restore(pending);
+}
+
+/// [`normalize`] with an empty error indicator, which it leaves empty.
+///
+/// # Safety
+/// The triple must own its references.
+unsafe fn normalize_triple(state: &mut ErrorState) {
+    for _ in 0..NORMALIZE_ATTEMPTS {
+        let (ty, value) = (state.ty, state.value);
+        if ty.is_null() || !exc::is_class(ty) {
+            return;
         }
-        Err(Raised) => {
-            // Instantiation failed: the new error replaces the old one.
-            let new = take();
-            state.release();
-            *state = new;
+        if !value.is_null() && exc::is_instance(value) && object::type_check(value, ty.cast()) {
+            let cls = object::type_of(value).cast::<PyObject>();
+            if cls != ty {
+                incref(cls);
+                decref(ty);
+                state.ty = cls;
+            }
+            return;
+        }
+        let arg = if value == none::none() {
+            null_mut()
+        } else {
+            value
+        };
+        match exc::instantiate(ty, arg) {
+            Ok(inst) => {
+                xdecref(value);
+                state.value = inst;
+                return;
+            }
+            Err(Raised) => {
+                // The new error replaces the old one; the old traceback is
+                // kept when the new error has none.
+                let mut new = take();
+                if new.tb.is_null() {
+                    new.tb = state.tb;
+                } else {
+                    xdecref(state.tb);
+                }
+                decref(ty);
+                xdecref(value);
+                *state = new;
+            }
         }
     }
 }
 
 /// Whether `given` (a class or an instance) matches `exc` (a class or a
-/// tuple of classes), as `PyErr_GivenExceptionMatches`.
+/// tuple of classes), as `PyErr_GivenExceptionMatches`: an exception
+/// instance stands for its class, exception classes match their subclasses,
+/// and any other objects match only themselves.
 ///
 /// # Safety
 /// Both must be NULL or live objects.
@@ -191,15 +256,15 @@ pub unsafe fn given_matches(given: *mut PyObject, exc_: *mut PyObject) -> bool {
             .iter()
             .any(|&e| given_matches(given, e));
     }
-    let given_ty = if object::typeobj::check(given) {
-        given
-    } else {
+    let given = if exc::is_instance(given) {
         object::type_of(given).cast()
-    };
-    if object::typeobj::check(exc_) {
-        given_ty == exc_ || object::typeobj::is_subtype(given_ty.cast(), exc_.cast())
     } else {
-        given_ty == exc_
+        given
+    };
+    if exc::is_class(given) && exc::is_class(exc_) {
+        object::typeobj::is_subtype(given.cast(), exc_.cast())
+    } else {
+        given == exc_
     }
 }
 
@@ -238,17 +303,19 @@ pub unsafe fn describe(state: &mut ErrorState) -> String {
 }
 
 /// Takes the pending exception and writes it to stderr as `PyErr_Print`.
+/// A failed write (a full disk, a closed pipe) is ignored, as CPython does.
 pub fn print() {
     let mut state = take();
     if !state.is_set() {
         return;
     }
     // SAFETY: the taken triple owns its references.
-    unsafe {
+    let text = unsafe {
         let text = describe(&mut state);
         state.release();
-        eprintln!("{text}");
-    }
+        text
+    };
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// Checks that `ty` is an exception class, for `PyErr_Set*`.

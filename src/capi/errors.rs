@@ -5,7 +5,7 @@
 
 use super::{guard, to_object};
 use crate::errors::{self as err, ErrorState};
-use crate::object::{exceptions, PyObject};
+use crate::object::{self, exceptions, PyObject};
 use core::ffi::{c_char, c_int, CStr};
 use core::ptr::null_mut;
 
@@ -84,19 +84,24 @@ pub extern "C" fn PyErr_Fetch(
 }
 
 /// Sets the error indicator from a triple, stealing the three references
-/// (any may be NULL; a NULL type clears it).
+/// (any may be NULL; a NULL type clears it). A `type` that is no exception
+/// class sets `SystemError` instead (the references are still released).
 #[no_mangle]
 pub extern "C" fn PyErr_Restore(ty: *mut PyObject, value: *mut PyObject, tb: *mut PyObject) {
     guard((), || {
-        let state = if ty.is_null() {
-            // SAFETY: stolen references are released.
-            unsafe { ErrorState { ty, value, tb }.release() };
-            ErrorState::EMPTY
-        } else {
-            ErrorState { ty, value, tb }
-        };
-        // SAFETY: the references are stolen.
-        unsafe { err::restore(state) }
+        let state = ErrorState { ty, value, tb };
+        // SAFETY: the three references are stolen: stored, or released once
+        // the type was checked (the check reads it).
+        unsafe {
+            if ty.is_null() {
+                err::clear();
+                state.release();
+            } else if err::check_exception_class(ty).is_ok() {
+                err::restore(state);
+            } else {
+                state.release();
+            }
+        }
     })
 }
 
@@ -148,16 +153,18 @@ pub extern "C" fn PyErr_ExceptionMatches(exc: *mut PyObject) -> c_int {
 }
 
 /// A new exception class named `name` (`"module.Name"`), deriving from
-/// `base` (NULL: `Exception`). `dict` is ignored. New reference, or NULL
-/// with `SystemError` when the name has no dot.
+/// `base` (NULL: `Exception`). `dict` (NULL or a dict) is ignored. New
+/// reference, or NULL with `SystemError` when the name has no dot or `dict`
+/// is no dict, `TypeError` when `base` is no exception class.
 #[no_mangle]
 pub extern "C" fn PyErr_NewException(
     name: *const c_char,
     base: *mut PyObject,
-    _dict: *mut PyObject,
+    dict: *mut PyObject,
 ) -> *mut PyObject {
     guard(null_mut(), || {
-        if name.is_null() {
+        // SAFETY: `dict` is NULL or a live object; checked before use.
+        if name.is_null() || (!dict.is_null() && !unsafe { object::dict::check(dict) }) {
             err::bad_internal_call();
             return null_mut();
         }

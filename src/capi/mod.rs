@@ -72,6 +72,60 @@ pub(crate) fn required_kind(
 
 #[cfg(test)]
 mod tests {
+    use super::guard;
+    use crate::errors;
+    use crate::object::{exceptions, unicode};
+
+    /// Takes the pending exception and returns its type and message.
+    fn take_error() -> (*mut crate::object::PyObject, String) {
+        let state = errors::take();
+        assert!(state.is_set(), "no exception is set");
+        // SAFETY: the taken triple owns its references; the value of a
+        // `set_string` error is a str.
+        unsafe {
+            assert!(unicode::check(state.value));
+            let message = unicode::as_str(state.value).to_string();
+            let ty = state.ty;
+            state.release();
+            (ty, message)
+        }
+    }
+
+    /// A panic inside `guard` becomes `SystemError` and the failure value.
+    #[test]
+    fn a_panic_in_guard_becomes_system_error() {
+        errors::clear();
+        assert_eq!(guard(-1, || -> i32 { panic!("x") }), -1);
+        let (ty, message) = take_error();
+        assert_eq!(ty, exceptions::system_error());
+        assert_eq!(message, "internal error in libstackless: x");
+
+        // A formatted payload (a String) and a pointer failure value.
+        let n = 7;
+        let r = guard(core::ptr::null_mut(), || -> *mut u8 { panic!("bad {n}") });
+        assert!(r.is_null());
+        let (ty, message) = take_error();
+        assert_eq!(ty, exceptions::system_error());
+        assert_eq!(message, "internal error in libstackless: bad 7");
+    }
+
+    /// A panic replaces an exception the body had set; a body that returns
+    /// leaves the indicator alone.
+    #[test]
+    fn guard_passes_results_through() {
+        errors::clear();
+        assert_eq!(guard(-1, || 5), 5);
+        assert!(!errors::is_set());
+        let r = guard(-1, || -> i32 {
+            errors::value_error("first");
+            panic!("then a panic")
+        });
+        assert_eq!(r, -1);
+        let (ty, message) = take_error();
+        assert_eq!(ty, exceptions::system_error());
+        assert_eq!(message, "internal error in libstackless: then a panic");
+    }
+
     /// Every export of `src/capi` runs its body inside `guard`.
     #[test]
     fn every_export_goes_through_the_guard() {

@@ -138,14 +138,29 @@ unsafe fn text_from(s: *const c_char, len: Option<Py_ssize_t>) -> PyResult<*mut 
     };
     match core::str::from_utf8(bytes) {
         Ok(text) => Ok(unicode::from_str(text)),
-        Err(e) => Err(err::set_string(
-            object::exceptions::value_error(),
-            &format!(
-                "'utf-8' codec can't decode byte 0x{:02x} in position {}: invalid start byte",
-                bytes[e.valid_up_to()],
-                e.valid_up_to()
-            ),
-        )),
+        Err(e) => Err(err::value_error(&decode_error_message(bytes, e))),
+    }
+}
+
+/// CPython's text for a UTF-8 decoding error: the offending bytes (the
+/// longest start of a valid sequence, or what is left at the end) and why.
+fn decode_error_message(bytes: &[u8], e: core::str::Utf8Error) -> String {
+    let start = e.valid_up_to();
+    let (len, reason) = match e.error_len() {
+        None => (bytes.len() - start, "unexpected end of data"),
+        Some(1) if !(0xc2..=0xf4).contains(&bytes[start]) => (1, "invalid start byte"),
+        Some(n) => (n, "invalid continuation byte"),
+    };
+    if len == 1 {
+        format!(
+            "'utf-8' codec can't decode byte 0x{:02x} in position {start}: {reason}",
+            bytes[start]
+        )
+    } else {
+        format!(
+            "'utf-8' codec can't decode bytes in position {start}-{}: {reason}",
+            start + len - 1
+        )
     }
 }
 
@@ -560,15 +575,20 @@ pub extern "C" fn PyObject_IsTrue(op: *mut PyObject) -> c_int {
     })
 }
 
-/// 1 if `a` is `b` or a subtype of it, else 0 (also for NULL).
+/// 1 if `a` is `b` or a subtype of it, else 0 (also for NULL or an object
+/// that is no type).
 #[no_mangle]
 pub extern "C" fn PyType_IsSubtype(a: *mut PyTypeObject, b: *mut PyTypeObject) -> c_int {
     guard(0, || {
         if a.is_null() || b.is_null() {
             return 0;
         }
-        // SAFETY: both are type objects per the C API.
-        (a == b || unsafe { typeobj::is_subtype(a, b) }) as c_int
+        // SAFETY: non-NULL objects per the C API; checked to be types before
+        // their `tp_base` chain is read.
+        unsafe {
+            let is_type = |t: *mut PyTypeObject| typeobj::check(t.cast());
+            (a == b || (is_type(a) && is_type(b) && typeobj::is_subtype(a, b))) as c_int
+        }
     })
 }
 
@@ -598,27 +618,41 @@ pub extern "C" fn PyCallable_Check(op: *mut PyObject) -> c_int {
 }
 
 /// Allocates a zeroed instance of `ty` with room for `nitems` items;
-/// refcount 1. The default `tp_alloc`.
+/// refcount 1. The default `tp_alloc`. NULL with `SystemError` when `ty` is
+/// NULL or no type object, or `nitems` is negative.
 #[no_mangle]
 pub extern "C" fn PyType_GenericAlloc(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> *mut PyObject {
     guard(null_mut(), || {
-        if ty.is_null() {
-            err::bad_internal_call();
-            return null_mut();
+        // SAFETY: checked to be a type object before it is used as one.
+        unsafe {
+            if ty.is_null() || !typeobj::check(ty.cast()) || nitems < 0 {
+                err::bad_internal_call();
+                return null_mut();
+            }
+            // Not through `tp_alloc`: this function is often that slot.
+            typeobj::generic_alloc(ty, nitems)
         }
-        // SAFETY: a ready type object per the C API.
-        to_object(unsafe { typeobj::alloc(ty, nitems) })
     })
 }
 
 /// The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
+/// NULL with `SystemError` when `ty` is NULL or no type object.
 #[no_mangle]
 pub extern "C" fn PyType_GenericNew(
     ty: *mut PyTypeObject,
     _args: *mut PyObject,
     _kwds: *mut PyObject,
 ) -> *mut PyObject {
-    guard(null_mut(), || PyType_GenericAlloc(ty, 0))
+    guard(null_mut(), || {
+        // SAFETY: checked to be a type object before it is used as one.
+        unsafe {
+            if ty.is_null() || !typeobj::check(ty.cast()) {
+                err::bad_internal_call();
+                return null_mut();
+            }
+            to_object(typeobj::alloc(ty, 0))
+        }
+    })
 }
 
 /// Allocates `size` bytes for an object (`malloc`).

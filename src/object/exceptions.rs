@@ -39,17 +39,36 @@ unsafe extern "C-unwind" fn exc_new(
     op
 }
 
+/// The name CPython's messages give a type: `tp_name`, which for a class
+/// made at run time is its short name.
+///
+/// # Safety
+/// `ty` must be a type object.
+unsafe fn message_name<'a>(ty: *mut PyTypeObject) -> &'a str {
+    if (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE != 0 {
+        typeobj::short_name(ty)
+    } else {
+        typeobj::name(ty)
+    }
+}
+
 unsafe extern "C-unwind" fn exc_init(
     op: *mut PyObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> c_int {
-    if !kwds.is_null() && dict::len(kwds) > 0 {
-        errors::type_error(&format!(
-            "{}() takes no keyword arguments",
-            typeobj::type_name_of(op)
-        ));
-        return -1;
+    if !kwds.is_null() {
+        if !dict::check(kwds) {
+            errors::bad_internal_call();
+            return -1;
+        }
+        if dict::len(kwds) > 0 {
+            errors::type_error(&format!(
+                "{}() takes no keyword arguments",
+                message_name(type_of(op))
+            ));
+            return -1;
+        }
     }
     if !args.is_null() {
         let e = op.cast::<PyBaseExceptionObject>();
@@ -236,7 +255,7 @@ pub static mut PyExc_UserWarning: *mut PyObject = (&raw mut USER_WARNING).cast()
 static mut KEY_ERROR: PyTypeObject =
     exc_type(c"KeyError", &raw mut LOOKUP_ERROR, Some(key_error_str));
 
-/// The `PyExc_KeyError` class, borrowed.
+/// The `KeyError` exception class.
 #[no_mangle]
 pub static mut PyExc_KeyError: *mut PyObject = (&raw mut KEY_ERROR).cast();
 
@@ -261,12 +280,24 @@ pub unsafe fn is_instance(op: *mut PyObject) -> bool {
     type_check(op, base_exception().cast())
 }
 
-/// The argument tuple of an exception instance, borrowed.
+// The `args` of an instance that was allocated without `tp_new`
+// (`PyType_GenericAlloc`): an immortal empty tuple.
+static mut NO_ARGS: PyVarObject = PyVarObject {
+    ob_base: static_header(&raw mut tuple::PyTuple_Type),
+    ob_size: 0,
+};
+
+/// The argument tuple of an exception instance, borrowed (never NULL).
 ///
 /// # Safety
 /// `op` must be an exception instance.
 pub unsafe fn args_of(op: *mut PyObject) -> *mut PyObject {
-    (*op.cast::<PyBaseExceptionObject>()).args
+    let args = (*op.cast::<PyBaseExceptionObject>()).args;
+    if args.is_null() {
+        (&raw mut NO_ARGS).cast()
+    } else {
+        args
+    }
 }
 
 /// Creates an instance of the class `ty` from a raw error value: NULL means
