@@ -895,13 +895,17 @@ TEST(new_exception_class_in_messages) {
     PyObject *kw = Py_BuildValue("{s:i}", "a", 1);
     CHECK(PyObject_Call(cls, args, kw) == NULL);
     CHECK_ERROR(PyExc_TypeError, "MyError() takes no keyword arguments");
-    /* The class holds a reference to its base until it is freed. */
-    Py_ssize_t base_refs = Py_REFCNT(PyExc_ValueError);
     Py_DECREF(e);
     Py_DECREF(cls);
-    CHECK_INT(Py_REFCNT(PyExc_ValueError), base_refs - 1);
     Py_DECREF(kw);
     Py_DECREF(args);
+    /* A class holds a reference to its (heap) base until it is freed. */
+    PyObject *base = PyErr_NewException("objtest.Base", NULL, NULL);
+    PyObject *sub = PyErr_NewException("objtest.Sub", base, NULL);
+    Py_ssize_t base_refs = Py_REFCNT(base);
+    Py_DECREF(sub);
+    CHECK_INT(Py_REFCNT(base), base_refs - 1);
+    Py_DECREF(base);
 }
 
 TEST(exception_hierarchy) {
@@ -1219,27 +1223,32 @@ TEST(refcount_null_is_ignored) {
     CHECK_NO_ERROR();
 }
 
-TEST(refcount_singletons) {
-    Py_ssize_t none = Py_REFCNT(Py_None), t = Py_REFCNT(Py_True);
+/* The singletons and built-in types are immortal: reference counting
+ * leaves them alone (no atomic operation on the hot paths). */
+TEST(refcount_singletons_are_immortal) {
     Py_INCREF(Py_None);
     Py_INCREF(Py_True);
-    CHECK_INT(Py_REFCNT(Py_None), none + 1);
-    CHECK_INT(Py_REFCNT(Py_True), t + 1);
+    Py_INCREF(PyExc_ValueError);
+    CHECK_INT(Py_REFCNT(Py_None), _Py_IMMORTAL_REFCNT);
+    CHECK_INT(Py_REFCNT(Py_True), _Py_IMMORTAL_REFCNT);
+    CHECK_INT(Py_REFCNT(PyExc_ValueError), _Py_IMMORTAL_REFCNT);
     Py_DECREF(Py_None);
     Py_DECREF(Py_True);
-    CHECK_INT(Py_REFCNT(Py_None), none);
-    CHECK_INT(Py_REFCNT(Py_True), t);
+    Py_DECREF(PyExc_ValueError);
+    Py_DECREF(Py_False);
+    CHECK_INT(Py_REFCNT(Py_None), _Py_IMMORTAL_REFCNT);
+    CHECK_INT(Py_REFCNT(Py_False), _Py_IMMORTAL_REFCNT);
+    CHECK_INT(Py_REFCNT(&PyLong_Type), _Py_IMMORTAL_REFCNT);
 }
 
 static PyObject *return_none(void) {
     Py_RETURN_NONE;
 }
 
-TEST(py_return_none_adds_reference) {
-    Py_ssize_t before = Py_REFCNT(Py_None);
+TEST(py_return_none_returns_none) {
     PyObject *n = return_none();
     CHECK_PTR(n, Py_None);
-    CHECK_INT(Py_REFCNT(Py_None), before + 1);
+    CHECK_INT(Py_REFCNT(Py_None), _Py_IMMORTAL_REFCNT);
     Py_DECREF(n);
 }
 
@@ -1387,8 +1396,8 @@ int main(void) {
     RUN(is_true_of_every_type);
     RUN(refcount_incref_decref);
     RUN(refcount_null_is_ignored);
-    RUN(refcount_singletons);
-    RUN(py_return_none_adds_reference);
+    RUN(refcount_singletons_are_immortal);
+    RUN(py_return_none_returns_none);
     RUN(py_clear);
     RUN(py_setref);
     RUN(dealloc_exactly_once);

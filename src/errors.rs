@@ -54,26 +54,36 @@ impl ErrorState {
     }
 }
 
-/// The error indicator of one thread. What it still holds when the thread
-/// ends is released; once it is gone (in later thread-exit destructors) it
-/// reads as empty and drops what is put into it.
-struct Indicator(Cell<ErrorState>);
+/// The per-thread context that is also per tasklet: the error indicator and
+/// the recursion depth, saved and restored together at every switch. What
+/// the indicator still holds when the thread ends is released; once it is
+/// gone (in later thread-exit destructors) it reads as empty and drops what
+/// is put into it.
+struct ThreadContext {
+    curexc: Cell<ErrorState>,
+    recursion_depth: Cell<i32>,
+}
 
-impl Drop for Indicator {
+impl Drop for ThreadContext {
     fn drop(&mut self) {
         // SAFETY: the indicator owns its references.
-        unsafe { self.0.replace(ErrorState::EMPTY).release() }
+        unsafe { self.curexc.replace(ErrorState::EMPTY).release() }
     }
 }
 
 thread_local! {
-    static CUREXC: Indicator = const { Indicator(Cell::new(ErrorState::EMPTY)) };
+    static CONTEXT: ThreadContext = const {
+        ThreadContext {
+            curexc: Cell::new(ErrorState::EMPTY),
+            recursion_depth: Cell::new(0),
+        }
+    };
 }
 
 /// Takes the whole error indicator out, leaving it empty (owned references).
 pub fn take() -> ErrorState {
-    CUREXC
-        .try_with(|c| c.0.replace(ErrorState::EMPTY))
+    CONTEXT
+        .try_with(|c| c.curexc.replace(ErrorState::EMPTY))
         .unwrap_or(ErrorState::EMPTY)
 }
 
@@ -82,18 +92,50 @@ pub fn take() -> ErrorState {
 /// # Safety
 /// `state` must own its references (they are stolen).
 pub unsafe fn restore(state: ErrorState) {
-    let old = CUREXC.try_with(|c| c.0.replace(state)).unwrap_or(state);
+    let old = CONTEXT
+        .try_with(|c| c.curexc.replace(state))
+        .unwrap_or(state);
     old.release();
 }
 
 /// The current exception type, borrowed, or NULL.
 pub fn occurred() -> *mut PyObject {
-    CUREXC.try_with(|c| c.0.get().ty).unwrap_or(null_mut())
+    CONTEXT
+        .try_with(|c| c.curexc.get().ty)
+        .unwrap_or(null_mut())
 }
 
 /// Whether an exception is set.
 pub fn is_set() -> bool {
     !occurred().is_null()
+}
+
+/// The calling thread's recursion depth (`Py_EnterRecursiveCall`'s count).
+pub fn recursion_depth() -> i32 {
+    CONTEXT.try_with(|c| c.recursion_depth.get()).unwrap_or(0)
+}
+
+/// Replaces the calling thread's recursion depth.
+pub fn set_recursion_depth(depth: i32) {
+    let _ = CONTEXT.try_with(|c| c.recursion_depth.set(depth));
+}
+
+/// A switch: moves the thread's error indicator and recursion depth into
+/// `saved_err`/`saved_depth` (of the tasklet leaving) and installs
+/// `err`/`depth` (of the tasklet resuming), in one thread-local access.
+///
+/// # Safety
+/// `err` must own its references; `saved_err` must be empty.
+pub unsafe fn exchange_context(
+    saved_err: &mut ErrorState,
+    saved_depth: &mut i32,
+    err: ErrorState,
+    depth: i32,
+) {
+    let _ = CONTEXT.try_with(|c| {
+        *saved_err = c.curexc.replace(err);
+        *saved_depth = c.recursion_depth.replace(depth);
+    });
 }
 
 /// `PyErr_Clear`.

@@ -546,10 +546,7 @@ pub extern "C" fn PyObject_GetAttrString(op: *mut PyObject, name: *const c_char)
 #[no_mangle]
 pub extern "C" fn PyObject_Str(op: *mut PyObject) -> *mut PyObject {
     guard(null_mut(), || {
-        if op.is_null() {
-            return unicode::from_str("<NULL>");
-        }
-        // SAFETY: live object.
+        // SAFETY: NULL or a live object.
         to_object(unsafe { protocol::str_object(op) })
     })
 }
@@ -558,10 +555,7 @@ pub extern "C" fn PyObject_Str(op: *mut PyObject) -> *mut PyObject {
 #[no_mangle]
 pub extern "C" fn PyObject_Repr(op: *mut PyObject) -> *mut PyObject {
     guard(null_mut(), || {
-        if op.is_null() {
-            return unicode::from_str("<NULL>");
-        }
-        // SAFETY: live object.
+        // SAFETY: NULL or a live object.
         to_object(unsafe { protocol::repr_object(op) })
     })
 }

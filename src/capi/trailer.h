@@ -17,11 +17,15 @@ extern "C" {
 #define Py_TYPE(op) (((PyObject *)(op))->ob_type)
 
 /* Reference counts are atomic: objects cross threads over channels. */
+/* Immortal objects (None, True, False, the built-in types) are left alone. */
 static inline void _Py_INCREF(PyObject *op) {
-    __atomic_fetch_add(&op->ob_refcnt, 1, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&op->ob_refcnt, __ATOMIC_RELAXED) < _Py_IMMORTAL_REFCNT) {
+        __atomic_fetch_add(&op->ob_refcnt, 1, __ATOMIC_RELAXED);
+    }
 }
 static inline void _Py_DECREF(PyObject *op) {
-    if (__atomic_sub_fetch(&op->ob_refcnt, 1, __ATOMIC_ACQ_REL) == 0) {
+    if (__atomic_load_n(&op->ob_refcnt, __ATOMIC_RELAXED) < _Py_IMMORTAL_REFCNT &&
+        __atomic_sub_fetch(&op->ob_refcnt, 1, __ATOMIC_ACQ_REL) == 0) {
         _Py_Dealloc(op);
     }
 }

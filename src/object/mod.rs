@@ -156,13 +156,15 @@ pub struct PyTypeObject {
 // are only read through raw pointers.
 unsafe impl Sync for PyTypeObject {}
 
-/// The reference count immortal objects start with: never reaches zero.
-pub(crate) const IMMORTAL_REFCNT: Py_ssize_t = 1 << 40;
+/// Objects whose reference count is at least this are immortal (the static
+/// singletons and types): `Py_INCREF`/`Py_DECREF` leave them alone, which
+/// keeps atomic operations on `None` off the hot paths.
+pub const _Py_IMMORTAL_REFCNT: Py_ssize_t = 1099511627776;
 
 /// A static object header of type `ty`.
 pub const fn static_header(ty: *mut PyTypeObject) -> PyObject {
     PyObject {
-        ob_refcnt: IMMORTAL_REFCNT,
+        ob_refcnt: _Py_IMMORTAL_REFCNT,
         ob_type: ty,
     }
 }
@@ -184,7 +186,10 @@ unsafe fn refcnt<'a>(op: *mut PyObject) -> &'a AtomicIsize {
 /// `op` must point to a live object.
 #[inline(always)]
 pub unsafe fn incref(op: *mut PyObject) {
-    refcnt(op).fetch_add(1, Ordering::Relaxed);
+    let rc = refcnt(op);
+    if rc.load(Ordering::Relaxed) < _Py_IMMORTAL_REFCNT {
+        rc.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// `Py_XINCREF`.
@@ -204,7 +209,8 @@ pub unsafe fn xincref(op: *mut PyObject) {
 /// `op` must point to a live object whose reference the caller owns.
 #[inline(always)]
 pub unsafe fn decref(op: *mut PyObject) {
-    if refcnt(op).fetch_sub(1, Ordering::AcqRel) == 1 {
+    let rc = refcnt(op);
+    if rc.load(Ordering::Relaxed) < _Py_IMMORTAL_REFCNT && rc.fetch_sub(1, Ordering::AcqRel) == 1 {
         dealloc(op);
     }
 }

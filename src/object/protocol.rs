@@ -3,24 +3,19 @@
 
 use super::*;
 use crate::errors::{self, PyResult, Raised};
-use core::cell::Cell;
 use core::ptr::null_mut;
 
 /// The recursion limit of the guard (`sys.getrecursionlimit()`).
 pub(crate) const RECURSION_LIMIT: i32 = 1000;
 
-thread_local! {
-    static RECURSION_DEPTH: Cell<i32> = const { Cell::new(0) };
-}
-
 /// The calling thread's recursion depth (saved per tasklet at switches).
 pub fn recursion_depth() -> i32 {
-    RECURSION_DEPTH.with(Cell::get)
+    errors::recursion_depth()
 }
 
 /// Replaces the calling thread's recursion depth.
 pub fn set_recursion_depth(depth: i32) {
-    RECURSION_DEPTH.with(|d| d.set(depth));
+    errors::set_recursion_depth(depth);
 }
 
 /// `Py_EnterRecursiveCall(where_)`: `where_` completes the message of the
@@ -99,19 +94,28 @@ pub unsafe fn check_result(
     }
 }
 
+/// The result of a `tp_repr`/`tp_str` slot: NULL without an exception set
+/// becomes a `SystemError`, as CPython's result check does for calls.
 fn slot_result(op: *mut PyObject) -> PyResult<*mut PyObject> {
-    if op.is_null() {
+    if !op.is_null() {
+        Ok(op)
+    } else if errors::is_set() {
         Err(Raised)
     } else {
-        Ok(op)
+        Err(errors::system_error(
+            "NULL result without error in PyObject_Repr or PyObject_Str",
+        ))
     }
 }
 
-/// `PyObject_Repr`: a new str.
+/// `PyObject_Repr`: a new str; `"<NULL>"` for NULL (an unfilled tuple slot).
 ///
 /// # Safety
-/// `op` must be live.
+/// `op` must be NULL or live.
 pub unsafe fn repr_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
+    if op.is_null() {
+        return slot_result(unicode::from_str("<NULL>"));
+    }
     enter_recursive_call(" while getting the repr of an object")?;
     let r = match (*type_of(op)).tp_repr {
         Some(f) => f(op),
@@ -131,6 +135,9 @@ pub unsafe fn repr_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
 /// # Safety
 /// `op` must be live.
 pub unsafe fn str_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
+    if op.is_null() {
+        return slot_result(unicode::from_str("<NULL>"));
+    }
     let Some(f) = (*type_of(op)).tp_str else {
         return repr_object(op);
     };

@@ -224,25 +224,26 @@ pub(crate) struct NotSwitched;
 /// else the value the caller claimed when it was resumed.
 pub(crate) type Switched = Result<PyResult<*mut PyObject>, NotSwitched>;
 
-unsafe fn save_context(ts: *mut ThreadState, t: *mut Tasklet) {
-    (*t).err = errors::take();
-    (*t).recursion_depth = protocol::recursion_depth();
-    (*t).nesting_level = (*ts).nesting_level;
+/// Saves the context of `prev` (leaving) and installs that of `next`
+/// (resuming): error indicator, recursion depth, nesting level.
+unsafe fn exchange_context(ts: *mut ThreadState, prev: *mut Tasklet, next: *mut Tasklet) {
+    let err = core::mem::replace(&mut (*next).err, ErrorState::EMPTY);
+    errors::exchange_context(
+        &mut (*prev).err,
+        &mut (*prev).recursion_depth,
+        err,
+        (*next).recursion_depth,
+    );
+    (*prev).nesting_level = (*ts).nesting_level;
+    (*ts).nesting_level = (*next).nesting_level;
     (*ts).switch_count += 1;
-    (*t).switched_out_at = (*ts).switch_count;
-}
-
-unsafe fn restore_context(ts: *mut ThreadState, t: *mut Tasklet) {
-    errors::restore(core::mem::replace(&mut (*t).err, ErrorState::EMPTY));
-    protocol::set_recursion_depth((*t).recursion_depth);
-    (*ts).nesting_level = (*t).nesting_level;
+    (*prev).switched_out_at = (*ts).switch_count;
 }
 
 /// Moves the CPU from `prev` (current, running) to `next` and returns when
 /// `prev` is resumed.
 unsafe fn transfer(ts: *mut ThreadState, prev: *mut Tasklet, next: *mut Tasklet) {
-    save_context(ts, prev);
-    restore_context(ts, next);
+    exchange_context(ts, prev, next);
     (*ts).target = next;
     if (*prev).yielder.is_null() {
         run_loop(ts);
@@ -260,17 +261,18 @@ unsafe fn run_loop(ts: *mut ThreadState) {
         if t == (*ts).main {
             return;
         }
-        let Some(mut coro) = (*t).coro.take() else {
+        let Some(coro) = (*t).coro.as_mut() else {
             unreachable!("switched to a tasklet without a coroutine")
         };
+        // While it runs, nothing but this loop touches a tasklet's coroutine.
         match coro.resume(()) {
             CoroutineResult::Yield(()) => {
                 if !(*t).red_zone.is_null() && !stack::red_zone_intact((*t).red_zone) {
                     fatal(msg::STACK_OVERFLOW);
                 }
-                (*t).coro = Some(coro);
             }
             CoroutineResult::Return(()) => {
+                let coro = (*t).coro.take().unwrap();
                 (*ts).stacks.give(coro.into_stack());
                 retire_started(ts, t);
                 (*t).yielder = core::ptr::null();
@@ -499,8 +501,8 @@ unsafe fn tasklet_end(ts: *mut ThreadState, t: *mut Tasklet, result: PyResult<*m
     ring_unlink(ts, t);
     restart_slice(ts);
     (*ts).current = next;
-    errors::clear();
-    restore_context(ts, next);
+    exchange_context(ts, t, next);
+    core::mem::replace(&mut (*t).err, ErrorState::EMPTY).release();
     (*ts).target = next;
 }
 
