@@ -22,7 +22,7 @@ use crate::object::{self, decref, exceptions, none, protocol, tuple, xdecref, Py
 use core::cell::Cell;
 use core::ffi::{c_int, c_long, c_ulong};
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use parking_lot::Mutex;
 
@@ -1096,6 +1096,9 @@ pub(crate) mod callbacks {
     static SCHEDULE_HOOK: AtomicPtr<()> = AtomicPtr::new(null_mut());
     static SCHEDULE_CALLABLE: Mutex<Held> = Mutex::new(Held(null_mut()));
     static CHANNEL_CALLABLE: Mutex<Held> = Mutex::new(Held(null_mut()));
+    /// Whether a channel callback is installed: checked without the lock on
+    /// every channel operation.
+    static HAS_CHANNEL_CALLABLE: AtomicBool = AtomicBool::new(false);
     static ERROR_HANDLER: Mutex<Held> = Mutex::new(Held(null_mut()));
     static EXIT_HOOK: AtomicPtr<()> = AtomicPtr::new(null_mut());
 
@@ -1184,12 +1187,13 @@ pub(crate) mod callbacks {
             return Err(errors::type_error(msg::CHANNEL_CALLBACK_NOT_CALLABLE));
         }
         xdecref(replace(&CHANNEL_CALLABLE, callable));
+        HAS_CHANNEL_CALLABLE.store(!callable.is_null(), Ordering::Relaxed);
         Ok(())
     }
 
     /// Whether a channel callback is installed.
     pub(crate) fn has_channel_callable() -> bool {
-        !CHANNEL_CALLABLE.lock().0.is_null()
+        HAS_CHANNEL_CALLABLE.load(Ordering::Relaxed)
     }
 
     /// The installed channel callback (new reference) or NULL.
