@@ -3,7 +3,7 @@
 
 use super::{guard, to_status};
 use crate::errors::{self as err, PyResult};
-use crate::object::{self, exceptions, none, protocol, tuple, typeobj, PyObject, PyTypeObject};
+use crate::object::{self, none, tuple, PyObject, PyTypeObject};
 use crate::runtime::messages as msg;
 use crate::runtime::scheduler;
 use crate::runtime::tasklet::{self, bomb, PyTaskletObject, Tasklet};
@@ -57,24 +57,8 @@ pub extern "C" fn PyTasklet_New(
         } else {
             r#type
         };
-        // SAFETY: `ty` is a type object per the C API; the call is checked.
-        unsafe {
-            if !typeobj::is_subtype(ty, tasklet::tasklet_type()) {
-                err::set_none(exceptions::type_error());
-                return null_mut();
-            }
-            let args = if func.is_null() || func == none::none() {
-                tuple::empty()
-            } else {
-                tuple::from_borrowed(&[func])
-            };
-            let Ok(args) = args else {
-                return null_mut();
-            };
-            let r = protocol::call(ty.cast(), args, null_mut());
-            object::decref(args);
-            r.map_or(null_mut(), |t| t.cast())
-        }
+        // SAFETY: `ty` is a type object per the C API; `func` NULL or live.
+        unsafe { tasklet::new(ty, func) }.map_or(null_mut(), |t| t.cast())
     })
 }
 

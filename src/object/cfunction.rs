@@ -116,7 +116,6 @@ unsafe fn call(
 ) -> PyResult<*mut PyObject> {
     let f = op.cast::<CFunctionObject>();
     let ml = (*f).m_ml;
-    let name = method_name(op);
     let flags = (*ml).ml_flags & (METH_VARARGS | METH_KEYWORDS | METH_NOARGS | METH_O);
     let Some(meth) = (*ml).ml_meth else {
         return Err(errors::bad_internal_call());
@@ -135,21 +134,25 @@ unsafe fn call(
     }
     if has_kwds {
         return Err(errors::type_error(&format!(
-            "{name}() takes no keyword arguments"
+            "{}() takes no keyword arguments",
+            method_name(op)
         )));
     }
     match flags {
         METH_VARARGS => Ok(meth((*f).m_self, args)),
         METH_NOARGS if n != 0 => Err(errors::type_error(&format!(
-            "{name}() takes no arguments ({n} given)"
+            "{}() takes no arguments ({n} given)",
+            method_name(op)
         ))),
         METH_NOARGS => Ok(meth((*f).m_self, null_mut())),
         METH_O if n != 1 => Err(errors::type_error(&format!(
-            "{name}() takes exactly one argument ({n} given)"
+            "{}() takes exactly one argument ({n} given)",
+            method_name(op)
         ))),
         METH_O => Ok(meth((*f).m_self, tuple::items(args)[0])),
         _ => Err(errors::system_error(&format!(
-            "{name}() method: bad call flags"
+            "{}() method: bad call flags",
+            method_name(op)
         ))),
     }
 }

@@ -54,8 +54,11 @@ pub unsafe fn check(op: *mut PyObject) -> bool {
     type_check(op, &raw mut PyTuple_Type)
 }
 
-/// A new tuple of `n` NULL items.
+/// A new tuple of `n` NULL items (the shared empty tuple for 0).
 pub fn new(n: usize) -> PyResult<*mut PyObject> {
+    if n == 0 {
+        return empty();
+    }
     // SAFETY: PyTuple_Type is a ready static type; calloc zeroes the items.
     unsafe { typeobj::alloc(&raw mut PyTuple_Type, n as Py_ssize_t) }
 }
@@ -96,7 +99,13 @@ pub unsafe fn items_mut<'a>(op: *mut PyObject) -> &'a mut [*mut PyObject] {
     core::slice::from_raw_parts_mut(op.cast::<u8>().add(ITEMS_OFFSET).cast(), len(op))
 }
 
-/// An empty tuple (new reference).
+/// The empty tuple: one immortal object, as in CPython.
+static mut EMPTY: PyVarObject = PyVarObject {
+    ob_base: static_header(&raw mut PyTuple_Type),
+    ob_size: 0,
+};
+
+/// The empty tuple (a new reference to the immortal singleton).
 pub fn empty() -> PyResult<*mut PyObject> {
-    new(0)
+    Ok((&raw mut EMPTY).cast())
 }

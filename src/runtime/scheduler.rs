@@ -62,6 +62,8 @@ pub(crate) struct ThreadState {
     stacks: StackPool,
     /// Started tasklets with a live coroutine (not main).
     started: Vec<*mut Tasklet>,
+    /// Freed tasklet objects kept for reuse (memory only).
+    pub tasklet_cache: Vec<*mut PyObject>,
     switch_count: u64,
 }
 
@@ -116,6 +118,7 @@ fn new_thread_state() -> *mut ThreadState {
         schedlock: false,
         stacks: StackPool::default(),
         started: Vec::new(),
+        tasklet_cache: Vec::new(),
         switch_count: 0,
     }));
     threads::register(thread_id, ts);
@@ -1052,6 +1055,9 @@ pub(crate) unsafe fn finalize() -> PyResult<()> {
     }
     (*ts).dead = true;
     (*ts).stacks = StackPool::default();
+    for op in core::mem::take(&mut (*ts).tasklet_cache) {
+        crate::object::typeobj::free_object(op);
+    }
     TS.with(|c| c.set(null_mut()));
     threads::retire(ts);
     Ok(())

@@ -22,9 +22,6 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 pub const STACK_SIZE_ENV: &str = "STACKLESS_STACK_SIZE";
 /// Stacks carved from one slab (one mmap).
 const SLAB_STACKS: usize = 64;
-/// Free stacks a thread keeps with their memory; beyond, memory is
-/// returned to the system (the address space is kept).
-const POOL_KEEP: usize = 1024;
 /// Words of the red zone checked at switch-out on unguarded stacks.
 const RED_ZONE_WORDS: usize = 8;
 
@@ -34,8 +31,15 @@ static STACK_SIZE: AtomicUsize = AtomicUsize::new(0);
 static GUARD_BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 fn page_size() -> usize {
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    let page = PAGE.load(Ordering::Relaxed);
+    if page != 0 {
+        return page;
+    }
     // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize };
+    PAGE.store(page, Ordering::Relaxed);
+    page
 }
 
 fn round_to_pages(size: usize) -> usize {
@@ -170,20 +174,10 @@ impl StackPool {
         self.free.pop()
     }
 
-    /// Returns a stack no coroutine uses any more. Beyond [`POOL_KEEP`] free
-    /// stacks, its memory is given back to the system.
+    /// Returns a stack no coroutine uses any more. Its touched pages stay
+    /// resident for the next tasklet: returning them to the system would
+    /// cost a system call per tasklet on the spawn path.
     pub fn give(&mut self, stack: TaskletStack) {
-        if self.free.len() >= POOL_KEEP {
-            let page = page_size();
-            // SAFETY: the usable part of a stack no coroutine runs on.
-            unsafe {
-                libc::madvise(
-                    (stack.limit + page) as *mut libc::c_void,
-                    stack.base - stack.limit - page,
-                    libc::MADV_DONTNEED,
-                );
-            }
-        }
         self.free.push(stack);
     }
 

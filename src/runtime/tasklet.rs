@@ -124,7 +124,19 @@ pub(crate) unsafe fn check(op: *mut PyObject) -> bool {
 /// `ty` must be the tasklet type or a ready subtype.
 pub(crate) unsafe fn alloc(ty: *mut PyTypeObject) -> PyResult<*mut Tasklet> {
     let ts = scheduler::thread_state();
-    let op = typeobj::alloc(ty, 0)?;
+    let op = match (*ts).tasklet_cache.pop() {
+        Some(op) if ty == tasklet_type() => {
+            (*op).ob_refcnt = 1;
+            (*op).ob_type = ty;
+            op
+        }
+        cached => {
+            if let Some(op) = cached {
+                (*ts).tasklet_cache.push(op);
+            }
+            typeobj::alloc(ty, 0)?
+        }
+    };
     let t = op.cast::<Tasklet>();
     let header = core::ptr::read(&raw const (*t).ob_base);
     core::ptr::write(
@@ -211,7 +223,51 @@ unsafe extern "C-unwind" fn tasklet_dealloc(op: *mut PyObject) {
     // Only never-resumed coroutines reach this point (finished ones gave
     // their stack back): dropping one runs nothing.
     drop((*t).coro.take());
-    typeobj::free_object(op);
+    let ts = scheduler::existing_thread_state();
+    if object::type_of(op) == tasklet_type()
+        && !ts.is_null()
+        && (*ts).tasklet_cache.len() < TASKLET_CACHE
+    {
+        (*ts).tasklet_cache.push(op);
+    } else {
+        typeobj::free_object(op);
+    }
+}
+
+/// Freed tasklet objects a thread keeps for reuse: creating a tasklet then
+/// costs no allocation.
+const TASKLET_CACHE: usize = 1024;
+
+/// `PyTasklet_New(ty, func)`: the tasklet type itself is allocated and
+/// bound directly; a subtype is called, so that its `tp_init` runs.
+///
+/// # Safety
+/// `ty` must be a type object; `func` NULL or live.
+pub(crate) unsafe fn new(ty: *mut PyTypeObject, func: *mut PyObject) -> PyResult<*mut Tasklet> {
+    if !typeobj::is_subtype(ty, tasklet_type()) {
+        return Err(errors::set_none(exceptions::type_error()));
+    }
+    let func = if func == none::none() {
+        null_mut()
+    } else {
+        func
+    };
+    if ty == tasklet_type() {
+        let t = alloc(ty)?;
+        if let Err(e) = bind(t, func, null_mut(), null_mut()) {
+            decref(t.cast());
+            return Err(e);
+        }
+        return Ok(t);
+    }
+    let args = if func.is_null() {
+        tuple::empty()?
+    } else {
+        tuple::from_borrowed(&[func])?
+    };
+    let r = protocol::call(ty.cast(), args, null_mut());
+    decref(args);
+    r.map(|t| t.cast())
 }
 
 /// Releases the pending call; the tasklet has nothing to execute.
