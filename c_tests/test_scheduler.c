@@ -789,6 +789,21 @@ TEST(uncaught_exception_fails_run_of_the_tasklet) {
     Py_DECREF(x);
 }
 
+/* SPEC §5.4: main switched away (paused, not in run()) still receives the
+ * error: it is appended and switched to at once, before X. */
+TEST(uncaught_exception_revives_a_paused_main) {
+    n_names = 0;
+    PyTaskletObject *b = SPAWN(raiser, "B"), *x = SPAWN(log_name, "X");
+    CHECK_INT(PyTasklet_Switch(b), -1);
+    CHECK_ERROR(PyExc_ZeroDivisionError, "B");
+    CHECK_TRACE("B raises");
+    CHECK_RING("main X");
+    CHECK_RUN_NONE();
+    CHECK_TRACE("B raises X");
+    Py_DECREF(b);
+    Py_DECREF(x);
+}
+
 /* ---- switch_trap (SPEC §5.8, S28 without channels) ----------------------- */
 
 /* S28: Schedule, Schedule(..., 1) and run() with another runnable. */
@@ -958,6 +973,7 @@ int main(void) {
     RUN_INSIDE(s41a_uncaught_exception_in_run);
     RUN_INSIDE(s41b_uncaught_exception_in_schedule);
     RUN_INSIDE(uncaught_exception_fails_run_of_the_tasklet);
+    RUN_INSIDE(uncaught_exception_revives_a_paused_main);
 
     RUN_INSIDE(s28_schedule_and_run_trapped);
     RUN_INSIDE(s28_run_and_switch_trapped);

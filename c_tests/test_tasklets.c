@@ -7,8 +7,6 @@
  */
 #include "tasklet_helpers.h"
 
-#include <stdint.h>
-
 /* ---- Helpers of this file ---------------------------------------------- */
 
 /* A tasklet body with its own PyMethodDef `NAME_def` (METH_VARARGS). The
@@ -1408,8 +1406,8 @@ TEST(raise_in_self_fails_at_once) {
     Py_DECREF(args);
 }
 
-/* Raises in a fresh paused catcher with `rc` the expected result; the
- * catcher logs what it caught. */
+/* Raises (how 0: RaiseException, 1: Throw) in a fresh paused catcher,
+ * which logs what it caught and ends; the call returns 0. */
 static void raise_into_catcher(int how, PyObject *exc, PyObject *val) {
     PyTaskletObject *t = paused_catcher();
     CHECK(t != NULL);
@@ -1472,6 +1470,33 @@ TEST(uncaught_raise_exception_goes_to_main) {
     CHECK_TRACE("A1 A ValueError");
     CHECK_STATES(t, ST_DEAD);
     Py_DECREF(t);
+}
+
+BODY(raise_in_main) {
+    (void)args;
+    PyObject *v = PyUnicode_FromString("from R");
+    int rc = PyTasklet_RaiseException(main_tasklet(), PyExc_ValueError, v);
+    Py_DECREF(v);
+    if (rc < 0) {
+        return NULL;
+    }
+    trace("R after");
+    Py_RETURN_NONE;
+}
+
+/* SPEC §2.4, §5.6: an exception raised in main from a tasklet fails main's
+ * pending call; the raiser stays runnable. */
+TEST(raise_exception_in_main_from_a_tasklet) {
+    n_names = 0;
+    PyTaskletObject *r = SPAWN(raise_in_main);
+    name_tasklet(r, "R");
+    CHECK_INT(PyTasklet_Run(r), -1);
+    CHECK_ERROR(PyExc_ValueError, "from R");
+    CHECK_RING("main R");
+    CHECK_TRACE("");
+    CHECK_RUN_NONE();
+    CHECK_TRACE("R after");
+    Py_DECREF(r);
 }
 
 /* ---- Error handler (S29, §5.4) ----------------------------------------- */
@@ -2319,6 +2344,7 @@ int main(void) {
     RUN_INSIDE(raise_and_throw_argument_forms);
     RUN_INSIDE(pending_throw_into_paused);
     RUN_INSIDE(uncaught_raise_exception_goes_to_main);
+    RUN_INSIDE(raise_exception_in_main_from_a_tasklet);
 
     RUN_INSIDE(s29a_error_handler_handles);
     RUN_INSIDE(s29b_error_handler_raises);
