@@ -928,7 +928,8 @@ struct PyObject *PyTasklet_GetTempval(struct PyTaskletObject *task);
 // Returns 0, or -1 with `SystemError`.
 int PyTasklet_SetTempval(struct PyTaskletObject *task, struct PyObject *value);
 
-// Extension: the id of the tasklet's thread, -1 when its thread died.
+// Extension: the id of the tasklet's thread, -1 when its thread died (0
+// for bad input, like every getter that cannot fail, SPEC §8).
 long PyTasklet_GetThreadId(struct PyTaskletObject *task);
 
 // Extension: the tasklet after `task` in its ring or channel queue (new

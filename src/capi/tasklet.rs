@@ -465,12 +465,13 @@ pub extern "C" fn PyTasklet_SetTempval(task: *mut PyTaskletObject, value: *mut P
     })
 }
 
-/// Extension: the id of the tasklet's thread, -1 when its thread died.
+/// Extension: the id of the tasklet's thread, -1 when its thread died (0
+/// for bad input, like every getter that cannot fail, SPEC §8).
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetThreadId(task: *mut PyTaskletObject) -> c_long {
-    guard(-1, || {
+    guard(0, || {
         // SAFETY: a checked, live tasklet.
-        tasklet_or_none(task).map_or(-1, |t| unsafe { tasklet::thread_id(t) as c_long })
+        tasklet_or_none(task).map_or(0, |t| unsafe { tasklet::thread_id(t) as c_long })
     })
 }
 
