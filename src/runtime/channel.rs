@@ -211,9 +211,12 @@ pub(crate) unsafe fn receive(ch: *mut PyObject) -> PyResult<*mut PyObject> {
 }
 
 /// The send/receive algorithm; `dir` is +1 (send) or -1 (receive).
+///
+/// The operation holds no reference to the channel while the caller is
+/// blocked, and touches it no more once a switch happened: a channel whose
+/// last reference goes releases its blocked tasklets (SPEC §4.10).
 unsafe fn action(ch: *mut Channel, value: *mut PyObject, dir: i8) -> PyResult<*mut PyObject> {
-    object::incref(ch.cast());
-    let r = scheduler::with_main(|ts| {
+    scheduler::with_main(|ts| {
         if (*ts).schedlock && callbacks::has_channel_callable() {
             return Err(errors::runtime_error(msg::RECURSIVE_CHANNEL));
         }
@@ -245,9 +248,7 @@ unsafe fn action(ch: *mut Channel, value: *mut PyObject, dir: i8) -> PyResult<*m
                 Err(Raised)
             }
         }
-    });
-    decref(ch.cast());
-    r
+    })
 }
 
 /// SPEC §4.2 step 3: a partner is waiting.
