@@ -212,8 +212,9 @@ pub(crate) unsafe fn receive(ch: *mut PyObject) -> PyResult<*mut PyObject> {
 
 /// The send/receive algorithm; `dir` is +1 (send) or -1 (receive).
 ///
-/// A blocked tasklet holds no reference to its channel (SPEC §4.10): after
-/// the switch, `ch` is not touched.
+/// The operation holds no reference to the channel while the caller is
+/// blocked, and touches it no more once a switch happened: a channel whose
+/// last reference goes releases its blocked tasklets (SPEC §4.10).
 unsafe fn action(ch: *mut Channel, value: *mut PyObject, dir: i8) -> PyResult<*mut PyObject> {
     scheduler::with_main(|ts| {
         if (*ts).schedlock && callbacks::has_channel_callable() {
