@@ -68,7 +68,7 @@
 #define MIN_STACK_SIZE (16 * 1024)
 
 // Number of pointer-sized private words after the header of a tasklet.
-#define PY_TASKLET_PRIVATE_WORDS 24
+#define PY_TASKLET_PRIVATE_WORDS 30
 
 // The signed size type of the object model (`ssize_t`).
 typedef ptrdiff_t Py_ssize_t;

@@ -24,7 +24,7 @@ use corosensei::{Coroutine, Yielder};
 pub(crate) type TaskletCoroutine = Coroutine<(), (), (), TaskletStack>;
 
 /// Number of pointer-sized private words after the header of a tasklet.
-pub const PY_TASKLET_PRIVATE_WORDS: usize = 24;
+pub const PY_TASKLET_PRIVATE_WORDS: usize = 30;
 
 /// A tasklet. The fields after `ob_base` are private to the runtime; the
 /// type is complete so that C code can subclass it by embedding (first
