@@ -259,6 +259,10 @@ unsafe fn rendezvous(
     dir: i8,
 ) -> scheduler::Switched {
     let tgt = (*ch).head;
+    if (*tgt).ts != ts {
+        errors::runtime_error(msg::CROSS_THREAD);
+        return Err(NotSwitched);
+    }
     unblock(tgt);
     core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
     let switched = if (*ch).schedule_all {

@@ -683,6 +683,7 @@ pub(crate) unsafe fn setup(
     if !tasklet::has_thread(t) {
         return Err(errors::runtime_error(msg::NO_THREAD));
     }
+    refuse_other_thread(t)?;
     let args = if args.is_null() {
         tuple::empty()?
     } else {
@@ -710,9 +711,21 @@ pub(crate) unsafe fn insert(t: *mut Tasklet) -> PyResult<()> {
     if (*t).frame == Frame::None && !tasklet::is_current(t) {
         return Err(errors::runtime_error(msg::RUN_DEAD));
     }
+    refuse_other_thread(t)?;
     object::incref(t.cast());
     ring_link((*t).ts, t);
     Ok(())
+}
+
+/// Operations on another thread's ring need the cross-thread hand-over of
+/// DESIGN.md "Threads", which this runtime does not have yet: they fail
+/// rather than touch a ring its owner may be using.
+unsafe fn refuse_other_thread(t: *mut Tasklet) -> PyResult<()> {
+    if (*t).ts == thread_state() {
+        Ok(())
+    } else {
+        Err(errors::runtime_error(msg::CROSS_THREAD))
+    }
 }
 
 /// `PyTasklet_Remove` (SPEC §8.1).
@@ -729,6 +742,7 @@ pub(crate) unsafe fn remove(t: *mut Tasklet) -> PyResult<()> {
     if !tasklet::scheduled(t) {
         return Ok(());
     }
+    refuse_other_thread(t)?;
     ring_unlink((*t).ts, t);
     decref(t.cast());
     Ok(())
@@ -749,7 +763,11 @@ pub(crate) unsafe fn run(t: *mut Tasklet, pause_caller: bool) -> PyResult<()> {
             return Err(errors::runtime_error(msg::RUN_BLOCKED));
         }
         if (*t).ts != ts {
-            return Err(errors::runtime_error(msg::SWITCH_OTHER_THREAD));
+            return Err(errors::runtime_error(if pause_caller {
+                msg::SWITCH_OTHER_THREAD
+            } else {
+                msg::CROSS_THREAD
+            }));
         }
         if (*t).next.is_null() && (*t).frame == Frame::None {
             return Err(errors::runtime_error(msg::RUN_DEAD));
@@ -795,6 +813,10 @@ pub(crate) unsafe fn throw_bomb(
             } else {
                 msg::NO_THREAD
             }));
+        }
+        if (*t).ts != ts {
+            decref(the_bomb);
+            return Err(errors::runtime_error(msg::CROSS_THREAD));
         }
         let old = core::mem::replace(&mut (*t).tempval, the_bomb);
         if pending {
