@@ -43,6 +43,9 @@ pub(crate) struct ThreadState {
     pub main: *mut Tasklet,
     /// Head of the ring (the current tasklet while a main exists).
     pub current: *mut Tasklet,
+    /// Head of the ring while a schedule callback runs with `current` set
+    /// to a `prev` that already left the ring (SPEC §5.9), else NULL.
+    callback_head: *mut Tasklet,
     pub runcount: c_int,
     /// The tasklet `run_loop` resumes next.
     target: *mut Tasklet,
@@ -103,6 +106,7 @@ fn new_thread_state() -> *mut ThreadState {
         dead: false,
         main: null_mut(),
         current: null_mut(),
+        callback_head: null_mut(),
         runcount: 0,
         target: null_mut(),
         deferred: null_mut(),
@@ -143,7 +147,12 @@ unsafe fn link_before(ts: *mut ThreadState, at: *mut Tasklet, t: *mut Tasklet) {
 /// Appends `t` at the tail of the ring, moving a reference the caller owns
 /// into the ring.
 pub(crate) unsafe fn ring_link(ts: *mut ThreadState, t: *mut Tasklet) {
-    link_before(ts, (*ts).current, t);
+    let head = if (*ts).callback_head.is_null() {
+        (*ts).current
+    } else {
+        (*ts).callback_head
+    };
+    link_before(ts, head, t);
 }
 
 /// Unlinks `t` from its thread's ring; the ring's reference passes to the
@@ -1061,17 +1070,28 @@ pub type slp_schedule_hook_func = Option<
 
 /// Calls the schedule hook for the switch `prev -> next` (prev may be NULL
 /// for main's creation), with `schedlock` set and the error indicator saved.
+/// During the call the current tasklet is `prev` (SPEC §5.9), also when
+/// `prev` already left the ring.
 unsafe fn schedule_callback(ts: *mut ThreadState, prev: *mut Tasklet, next: *mut Tasklet) {
     let Some(hook) = callbacks::schedule_hook() else {
         return;
     };
     (*ts).schedlock = true;
     (*ts).nesting_level += 1;
+    let head = (*ts).current;
+    if !prev.is_null() {
+        if (*prev).next.is_null() || (*prev).blocked != 0 {
+            (*ts).callback_head = head;
+        }
+        (*ts).current = prev;
+    }
     let saved = errors::take();
     if hook(prev.cast(), next.cast()) != 0 {
         callbacks::write_unraisable(msg::SCHEDULE_CALLBACK_ERROR);
     }
     errors::restore(saved);
+    (*ts).current = head;
+    (*ts).callback_head = null_mut();
     (*ts).nesting_level -= 1;
     (*ts).schedlock = false;
 }
