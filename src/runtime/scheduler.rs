@@ -1034,6 +1034,7 @@ pub(crate) unsafe fn finalize() -> PyResult<()> {
             for &t in &victims {
                 object::incref(t.cast());
             }
+            drop_runnables(ts);
             for &t in &victims {
                 if (*t).coro.is_some() && kill(t, false).is_err() {
                     errors::clear();
@@ -1056,6 +1057,21 @@ pub(crate) unsafe fn finalize() -> PyResult<()> {
     TS.with(|c| c.set(null_mut()));
     threads::retire(ts);
     Ok(())
+}
+
+/// Takes every tasklet but the current one out of the ring and drops the
+/// ring's references: not-started tasklets go without running, and killing
+/// a runnable one runs nothing else (SPEC §7.6).
+unsafe fn drop_runnables(ts: *mut ThreadState) {
+    let cur = (*ts).current;
+    loop {
+        let t = (*cur).next;
+        if t == cur {
+            return;
+        }
+        ring_unlink(ts, t);
+        decref(t.cast());
+    }
 }
 
 // ---- Callbacks ------------------------------------------------------------
