@@ -984,8 +984,10 @@ unsafe fn interrupt(ts: *mut ThreadState) -> PyResult<()> {
     Ok(())
 }
 
-/// After `atomic` or `ignore_nesting` of the current tasklet was cleared:
-/// a deferred hard interrupt is taken at the third following tick point.
+/// After `atomic` or `ignore_nesting` of the current tasklet changed, or
+/// the nesting level dropped back (a callback or the error handler
+/// returned): a deferred hard interrupt that nothing forbids any more is
+/// taken at the third following tick point (SPEC §5.3).
 pub(crate) unsafe fn recheck_pending_irq(t: *mut Tasklet) {
     let ts = existing_thread_state();
     if ts.is_null() || (*t).ts != ts || !tasklet::is_current(t) || !(*t).pending_irq {
@@ -1106,10 +1108,11 @@ unsafe fn schedule_callback(ts: *mut ThreadState, prev: *mut Tasklet, next: *mut
         callbacks::write_unraisable(msg::SCHEDULE_CALLBACK_ERROR);
     }
     errors::restore(saved);
-    (*ts).current = head;
-    (*ts).callback_head = null_mut();
     (*ts).nesting_level -= 1;
     (*ts).schedlock = false;
+    recheck_pending_irq((*ts).current);
+    (*ts).current = head;
+    (*ts).callback_head = null_mut();
 }
 
 /// The global callbacks (shared by all threads) and the hooks embedders set.
@@ -1260,6 +1263,7 @@ pub(crate) mod callbacks {
             r
         });
         (*ts).nesting_level -= 1;
+        recheck_pending_irq((*ts).current);
         decref(handler);
         r.map(|v| decref(v))
     }
