@@ -426,6 +426,42 @@ TEST(outside_exception_arguments) {
     Py_DECREF(c);
 }
 
+/* §7.2, §10 bug 5: BindEx with arguments from outside leaves the tasklet
+ * paused, as inside. */
+TEST(outside_bind_with_arguments) {
+    BEGIN();
+    PyObject *f = cfunc(straight);
+    PyTaskletObject *t = PyTasklet_New(NULL, NULL);
+    name(t, "T");
+    PyObject *args = Py_BuildValue("(s)", "T");
+    CHECK_INT(PyTasklet_BindEx(t, f, args, NULL), 0);
+    Py_DECREF(args);
+    Py_DECREF(f);
+    CHECK_INT(PyTasklet_Alive(t), 1);
+    CHECK_INT(PyTasklet_Paused(t), 1);
+    CHECK_INT(PyTasklet_Scheduled(t), 0);
+    CHECK_INT(PyStackless_GetRunCount(), 0);
+    CHECK_INT(PyTasklet_Run(t), 0);
+    CHECK_TRACE("T start T end");
+    Py_DECREF(t);
+}
+
+/* §7.2: a pending kill from outside makes the victim runnable; it dies
+ * when it is reached. */
+TEST(outside_pending_kill) {
+    BEGIN();
+    PyTaskletObject *p = SPAWN(pauser, "P");
+    CHECK_INT(PyTasklet_Run(p), 0);
+    CHECK_INT(PyTasklet_KillEx(p, 1), 0);
+    CHECK_TRACE("P start");
+    CHECK_INT(PyTasklet_Scheduled(p), 1);
+    CHECK_INT(PyStackless_GetRunCount(), 1);
+    CHECK_NONE(PyStackless_RunWatchdog(0));
+    CHECK_TRACE("P start P exit");
+    CHECK_INT(PyTasklet_Alive(p), 0);
+    Py_DECREF(p);
+}
+
 /* §7.2 / §5.2 step 1: the flags are checked before a main is made. */
 TEST(outside_flags_error_makes_no_main) {
     BEGIN();
@@ -774,6 +810,12 @@ TEST(call_method_main_errors) {
     CHECK(PyStackless_CallMethod_Main(five, NULL, NULL) == NULL);
     CHECK_ERROR(PyExc_TypeError, "call of non-callable attribute");
     Py_DECREF(five);
+    /* A format Py_BuildValue rejects: nothing is called. */
+    PyObject *f = cfunc(echo_varargs);
+    CHECK(PyStackless_CallMethod_Main(f, NULL, "(i", 1) == NULL);
+    CHECK_ERROR(PyExc_SystemError, "unmatched paren in format");
+    Py_DECREF(f);
+    CHECK(PyStackless_GetMain() == NULL);
 }
 
 TEST(call_method_main_within_main) {
@@ -975,6 +1017,8 @@ int main(void) {
     RUN(outside_blocking_is_a_deadlock);
     RUN(outside_send_returns_zero);
     RUN(outside_exception_arguments);
+    RUN(outside_bind_with_arguments);
+    RUN(outside_pending_kill);
     RUN(outside_flags_error_makes_no_main);
     RUN_INSIDE(call_main_within_main);
     RUN(call_main_not_callable);

@@ -766,6 +766,79 @@ TEST(deferred_interrupt_taken_after_set_ignore_nesting) {
     CHECK_WATCHDOG_LIST_EMPTY();
 }
 
+/* A channel callback that ticks: deferred (nesting level 1, schedlock). */
+static PyObject *ticking_channel_cb(PyObject *self, PyObject *args) {
+    (void)self;
+    PyTaskletObject *t = (PyTaskletObject *)PyTuple_GetItem(args, 1);
+    for (int i = 0; i < 25; i++) {
+        if (PyStackless_Tick(1) < 0) {
+            return NULL;
+        }
+    }
+    trace("cb pending=%d", PyTasklet_GetPendingIrq(t));
+    Py_RETURN_NONE;
+}
+
+static PyChannelObject *nested_channel;
+
+static PyObject *send_v(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *v = PyUnicode_FromString("v");
+    int rc = PyChannel_Send(nested_channel, v);
+    Py_DECREF(v);
+    return rc < 0 ? NULL : (Py_INCREF(Py_None), Py_None);
+}
+
+static PyObject *receive_and_tick(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyTaskletObject *cur = (PyTaskletObject *)PyStackless_GetCurrent();
+    Py_DECREF(cur);
+    PyObject *v = PyChannel_Receive(nested_channel);
+    if (v == NULL) {
+        return NULL;
+    }
+    trace("R got %s pending=%d", PyUnicode_AsUTF8(v), PyTasklet_GetPendingIrq(cur));
+    Py_DECREF(v);
+    for (int i = 0; i < 100; i++) {
+        if (PyStackless_Tick(1) < 0) {
+            return NULL;
+        }
+        ++*ticks_of("R");
+    }
+    trace("R done");
+    Py_RETURN_NONE;
+}
+
+/* §5.3: a hard interrupt deferred inside a callback (nesting level 1) is
+ * taken at the third tick point after the nesting level drops back. */
+TEST(deferred_interrupt_taken_after_nesting_drops) {
+    BEGIN();
+    nested_channel = PyChannel_New(NULL);
+    PyTaskletObject *s = spawn(send_v);
+    CHECK_INT(PyTasklet_Run(s), 0);
+    CHECK_INT(PyChannel_GetBalance(nested_channel), 1);
+    PyTaskletObject *r = spawn(receive_and_tick);
+    PyObject *cb = cfunc(ticking_channel_cb);
+    CHECK_INT(PyStackless_SetChannelCallback(cb), 0);
+    Py_DECREF(cb);
+    PyObject *res = PyStackless_RunWatchdog(10);
+    PyStackless_SetChannelCallback(NULL);
+    CHECK_PTR(res, r);
+    Py_DECREF(res);
+    CHECK_TRACE("cb pending=1 R got v pending=0");
+    CHECK_INT(*ticks_of("R"), 2);
+    CHECK_INT(PyTasklet_Insert(r), 0);
+    CHECK_NONE(PyStackless_RunWatchdog(0));
+    CHECK_TRACE("cb pending=1 R got v pending=0 R done");
+    CHECK_INT(PyTasklet_Alive(s), 0);
+    Py_DECREF(s);
+    Py_DECREF(r);
+    Py_CLEAR(nested_channel);
+    CHECK_WATCHDOG_LIST_EMPTY();
+}
+
 /* §9.2: PyStackless_Tick returns -1 when the interrupted tasklet resumes
  * with an exception (kill). */
 TEST(tick_fails_when_killed_while_interrupted) {
@@ -1147,6 +1220,41 @@ TEST(uncaught_error_wakes_watchdog) {
     CHECK_TRACE("A done");
     Py_DECREF(a);
     Py_DECREF(e);
+    CHECK_WATCHDOG_LIST_EMPTY();
+}
+
+static PyChannelObject *block_channel;
+
+static PyObject *receive_once(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    trace("B receives");
+    PyObject *v = PyChannel_Receive(block_channel);
+    if (v == NULL) {
+        return NULL;
+    }
+    trace("B got %ld", PyLong_AsLong(v));
+    Py_DECREF(v);
+    Py_RETURN_NONE;
+}
+
+/* §5.2, §4.4: the ring running empty wakes the watchdog; a tasklet that
+ * blocked stays blocked. */
+TEST(blocking_tasklet_wakes_watchdog) {
+    BEGIN();
+    block_channel = PyChannel_New(NULL);
+    PyTaskletObject *b = spawn(receive_once);
+    CHECK_NONE(PyStackless_RunWatchdog(0));
+    CHECK_TRACE("B receives");
+    CHECK_INT(PyTasklet_GetBlocked(b), -1);
+    CHECK_INT(PyChannel_GetBalance(block_channel), -1);
+    PyObject *seven = PyLong_FromLong(7);
+    CHECK_INT(PyChannel_Send(block_channel, seven), 0);
+    Py_DECREF(seven);
+    CHECK_TRACE("B receives B got 7");
+    CHECK_INT(PyTasklet_Alive(b), 0);
+    Py_DECREF(b);
+    Py_CLEAR(block_channel);
     CHECK_WATCHDOG_LIST_EMPTY();
 }
 
@@ -1631,6 +1739,7 @@ int main(void) {
     RUN_INSIDE(ignore_nesting_flag_interrupts_nested_code);
     RUN_INSIDE(ignore_nesting_tasklet_flag_interrupts_nested_code);
     RUN_INSIDE(deferred_interrupt_taken_after_set_ignore_nesting);
+    RUN_INSIDE(deferred_interrupt_taken_after_nesting_drops);
     RUN_INSIDE(tick_fails_when_killed_while_interrupted);
     RUN_INSIDE(tick_fails_when_thrown_to_while_interrupted);
     RUN(tick_without_timer);
@@ -1647,6 +1756,7 @@ int main(void) {
     RUN_INSIDE(kill_wakes_watchdog);
     RUN_INSIDE(throw_wakes_watchdog);
     RUN_INSIDE(uncaught_error_wakes_watchdog);
+    RUN_INSIDE(blocking_tasklet_wakes_watchdog);
     RUN_INSIDE(run_from_worker);
     RUN_INSIDE(nested_runs_complete_inner_first);
     RUN_INSIDE(inner_run_gets_the_error);
