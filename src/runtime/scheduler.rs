@@ -412,7 +412,8 @@ fn nesting_ok(ts: *mut ThreadState, t: *mut Tasklet) -> bool {
     }
 }
 
-/// SPEC §5.3 soft interrupt, taken at the switch `prev -> next`.
+/// SPEC §5.3 soft interrupt, taken at the switch `prev -> next`; the
+/// switch consumes `prev`'s pending flag whether or not it is taken.
 unsafe fn soft_interrupt(
     ts: *mut ThreadState,
     prev: *mut Tasklet,
@@ -422,11 +423,11 @@ unsafe fn soft_interrupt(
     if !(*ts).timer.active || (*ts).timer.runflags & PY_WATCHDOG_SOFT == 0 {
         return next;
     }
+    (*prev).pending_irq = false;
     let w = interrupt_target(ts);
     if !(*w).next.is_null() || (*w).blocked != 0 || w == prev || w == next {
         return next;
     }
-    (*prev).pending_irq = false;
     if no_soft_irq || !nesting_ok(ts, prev) {
         (*next).pending_irq = true;
         return next;
