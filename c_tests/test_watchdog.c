@@ -975,6 +975,55 @@ TEST(soft_interrupt_handed_on_through_rendezvous) {
     CHECK_WATCHDOG_LIST_EMPTY();
 }
 
+static PyObject *wake_watchdog_while_pending(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyTaskletObject *cur = (PyTaskletObject *)PyStackless_GetCurrent();
+    Py_DECREF(cur);
+    for (int i = 0; i < 50; i++) {
+        if (PyStackless_Tick(1) < 0) {
+            return NULL;
+        }
+    }
+    trace("A pending=%d", PyTasklet_GetPendingIrq(cur));
+    PyTaskletObject *main = (PyTaskletObject *)PyStackless_GetMain();
+    int rc = PyTasklet_Run(main);
+    Py_DECREF(main);
+    if (rc < 0) {
+        return NULL;
+    }
+    trace("A back pending=%d", PyTasklet_GetPendingIrq(cur));
+    if (schedule() < 0) {
+        return NULL;
+    }
+    trace("A end");
+    Py_RETURN_NONE;
+}
+
+static PyObject *ran(PyObject *self, PyObject *args) {
+    (void)self;
+    trace("%s ran", arg_str(args, 0));
+    Py_RETURN_NONE;
+}
+
+/* §5.3: a pending soft interrupt is consumed by the next switch the
+ * tasklet makes, also when that switch goes to the watchdog itself. */
+TEST(soft_interrupt_consumed_by_switch_to_watchdog) {
+    BEGIN();
+    PyTaskletObject *a = spawn(wake_watchdog_while_pending);
+    CHECK_NONE(PyStackless_RunWatchdogEx(10, PY_WATCHDOG_SOFT));
+    CHECK_TRACE("A pending=1");
+    CHECK_INT(PyTasklet_GetPendingIrq(a), 0);
+    PyObject *args = Py_BuildValue("(s)", "B");
+    PyTaskletObject *b = spawn_with(ran, args);
+    Py_DECREF(args);
+    CHECK_NONE(PyStackless_RunWatchdogEx(1000, PY_WATCHDOG_SOFT));
+    CHECK_TRACE("A pending=1 A back pending=0 B ran A end");
+    Py_DECREF(a);
+    Py_DECREF(b);
+    CHECK_WATCHDOG_LIST_EMPTY();
+}
+
 /* ---- §8.3 flags ----------------------------------------------------- */
 
 TEST(flag_values_and_aliases) {
@@ -1745,6 +1794,7 @@ int main(void) {
     RUN(tick_without_timer);
     RUN(tick_without_timer_inside);
     RUN_INSIDE(soft_interrupt_handed_on_through_rendezvous);
+    RUN_INSIDE(soft_interrupt_consumed_by_switch_to_watchdog);
     RUN(flag_values_and_aliases);
     RUN_INSIDE(flags_out_of_range);
     RUN_INSIDE(threadblock_single_thread);
