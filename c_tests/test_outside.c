@@ -652,6 +652,36 @@ static PyObject *return_main(PyObject *self, PyObject *args) {
     return PyStackless_GetCurrent();
 }
 
+static PyObject *observe_fresh_main(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyTaskletObject *m = (PyTaskletObject *)PyStackless_GetMain();
+    PyObject *cur = PyStackless_GetCurrent();
+    PyObject *tempval = PyTasklet_GetTempval(m);
+    trace("current=%d main=%d alive=%d scheduled=%d paused=%d atomic=%d ignore_nesting=%d block_trap=%d "
+          "tempval=%s runcount=%d same_thread=%d id_is_thread=%d",
+          cur == (PyObject *)m, PyTasklet_IsMain(m), PyTasklet_Alive(m), PyTasklet_Scheduled(m),
+          PyTasklet_Paused(m), PyTasklet_GetAtomic(m), PyTasklet_GetIgnoreNesting(m), PyTasklet_GetBlockTrap(m),
+          tempval == Py_None ? "None" : "?", PyStackless_GetRunCount(),
+          PyTasklet_GetThreadId(m) == (long)PyThread_get_thread_ident(),
+          PyStackless_GetCurrentId() == (long)PyThread_get_thread_ident());
+    Py_XDECREF(tempval);
+    Py_XDECREF(cur);
+    Py_XDECREF(m);
+    Py_RETURN_NONE;
+}
+
+/* §7.3 step 3: the new main: flags 0, tempval None, current, in the ring,
+ * bound to this thread; its id is the thread id (§6.5). */
+TEST(call_main_fresh_main) {
+    BEGIN();
+    PyObject *f = cfunc(observe_fresh_main);
+    CHECK_NONE(PyStackless_Call_Main(f, NULL, NULL));
+    Py_DECREF(f);
+    CHECK_TRACE("current=1 main=1 alive=1 scheduled=1 paused=0 atomic=0 ignore_nesting=0 block_trap=0 "
+                "tempval=None runcount=1 same_thread=1 id_is_thread=1");
+}
+
 /* §7.3 step 5: the old main is dead afterwards. */
 TEST(call_main_old_main_is_dead) {
     PyObject *f = cfunc(return_main);
@@ -1027,6 +1057,7 @@ int main(void) {
     RUN(call_main_returns_the_exception);
     RUN(call_main_receives_uncaught_errors);
     RUN(call_main_killed);
+    RUN(call_main_fresh_main);
     RUN(call_main_old_main_is_dead);
     RUN(call_main_leaves_the_ring);
     RUN(call_method_main);

@@ -8,7 +8,10 @@
  * with PyStackless_Tick(1) exactly timeout + 1 calls complete and the
  * (timeout + 2)-th call is the one that switches to the watchdog.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "tasklet_helpers.h"
+
+#include <pthread.h>
 
 /* ---- Helpers --------------------------------------------------------- */
 
@@ -1067,6 +1070,59 @@ TEST(threadblock_single_thread) {
     CHECK_WATCHDOG_LIST_EMPTY();
 }
 
+/* park: Schedule(None, 1); traces how it comes back. */
+static PyObject *park(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *r = PyStackless_Schedule(Py_None, 1);
+    if (r == NULL) {
+        trace("park failed: %s", PyErr_ExceptionMatches(PyExc_TaskletExit) ? "TaskletExit" : "other");
+        return NULL;
+    }
+    Py_DECREF(r);
+    trace("parked back");
+    Py_RETURN_NONE;
+}
+
+/* On a thread that is not the initial one, §3.3 revives the watchdog when
+ * a tasklet leaves the ring empty only without THREADBLOCK in the active
+ * timed run; an untimed run ignores the flag (§5.2 step 4). */
+static PyObject *untimed_threadblock_run(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyTaskletObject *t = spawn(park);
+    PyObject *r = PyStackless_RunWatchdogEx(0, Py_WATCHDOG_THREADBLOCK);
+    trace("paused=%d", PyTasklet_Paused(t));
+    if (PyTasklet_Kill(t) < 0) {
+        Py_XDECREF(r);
+        r = NULL;
+    }
+    Py_DECREF(t);
+    return r;
+}
+
+static void *threadblock_thread(void *arg) {
+    PyObject **result = arg;
+    PyObject *f = cfunc(untimed_threadblock_run);
+    *result = PyStackless_Call_Main(f, NULL, NULL);
+    Py_DECREF(f);
+    if (*result == NULL) {
+        PyErr_Print();
+    }
+    PyStackless_Finalize();
+    return NULL;
+}
+
+TEST(threadblock_ignored_without_timeout) {
+    trace_reset();
+    PyObject *result = NULL;
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, threadblock_thread, &result), 0);
+    CHECK_INT(pthread_join(th, NULL), 0);
+    CHECK_NONE(result);
+    CHECK_TRACE("paused=1 park failed: TaskletExit");
+}
+
 /* ---- §5.2 run() ----------------------------------------------------- */
 
 /* §5.2 step 5: nothing to run: None at once, no switch, even trapped. */
@@ -1798,6 +1854,7 @@ int main(void) {
     RUN(flag_values_and_aliases);
     RUN_INSIDE(flags_out_of_range);
     RUN_INSIDE(threadblock_single_thread);
+    RUN(threadblock_ignored_without_timeout);
     RUN_INSIDE(run_with_empty_ring);
     RUN_INSIDE(run_under_switch_trap);
     RUN_INSIDE(main_state_inside_run);
