@@ -492,6 +492,46 @@ TEST(callback_sees_no_pending_error) {
     Py_DECREF(e);
 }
 
+/* Inserts `extra` during the first callback; traces the run count. */
+static PyTaskletObject *extra;
+
+static PyObject *inserting_cb(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    if (extra != NULL && !PyTasklet_Scheduled(extra)) {
+        PyObject *cur = PyStackless_GetCurrent();
+        trace("cb cur=%s runcount=%d", name_of(cur), PyStackless_GetRunCount());
+        Py_XDECREF(cur);
+        if (PyTasklet_Insert(extra) < 0) {
+            return NULL;
+        }
+        trace("runcount=%d", PyStackless_GetRunCount());
+    }
+    Py_RETURN_NONE;
+}
+
+/* §5.9: the callback may make a tasklet runnable; it is appended at the
+ * tail of the ring, even while prev (main, inside run()) is out of it. */
+TEST(callback_may_insert) {
+    BEGIN();
+    PyTaskletObject *a = SPAWN(straight, "A");
+    PyObject *f = cfunc(straight);
+    PyObject *args = Py_BuildValue("(s)", "X");
+    extra = PyTasklet_New(NULL, f);
+    CHECK_INT(PyTasklet_BindEx(extra, NULL, args, NULL), 0);
+    Py_DECREF(args);
+    Py_DECREF(f);
+    CHECK_INT(PyTasklet_Paused(extra), 1);
+    CHECK_INT(INSTALL(inserting_cb), 0);
+    PyObject *r = PyStackless_RunWatchdog(0);
+    uninstall();
+    CHECK_NONE(r);
+    CHECK_TRACE("cb cur=main runcount=1 runcount=2 A start A end X start X end");
+    CHECK_INT(PyTasklet_Alive(extra), 0);
+    Py_CLEAR(extra);
+    Py_DECREF(a);
+}
+
 /* ---- Errors (S50) ------------------------------------------------------ */
 
 /* S50: raises RuntimeError("scheduleCallback") when next is main. */
@@ -689,6 +729,7 @@ int main(void) {
     RUN(new_thread_reports_its_main);
     RUN_INSIDE(inside_the_callback);
     RUN_INSIDE(callback_sees_no_pending_error);
+    RUN_INSIDE(callback_may_insert);
     RUN_INSIDE(failing_callback_is_unraisable);
     RUN_INSIDE(failing_fast_hook_is_unraisable);
     RUN(switch_inside_callback_is_fatal);
