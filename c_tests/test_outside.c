@@ -946,6 +946,65 @@ TEST(finalize_kill_order) {
     }
 }
 
+static int worker_done;
+
+static PyObject *worker(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *r = PyStackless_Schedule(Py_None, 0);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_DECREF(r);
+    worker_done = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *runner(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *r = PyStackless_RunWatchdog(0);
+    if (r == NULL) {
+        trace("runner run failed: %s", PyErr_ExceptionMatches(PyExc_TaskletExit) ? "TaskletExit" : "?");
+        return NULL;
+    }
+    trace("runner run returned");
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+/* S47's situation at the end of main: a worker R sits in run(). */
+static PyObject *leave_a_watchdog(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    worker_done = 0;
+    PyTaskletObject *w = spawn(worker);
+    fin[1] = spawn(runner);
+    while (!worker_done) {
+        PyObject *r = PyStackless_Schedule(Py_None, 0);
+        if (r == NULL) {
+            Py_DECREF(w);
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
+    Py_DECREF(w);
+    Py_RETURN_NONE;
+}
+
+/* §7.6: a tasklet paused inside run() is killed too: its run() fails. */
+TEST(finalize_kills_a_watchdog) {
+    BEGIN();
+    PyObject *f = cfunc(leave_a_watchdog);
+    CHECK_NONE(PyStackless_Call_Main(f, NULL, NULL));
+    Py_DECREF(f);
+    CHECK_INT(PyTasklet_Paused(fin[1]), 1);
+    CHECK_INT(PyStackless_Finalize(), 0);
+    CHECK_TRACE("runner run failed: TaskletExit");
+    CHECK_INT(PyTasklet_Alive(fin[1]), 0);
+    Py_CLEAR(fin[1]);
+}
+
 /* §7.6: afterwards the thread starts afresh; Finalize with nothing left
  * reports success. */
 TEST(finalize_then_start_again) {
@@ -1067,6 +1126,7 @@ int main(void) {
     RUN(call_cmethod_main);
     RUN_INSIDE(call_cmethod_main_within_main);
     RUN(finalize_kill_order);
+    RUN(finalize_kills_a_watchdog);
     RUN(finalize_then_start_again);
     RUN(finalize_drops_not_started);
     RUN_INSIDE(finalize_inside_main);
