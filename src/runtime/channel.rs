@@ -347,6 +347,7 @@ unsafe fn channel_callback(
     errors::restore(saved);
     (*ts).nesting_level -= 1;
     (*ts).schedlock = false;
+    scheduler::recheck_pending_irq(src);
     decref(cb);
 }
 

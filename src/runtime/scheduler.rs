@@ -43,6 +43,9 @@ pub(crate) struct ThreadState {
     pub main: *mut Tasklet,
     /// Head of the ring (the current tasklet while a main exists).
     pub current: *mut Tasklet,
+    /// Head of the ring while a schedule callback runs with `current` set
+    /// to a `prev` that already left the ring (SPEC §5.9), else NULL.
+    callback_head: *mut Tasklet,
     pub runcount: c_int,
     /// The tasklet `run_loop` resumes next.
     target: *mut Tasklet,
@@ -105,6 +108,7 @@ fn new_thread_state() -> *mut ThreadState {
         dead: false,
         main: null_mut(),
         current: null_mut(),
+        callback_head: null_mut(),
         runcount: 0,
         target: null_mut(),
         deferred: null_mut(),
@@ -146,7 +150,12 @@ unsafe fn link_before(ts: *mut ThreadState, at: *mut Tasklet, t: *mut Tasklet) {
 /// Appends `t` at the tail of the ring, moving a reference the caller owns
 /// into the ring.
 pub(crate) unsafe fn ring_link(ts: *mut ThreadState, t: *mut Tasklet) {
-    link_before(ts, (*ts).current, t);
+    let head = if (*ts).callback_head.is_null() {
+        (*ts).current
+    } else {
+        (*ts).callback_head
+    };
+    link_before(ts, head, t);
 }
 
 /// Unlinks `t` from its thread's ring; the ring's reference passes to the
@@ -414,7 +423,8 @@ fn nesting_ok(ts: *mut ThreadState, t: *mut Tasklet) -> bool {
     }
 }
 
-/// SPEC §5.3 soft interrupt, taken at the switch `prev -> next`.
+/// SPEC §5.3 soft interrupt, taken at the switch `prev -> next`; the
+/// switch consumes `prev`'s pending flag whether or not it is taken.
 unsafe fn soft_interrupt(
     ts: *mut ThreadState,
     prev: *mut Tasklet,
@@ -424,11 +434,11 @@ unsafe fn soft_interrupt(
     if !(*ts).timer.active || (*ts).timer.runflags & PY_WATCHDOG_SOFT == 0 {
         return next;
     }
+    (*prev).pending_irq = false;
     let w = interrupt_target(ts);
     if !(*w).next.is_null() || (*w).blocked != 0 || w == prev || w == next {
         return next;
     }
-    (*prev).pending_irq = false;
     if no_soft_irq || !nesting_ok(ts, prev) {
         (*next).pending_irq = true;
         return next;
@@ -1008,8 +1018,10 @@ unsafe fn interrupt(ts: *mut ThreadState) -> PyResult<()> {
     Ok(())
 }
 
-/// After `atomic` or `ignore_nesting` of the current tasklet was cleared:
-/// a deferred hard interrupt is taken at the third following tick point.
+/// After `atomic` or `ignore_nesting` of the current tasklet changed, or
+/// the nesting level dropped back (a callback or the error handler
+/// returned): a deferred hard interrupt that nothing forbids any more is
+/// taken at the third following tick point (SPEC §5.3).
 pub(crate) unsafe fn recheck_pending_irq(t: *mut Tasklet) {
     let ts = existing_thread_state();
     if ts.is_null() || (*t).ts != ts || !tasklet::is_current(t) || !(*t).pending_irq {
@@ -1058,6 +1070,7 @@ pub(crate) unsafe fn finalize() -> PyResult<()> {
             for &t in &victims {
                 object::incref(t.cast());
             }
+            drop_runnables(ts);
             for &t in &victims {
                 if (*t).coro.is_some() && kill(t, false).is_err() {
                     errors::clear();
@@ -1085,6 +1098,21 @@ pub(crate) unsafe fn finalize() -> PyResult<()> {
     Ok(())
 }
 
+/// Takes every tasklet but the current one out of the ring and drops the
+/// ring's references: not-started tasklets go without running, and killing
+/// a runnable one runs nothing else (SPEC §7.6).
+unsafe fn drop_runnables(ts: *mut ThreadState) {
+    let cur = (*ts).current;
+    loop {
+        let t = (*cur).next;
+        if t == cur {
+            return;
+        }
+        ring_unlink(ts, t);
+        decref(t.cast());
+    }
+}
+
 // ---- Callbacks ------------------------------------------------------------
 
 /// `slp_schedule_hook_func`: `(from, to)`; non-zero means an error is set.
@@ -1097,12 +1125,21 @@ pub type slp_schedule_hook_func = Option<
 
 /// Calls the schedule hook for the switch `prev -> next` (prev may be NULL
 /// for main's creation), with `schedlock` set and the error indicator saved.
+/// During the call the current tasklet is `prev` (SPEC §5.9), also when
+/// `prev` already left the ring.
 unsafe fn schedule_callback(ts: *mut ThreadState, prev: *mut Tasklet, next: *mut Tasklet) {
     let Some(hook) = callbacks::schedule_hook() else {
         return;
     };
     (*ts).schedlock = true;
     (*ts).nesting_level += 1;
+    let head = (*ts).current;
+    if !prev.is_null() {
+        if (*prev).next.is_null() || (*prev).blocked != 0 {
+            (*ts).callback_head = head;
+        }
+        (*ts).current = prev;
+    }
     let saved = errors::take();
     if hook(prev.cast(), next.cast()) != 0 {
         callbacks::write_unraisable(msg::SCHEDULE_CALLBACK_ERROR);
@@ -1110,6 +1147,9 @@ unsafe fn schedule_callback(ts: *mut ThreadState, prev: *mut Tasklet, next: *mut
     errors::restore(saved);
     (*ts).nesting_level -= 1;
     (*ts).schedlock = false;
+    recheck_pending_irq((*ts).current);
+    (*ts).current = head;
+    (*ts).callback_head = null_mut();
 }
 
 /// The global callbacks (shared by all threads) and the hooks embedders set.
@@ -1264,6 +1304,7 @@ pub(crate) mod callbacks {
             r
         });
         (*ts).nesting_level -= 1;
+        recheck_pending_irq((*ts).current);
         decref(handler);
         r.map(|v| decref(v))
     }
