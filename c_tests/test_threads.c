@@ -1,21 +1,23 @@
-/* Threads: one scheduler per OS thread (SPEC §6.1), thread info (§6.5),
- * BindThread's errors (§6.2), and operations across threads, which fail
- * cleanly until the cross-thread hand-over exists. */
+/* Threads (SPEC §6): one scheduler per OS thread, channels between threads,
+ * operations addressed to another thread's tasklets, sleeping and waking,
+ * deadlocks across threads, and thread death. */
+#define _POSIX_C_SOURCE 200809L
 #include "tasklet_helpers.h"
 
 #include <pthread.h>
+#include <time.h>
 
-static const char *CROSS =
-    "the tasklet belongs to another thread; operations across threads are not supported yet";
+static void sleep_us(long us) {
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
 
-/* ---- A second thread that keeps a tasklet blocked and one runnable ----- */
+/* ---- Helpers: a worker thread that runs its own scheduler ------------- */
 
-static PyChannelObject *shared;
-static PyTaskletObject *blocked_there, *runnable_there, *paused_there;
-static unsigned long other_id;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int stage;
+static char worker_log[1024];
 
 static void set_stage(int s) {
     pthread_mutex_lock(&lock);
@@ -32,133 +34,471 @@ static void wait_stage(int s) {
     pthread_mutex_unlock(&lock);
 }
 
-static PyObject *receiver(PyObject *self, PyObject *args) {
-    (void)self;
-    (void)args;
-    return PyChannel_Receive(shared);
+static void worker_trace(const char *what) {
+    pthread_mutex_lock(&lock);
+    if (worker_log[0] != '\0') {
+        strcat(worker_log, " ");
+    }
+    strcat(worker_log, what);
+    pthread_mutex_unlock(&lock);
 }
 
-static PyObject *idle(PyObject *self, PyObject *args) {
-    (void)self;
-    (void)args;
-    Py_RETURN_NONE;
+static int worker_log_is(const char *expected) {
+    pthread_mutex_lock(&lock);
+    int same = strcmp(worker_log, expected) == 0;
+    pthread_mutex_unlock(&lock);
+    return same;
 }
 
-static PyObject *other_main(PyObject *self, PyObject *args) {
-    (void)self;
-    (void)args;
-    other_id = PyThread_get_thread_ident();
-    blocked_there = spawn(receiver);
-    if (blocked_there == NULL || PyTasklet_Run(blocked_there) < 0) {
-        return NULL;
-    }
-    runnable_there = spawn(idle);
-    PyObject *f = cfunc(idle), *no_args = PyTuple_New(0);
-    paused_there = PyTasklet_New(NULL, f);
-    int rc = PyTasklet_BindEx(paused_there, NULL, no_args, NULL);
-    Py_DECREF(f);
-    Py_DECREF(no_args);
-    if (rc < 0) {
-        return NULL;
-    }
-    set_stage(1);
-    wait_stage(2);
-    /* Back on its own thread: the tasklets are usable again. */
-    if (PyChannel_Send(shared, Py_None) < 0) {
-        return NULL;
-    }
-    PyObject *r = PyStackless_RunWatchdog(0);
-    Py_XDECREF(r);
-    return r == NULL ? NULL : (Py_INCREF(Py_None), Py_None);
-}
+/* Runs `body` as the main tasklet of a new thread; the thread finalizes
+ * its scheduler when `finalize` is set, else leaves it to thread exit. */
+typedef struct {
+    PyCFunction body;
+    int finalize;
+    pthread_t thread;
+} worker;
 
-static void *other_thread(void *arg) {
-    (void)arg;
-    PyObject *f = cfunc(other_main);
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    PyObject *f = cfunc_named(w->body, "worker");
     PyObject *r = PyStackless_Call_Main(f, NULL, NULL);
     Py_DECREF(f);
     if (r == NULL) {
         PyErr_Print();
     }
     Py_XDECREF(r);
-    Py_CLEAR(blocked_there);
-    Py_CLEAR(runnable_there);
-    Py_CLEAR(paused_there);
-    PyStackless_Finalize();
-    set_stage(3);
+    if (w->finalize) {
+        PyStackless_Finalize();
+    }
     return NULL;
 }
 
-TEST(tasklets_of_another_thread_refuse_operations) {
-    CHECK_INT(PyTasklet_Insert(runnable_there), 0); /* already scheduled: no-op */
-    CHECK_INT(PyTasklet_Paused(paused_there), 1);
-    CHECK_INT(PyTasklet_Insert(paused_there), -1);
-    CHECK_ERROR(PyExc_RuntimeError, CROSS);
-    CHECK_INT(PyTasklet_Paused(paused_there), 1);
-    CHECK_INT(PyTasklet_Remove(runnable_there), -1);
-    CHECK_ERROR(PyExc_RuntimeError, CROSS);
-    CHECK_INT(PyTasklet_Run(runnable_there), -1);
-    CHECK_ERROR(PyExc_RuntimeError, CROSS);
-    CHECK_INT(PyTasklet_Switch(runnable_there), -1);
-    CHECK_ERROR(PyExc_RuntimeError, "can't switch to a different thread.");
-    CHECK_INT(PyTasklet_Kill(runnable_there), -1);
-    CHECK_ERROR(PyExc_RuntimeError, CROSS);
-    CHECK_INT(PyTasklet_KillEx(blocked_there, 1), -1);
-    CHECK_ERROR(PyExc_RuntimeError, CROSS);
-    CHECK_INT(PyTasklet_RaiseException(blocked_there, PyExc_ValueError, NULL), -1);
-    CHECK_ERROR(PyExc_RuntimeError, CROSS);
-    /* Nothing changed over there. */
-    CHECK_INT(PyTasklet_Scheduled(runnable_there), 1);
-    CHECK_INT(PyTasklet_GetBlocked(blocked_there), -1);
+static void start_worker(worker *w, PyCFunction body, int finalize) {
+    w->body = body;
+    w->finalize = finalize;
+    pthread_create(&w->thread, NULL, worker_main, w);
+}
+
+static void reset(void) {
+    stage = 0;
+    worker_log[0] = '\0';
+}
+
+/* Runs the worker's scheduler until `done`: the "scheduler per thread"
+ * loop of the Stackless docs (an untimed run returns when nothing local is
+ * runnable, SPEC §6.4). */
+static PyObject *serve_until(int done) {
+    for (;;) {
+        pthread_mutex_lock(&lock);
+        int over = stage >= done;
+        pthread_mutex_unlock(&lock);
+        if (over) {
+            break;
+        }
+        PyObject *r = PyStackless_RunWatchdog(0);
+        if (r == NULL) {
+            return NULL;
+        }
+        Py_DECREF(r);
+        sleep_us(1000);
+    }
+    return PyStackless_RunWatchdog(0);
+}
+
+static PyChannelObject *ch;
+static PyTaskletObject *remote[3];
+static unsigned long worker_id;
+
+/* ---- S58: a rendezvous with a partner on another thread ---------------- */
+
+static PyObject *s58_receiver(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    worker_trace("receiving");
+    PyObject *v = PyChannel_Receive(ch);
+    if (v == NULL) {
+        return NULL;
+    }
+    worker_trace(PyUnicode_AsUTF8(v));
+    Py_DECREF(v);
+    set_stage(3);
+    Py_RETURN_NONE;
+}
+
+static PyObject *s58_worker(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyTaskletObject *r = spawn(s58_receiver);
+    if (r == NULL || PyTasklet_Run(r) < 0) {
+        return NULL;
+    }
+    set_stage(1);
+    PyObject *res = serve_until(3);
+    Py_DECREF(r);
+    return res;
+}
+
+TEST(s58_send_to_a_receiver_of_another_thread_does_not_switch) {
+    worker w;
+    reset();
+    start_worker(&w, s58_worker, 1);
+    wait_stage(1);
+    CHECK_INT(PyChannel_GetBalance(ch), -1);
+    PyObject *x = PyUnicode_FromString("x");
+    CHECK_INT(PyChannel_Send(ch, x), 0);
+    Py_DECREF(x);
+    /* The caller continued at once, whatever the preference. */
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
     CHECK_INT(PyStackless_GetRunCount(), 1);
+    wait_stage(3);
+    pthread_join(w.thread, NULL);
+    CHECK(worker_log_is("receiving x"));
 }
 
-TEST(predicates_use_the_tasklets_own_thread) {
-    CHECK_INT(PyTasklet_GetThreadId(blocked_there), (long)other_id);
-    CHECK_INT(PyTasklet_Alive(blocked_there), 1);
-    CHECK_INT(PyTasklet_IsCurrent(blocked_there), 0);
-    CHECK_INT(PyTasklet_IsMain(blocked_there), 0);
-    CHECK_INT(PyTasklet_Scheduled(blocked_there), 1);
+static PyObject *late_sender(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    set_stage(1); /* a thread counts from its first call into the runtime */
+    sleep_us(50000);
+    PyObject *v = PyUnicode_FromString("from C");
+    int rc = PyChannel_Send(ch, v);
+    Py_DECREF(v);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
-TEST(rendezvous_with_a_partner_of_another_thread_fails_cleanly) {
-    CHECK_INT(PyChannel_GetBalance(shared), -1);
-    CHECK_INT(PyChannel_Send(shared, Py_None), -1);
-    CHECK_ERROR(PyExc_RuntimeError, CROSS);
-    CHECK_INT(PyChannel_GetBalance(shared), -1);
-    PyObject *q = PyChannel_GetQueue(shared);
-    CHECK_PTR(q, blocked_there);
-    Py_DECREF(q);
+TEST(s58_main_sleeps_until_another_thread_sends) {
+    worker w;
+    reset();
+    start_worker(&w, late_sender, 1);
+    wait_stage(1);
+    PyObject *v = PyChannel_Receive(ch);
+    CHECK(v != NULL);
+    CHECK_STR(PyUnicode_AsUTF8(v), "from C");
+    Py_DECREF(v);
+    pthread_join(w.thread, NULL);
 }
 
-TEST(thread_info_of_another_thread) {
-    PyObject *info = PyStackless_GetThreadInfo((long)other_id);
-    CHECK(info != NULL);
-    CHECK_INT(PyTuple_Size(info), 3);
-    CHECK(PyTasklet_Check(PyTuple_GetItem(info, 0)));
-    CHECK_INT(PyTasklet_IsMain((PyTaskletObject *)PyTuple_GetItem(info, 0)), 1);
-    CHECK_INT(PyLong_AsLong(PyTuple_GetItem(info, 2)), 2);
-    Py_DECREF(info);
+/* ---- S59: remote insert and run; the order they run in ----------------- */
+
+static PyObject *log_name(PyObject *self, PyObject *args) {
+    (void)self;
+    worker_trace(arg_str(args, 0));
+    if ((unsigned long)PyThread_get_thread_ident() != worker_id) {
+        worker_trace("wrong-thread");
+    }
+    Py_RETURN_NONE;
 }
 
-TEST(bind_thread_errors) {
-    PyTaskletObject *t = spawn(idle);
-    CHECK(t != NULL);
-    CHECK_INT(PyTasklet_BindThread(t, -1), 0); /* own thread: no-op */
-    CHECK_INT(PyTasklet_BindThread(t, (long)PyThread_get_thread_ident()), -1);
+static PyObject *s59_worker(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    worker_id = PyThread_get_thread_ident();
+    const char *names[3] = {"t1", "t2", "t3"};
+    PyObject *f = cfunc(log_name);
+    for (int i = 0; i < 3; i++) {
+        remote[i] = PyTasklet_New(NULL, f);
+        PyObject *a = Py_BuildValue("(s)", names[i]);
+        int rc = PyTasklet_BindEx(remote[i], NULL, a, NULL);
+        Py_DECREF(a);
+        if (rc < 0) {
+            Py_DECREF(f);
+            return NULL;
+        }
+    }
+    Py_DECREF(f);
+    set_stage(1);
+    return serve_until(2);
+}
+
+TEST(s59_remote_insert_and_run_order) {
+    worker w;
+    reset();
+    start_worker(&w, s59_worker, 1);
+    wait_stage(1);
+    int runcount = PyStackless_GetRunCount();
+    CHECK_INT(PyTasklet_Paused(remote[1]), 1);
+    CHECK_INT(PyTasklet_Insert(remote[1]), 0);
+    /* Scheduled as soon as Insert returns. */
+    CHECK_INT(PyTasklet_Scheduled(remote[1]), 1);
+    CHECK_INT(PyTasklet_Insert(remote[2]), 0);
+    CHECK_INT(PyTasklet_Run(remote[0]), 0);
+    CHECK_INT(PyStackless_GetRunCount(), runcount);
+    for (int i = 0; i < 200 && !worker_log_is("t1 t2 t3"); i++) {
+        sleep_us(1000);
+    }
+    set_stage(2);
+    pthread_join(w.thread, NULL);
+    CHECK(worker_log_is("t1 t2 t3"));
+    for (int i = 0; i < 3; i++) {
+        CHECK_INT(PyTasklet_Alive(remote[i]), 0);
+        Py_CLEAR(remote[i]);
+    }
+}
+
+/* ---- Rules for tasklets of a live other thread ------------------------- */
+
+static PyObject *blocked_receiver(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *v = PyChannel_Receive(ch);
+    if (v == NULL) {
+        worker_trace(PyErr_ExceptionMatches(PyExc_TaskletExit) ? "TaskletExit" : "error");
+        if ((unsigned long)PyThread_get_thread_ident() != worker_id) {
+            worker_trace("wrong-thread");
+        }
+        return NULL;
+    }
+    Py_DECREF(v);
+    Py_RETURN_NONE;
+}
+
+static PyObject *rules_worker(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    worker_id = PyThread_get_thread_ident();
+    remote[0] = spawn(blocked_receiver);
+    if (remote[0] == NULL || PyTasklet_Run(remote[0]) < 0) {
+        return NULL;
+    }
+    PyObject *name = Py_BuildValue("(s)", "r");
+    remote[1] = spawn_with(log_name, name);
+    Py_DECREF(name);
+    set_stage(1);
+    /* Keep the runnable one runnable: do not run the scheduler yet. */
+    wait_stage(2);
+    return serve_until(3);
+}
+
+TEST(operations_on_tasklets_of_another_thread) {
+    worker w;
+    reset();
+    start_worker(&w, rules_worker, 1);
+    wait_stage(1);
+    PyTaskletObject *b = remote[0], *r = remote[1];
+    CHECK_INT(PyTasklet_GetThreadId(b), (long)worker_id);
+    CHECK_INT(PyTasklet_Alive(b), 1);
+    CHECK_INT(PyTasklet_IsCurrent(b), 0);
+    CHECK_INT(PyTasklet_IsMain(b), 0);
+    CHECK_INT(PyTasklet_GetBlocked(b), -1);
+    CHECK_INT(PyTasklet_Switch(r), -1);
+    CHECK_ERROR(PyExc_RuntimeError, "can't switch to a different thread.");
+    CHECK_INT(PyTasklet_BindThread(r, -1), -1);
     CHECK_ERROR(PyExc_RuntimeError, "can't (re)bind a runnable tasklet");
+    CHECK_INT(PyTasklet_BindThread(b, -1), -1);
+    CHECK_ERROR(PyExc_RuntimeError, "tasklet has C state on its stack");
+    CHECK_INT(PyTasklet_Insert(r), 0); /* already scheduled: no-op */
+    CHECK_INT(PyTasklet_Remove(r), -1);
+    CHECK_ERROR(PyExc_RuntimeError,
+                "the tasklet belongs to another thread; operations across threads are not supported yet");
+    /* A kill of another thread's tasklet is pending there: the caller goes on. */
+    CHECK_INT(PyTasklet_Kill(b), 0);
+    CHECK_INT(PyChannel_GetBalance(ch), -1); /* unblocked over there, later */
+    set_stage(2);
+    for (int i = 0; i < 200 && PyTasklet_Alive(b); i++) {
+        sleep_us(1000);
+    }
+    CHECK_INT(PyTasklet_Alive(b), 0);
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
+    set_stage(3);
+    pthread_join(w.thread, NULL);
+    CHECK(worker_log_is("r TaskletExit"));
+    Py_CLEAR(remote[0]);
+    Py_CLEAR(remote[1]);
+}
+
+/* ---- S60: tasklets of a dead thread ------------------------------------ */
+
+static PyObject *s60_worker(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    worker_id = PyThread_get_thread_ident();
+    PyObject *name = Py_BuildValue("(s)", "t1");
+    remote[0] = spawn_with(log_name, name); /* never started */
+    Py_DECREF(name);
+    remote[1] = spawn(blocked_receiver);
+    if (remote[1] == NULL || PyTasklet_Run(remote[1]) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE; /* the thread ends: its exit destructor cleans up */
+}
+
+TEST(s60_tasklets_of_a_dead_thread) {
+    worker w;
+    reset();
+    start_worker(&w, s60_worker, 0);
+    pthread_join(w.thread, NULL);
+    /* The started one was killed on its own thread when it ended. */
+    CHECK(worker_log_is("TaskletExit"));
+    CHECK_INT(PyTasklet_Alive(remote[1]), 0);
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
+    PyTaskletObject *t = remote[0];
+    CHECK_INT(PyTasklet_GetThreadId(t), -1);
+    CHECK_INT(PyTasklet_Alive(t), 0);
+    CHECK_INT(PyTasklet_Scheduled(t), 0);
+    CHECK_INT(PyTasklet_Paused(t), 0);
+    CHECK_INT(PyTasklet_Restorable(t), 1);
+    CHECK_INT(PyTasklet_Insert(t), -1);
+    CHECK_ERROR(PyExc_RuntimeError, "Target thread isn't initialized");
+    CHECK_INT(PyTasklet_Run(t), -1);
+    CHECK_ERROR(PyExc_RuntimeError, "tasklet has no thread");
+    CHECK_INT(PyTasklet_Switch(t), -1);
+    CHECK_ERROR(PyExc_RuntimeError, "tasklet has no thread");
     CHECK_INT(PyTasklet_Remove(t), 0);
-    CHECK_INT(PyTasklet_BindThread(t, 12345), -1);
-    CHECK_ERROR(PyExc_ValueError, "bad thread");
-    CHECK_INT(PyTasklet_BindThread(t, (long)other_id), 0);
-    CHECK_INT(PyTasklet_GetThreadId(t), (long)other_id);
+    CHECK_INT(PyTasklet_SetAtomic(t, 1), 0);
+    CHECK_INT(PyTasklet_SetAtomic(t, 0), 1);
+    /* Rebound to a live thread, it runs there. */
     CHECK_INT(PyTasklet_BindThread(t, -1), 0);
     CHECK_INT(PyTasklet_GetThreadId(t), (long)PyThread_get_thread_ident());
+    CHECK_INT(PyTasklet_Alive(t), 1);
+    worker_id = PyThread_get_thread_ident();
+    CHECK_INT(PyTasklet_Run(t), 0);
+    CHECK(worker_log_is("TaskletExit t1"));
+    Py_CLEAR(remote[0]);
+    Py_CLEAR(remote[1]);
+}
+
+TEST(s60_kill_of_a_threadless_tasklet_succeeds) {
+    worker w;
+    reset();
+    start_worker(&w, s60_worker, 0);
+    pthread_join(w.thread, NULL);
+    CHECK_INT(PyTasklet_Kill(remote[0]), 0);
+    CHECK_INT(PyTasklet_Alive(remote[0]), 0);
+    PyObject *a = PyTuple_New(0);
+    CHECK_INT(PyTasklet_BindEx(remote[0], NULL, NULL, NULL), 0);
+    CHECK_INT(PyTasklet_Setup(remote[0], a, NULL), -1);
+    CHECK_ERROR(PyExc_RuntimeError, "the tasklet was not bound to a function");
+    Py_DECREF(a);
+    Py_CLEAR(remote[0]);
+    Py_CLEAR(remote[1]);
+}
+
+/* ---- Deadlocks across threads (SPEC §6.4) ------------------------------ */
+
+static PyChannelObject *other_ch;
+
+static PyObject *sleeper(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    set_stage(1);
+    PyObject *v = PyChannel_Receive(other_ch); /* sleeps: main is awake */
+    if (v == NULL) {
+        return NULL;
+    }
+    worker_trace("woken");
+    Py_DECREF(v);
+    Py_RETURN_NONE;
+}
+
+TEST(last_awake_thread_gets_the_deadlock) {
+    worker w;
+    reset();
+    start_worker(&w, sleeper, 1);
+    wait_stage(1);
+    sleep_us(20000); /* let it fall asleep */
+    CHECK(PyChannel_Receive(ch) == NULL);
+    CHECK_ERROR(PyExc_RuntimeError, "Deadlock: the last runnable tasklet cannot be blocked.");
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
+    CHECK_INT(PyChannel_Send(other_ch, Py_None), 0);
+    pthread_join(w.thread, NULL);
+    CHECK(worker_log_is("woken"));
+}
+
+static PyObject *ends_quickly(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    Py_RETURN_NONE;
+}
+
+static PyObject *sends_later(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    set_stage(1);
+    wait_stage(2);
+    sleep_us(20000);
+    if (PyChannel_Send(ch, Py_None) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* §6.4 (verified): a local tasklet that ends does not consult other threads. */
+TEST(ending_tasklet_does_not_wait_for_other_threads) {
+    worker w;
+    reset();
+    start_worker(&w, sends_later, 1);
+    wait_stage(1);
+    PyTaskletObject *t = spawn(ends_quickly);
+    set_stage(2);
+    CHECK(PyChannel_Receive(ch) == NULL);
+    CHECK_ERROR(PyExc_RuntimeError, "the main tasklet is receiving without a sender available.");
+    /* The worker's send then finds main blocked again and completes. */
+    PyObject *v = PyChannel_Receive(ch);
+    CHECK_PTR(v, Py_None);
+    Py_DECREF(v);
+    pthread_join(w.thread, NULL);
+    Py_DECREF(t);
+}
+
+/* ---- THREADBLOCK: a timed run sleeps instead of returning ------------- */
+
+static PyObject *local_waiter(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *v = PyChannel_Receive(ch);
+    if (v == NULL) {
+        return NULL;
+    }
+    trace("got %s", PyUnicode_AsUTF8(v));
+    Py_DECREF(v);
+    Py_RETURN_NONE;
+}
+
+static PyObject *send_word(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    set_stage(1);
+    sleep_us(20000);
+    PyObject *v = PyUnicode_FromString("late");
+    int rc = PyChannel_Send(ch, v);
+    Py_DECREF(v);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+TEST(threadblock_run_waits_for_another_thread) {
+    worker w;
+    reset();
+    PyTaskletObject *t = spawn(local_waiter);
+    start_worker(&w, send_word, 1);
+    wait_stage(1);
+    PyObject *r = PyStackless_RunWatchdogEx(1000000000L, Py_WATCHDOG_THREADBLOCK);
+    CHECK_PTR(r, Py_None);
+    Py_DECREF(r);
+    CHECK_TRACE("got late");
+    CHECK_INT(PyTasklet_Alive(t), 0);
+    pthread_join(w.thread, NULL);
+    Py_DECREF(t);
+}
+
+TEST(untimed_run_returns_instead_of_sleeping) {
+    PyTaskletObject *t = spawn(local_waiter);
+    PyObject *r = PyStackless_RunWatchdogEx(0, Py_WATCHDOG_THREADBLOCK);
+    CHECK_PTR(r, Py_None);
+    Py_DECREF(r);
+    CHECK_INT(PyTasklet_GetBlocked(t), -1);
     CHECK_INT(PyTasklet_Kill(t), 0);
     Py_DECREF(t);
 }
 
-TEST(thread_info_errors_and_own_thread) {
+/* ---- Thread info, ids, bind errors -------------------------------------- */
+
+TEST(thread_info_and_ids) {
     CHECK(PyStackless_GetThreadInfo(0) == NULL);
     CHECK_ERROR(PyExc_RuntimeError, "Thread id not found");
     CHECK(PyStackless_GetThreadInfo(424242) == NULL);
@@ -171,27 +511,33 @@ TEST(thread_info_errors_and_own_thread) {
     CHECK_INT(PyLong_AsLong(PyTuple_GetItem(info, 2)), 1);
     Py_DECREF(main);
     Py_DECREF(info);
-}
-
-TEST(main_id_is_the_thread_id) {
     CHECK_INT(PyStackless_GetCurrentId(), (long)PyThread_get_thread_ident());
+    PyTaskletObject *t = spawn(ends_quickly);
+    CHECK_INT(PyTasklet_BindThread(t, (long)PyThread_get_thread_ident()), -1);
+    CHECK_ERROR(PyExc_RuntimeError, "can't (re)bind a runnable tasklet");
+    CHECK_INT(PyTasklet_Remove(t), 0);
+    CHECK_INT(PyTasklet_BindThread(t, 12345), -1);
+    CHECK_ERROR(PyExc_ValueError, "bad thread");
+    CHECK_INT(PyTasklet_Kill(t), 0);
+    Py_DECREF(t);
 }
 
 int main(void) {
-    shared = PyChannel_New(NULL);
-    pthread_t thread;
-    pthread_create(&thread, NULL, other_thread, NULL);
-    wait_stage(1);
-    RUN_INSIDE(tasklets_of_another_thread_refuse_operations);
-    RUN_INSIDE(predicates_use_the_tasklets_own_thread);
-    RUN_INSIDE(rendezvous_with_a_partner_of_another_thread_fails_cleanly);
-    RUN_INSIDE(thread_info_of_another_thread);
-    RUN_INSIDE(bind_thread_errors);
-    RUN_INSIDE(thread_info_errors_and_own_thread);
-    RUN_INSIDE(main_id_is_the_thread_id);
-    set_stage(2);
-    pthread_join(thread, NULL);
-    Py_DECREF(shared);
+    ch = PyChannel_New(NULL);
+    other_ch = PyChannel_New(NULL);
+    RUN_INSIDE(s58_send_to_a_receiver_of_another_thread_does_not_switch);
+    RUN_INSIDE(s58_main_sleeps_until_another_thread_sends);
+    RUN_INSIDE(s59_remote_insert_and_run_order);
+    RUN_INSIDE(operations_on_tasklets_of_another_thread);
+    RUN_INSIDE(s60_tasklets_of_a_dead_thread);
+    RUN_INSIDE(s60_kill_of_a_threadless_tasklet_succeeds);
+    RUN_INSIDE(last_awake_thread_gets_the_deadlock);
+    RUN_INSIDE(ending_tasklet_does_not_wait_for_other_threads);
+    RUN_INSIDE(threadblock_run_waits_for_another_thread);
+    RUN_INSIDE(untimed_run_returns_instead_of_sleeping);
+    RUN_INSIDE(thread_info_and_ids);
+    Py_DECREF(ch);
+    Py_DECREF(other_ch);
     PyStackless_Finalize();
     return harness_summary("test_threads");
 }

@@ -55,19 +55,21 @@ impl ErrorState {
 }
 
 /// The per-thread context that is also per tasklet: the error indicator and
-/// the recursion depth, saved and restored together at every switch. What
-/// the indicator still holds when the thread ends is released; once it is
-/// gone (in later thread-exit destructors) it reads as empty and drops what
-/// is put into it.
+/// the recursion depth, saved and restored together at every switch. It has
+/// no destructor, so it stays usable in every thread-exit destructor (the
+/// scheduler's kills tasklets there); [`ExitRelease`] releases what it holds.
 struct ThreadContext {
     curexc: Cell<ErrorState>,
     recursion_depth: Cell<i32>,
 }
 
-impl Drop for ThreadContext {
+/// Registered when a thread first sets an error: at thread exit it releases
+/// whatever error is still pending.
+struct ExitRelease;
+
+impl Drop for ExitRelease {
     fn drop(&mut self) {
-        // SAFETY: the indicator owns its references.
-        unsafe { self.curexc.replace(ErrorState::EMPTY).release() }
+        clear();
     }
 }
 
@@ -78,6 +80,7 @@ thread_local! {
             recursion_depth: Cell::new(0),
         }
     };
+    static EXIT_RELEASE: ExitRelease = const { ExitRelease };
 }
 
 /// Takes the whole error indicator out, leaving it empty (owned references).
@@ -92,6 +95,10 @@ pub fn take() -> ErrorState {
 /// # Safety
 /// `state` must own its references (they are stolen).
 pub unsafe fn restore(state: ErrorState) {
+    if state.is_set() {
+        // Registers the release at thread exit (nothing once it ran).
+        let _ = EXIT_RELEASE.try_with(|_| ());
+    }
     let old = CONTEXT
         .try_with(|c| c.curexc.replace(state))
         .unwrap_or(state);

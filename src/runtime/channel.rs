@@ -9,6 +9,7 @@
 use super::messages as msg;
 use super::scheduler::{self, callbacks, NotSwitched, ThreadState};
 use super::tasklet::{self, bomb, Tasklet};
+use super::threads::HandOff;
 use crate::errors::{self, PyResult, Raised};
 use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
 use crate::object::{
@@ -16,6 +17,8 @@ use crate::object::{
 };
 use core::ffi::c_int;
 use core::ptr::null_mut;
+use parking_lot::lock_api::RawMutex as _;
+use parking_lot::RawMutex;
 
 /// Number of pointer-sized private words after the header of a channel.
 pub const PY_CHANNEL_PRIVATE_WORDS: usize = 6;
@@ -39,6 +42,8 @@ pub(crate) struct Channel {
     pub preference: i8,
     pub closing: bool,
     pub schedule_all: bool,
+    /// Guards the queue and the balance: channels are shared by threads.
+    lock: RawMutex,
 }
 
 const _: () = assert!(core::mem::size_of::<Channel>() <= core::mem::size_of::<PyChannelObject>());
@@ -86,16 +91,33 @@ unsafe extern "C-unwind" fn channel_new(
     (*ch).preference = -1;
     (*ch).closing = false;
     (*ch).schedule_all = false;
+    core::ptr::write(&raw mut (*ch).lock, RawMutex::INIT);
     op
+}
+
+unsafe fn lock(ch: *mut Channel) {
+    (*ch).lock.lock();
+}
+
+unsafe fn unlock(ch: *mut Channel) {
+    // SAFETY: the calling thread holds the lock.
+    (*ch).lock.unlock();
 }
 
 /// SPEC §4.10: the blocked tasklets are unlinked and become paused.
 unsafe extern "C-unwind" fn channel_dealloc(op: *mut PyObject) {
     let ch = op.cast::<Channel>();
+    lock(ch);
     (*ch).closing = true;
+    let mut released = Vec::new();
     while !(*ch).head.is_null() {
         let t = (*ch).head;
-        unblock(t);
+        unblock_locked(t);
+        released.push(t);
+    }
+    unlock(ch);
+    // Outside the lock: dropping a reference may kill the tasklet (§2.7).
+    for t in released {
         decref(t.cast());
     }
     typeobj::free_object(op);
@@ -149,11 +171,27 @@ unsafe fn requeue_head(ch: *mut Channel, t: *mut Tasklet, dir: i8) {
 
 /// Takes a blocked tasklet out of its channel's queue (from anywhere in it);
 /// the balance moves toward 0 and the queue's reference passes to the
-/// caller.
+/// caller. False when a partner on another thread took it first (it is then
+/// on its way into its thread's inbox).
 ///
 /// # Safety
-/// `t` must be blocked on a live channel.
-pub(crate) unsafe fn unblock(t: *mut Tasklet) {
+/// `t` must be live; its channel, if any, live.
+pub(crate) unsafe fn unblock(t: *mut Tasklet) -> bool {
+    let ch = core::ptr::read_volatile(&raw const (*t).channel).cast::<Channel>();
+    if ch.is_null() {
+        return false;
+    }
+    lock(ch);
+    let still = (*t).blocked != 0 && (*t).channel == ch.cast();
+    if still {
+        unblock_locked(t);
+    }
+    unlock(ch);
+    still
+}
+
+/// [`unblock`] with the channel's lock held.
+unsafe fn unblock_locked(t: *mut Tasklet) {
     let ch = (*t).channel.cast::<Channel>();
     if (*t).prev.is_null() {
         (*ch).head = (*t).next;
@@ -177,12 +215,16 @@ pub(crate) unsafe fn unblock(t: *mut Tasklet) {
 /// # Safety
 /// `ch` must be a channel.
 pub(crate) unsafe fn queue_head(ch: *mut PyObject) -> *mut PyObject {
-    let head = (*ch.cast::<Channel>()).head;
-    if head.is_null() {
+    let ch = ch.cast::<Channel>();
+    lock(ch);
+    let head = (*ch).head;
+    let r = if head.is_null() {
         none::new_none()
     } else {
         object::new_ref(head.cast())
-    }
+    };
+    unlock(ch);
+    r
 }
 
 /// The channel's fields, for the getters and setters.
@@ -210,36 +252,56 @@ pub(crate) unsafe fn receive(ch: *mut PyObject) -> PyResult<*mut PyObject> {
     action(ch.cast(), null_mut(), -1)
 }
 
+/// Whether a partner waits for an operation in direction `dir`.
+unsafe fn partner_waits(ch: *mut Channel, dir: i8) -> bool {
+    if dir > 0 {
+        (*ch).balance < 0
+    } else {
+        (*ch).balance > 0
+    }
+}
+
 /// The send/receive algorithm; `dir` is +1 (send) or -1 (receive).
 ///
 /// The operation holds no reference to the channel while the caller is
 /// blocked, and touches it no more once a switch happened: a channel whose
-/// last reference goes releases its blocked tasklets (SPEC §4.10).
+/// last reference goes releases its blocked tasklets (SPEC §4.10). The
+/// channel's lock is never held across a switch or a callback.
 unsafe fn action(ch: *mut Channel, value: *mut PyObject, dir: i8) -> PyResult<*mut PyObject> {
     scheduler::with_main(|ts| {
         if (*ts).schedlock && callbacks::has_channel_callable() {
             return Err(errors::runtime_error(msg::RECURSIVE_CHANNEL));
         }
         let src = (*ts).current;
-        let cando = if dir > 0 {
-            (*ch).balance < 0
-        } else {
-            (*ch).balance > 0
-        };
         let delivered = if dir > 0 {
             object::new_ref(value)
         } else {
             none::new_none()
         };
         let saved = core::mem::replace(&mut (*src).tempval, delivered);
-        channel_callback(ts, ch, src, dir > 0, !cando);
-        let result = if cando {
+        // The callback runs before the operation unless the partner is on
+        // another thread: then after it (SPEC §4.2 steps 2 and 5).
+        let mut callback_after = false;
+        if callbacks::has_channel_callable() {
+            lock(ch);
+            let cando = partner_waits(ch, dir);
+            callback_after = cando && (*(*ch).head).ts != ts;
+            unlock(ch);
+            if !callback_after {
+                channel_callback(ts, ch, src, dir > 0, !cando);
+            }
+        }
+        lock(ch);
+        let result = if partner_waits(ch, dir) {
             rendezvous(ts, ch, src, dir)
         } else {
             block(ts, ch, src, dir)
         };
         match result {
             Ok(claimed) => {
+                if callback_after {
+                    channel_callback(ts, ch, src, dir > 0, false);
+                }
                 object::xdecref(saved);
                 claimed
             }
@@ -251,7 +313,7 @@ unsafe fn action(ch: *mut Channel, value: *mut PyObject, dir: i8) -> PyResult<*m
     })
 }
 
-/// SPEC §4.2 step 3: a partner is waiting.
+/// SPEC §4.2 step 3: a partner is waiting. Called with the lock held.
 unsafe fn rendezvous(
     ts: *mut ThreadState,
     ch: *mut Channel,
@@ -259,12 +321,20 @@ unsafe fn rendezvous(
     dir: i8,
 ) -> scheduler::Switched {
     let tgt = (*ch).head;
-    if (*tgt).ts != ts {
-        errors::runtime_error(msg::CROSS_THREAD);
-        return Err(NotSwitched);
-    }
-    unblock(tgt);
+    unblock_locked(tgt);
     core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
+    if (*tgt).ts != ts {
+        // Another thread's tasklet: handed over (under the lock, so that
+        // whoever finds it unblocked finds it in the inbox); no switch here.
+        let handed = scheduler::hand_over(tgt, HandOff::Insert, true, msg::THREAD_UNINITIALIZED);
+        unlock(ch);
+        if handed.is_err() {
+            // Its thread ended meanwhile; the value was delivered anyway.
+            errors::clear();
+        }
+        return Ok(tasklet::claim_tempval(src));
+    }
+    unlock(ch);
     let switched = if (*ch).schedule_all {
         scheduler::ring_link(ts, tgt);
         scheduler::switch_to(ts, src, (*src).next, false)
@@ -278,12 +348,15 @@ unsafe fn rendezvous(
     if switched.is_err() {
         scheduler::ring_unlink(ts, tgt);
         core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
+        lock(ch);
         requeue_head(ch, tgt, -dir);
+        unlock(ch);
     }
     switched
 }
 
-/// SPEC §4.2 step 4: no partner; the caller blocks.
+/// SPEC §4.2 step 4: no partner; the caller blocks. Called with the lock
+/// held.
 unsafe fn block(
     ts: *mut ThreadState,
     ch: *mut Channel,
@@ -291,21 +364,33 @@ unsafe fn block(
     dir: i8,
 ) -> scheduler::Switched {
     if (*src).block_trap {
+        unlock(ch);
         errors::runtime_error(msg::BLOCK_TRAP);
         return Err(NotSwitched);
     }
     if (*ch).closing {
+        unlock(ch);
         errors::value_error(msg::CHANNEL_CLOSED);
         return Err(NotSwitched);
     }
     scheduler::ring_unlink(ts, src);
     enqueue(ch, src, dir);
+    unlock(ch);
     let switched = scheduler::switch_to(ts, src, (*ts).current, false);
-    if switched.is_err() {
-        unblock(src);
-        scheduler::relink_as_current(ts, src);
+    if switched.is_ok() || unblock(src) {
+        if switched.is_err() {
+            scheduler::relink_as_current(ts, src);
+        }
+        return switched;
     }
-    switched
+    // A partner on another thread completed the operation meanwhile: the
+    // caller is (about to be) in this thread's inbox and the call succeeds.
+    errors::clear();
+    while (*src).next.is_null() {
+        scheduler::drain_inbox(ts, null_mut());
+    }
+    (*ts).current = src;
+    Ok(tasklet::claim_tempval(src))
 }
 
 /// Calls the channel callback `(channel, tasklet, sending, willblock)`
@@ -317,6 +402,9 @@ unsafe fn channel_callback(
     sending: bool,
     willblock: bool,
 ) {
+    if !callbacks::has_channel_callable() {
+        return;
+    }
     let cb = callbacks::channel_callable();
     if cb.is_null() {
         return;

@@ -16,7 +16,7 @@
 use super::messages as msg;
 use super::stack::{self, StackPool};
 use super::tasklet::{self, bomb, Frame, Tasklet, TaskletCoroutine};
-use super::threads;
+use super::threads::{self, HandOff, Inbox};
 use crate::errors::{self, ErrorState, PyResult, Raised};
 use crate::object::{self, decref, exceptions, none, protocol, tuple, xdecref, PyObject};
 use core::cell::Cell;
@@ -67,6 +67,11 @@ pub(crate) struct ThreadState {
     started: Vec<*mut Tasklet>,
     /// Freed tasklet objects kept for reuse (memory only).
     pub tasklet_cache: Vec<*mut PyObject>,
+    /// Tasklets other threads handed to this one (the only shared part).
+    pub inbox: Inbox,
+    /// A bomb another thread threw at the running tasklet: raised at its
+    /// next switching call (SPEC §10, source bug 7).
+    current_bomb: *mut PyObject,
     switch_count: u64,
 }
 
@@ -123,11 +128,96 @@ fn new_thread_state() -> *mut ThreadState {
         stacks: StackPool::default(),
         started: Vec::new(),
         tasklet_cache: Vec::new(),
+        inbox: Inbox::new(),
+        current_bomb: null_mut(),
         switch_count: 0,
     }));
     threads::register(thread_id, ts);
     TS.with(|c| c.set(ts));
+    // Registers the thread-exit destructor (SPEC §6.6).
+    EXIT_GUARD.with(|_| ());
     ts
+}
+
+/// Its destructor runs when the thread ends: the thread's tasklets are
+/// killed or unbound as `PyStackless_Finalize` does.
+struct ExitGuard;
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        // SAFETY: runs on the ending thread, outside any switch.
+        unsafe {
+            if !existing_thread_state().is_null() {
+                let _ = finalize();
+                errors::clear();
+            }
+        }
+    }
+}
+
+thread_local! {
+    static EXIT_GUARD: ExitGuard = const { ExitGuard };
+}
+
+/// Applies what other threads handed over: the tasklets join the ring
+/// (`RunNext` right after the current one), bombs go into tempvals.
+/// `running` is the tasklet on whose behalf the drain runs (NULL: none);
+/// a bomb for it is kept for its current call.
+pub(crate) unsafe fn drain_inbox(ts: *mut ThreadState, running: *mut Tasklet) {
+    apply_hand_offs(ts, (*ts).inbox.take(), running);
+}
+
+unsafe fn apply_hand_offs(
+    ts: *mut ThreadState,
+    items: Vec<(*mut Tasklet, HandOff)>,
+    running: *mut Tasklet,
+) {
+    for (t, what) in items {
+        (*t).in_inbox.store(false, Ordering::Relaxed);
+        let run_next = matches!(what, HandOff::RunNext);
+        if let HandOff::Throw(b) = what {
+            if t == running {
+                xdecref(core::mem::replace(&mut (*ts).current_bomb, b));
+                decref(t.cast());
+                continue;
+            }
+            tasklet::set_tempval(t, b);
+        }
+        if (*t).blocked != 0 {
+            // The queue's reference moves into the ring; if a partner took
+            // it first, it comes again with the partner's hand-over.
+            if super::channel::unblock(t) {
+                ring_link(ts, t);
+            }
+            decref(t.cast());
+        } else if (*t).next.is_null() && (*t).frame != Frame::None && tasklet::has_thread(t) {
+            if run_next && !(*ts).current.is_null() {
+                link_after(ts, (*ts).current, t);
+            } else {
+                ring_link(ts, t);
+            }
+        } else {
+            decref(t.cast());
+        }
+    }
+}
+
+/// Hands `t` (a tasklet of another thread; the caller's reference moves)
+/// to its thread. Fails with "Target thread isn't initialized" when that
+/// thread ended.
+pub(crate) unsafe fn hand_over(
+    t: *mut Tasklet,
+    what: HandOff,
+    wake: bool,
+    dead_message: &str,
+) -> PyResult<()> {
+    match (*(*t).ts).inbox.push(t, what, wake) {
+        Ok(()) => Ok(()),
+        Err(what) => {
+            threads::drop_hand_off(t, what);
+            Err(errors::runtime_error(dead_message))
+        }
+    }
 }
 
 // ---- The ring ---------------------------------------------------------
@@ -190,9 +280,15 @@ pub(crate) unsafe fn relink_as_current(ts: *mut ThreadState, t: *mut Tasklet) {
 /// Makes a floating or blocked tasklet runnable: appended at the tail.
 /// Returns whether it had to be linked.
 unsafe fn make_runnable(ts: *mut ThreadState, t: *mut Tasklet) -> bool {
-    if (*t).blocked != 0 {
-        super::channel::unblock(t);
+    if (*t).blocked != 0 && super::channel::unblock(t) {
         ring_link(ts, t);
+        true
+    } else if (*t).in_inbox.load(Ordering::Relaxed) || (*t).blocked != 0 {
+        // Another thread completed its channel operation: it is (about to
+        // be) in this thread's inbox.
+        while (*t).next.is_null() {
+            drain_inbox(ts, null_mut());
+        }
         true
     } else if (*t).next.is_null() {
         object::incref(t.cast());
@@ -401,17 +497,33 @@ unsafe fn block_target(
     ts: *mut ThreadState,
     prev: *mut Tasklet,
 ) -> Result<*mut Tasklet, NotSwitched> {
-    let w = wakeup_target(ts);
-    let floating = (*w).next.is_null() && (*w).blocked == 0;
-    let threadblock = (*ts).timer.active && (*ts).timer.runflags & Py_WATCHDOG_THREADBLOCK != 0;
-    if floating && (!threadblock || (*ts).is_initial) {
+    loop {
+        if (*ts).inbox.pending() {
+            drain_inbox(ts, null_mut());
+        }
+        if !(*ts).current.is_null() {
+            return Ok((*ts).current);
+        }
+        let w = wakeup_target(ts);
+        let floating = (*w).next.is_null() && (*w).blocked == 0;
+        let threadblock = (*ts).timer.active && (*ts).timer.runflags & Py_WATCHDOG_THREADBLOCK != 0;
+        let revive = if floating && !threadblock {
+            true
+        } else if threads::sleep(ts) {
+            // Woken: something was handed over, or re-check the deadlock.
+            continue;
+        } else {
+            floating && (*ts).is_initial
+        };
+        if !revive {
+            errors::runtime_error(msg::DEADLOCK);
+            return Err(NotSwitched);
+        }
         if w != prev && bomb::check((*prev).tempval) {
             tasklet::set_tempval(w, object::new_ref((*prev).tempval));
         }
         return Ok(w);
     }
-    errors::runtime_error(msg::DEADLOCK);
-    Err(NotSwitched)
 }
 
 fn nesting_ok(ts: *mut ThreadState, t: *mut Tasklet) -> bool {
@@ -480,6 +592,9 @@ unsafe fn tasklet_end(ts: *mut ThreadState, t: *mut Tasklet, result: PyResult<*m
     };
     tasklet::drop_frame(t);
     (*t).recursion_depth = 0;
+    if (*ts).inbox.pending() {
+        drain_inbox(ts, null_mut());
+    }
     let successor = if (*t).next == t {
         null_mut()
     } else {
@@ -548,7 +663,15 @@ pub(crate) unsafe fn with_main<R>(
     body: impl FnOnce(*mut ThreadState) -> PyResult<R>,
 ) -> PyResult<R> {
     let ts = thread_state();
+    if (*ts).inbox.pending() {
+        drain_inbox(ts, (*ts).current);
+    }
     if !(*ts).main.is_null() {
+        let b = core::mem::replace(&mut (*ts).current_bomb, null_mut());
+        if !b.is_null() {
+            bomb::explode(b);
+            return Err(Raised);
+        }
         return body(ts);
     }
     enter_main(ts, body)
@@ -693,7 +816,6 @@ pub(crate) unsafe fn setup(
     if !tasklet::has_thread(t) {
         return Err(errors::runtime_error(msg::NO_THREAD));
     }
-    refuse_other_thread(t)?;
     let args = if args.is_null() {
         tuple::empty()?
     } else {
@@ -703,8 +825,13 @@ pub(crate) unsafe fn setup(
     tasklet::drop_frame(t);
     tasklet::set_pending_call(t, func, args, object::xnew_ref(kwds));
     object::incref(t.cast());
-    ring_link((*t).ts, t);
-    Ok(())
+    if (*t).ts == thread_state() {
+        ring_link((*t).ts, t);
+        Ok(())
+    } else {
+        // SPEC §6.3: appended to its own thread's ring, which is not woken.
+        hand_over(t, HandOff::Insert, false, msg::THREAD_UNINITIALIZED)
+    }
 }
 
 /// `PyTasklet_Insert` (SPEC §8.1).
@@ -721,15 +848,17 @@ pub(crate) unsafe fn insert(t: *mut Tasklet) -> PyResult<()> {
     if (*t).frame == Frame::None && !tasklet::is_current(t) {
         return Err(errors::runtime_error(msg::RUN_DEAD));
     }
-    refuse_other_thread(t)?;
     object::incref(t.cast());
-    ring_link((*t).ts, t);
-    Ok(())
+    if (*t).ts == thread_state() {
+        ring_link((*t).ts, t);
+        Ok(())
+    } else {
+        hand_over(t, HandOff::Insert, true, msg::THREAD_UNINITIALIZED)
+    }
 }
 
-/// Operations on another thread's ring need the cross-thread hand-over of
-/// DESIGN.md "Threads", which this runtime does not have yet: they fail
-/// rather than touch a ring its owner may be using.
+/// Taking a tasklet out of another thread's ring would race with its
+/// owner, which alone touches the ring: refused.
 unsafe fn refuse_other_thread(t: *mut Tasklet) -> PyResult<()> {
     if (*t).ts == thread_state() {
         Ok(())
@@ -773,11 +902,15 @@ pub(crate) unsafe fn run(t: *mut Tasklet, pause_caller: bool) -> PyResult<()> {
             return Err(errors::runtime_error(msg::RUN_BLOCKED));
         }
         if (*t).ts != ts {
-            return Err(errors::runtime_error(if pause_caller {
-                msg::SWITCH_OTHER_THREAD
-            } else {
-                msg::CROSS_THREAD
-            }));
+            if pause_caller {
+                return Err(errors::runtime_error(msg::SWITCH_OTHER_THREAD));
+            }
+            if (*t).next.is_null() && (*t).frame == Frame::None {
+                return Err(errors::runtime_error(msg::RUN_DEAD));
+            }
+            // SPEC §6.3: it runs next over there; the caller does not switch.
+            object::incref(t.cast());
+            return hand_over(t, HandOff::RunNext, true, msg::THREAD_UNINITIALIZED);
         }
         if (*t).next.is_null() && (*t).frame == Frame::None {
             return Err(errors::runtime_error(msg::RUN_DEAD));
@@ -825,8 +958,13 @@ pub(crate) unsafe fn throw_bomb(
             }));
         }
         if (*t).ts != ts {
-            decref(the_bomb);
-            return Err(errors::runtime_error(msg::CROSS_THREAD));
+            // SPEC §5.6: to another thread a throw is always pending.
+            if (*(*t).ts).main.is_null() {
+                decref(the_bomb);
+                return Err(errors::runtime_error(msg::THREAD_UNINITIALISED));
+            }
+            object::incref(t.cast());
+            return hand_over(t, HandOff::Throw(the_bomb), true, msg::THREAD_UNINITIALISED);
         }
         let old = core::mem::replace(&mut (*t).tempval, the_bomb);
         if pending {
@@ -851,8 +989,9 @@ pub(crate) unsafe fn throw_bomb(
 /// Takes a dead tasklet out of whatever ring or queue still holds it.
 unsafe fn unlink_anywhere(t: *mut Tasklet) {
     if (*t).blocked != 0 {
-        super::channel::unblock(t);
-        decref(t.cast());
+        if super::channel::unblock(t) {
+            decref(t.cast());
+        }
     } else if !(*t).next.is_null() && tasklet::has_thread(t) {
         ring_unlink((*t).ts, t);
         decref(t.cast());
@@ -875,7 +1014,25 @@ pub(crate) unsafe fn finalize_on_dealloc(t: *mut Tasklet) -> bool {
     if !suspended {
         return true;
     }
-    if tasklet::has_thread(t) && (*t).ts == existing_thread_state() {
+    if tasklet::has_thread(t) && (*t).ts != existing_thread_state() {
+        // Another thread's tasklet: a single pending kill there, which
+        // owns the resurrected reference (SPEC §2.7).
+        (*t).ob_base.ob_refcnt = 1;
+        (*t).is_zombie = true;
+        let saved = errors::take();
+        if let Ok(b) = bomb::of(exceptions::tasklet_exit(), null_mut()) {
+            match (*(*t).ts).inbox.push(t, HandOff::Throw(b), true) {
+                Ok(()) => {
+                    errors::restore(saved);
+                    return false;
+                }
+                Err(HandOff::Throw(b)) => decref(b),
+                Err(_) => {}
+            }
+        }
+        errors::clear();
+        errors::restore(saved);
+    } else if tasklet::has_thread(t) {
         (*t).ob_base.ob_refcnt = 1;
         (*t).is_zombie = true;
         let saved = errors::take();
@@ -1063,6 +1220,8 @@ pub(crate) unsafe fn finalize() -> PyResult<()> {
     if !(*ts).main.is_null() {
         return Err(errors::runtime_error(msg::FINALIZE_INSIDE));
     }
+    // What other threads handed over is applied; later hand-overs fail.
+    apply_hand_offs(ts, (*ts).inbox.close(), null_mut());
     if !(*ts).started.is_empty() {
         enter_main(ts, |ts| {
             let mut victims = (*ts).started.clone();

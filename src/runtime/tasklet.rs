@@ -18,6 +18,7 @@ use crate::object::{
 };
 use core::ffi::{c_int, c_ulong};
 use core::ptr::null_mut;
+use core::sync::atomic::{AtomicBool, Ordering};
 use corosensei::{Coroutine, Yielder};
 
 /// The coroutine a started tasklet runs on.
@@ -81,6 +82,8 @@ pub(crate) struct Tasklet {
     /// Order in which started tasklets were last switched out.
     pub switched_out_at: u64,
     pub yielder: *const Yielder<(), ()>,
+    /// Handed over to its thread's inbox, not yet drained (SPEC §6.3).
+    pub in_inbox: AtomicBool,
     /// The red zone of an unguarded stack, checked at switch-out, or NULL.
     pub red_zone: *const u64,
     pub coro: Option<TaskletCoroutine>,
@@ -164,6 +167,7 @@ pub(crate) unsafe fn alloc(ty: *mut PyTypeObject) -> PyResult<*mut Tasklet> {
             started_index: usize::MAX,
             switched_out_at: 0,
             yielder: core::ptr::null(),
+            in_inbox: AtomicBool::new(false),
             red_zone: core::ptr::null(),
             coro: None,
         },
@@ -346,7 +350,7 @@ pub(crate) unsafe fn alive(t: *mut Tasklet) -> bool {
 /// # Safety
 /// `t` must be live.
 pub(crate) unsafe fn scheduled(t: *mut Tasklet) -> bool {
-    !(*t).next.is_null() || (*t).blocked != 0
+    !(*t).next.is_null() || (*t).blocked != 0 || (*t).in_inbox.load(Ordering::Relaxed)
 }
 
 /// `paused`: alive and floating.

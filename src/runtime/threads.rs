@@ -1,27 +1,156 @@
-//! The registry of threads that use the runtime: the initial thread, thread
-//! ids for `PyStackless_GetThreadInfo`, and retired scheduler states (kept,
-//! never freed, so that tasklets of a dead thread can still see that it
-//! died).
+//! Threads: the registry of threads that use the runtime, each thread's
+//! inbox through which other threads hand it tasklets, and sleeping with
+//! deadlock detection (SPEC §6, DESIGN.md "Threads").
+//!
+//! A thread's ring is touched only by its owner. Another thread that makes
+//! one of its tasklets runnable (a channel rendezvous, `Insert`, `Run`, a
+//! kill) pushes it into the owner's inbox and wakes the owner if it sleeps;
+//! the owner drains the inbox at its next scheduling point, at the cost of
+//! one plain load when it is empty. Locks: a channel's lock may be held
+//! while taking an inbox lock, never the other way round; the liveness lock
+//! is taken only on the way to sleep and at thread exit.
 
 use super::scheduler::ThreadState;
+use super::tasklet::Tasklet;
+use crate::object::{xdecref, PyObject};
 use core::ffi::c_ulong;
-use core::sync::atomic::{AtomicUsize, Ordering};
-use parking_lot::Mutex;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use parking_lot::{Condvar, Mutex};
+
+/// What another thread asks the owner to do with one of its tasklets; the
+/// hand-over owns a reference to the tasklet.
+pub(crate) enum HandOff {
+    /// Append it to the ring (it was inserted or its partner arrived).
+    Insert,
+    /// Run it next (`PyTasklet_Run` from another thread).
+    RunNext,
+    /// Raise the bomb (owned) in it when it runs (kill, throw).
+    Throw(*mut PyObject),
+}
+
+struct InboxState {
+    items: Vec<(*mut Tasklet, HandOff)>,
+    /// The thread ended: nothing more is accepted.
+    closed: bool,
+    /// Wake up and re-check for a deadlock (another thread ended).
+    recheck: bool,
+}
+
+/// A thread's inbox.
+pub(crate) struct Inbox {
+    state: Mutex<InboxState>,
+    pending: AtomicBool,
+    wake: Condvar,
+}
+
+// SAFETY: the raw pointers in the inbox are only used under its lock or by
+// the owner thread after it took them out.
+unsafe impl Send for InboxState {}
+
+impl Inbox {
+    /// An empty, open inbox.
+    pub(crate) fn new() -> Inbox {
+        Inbox {
+            state: Mutex::new(InboxState {
+                items: Vec::new(),
+                closed: false,
+                recheck: false,
+            }),
+            pending: AtomicBool::new(false),
+            wake: Condvar::new(),
+        }
+    }
+
+    /// Whether hand-overs wait to be drained: one plain load.
+    #[inline(always)]
+    pub(crate) fn pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Hands `t` over (the caller's reference moves in) and wakes the owner
+    /// if `wake`. Fails, returning the hand-over, when the thread ended.
+    ///
+    /// # Safety
+    /// `t` must be a live tasklet of this inbox's thread.
+    pub(crate) unsafe fn push(
+        &self,
+        t: *mut Tasklet,
+        what: HandOff,
+        wake: bool,
+    ) -> Result<(), HandOff> {
+        let mut s = self.state.lock();
+        if s.closed {
+            return Err(what);
+        }
+        (*t).in_inbox.store(true, Ordering::Relaxed);
+        s.items.push((t, what));
+        self.pending.store(true, Ordering::Release);
+        if wake {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Takes everything handed over (owner only).
+    pub(crate) fn take(&self) -> Vec<(*mut Tasklet, HandOff)> {
+        let mut s = self.state.lock();
+        self.pending.store(false, Ordering::Relaxed);
+        core::mem::take(&mut s.items)
+    }
+
+    /// Closes the inbox at thread exit and returns what is still in it.
+    pub(crate) fn close(&self) -> Vec<(*mut Tasklet, HandOff)> {
+        let mut s = self.state.lock();
+        s.closed = true;
+        self.pending.store(false, Ordering::Relaxed);
+        core::mem::take(&mut s.items)
+    }
+
+    fn request_recheck(&self) {
+        let mut s = self.state.lock();
+        s.recheck = true;
+        self.wake.notify_one();
+    }
+
+    /// Blocks until something is handed over or a re-check is requested.
+    fn wait(&self) {
+        let mut s = self.state.lock();
+        while s.items.is_empty() && !s.recheck {
+            self.wake.wait(&mut s);
+        }
+        s.recheck = false;
+    }
+}
+
+/// Releases what a hand-over owns.
+///
+/// # Safety
+/// The hand-over's references must be owned.
+pub(crate) unsafe fn drop_hand_off(t: *mut Tasklet, what: HandOff) {
+    (*t).in_inbox.store(false, Ordering::Relaxed);
+    if let HandOff::Throw(bomb) = what {
+        xdecref(bomb);
+    }
+    xdecref(t.cast());
+}
 
 struct Registry {
     initial: Option<c_ulong>,
     live: Vec<(c_ulong, *mut ThreadState)>,
     retired: Vec<*mut ThreadState>,
+    /// Live threads sleeping in `sleep`.
+    asleep: usize,
 }
 
-// SAFETY: the registry only stores the pointers; each state is used by its
-// own thread (and read by others only through the registry's lock).
+// SAFETY: the registry only stores the pointers; a state is used by its own
+// thread, and by others only through its inbox (which is Sync).
 unsafe impl Send for Registry {}
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     initial: None,
     live: Vec::new(),
     retired: Vec::new(),
+    asleep: 0,
 });
 
 static UNCOLLECTABLE: AtomicUsize = AtomicUsize::new(0);
@@ -37,11 +166,16 @@ pub(crate) fn register(thread_id: c_ulong, ts: *mut ThreadState) {
     REGISTRY.lock().live.push((thread_id, ts));
 }
 
-/// Moves a dead thread's state out of the live list; it is kept.
+/// Moves an ended thread's state out of the live list (it is kept, never
+/// freed) and wakes the sleeping threads: they may be deadlocked now.
 pub(crate) fn retire(ts: *mut ThreadState) {
     let mut r = REGISTRY.lock();
     r.live.retain(|&(_, s)| s != ts);
     r.retired.push(ts);
+    for &(_, other) in &r.live {
+        // SAFETY: registered states are never freed; the inbox is Sync.
+        unsafe { (*other).inbox.request_recheck() };
+    }
 }
 
 /// The state of the live thread `thread_id`, if registered.
@@ -52,6 +186,25 @@ pub(crate) fn find(thread_id: c_ulong) -> Option<*mut ThreadState> {
         .iter()
         .find(|&&(id, _)| id == thread_id)
         .map(|&(_, ts)| ts)
+}
+
+/// SPEC §3.3 case 3: puts the calling thread to sleep until another thread
+/// hands it a tasklet (or ends). Returns false at once when no other thread
+/// is awake to do that: the caller is deadlocked.
+///
+/// # Safety
+/// `ts` must be the calling thread's own state.
+pub(crate) unsafe fn sleep(ts: *mut ThreadState) -> bool {
+    {
+        let mut r = REGISTRY.lock();
+        if r.live.len() <= r.asleep + 1 {
+            return false;
+        }
+        r.asleep += 1;
+    }
+    (*ts).inbox.wait();
+    REGISTRY.lock().asleep -= 1;
+    true
 }
 
 /// Counts a tasklet that survived its kill and is never freed (SPEC §2.7).
