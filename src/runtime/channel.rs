@@ -17,8 +17,7 @@ use crate::object::{
 };
 use core::ffi::c_int;
 use core::ptr::null_mut;
-use parking_lot::lock_api::RawMutex as _;
-use parking_lot::RawMutex;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Number of pointer-sized private words after the header of a channel.
 pub const PY_CHANNEL_PRIVATE_WORDS: usize = 6;
@@ -43,7 +42,7 @@ pub(crate) struct Channel {
     pub closing: bool,
     pub schedule_all: bool,
     /// Guards the queue and the balance: channels are shared by threads.
-    lock: RawMutex,
+    lock: QueueLock,
 }
 
 const _: () = assert!(core::mem::size_of::<Channel>() <= core::mem::size_of::<PyChannelObject>());
@@ -91,17 +90,33 @@ unsafe extern "C-unwind" fn channel_new(
     (*ch).preference = -1;
     (*ch).closing = false;
     (*ch).schedule_all = false;
-    core::ptr::write(&raw mut (*ch).lock, RawMutex::INIT);
+    core::ptr::write(&raw mut (*ch).lock, QueueLock(AtomicBool::new(false)));
     op
 }
 
+/// A channel's lock: one atomic exchange to take it, a plain release store
+/// to give it back. It is held only for a few dozen instructions, never
+/// across a switch or a callback, so a waiter spins and then yields.
+#[repr(transparent)]
+struct QueueLock(AtomicBool);
+
 unsafe fn lock(ch: *mut Channel) {
-    (*ch).lock.lock();
+    let flag = &(*ch).lock.0;
+    let mut spins = 0u32;
+    while flag.swap(true, Ordering::Acquire) {
+        while flag.load(Ordering::Relaxed) {
+            spins += 1;
+            if spins < 64 {
+                core::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
 }
 
 unsafe fn unlock(ch: *mut Channel) {
-    // SAFETY: the calling thread holds the lock.
-    (*ch).lock.unlock();
+    (*ch).lock.0.store(false, Ordering::Release);
 }
 
 /// SPEC §4.10: the blocked tasklets are unlinked and become paused.
