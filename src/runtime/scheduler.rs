@@ -752,14 +752,19 @@ pub(crate) fn current_id() -> c_long {
     }
 }
 
-/// `PyStackless_GetRunCount`.
+/// `PyStackless_GetRunCount`: tasklets other threads handed over count
+/// (they joined the ring when the hand-over returned, SPEC §6.3).
 pub(crate) fn run_count() -> c_int {
     let ts = existing_thread_state();
-    // SAFETY: the calling thread's own state.
     if ts.is_null() {
-        0
-    } else {
-        unsafe { (*ts).runcount }
+        return 0;
+    }
+    // SAFETY: the calling thread's own state.
+    unsafe {
+        if (*ts).inbox.pending() {
+            drain_inbox(ts, null_mut());
+        }
+        (*ts).runcount
     }
 }
 

@@ -41,6 +41,8 @@ pub(crate) struct Inbox {
     state: Mutex<InboxState>,
     pending: AtomicBool,
     wake: Condvar,
+    /// The owner sleeps in [`sleep`] (changed under the registry's lock).
+    asleep: AtomicBool,
 }
 
 // SAFETY: the raw pointers in the inbox are only used under its lock or by
@@ -58,6 +60,7 @@ impl Inbox {
             }),
             pending: AtomicBool::new(false),
             wake: Condvar::new(),
+            asleep: AtomicBool::new(false),
         }
     }
 
@@ -138,8 +141,6 @@ struct Registry {
     initial: Option<c_ulong>,
     live: Vec<(c_ulong, *mut ThreadState)>,
     retired: Vec<*mut ThreadState>,
-    /// Live threads sleeping in `sleep`.
-    asleep: usize,
 }
 
 // SAFETY: the registry only stores the pointers; a state is used by its own
@@ -150,7 +151,6 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     initial: None,
     live: Vec::new(),
     retired: Vec::new(),
-    asleep: 0,
 });
 
 static UNCOLLECTABLE: AtomicUsize = AtomicUsize::new(0);
@@ -196,14 +196,26 @@ pub(crate) fn find(thread_id: c_ulong) -> Option<*mut ThreadState> {
 /// `ts` must be the calling thread's own state.
 pub(crate) unsafe fn sleep(ts: *mut ThreadState) -> bool {
     {
-        let mut r = REGISTRY.lock();
-        if r.live.len() <= r.asleep + 1 {
+        let r = REGISTRY.lock();
+        if (*ts).inbox.pending() {
+            return true;
+        }
+        // A sleeper that was handed something is as good as awake.
+        let awake = r
+            .live
+            .iter()
+            .filter(|&&(_, o)| {
+                o != ts && !((*o).inbox.asleep.load(Ordering::Relaxed) && !(*o).inbox.pending())
+            })
+            .count();
+        if awake == 0 {
             return false;
         }
-        r.asleep += 1;
+        (*ts).inbox.asleep.store(true, Ordering::Relaxed);
     }
     (*ts).inbox.wait();
-    REGISTRY.lock().asleep -= 1;
+    let _r = REGISTRY.lock();
+    (*ts).inbox.asleep.store(false, Ordering::Relaxed);
     true
 }
 
