@@ -205,7 +205,7 @@ pub(crate) unsafe fn sleep(ts: *mut ThreadState) -> bool {
             .live
             .iter()
             .filter(|&&(_, o)| {
-                o != ts && !((*o).inbox.asleep.load(Ordering::Relaxed) && !(*o).inbox.pending())
+                o != ts && (!(*o).inbox.asleep.load(Ordering::Relaxed) || (*o).inbox.pending())
             })
             .count();
         if awake == 0 {
