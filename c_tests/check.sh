@@ -153,7 +153,7 @@ asan)
     fi
     ;;
 tsan)
-    CARGO_TARGET_DIR=target/tsan build_library
+    CARGO_TARGET_DIR=target/tsan build_library --features tsan
     c_tests "" "-fsanitize=thread" "target/tsan/release/libstackless.a -ldl -lm" ""
     if nm "$BUILD/test_objects" | grep -q __tsan_init; then
         pass "tsan-instrumented"

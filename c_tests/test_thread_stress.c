@@ -19,7 +19,8 @@ static PyChannelObject *channels[2];
 /* The tasklet functions, made once: tasklet_helpers.h's cfunc() recycles a
  * small table of method definitions and is not meant for threads. */
 static PyMethodDef sender_def, receiver_def, victim_def, parked_def, consumer_def, short_def;
-static PyObject *sender_f, *receiver_f, *victim_f, *parked_f;
+static PyMethodDef exchange_def, owner_def, killer_def;
+static PyObject *sender_f, *receiver_f, *victim_f, *parked_f, *exchange_f, *owner_f, *consumer_f, *short_f;
 
 static PyObject *func_of(PyMethodDef *def, const char *name, PyCFunction f) {
     def->ml_name = name;
@@ -117,13 +118,9 @@ static PyObject *exchange_body(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyMethodDef exchange_def;
-
 static void *exchange_thread(void *arg) {
     long thread = (long)(intptr_t)arg;
-    PyObject *f = func_of(&exchange_def, "exchange", exchange_body);
-    PyObject *r = PyStackless_CallMethod_Main(f, NULL, "(l)", thread);
-    Py_DECREF(f);
+    PyObject *r = PyStackless_CallMethod_Main(exchange_f, NULL, "(l)", thread);
     if (r == NULL) {
         PyErr_Print();
     }
@@ -209,13 +206,9 @@ static PyObject *owner_body(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyMethodDef owner_def, killer_def;
-
 static void *owner_thread(void *arg) {
     (void)arg;
-    PyObject *f = func_of(&owner_def, "owner", owner_body);
-    PyObject *r = PyStackless_Call_Main(f, NULL, NULL);
-    Py_DECREF(f);
+    PyObject *r = PyStackless_Call_Main(owner_f, NULL, NULL);
     if (r == NULL) {
         PyErr_Print();
     }
@@ -287,9 +280,7 @@ static PyObject *consumer_body(PyObject *self, PyObject *args) {
 
 static void *consumer_thread(void *arg) {
     (void)arg;
-    PyObject *f = func_of(&consumer_def, "consumer", consumer_body);
-    PyObject *r = PyStackless_Call_Main(f, NULL, NULL);
-    Py_DECREF(f);
+    PyObject *r = PyStackless_Call_Main(consumer_f, NULL, NULL);
     if (r == NULL) {
         PyErr_Print();
     }
@@ -315,9 +306,7 @@ static PyObject *short_body(PyObject *self, PyObject *args) {
 /* A short-lived thread: sends its share, then ends without finalizing (its
  * thread-exit destructor cleans up). */
 static void *short_thread(void *arg) {
-    PyObject *f = func_of(&short_def, "short", short_body);
-    PyObject *r = PyStackless_CallMethod_Main(f, NULL, "(l)", (long)(intptr_t)arg);
-    Py_DECREF(f);
+    PyObject *r = PyStackless_CallMethod_Main(short_f, NULL, "(l)", (long)(intptr_t)arg);
     if (r == NULL) {
         PyErr_Print();
     }
@@ -351,6 +340,10 @@ int main(void) {
     receiver_f = func_of(&receiver_def, "receiver", receiver);
     victim_f = func_of(&victim_def, "victim", victim);
     parked_f = func_of(&parked_def, "parked", parked_body);
+    exchange_f = func_of(&exchange_def, "exchange", exchange_body);
+    owner_f = func_of(&owner_def, "owner", owner_body);
+    consumer_f = func_of(&consumer_def, "consumer", consumer_body);
+    short_f = func_of(&short_def, "short", short_body);
     RUN(a_million_messages_between_four_threads);
     RUN(kills_and_inserts_across_threads);
     RUN(threads_start_and_end_while_others_run);
@@ -358,6 +351,10 @@ int main(void) {
     Py_DECREF(receiver_f);
     Py_DECREF(victim_f);
     Py_DECREF(parked_f);
+    Py_DECREF(exchange_f);
+    Py_DECREF(owner_f);
+    Py_DECREF(consumer_f);
+    Py_DECREF(short_f);
     Py_DECREF(channels[0]);
     Py_DECREF(channels[1]);
     PyStackless_Finalize();

@@ -113,9 +113,11 @@ unsafe fn lock(ch: *mut Channel) {
             }
         }
     }
+    super::tsan::acquire(flag);
 }
 
 unsafe fn unlock(ch: *mut Channel) {
+    super::tsan::release(&raw const (*ch).lock);
     (*ch).lock.0.store(false, Ordering::Release);
 }
 

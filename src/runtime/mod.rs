@@ -8,3 +8,4 @@ pub mod scheduler;
 pub mod stack;
 pub mod tasklet;
 pub mod threads;
+mod tsan;

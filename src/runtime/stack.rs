@@ -146,6 +146,15 @@ unsafe impl Stack for TaskletStack {
 /// Free stacks of every thread that let theirs go (thread exit).
 static SHARED_FREE: Mutex<Vec<TaskletStack>> = Mutex::new(Vec::new());
 
+/// Runs `f` on the shared free stacks, under their lock.
+fn with_shared_free<R>(f: impl FnOnce(&mut Vec<TaskletStack>) -> R) -> R {
+    let mut shared = SHARED_FREE.lock();
+    super::tsan::acquire(&SHARED_FREE);
+    let r = f(&mut shared);
+    super::tsan::release(&SHARED_FREE);
+    r
+}
+
 /// The calling thread's free stacks.
 #[derive(Default)]
 pub struct StackPool {
@@ -160,15 +169,16 @@ impl StackPool {
         loop {
             match self.free.pop() {
                 Some(s) if s.size() == size => return Some(s),
-                Some(s) => SHARED_FREE.lock().push(s),
+                Some(s) => with_shared_free(|shared| shared.push(s)),
                 None => break,
             }
         }
-        {
-            let mut shared = SHARED_FREE.lock();
-            if let Some(i) = shared.iter().position(|s| s.size() == size) {
-                return Some(shared.swap_remove(i));
-            }
+        let reused = with_shared_free(|shared| {
+            let i = shared.iter().position(|s| s.size() == size)?;
+            Some(shared.swap_remove(i))
+        });
+        if reused.is_some() {
+            return reused;
         }
         self.carve_slab(size)?;
         self.free.pop()
@@ -220,6 +230,6 @@ impl StackPool {
 
 impl Drop for StackPool {
     fn drop(&mut self) {
-        SHARED_FREE.lock().append(&mut self.free);
+        with_shared_free(|shared| shared.append(&mut self.free));
     }
 }

@@ -12,6 +12,7 @@
 
 use super::scheduler::ThreadState;
 use super::tasklet::Tasklet;
+use super::tsan;
 use crate::object::{xdecref, PyObject};
 use core::ffi::c_ulong;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -49,7 +50,38 @@ pub(crate) struct Inbox {
 // the owner thread after it took them out.
 unsafe impl Send for InboxState {}
 
+/// The inbox's lock, with the TSan annotations of its critical section.
+struct Locked<'a> {
+    guard: parking_lot::MutexGuard<'a, InboxState>,
+    inbox: &'a Inbox,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        tsan::release(self.inbox);
+    }
+}
+
+impl core::ops::Deref for Locked<'_> {
+    type Target = InboxState;
+    fn deref(&self) -> &InboxState {
+        &self.guard
+    }
+}
+
+impl core::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut InboxState {
+        &mut self.guard
+    }
+}
+
 impl Inbox {
+    fn lock(&self) -> Locked<'_> {
+        let guard = self.state.lock();
+        tsan::acquire(self);
+        Locked { guard, inbox: self }
+    }
+
     /// An empty, open inbox.
     pub(crate) fn new() -> Inbox {
         Inbox {
@@ -81,7 +113,7 @@ impl Inbox {
         what: HandOff,
         wake: bool,
     ) -> Result<(), HandOff> {
-        let mut s = self.state.lock();
+        let mut s = self.lock();
         if s.closed {
             return Err(what);
         }
@@ -96,30 +128,32 @@ impl Inbox {
 
     /// Takes everything handed over (owner only).
     pub(crate) fn take(&self) -> Vec<(*mut Tasklet, HandOff)> {
-        let mut s = self.state.lock();
+        let mut s = self.lock();
         self.pending.store(false, Ordering::Relaxed);
         core::mem::take(&mut s.items)
     }
 
     /// Closes the inbox at thread exit and returns what is still in it.
     pub(crate) fn close(&self) -> Vec<(*mut Tasklet, HandOff)> {
-        let mut s = self.state.lock();
+        let mut s = self.lock();
         s.closed = true;
         self.pending.store(false, Ordering::Relaxed);
         core::mem::take(&mut s.items)
     }
 
     fn request_recheck(&self) {
-        let mut s = self.state.lock();
+        let mut s = self.lock();
         s.recheck = true;
         self.wake.notify_one();
     }
 
     /// Blocks until something is handed over or a re-check is requested.
     fn wait(&self) {
-        let mut s = self.state.lock();
+        let mut s = self.lock();
         while s.items.is_empty() && !s.recheck {
-            self.wake.wait(&mut s);
+            tsan::release(self);
+            self.wake.wait(&mut s.guard);
+            tsan::acquire(self);
         }
         s.recheck = false;
     }
