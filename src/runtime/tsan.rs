@@ -6,6 +6,7 @@
 //! feature, each critical section tells TSan that it acquires and releases
 //! the lock's address; without the feature these are empty.
 
+/// cbindgen:ignore
 #[cfg(feature = "tsan")]
 extern "C" {
     fn __tsan_acquire(addr: *mut core::ffi::c_void);
