@@ -260,6 +260,74 @@ static void bench_blocked(long n) {
 
 /* ---- threads-2: a channel shared by tasklets on two threads ----------- */
 
+enum { PER_SIDE = 4 };
+
+/* One side of threads-2: PER_SIDE tasklets sending or receiving their
+ * share, run with THREADBLOCK so that the thread sleeps while they wait for
+ * the other thread. */
+static PyObject *threads_side(PyObject *self, PyObject *args) {
+    (void)self;
+    int sending = (int)PyLong_AsLong(PyTuple_GetItem(args, 0));
+    PyObject *f = new_func(sending ? sender : receiver, sending ? "sender" : "receiver");
+    PyTaskletObject *t[PER_SIDE];
+    for (int i = 0; i < PER_SIDE; i++) {
+        t[i] = spawn(f);
+    }
+    for (;;) {
+        int alive = 0;
+        for (int i = 0; i < PER_SIDE; i++) {
+            alive += PyTasklet_Alive(t[i]);
+        }
+        if (alive == 0) {
+            break;
+        }
+        PyObject *r = PyStackless_RunWatchdogEx(1000000000L, Py_WATCHDOG_THREADBLOCK);
+        if (r == NULL) {
+            fail("threads-2 run");
+        }
+        Py_DECREF(r);
+    }
+    for (int i = 0; i < PER_SIDE; i++) {
+        Py_DECREF(t[i]);
+    }
+    Py_DECREF(f);
+    Py_RETURN_NONE;
+}
+
+static PyObject *threads_side_f;
+
+static void *threads_receiving(void *arg) {
+    (void)arg;
+    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(i)", 0);
+    if (r == NULL) {
+        fail("threads-2 receiver");
+    }
+    Py_DECREF(r);
+    PyStackless_Finalize();
+    return NULL;
+}
+
+/* Runs outside any main tasklet: the two sides are two threads. */
+static double bench_threads2(void) {
+    long total = iterations;
+    iterations = total / PER_SIDE;
+    channel = PyChannel_New(NULL);
+    threads_side_f = new_func(threads_side, "threads_side");
+    pthread_t other;
+    double t0 = now_ns();
+    pthread_create(&other, NULL, threads_receiving, NULL);
+    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(i)", 1);
+    if (r == NULL) {
+        fail("threads-2 sender");
+    }
+    Py_DECREF(r);
+    pthread_join(other, NULL);
+    double dt = now_ns() - t0;
+    Py_DECREF(threads_side_f);
+    Py_DECREF(channel);
+    return dt / (double)(iterations * PER_SIDE);
+}
+
 static PyObject *bench_body(PyObject *self, PyObject *args) {
     (void)self;
     const char *row = PyUnicode_AsUTF8(PyTuple_GetItem(args, 0));
@@ -291,6 +359,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     iterations = argc > 2 ? atol(argv[2]) : 1000000;
+    if (strcmp(argv[1], "threads-2") == 0) {
+        printf("%.2f\n", bench_threads2());
+        PyStackless_Finalize();
+        return 0;
+    }
     PyObject *body = new_func(bench_body, "bench");
     PyObject *r = PyStackless_CallMethod_Main(body, NULL, "(s)", argv[1]);
     if (r == NULL) {

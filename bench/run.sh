@@ -37,6 +37,7 @@ row pingpong1 1000000
 row spawn 1000000
 row spawn-10k 1000000
 row fanin 1000000
+row threads-2 1000000
 echo
 printf '%-16s %12s %12s %12s\n' benchmark "bytes/tasklet" "create ns" "wake ns"
 for n in 10000 100000 1000000; do
