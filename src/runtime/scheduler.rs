@@ -279,7 +279,17 @@ pub(crate) unsafe fn relink_as_current(ts: *mut ThreadState, t: *mut Tasklet) {
 
 /// Makes a floating or blocked tasklet runnable: appended at the tail.
 /// Returns whether it had to be linked.
+#[inline(always)]
 unsafe fn make_runnable(ts: *mut ThreadState, t: *mut Tasklet) -> bool {
+    if !(*t).next.is_null() {
+        // In the ring already (a queue link implies `blocked`).
+        return (*t).blocked != 0 && link_runnable(ts, t);
+    }
+    link_runnable(ts, t)
+}
+
+#[inline(never)]
+unsafe fn link_runnable(ts: *mut ThreadState, t: *mut Tasklet) -> bool {
     if (*t).blocked != 0 && super::channel::unblock(t) {
         ring_link(ts, t);
         true
@@ -392,10 +402,16 @@ unsafe fn run_loop(ts: *mut ThreadState) {
 }
 
 /// Creates the coroutine of a tasklet about to start.
+#[inline(always)]
 unsafe fn ensure_coroutine(ts: *mut ThreadState, t: *mut Tasklet) -> PyResult<()> {
     if (*t).coro.is_some() || t == (*ts).main {
         return Ok(());
     }
+    create_coroutine(ts, t)
+}
+
+#[inline(never)]
+unsafe fn create_coroutine(ts: *mut ThreadState, t: *mut Tasklet) -> PyResult<()> {
     let Some(stack) = (*ts).stacks.take() else {
         return Err(errors::no_memory());
     };
@@ -1291,10 +1307,20 @@ pub type slp_schedule_hook_func = Option<
 /// for main's creation), with `schedlock` set and the error indicator saved.
 /// During the call the current tasklet is `prev` (SPEC §5.9), also when
 /// `prev` already left the ring.
+#[inline(always)]
 unsafe fn schedule_callback(ts: *mut ThreadState, prev: *mut Tasklet, next: *mut Tasklet) {
-    let Some(hook) = callbacks::schedule_hook() else {
-        return;
-    };
+    if let Some(hook) = callbacks::schedule_hook() {
+        call_schedule_hook(ts, hook, prev, next);
+    }
+}
+
+#[cold]
+unsafe fn call_schedule_hook(
+    ts: *mut ThreadState,
+    hook: unsafe extern "C-unwind" fn(*mut tasklet::PyTaskletObject, *mut tasklet::PyTaskletObject) -> c_int,
+    prev: *mut Tasklet,
+    next: *mut Tasklet,
+) {
     (*ts).schedlock = true;
     (*ts).nesting_level += 1;
     let head = (*ts).current;
@@ -1335,6 +1361,7 @@ pub(crate) mod callbacks {
     static EXIT_HOOK: AtomicPtr<()> = AtomicPtr::new(null_mut());
 
     /// The fast hook, if any.
+    #[inline(always)]
     pub(crate) fn schedule_hook() -> slp_schedule_hook_func {
         let p = SCHEDULE_HOOK.load(Ordering::Acquire);
         if p.is_null() {
