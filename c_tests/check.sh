@@ -77,6 +77,22 @@ header_compiles() {
     done
 }
 
+# `make install` into an empty prefix, then a program built with
+# pkg-config's flags runs against the installed library.
+install_works() {
+    prefix=$(mktemp -d)
+    if make -s install PREFIX="$prefix" >/dev/null &&
+        # shellcheck disable=SC2046
+        $CC examples/cooperative.c $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs stackless) \
+            -o "$BUILD/installed-example" &&
+        LD_LIBRARY_PATH="$prefix/lib" "$BUILD/installed-example" | grep -q '^sending tasklet finished$'; then
+        pass "install-pkg-config"
+    else
+        fail "install-pkg-config"
+    fi
+    rm -rf "$prefix"
+}
+
 rust_tests() {
     out="$BUILD/cargo-test.log"
     cargo test --release --quiet >"$out" 2>&1
@@ -135,6 +151,7 @@ case "$MODE" in
         fi
     done
     header_compiles
+    install_works
     ;;
 valgrind)
     build_library
