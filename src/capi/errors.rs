@@ -60,6 +60,34 @@ pub extern "C" fn PyErr_Clear() {
     guard((), err::clear)
 }
 
+/// Checks the three out-pointers of `PyErr_Fetch`/`NormalizeException`.
+fn triple_arg(
+    ptype: *mut *mut PyObject,
+    pvalue: *mut *mut PyObject,
+    ptb: *mut *mut PyObject,
+) -> Option<()> {
+    if ptype.is_null() || pvalue.is_null() || ptb.is_null() {
+        err::bad_internal_call();
+        return None;
+    }
+    Some(())
+}
+
+/// Stores a triple into checked out-pointers.
+///
+/// # Safety
+/// The pointers must have passed [`triple_arg`].
+unsafe fn store_triple(
+    state: ErrorState,
+    ptype: *mut *mut PyObject,
+    pvalue: *mut *mut PyObject,
+    ptb: *mut *mut PyObject,
+) {
+    *ptype = state.ty;
+    *pvalue = state.value;
+    *ptb = state.tb;
+}
+
 /// Moves the error indicator into `*ptype`, `*pvalue`, `*ptb` (new
 /// references, NULL when absent) and clears it.
 #[no_mangle]
@@ -69,16 +97,9 @@ pub extern "C" fn PyErr_Fetch(
     ptb: *mut *mut PyObject,
 ) {
     guard((), || {
-        if ptype.is_null() || pvalue.is_null() || ptb.is_null() {
-            err::bad_internal_call();
-            return;
-        }
-        let state = err::take();
-        // SAFETY: the three out-pointers were checked.
-        unsafe {
-            *ptype = state.ty;
-            *pvalue = state.value;
-            *ptb = state.tb;
+        if triple_arg(ptype, pvalue, ptb).is_some() {
+            // SAFETY: the three out-pointers were checked.
+            unsafe { store_triple(err::take(), ptype, pvalue, ptb) }
         }
     })
 }
@@ -114,11 +135,10 @@ pub extern "C" fn PyErr_NormalizeException(
     ptb: *mut *mut PyObject,
 ) {
     guard((), || {
-        if ptype.is_null() || pvalue.is_null() || ptb.is_null() {
-            err::bad_internal_call();
+        if triple_arg(ptype, pvalue, ptb).is_none() {
             return;
         }
-        // SAFETY: the out-pointers hold an owned triple per the C API.
+        // SAFETY: the checked out-pointers hold an owned triple per the C API.
         unsafe {
             let mut state = ErrorState {
                 ty: *ptype,
@@ -126,9 +146,7 @@ pub extern "C" fn PyErr_NormalizeException(
                 tb: *ptb,
             };
             err::normalize(&mut state);
-            *ptype = state.ty;
-            *pvalue = state.value;
-            *ptb = state.tb;
+            store_triple(state, ptype, pvalue, ptb);
         }
     })
 }

@@ -61,6 +61,23 @@ static Py_ssize_t count_items(const char *format, char end) {
     return count;
 }
 
+/* Consumes the closing `end` of a container (nothing at the top level,
+ * where `end` is NUL) and returns the container, or releases it and returns
+ * NULL when building it `failed` or the paren does not match. */
+static PyObject *finish_container(const char **p_format, char end, PyObject *container, int failed) {
+    if (**p_format != end) {
+        failed = 1;
+        format_error("unmatched paren in format");
+    } else if (end != '\0') {
+        ++*p_format;
+    }
+    if (failed) {
+        Py_XDECREF(container);
+        return NULL;
+    }
+    return container;
+}
+
 /* Builds `n` items into a new tuple; consumes the closing `end`. Every item
  * is built even after a failure so that stolen ('N') references are
  * released and the va_list stays in step. */
@@ -78,17 +95,7 @@ static PyObject *build_tuple(const char **p_format, va_list *p_va, char end, Py_
             Py_XDECREF(item);
         }
     }
-    if (**p_format != end) {
-        failed = 1;
-        format_error("unmatched paren in format");
-    } else if (end != '\0') {
-        ++*p_format;
-    }
-    if (failed) {
-        Py_XDECREF(tuple);
-        return NULL;
-    }
-    return tuple;
+    return finish_container(p_format, end, tuple, failed);
 }
 
 /* Builds a dict of `n` items (keys and values alternate); consumes the
@@ -110,17 +117,7 @@ static PyObject *build_dict(const char **p_format, va_list *p_va, Py_ssize_t n) 
         Py_XDECREF(key);
         Py_XDECREF(value);
     }
-    if (**p_format != '}') {
-        failed = 1;
-        format_error("unmatched paren in format");
-    } else {
-        ++*p_format;
-    }
-    if (failed) {
-        Py_XDECREF(dict);
-        return NULL;
-    }
-    return dict;
+    return finish_container(p_format, '}', dict, failed);
 }
 
 static PyObject *build_text(const char **p_format, va_list *p_va, int as_bytes) {

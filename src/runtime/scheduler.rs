@@ -1317,7 +1317,10 @@ unsafe fn schedule_callback(ts: *mut ThreadState, prev: *mut Tasklet, next: *mut
 #[cold]
 unsafe fn call_schedule_hook(
     ts: *mut ThreadState,
-    hook: unsafe extern "C-unwind" fn(*mut tasklet::PyTaskletObject, *mut tasklet::PyTaskletObject) -> c_int,
+    hook: unsafe extern "C-unwind" fn(
+        *mut tasklet::PyTaskletObject,
+        *mut tasklet::PyTaskletObject,
+    ) -> c_int,
     prev: *mut Tasklet,
     next: *mut Tasklet,
 ) {
