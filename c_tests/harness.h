@@ -20,21 +20,9 @@ static const char *harness_case;
 
 #define RUN(name)                                                              \
     do {                                                                       \
-        harness_case = #name;                                                  \
-        harness_case_failed = 0;                                               \
+        harness_case_begin(#name);                                             \
         test_##name();                                                         \
-        if (!harness_case_failed && PyErr_Occurred() != NULL) {                \
-            harness_fail(__FILE__, __LINE__, "case left an exception set");     \
-            PyErr_Print();                                                     \
-        }                                                                      \
-        PyErr_Clear();                                                         \
-        if (harness_case_failed) {                                             \
-            harness_failed++;                                                  \
-        } else {                                                               \
-            harness_passed++;                                                  \
-            printf("PASSED: %s\n", #name);                                     \
-        }                                                                      \
-        fflush(stdout);                                                        \
+        harness_case_end(__FILE__, __LINE__);                                  \
     } while (0)
 
 static inline void harness_fail(const char *file, int line, const char *what) {
@@ -43,6 +31,29 @@ static inline void harness_fail(const char *file, int line, const char *what) {
     }
     harness_case_failed = 1;
     printf("    %s:%d: %s\n", file, line, what);
+    fflush(stdout);
+}
+
+/* The bookkeeping of RUN (and RUN_INSIDE) around one case: begin names the
+ * case; end fails it when it left an exception set (file:line is where the
+ * case was run), clears the exception and counts and prints the result. */
+static inline void harness_case_begin(const char *name) {
+    harness_case = name;
+    harness_case_failed = 0;
+}
+
+static inline void harness_case_end(const char *file, int line) {
+    if (!harness_case_failed && PyErr_Occurred() != NULL) {
+        harness_fail(file, line, "case left an exception set");
+        PyErr_Print();
+    }
+    PyErr_Clear();
+    if (harness_case_failed) {
+        harness_failed++;
+    } else {
+        harness_passed++;
+        printf("PASSED: %s\n", harness_case);
+    }
     fflush(stdout);
 }
 

@@ -101,21 +101,9 @@ static inline void run_inside(void (*body)(void)) {
 
 #define RUN_INSIDE(name)                                                       \
     do {                                                                       \
-        harness_case = #name;                                                  \
-        harness_case_failed = 0;                                               \
+        harness_case_begin(#name);                                             \
         run_inside(test_##name);                                               \
-        if (!harness_case_failed && PyErr_Occurred() != NULL) {                \
-            harness_fail(__FILE__, __LINE__, "case left an exception set");     \
-            PyErr_Print();                                                     \
-        }                                                                      \
-        PyErr_Clear();                                                         \
-        if (harness_case_failed) {                                             \
-            harness_failed++;                                                  \
-        } else {                                                               \
-            harness_passed++;                                                  \
-            printf("PASSED: %s\n", #name);                                     \
-        }                                                                      \
-        fflush(stdout);                                                        \
+        harness_case_end(__FILE__, __LINE__);                                  \
     } while (0)
 
 #endif
