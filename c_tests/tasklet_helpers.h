@@ -68,6 +68,41 @@ static inline const char *arg_str(PyObject *args, Py_ssize_t i) {
     return PyUnicode_AsUTF8(PyTuple_GetItem(args, i));
 }
 
+/* Releases the result `r` of a call and returns 1 when it is `expected`;
+ * otherwise fails the case with `what` (printing the exception when `r` is
+ * NULL) and returns 0. */
+static inline int check_result(const char *file, int line, PyObject *r, PyObject *expected, const char *what) {
+    if (r != expected) {
+        harness_fail(file, line, what);
+        if (r == NULL) {
+            PyErr_Print();
+        }
+        Py_XDECREF(r);
+        return 0;
+    }
+    Py_DECREF(r);
+    return 1;
+}
+
+/* Fails the case (and returns) unless `r` is None; releases `r`. */
+#define CHECK_NONE(r)                                                          \
+    do {                                                                       \
+        PyObject *r_ = (r);                                                    \
+        if (!check_result(__FILE__, __LINE__, r_, Py_None, "expected None from " #r)) { \
+            return;                                                            \
+        }                                                                      \
+    } while (0)
+
+/* Fails the case (and returns) unless `r` is exactly `expected`; releases
+ * `r`. */
+#define CHECK_RESULT(r, expected)                                              \
+    do {                                                                       \
+        PyObject *r_ = (r);                                                    \
+        if (!check_result(__FILE__, __LINE__, r_, (PyObject *)(expected), "unexpected result of " #r)) { \
+            return;                                                            \
+        }                                                                      \
+    } while (0)
+
 static void (*inside_body)(void);
 
 static inline PyObject *inside_trampoline(PyObject *self, PyObject *args) {

@@ -44,20 +44,6 @@ static const char *name_of(PyObject *t) {
     return "?";
 }
 
-#define CHECK_NONE(r)                                                          \
-    do {                                                                       \
-        PyObject *r_ = (r);                                                    \
-        if (r_ != Py_None) {                                                   \
-            harness_fail(__FILE__, __LINE__, "expected None from " #r);        \
-            if (r_ == NULL) {                                                  \
-                PyErr_Print();                                                 \
-            }                                                                  \
-            Py_XDECREF(r_);                                                    \
-            return;                                                            \
-        }                                                                      \
-        Py_DECREF(r_);                                                         \
-    } while (0)
-
 static int schedule(void) {
     PyObject *r = PyStackless_Schedule(Py_None, 0);
     if (r == NULL) {

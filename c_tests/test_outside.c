@@ -8,20 +8,6 @@
 
 /* ---- Helpers --------------------------------------------------------- */
 
-#define CHECK_NONE(r)                                                          \
-    do {                                                                       \
-        PyObject *r_ = (r);                                                    \
-        if (r_ != Py_None) {                                                   \
-            harness_fail(__FILE__, __LINE__, "expected None from " #r);        \
-            if (r_ == NULL) {                                                  \
-                PyErr_Print();                                                 \
-            }                                                                  \
-            Py_XDECREF(r_);                                                    \
-            return;                                                            \
-        }                                                                      \
-        Py_DECREF(r_);                                                         \
-    } while (0)
-
 /* Tasklet names for traces (borrowed; reset by each case). */
 static PyTaskletObject *named[16];
 static const char *names[16];

@@ -29,36 +29,6 @@ static long *ticks_of(const char *name) {
     return &ticks_done[(name[0] - 'A') % 26];
 }
 
-/* Fails the case (and returns) unless `r` is None; releases `r`. */
-#define CHECK_NONE(r)                                                          \
-    do {                                                                       \
-        PyObject *r_ = (r);                                                    \
-        if (r_ != Py_None) {                                                   \
-            harness_fail(__FILE__, __LINE__, "expected None from " #r);        \
-            if (r_ == NULL) {                                                  \
-                PyErr_Print();                                                 \
-            }                                                                  \
-            Py_XDECREF(r_);                                                    \
-            return;                                                            \
-        }                                                                      \
-        Py_DECREF(r_);                                                         \
-    } while (0)
-
-/* Fails the case unless `r` is exactly `expected`; releases `r`. */
-#define CHECK_RESULT(r, expected)                                              \
-    do {                                                                       \
-        PyObject *r_ = (r);                                                    \
-        if (r_ != (PyObject *)(expected)) {                                    \
-            harness_fail(__FILE__, __LINE__, "unexpected result of " #r);     \
-            if (r_ == NULL) {                                                  \
-                PyErr_Print();                                                 \
-            }                                                                  \
-            Py_XDECREF(r_);                                                    \
-            return;                                                            \
-        }                                                                      \
-        Py_DECREF(r_);                                                         \
-    } while (0)
-
 /* Tasklet names for ring listings (borrowed; reset by each case). */
 static PyTaskletObject *named[16];
 static const char *names[16];
