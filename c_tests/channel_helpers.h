@@ -1,8 +1,8 @@
 /*
  * Helpers shared by the channel tests (test_channels.c,
- * test_channel_events.c): named tasklets, reading the ring and a channel's
- * queue as text, tasklet bodies that trace what they do, and capturing
- * stderr.
+ * test_channel_events.c): named tasklets, reading a channel's queue as text
+ * (names and the ring come from tasklet_helpers.h), tasklet bodies that
+ * trace what they do, and capturing stderr.
  *
  * Every tasklet body takes an argument tuple whose item 0 is the tasklet's
  * name; the name is what traces, rings and queues show.
@@ -16,77 +16,7 @@
 
 #include <unistd.h>
 
-/* ---- Names --------------------------------------------------------------- */
-
-#define MAX_NAMED 64
-static const void *named_obj[MAX_NAMED];
-static const char *named_name[MAX_NAMED];
-static int named_count;
-
-/* Gives `o` (a tasklet or a channel) a name for rings, queues and traces. */
-static inline void name_object(const void *o, const char *name) {
-    named_obj[named_count % MAX_NAMED] = o;
-    named_name[named_count % MAX_NAMED] = name;
-    named_count++;
-}
-
-/* "main", the latest name given to `o`, "None", or "?". */
-static inline const char *name_of(const void *o) {
-    if (o == NULL) {
-        return "NULL";
-    }
-    if (o == (const void *)Py_None) {
-        return "None";
-    }
-    PyObject *main = PyStackless_GetMain();
-    Py_XDECREF(main);
-    if (o == (const void *)main) {
-        return "main";
-    }
-    int n = named_count < MAX_NAMED ? named_count : MAX_NAMED;
-    for (int i = 1; i <= n; i++) {
-        int k = (named_count - i) % MAX_NAMED;
-        if (named_obj[k] == o) {
-            return named_name[k];
-        }
-    }
-    return "?";
-}
-
-/* Names of the tasklets from `first` along their next links, stopping at
- * `None` or back at `first` (text in a static buffer). */
-static inline const char *chain_text(PyObject *first, char *buf, size_t size) {
-    buf[0] = '\0';
-    if (first == NULL || first == Py_None) {
-        return buf;
-    }
-    PyObject *t = first;
-    Py_INCREF(t);
-    for (int i = 0; i < 32; i++) {
-        size_t len = strlen(buf);
-        snprintf(buf + len, size - len, "%s%s", len ? " " : "", name_of(t));
-        PyObject *next = PyTasklet_GetNext((PyTaskletObject *)t);
-        Py_DECREF(t);
-        t = next;
-        if (t == NULL || t == Py_None || t == first) {
-            break;
-        }
-    }
-    Py_XDECREF(t);
-    return buf;
-}
-
-/* The ring read from the current tasklet, e.g. "main X P". */
-static inline const char *ring_text(void) {
-    static char buf[512];
-    PyObject *cur = PyStackless_GetCurrent();
-    if (cur == NULL) {
-        return "(outside)";
-    }
-    chain_text(cur, buf, sizeof buf);
-    Py_DECREF(cur);
-    return buf;
-}
+/* ---- Queues ---------------------------------------------------------------- */
 
 /* The channel's queue read from its head, e.g. "R1 R2" ("" when empty). */
 static inline const char *queue_text(PyChannelObject *ch) {

@@ -63,6 +63,94 @@ static inline PyTaskletObject *spawn_args(PyCFunction f, const char *name, PyObj
 #define spawn(f) spawn_args((f), #f, NULL)
 #define spawn_with(f, args) spawn_args((f), #f, (args))
 
+/* ---- Names ------------------------------------------------------------- */
+
+#define MAX_NAMED 64
+static const void *named_obj[MAX_NAMED];
+static const char *named_name[MAX_NAMED];
+static int named_count;
+
+/* Forgets every name given; a case that names its tasklets starts with it,
+ * so that no name sticks to a later object at the same address. */
+static inline void names_reset(void) {
+    named_count = 0;
+}
+
+/* Gives `o` (a tasklet or a channel) a name for rings, queues and traces;
+ * the latest MAX_NAMED names are kept. */
+static inline void name_object(const void *o, const char *name) {
+    named_obj[named_count % MAX_NAMED] = o;
+    named_name[named_count % MAX_NAMED] = name;
+    named_count++;
+}
+
+/* The latest name given to `o`, or NULL. */
+static inline const char *registered_name(const void *o) {
+    int n = named_count < MAX_NAMED ? named_count : MAX_NAMED;
+    for (int i = 1; i <= n; i++) {
+        int k = (named_count - i) % MAX_NAMED;
+        if (named_obj[k] == o) {
+            return named_name[k];
+        }
+    }
+    return NULL;
+}
+
+/* "NULL", "None", "main" (the thread's main tasklet), the latest name given
+ * to `o`, or "?". */
+static inline const char *name_of(const void *o) {
+    if (o == NULL) {
+        return "NULL";
+    }
+    if (o == (const void *)Py_None) {
+        return "None";
+    }
+    PyObject *main = PyStackless_GetMain();
+    Py_XDECREF(main);
+    if (o == (const void *)main) {
+        return "main";
+    }
+    const char *name = registered_name(o);
+    return name ? name : "?";
+}
+
+/* Names of the tasklets from `first` along their next links, stopping at
+ * `None` or back at `first`, written into `buf`. */
+static inline const char *chain_text(PyObject *first, char *buf, size_t size) {
+    buf[0] = '\0';
+    if (first == NULL || first == Py_None) {
+        return buf;
+    }
+    PyObject *t = first;
+    Py_INCREF(t);
+    for (int i = 0; i < 32; i++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, "%s%s", len ? " " : "", name_of(t));
+        PyObject *next = PyTasklet_GetNext((PyTaskletObject *)t);
+        Py_DECREF(t);
+        t = next;
+        if (t == NULL || t == Py_None || t == first) {
+            break;
+        }
+    }
+    Py_XDECREF(t);
+    return buf;
+}
+
+/* The ring read from the current tasklet, e.g. "main X P". */
+static inline const char *ring_text(void) {
+    static char buf[512];
+    PyObject *cur = PyStackless_GetCurrent();
+    if (cur == NULL) {
+        return "(outside)";
+    }
+    chain_text(cur, buf, sizeof buf);
+    Py_DECREF(cur);
+    return buf;
+}
+
+#define CHECK_RING(expected) CHECK_STR(ring_text(), expected)
+
 /* The string argument i of a tasklet function's argument tuple. */
 static inline const char *arg_str(PyObject *args, Py_ssize_t i) {
     return PyUnicode_AsUTF8(PyTuple_GetItem(args, i));

@@ -14,36 +14,6 @@
 
 /* ---- Helpers --------------------------------------------------------- */
 
-/* Tasklet names for traces (borrowed; reset by each case). */
-static PyTaskletObject *named[16];
-static const char *names[16];
-static int n_named;
-
-static void name(PyTaskletObject *t, const char *n) {
-    named[n_named] = t;
-    names[n_named++] = n;
-}
-
-static const char *name_of(PyObject *t) {
-    if (t == NULL) {
-        return "NULL";
-    }
-    if (t == Py_None) {
-        return "None";
-    }
-    PyObject *main = PyStackless_GetMain();
-    Py_XDECREF(main);
-    if (t == main) {
-        return "main";
-    }
-    for (int i = 0; i < n_named; i++) {
-        if ((PyObject *)named[i] == t) {
-            return names[i];
-        }
-    }
-    return "?";
-}
-
 static int schedule(void) {
     PyObject *r = PyStackless_Schedule(Py_None, 0);
     if (r == NULL) {
@@ -152,14 +122,14 @@ static PyTaskletObject *spawn_named(PyCFunction f, const char *fname, const char
     PyObject *a = Py_BuildValue("(s)", n);
     PyTaskletObject *t = spawn_args(f, fname, a);
     Py_DECREF(a);
-    name(t, n);
+    name_object(t, n);
     return t;
 }
 #define SPAWN(f, n) spawn_named((f), #f, (n))
 
 #define BEGIN()                                                                \
     do {                                                                       \
-        n_named = 0;                                                           \
+        names_reset();                                                         \
         hook_calls = 0;                                                        \
     } while (0)
 
@@ -235,7 +205,7 @@ static PyObject *raise_zero_division(PyObject *self, PyObject *args) {
 TEST(sequence_of_uncaught_exception) {
     BEGIN();
     PyTaskletObject *e = spawn(raise_zero_division);
-    name(e, "E");
+    name_object(e, "E");
     CHECK_INT(INSTALL(sched_cb), 0);
     PyObject *r = PyStackless_RunWatchdog(0);
     uninstall();
@@ -264,7 +234,7 @@ static PyObject *pausing(PyObject *self, PyObject *args) {
 TEST(sequence_of_kill) {
     BEGIN();
     PyTaskletObject *k = spawn(pausing);
-    name(k, "K");
+    name_object(k, "K");
     CHECK_INT(PyTasklet_Run(k), 0);
     CHECK_INT(PyTasklet_Paused(k), 1);
     CHECK_INT(INSTALL(sched_cb), 0);
@@ -294,7 +264,7 @@ static PyObject *ticking(PyObject *self, PyObject *args) {
 TEST(sequence_of_hard_interrupt) {
     BEGIN();
     ticker_t = spawn(ticking);
-    name(ticker_t, "T");
+    name_object(ticker_t, "T");
     CHECK_INT(INSTALL(sched_cb), 0);
     PyObject *r = PyStackless_RunWatchdog(10);
     int rc = PyTasklet_Insert(ticker_t);

@@ -8,16 +8,6 @@
 
 /* ---- Helpers --------------------------------------------------------- */
 
-/* Tasklet names for traces (borrowed; reset by each case). */
-static PyTaskletObject *named[16];
-static const char *names[16];
-static int n_named;
-
-static void name(PyTaskletObject *t, const char *n) {
-    named[n_named] = t;
-    names[n_named++] = n;
-}
-
 /* The main tasklets the recording callback saw created (owned, so that
  * each one is a distinct object): M1, M2, ... */
 static PyObject *mains[8];
@@ -33,12 +23,8 @@ static const char *label(PyObject *t) {
             return m[i];
         }
     }
-    for (int i = 0; i < n_named; i++) {
-        if ((PyObject *)named[i] == t) {
-            return names[i];
-        }
-    }
-    return "?";
+    const char *name = registered_name(t);
+    return name ? name : "?";
 }
 
 /* The schedule callback: traces (prev>next); keeps every new main. */
@@ -70,14 +56,14 @@ static void stop_recording(void) {
 #define BEGIN()                                                                \
     do {                                                                       \
         trace_reset();                                                         \
-        n_named = 0;                                                           \
+        names_reset();                                                         \
     } while (0)
 
 static PyTaskletObject *spawn_named(PyCFunction f, const char *fname, const char *n, PyObject *extra) {
     PyObject *a = extra ? Py_BuildValue("(sO)", n, extra) : Py_BuildValue("(s)", n);
     PyTaskletObject *t = spawn_args(f, fname, a);
     Py_DECREF(a);
-    name(t, n);
+    name_object(t, n);
     return t;
 }
 #define SPAWN(f, n) spawn_named((f), #f, (n), NULL)
@@ -418,7 +404,7 @@ TEST(outside_bind_with_arguments) {
     BEGIN();
     PyObject *f = cfunc(straight);
     PyTaskletObject *t = PyTasklet_New(NULL, NULL);
-    name(t, "T");
+    name_object(t, "T");
     PyObject *args = Py_BuildValue("(s)", "T");
     CHECK_INT(PyTasklet_BindEx(t, f, args, NULL), 0);
     Py_DECREF(args);

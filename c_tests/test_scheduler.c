@@ -22,20 +22,8 @@
 
 #define FUNC(name) PyCFunction_New(&name##_def, NULL)
 
-static struct {
-    const void *t;
-    const char *name;
-} names[32];
-static int n_names;
-
-static void name_tasklet(const void *t, const char *name) {
-    names[n_names % 32].t = t;
-    names[n_names % 32].name = name;
-    n_names++;
-}
-
 /* A new tasklet of def's function with the string argument `name` (the
- * tasklet's name in ring()), set up. */
+ * tasklet's name in ring_text()), set up. */
 static PyTaskletObject *spawn_named(PyMethodDef *def, const char *name) {
     PyObject *func = PyCFunction_New(def, NULL);
     PyTaskletObject *t = PyTasklet_New(NULL, func);
@@ -50,7 +38,7 @@ static PyTaskletObject *spawn_named(PyMethodDef *def, const char *name) {
         Py_DECREF(t);
         return NULL;
     }
-    name_tasklet(t, name);
+    name_object(t, name);
     return t;
 }
 
@@ -67,50 +55,6 @@ static PyTaskletObject *main_tasklet(void) {
     Py_XDECREF(m);
     return (PyTaskletObject *)m;
 }
-
-static const char *name_of(PyObject *t) {
-    if (t == Py_None) {
-        return "None";
-    }
-    if (PyTasklet_IsMain((PyTaskletObject *)t)) {
-        return "main";
-    }
-    for (int i = n_names - 1; i >= 0 && i >= n_names - 32; i--) {
-        if (names[i % 32].t == t) {
-            return names[i % 32].name;
-        }
-    }
-    return "?";
-}
-
-/* The ring read from the current tasklet: "main A B". */
-static const char *ring(void) {
-    static char buf[512];
-    buf[0] = '\0';
-    PyObject *start = PyStackless_GetCurrent();
-    if (start == NULL) {
-        return "(outside)";
-    }
-    PyObject *t = start;
-    Py_INCREF(t);
-    for (int i = 0; i < 20; i++) {
-        if (i > 0) {
-            strcat(buf, " ");
-        }
-        strcat(buf, name_of(t));
-        PyObject *n = PyTasklet_GetNext((PyTaskletObject *)t);
-        Py_DECREF(t);
-        t = n;
-        if (t == start || t == Py_None) {
-            break;
-        }
-    }
-    Py_DECREF(t);
-    Py_DECREF(start);
-    return buf;
-}
-
-#define CHECK_RING(expected) CHECK_STR(ring(), expected)
 
 /* The pending exception as "Type: str(value)", cleared. */
 static const char *error_text(void) {
@@ -273,7 +217,7 @@ TEST(round_robin) {
 }
 
 TEST(setup_appends_at_the_tail) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *a = SPAWN(log_name, "A"), *b = SPAWN(log_name, "B"),
                     *c = SPAWN(log_name, "C");
     CHECK_RING("main A B C");
@@ -295,7 +239,7 @@ TEST(setup_appends_at_the_tail) {
 /* Schedule is FIFO round-robin; a dying tasklet hands over to its ring
  * successor (SPEC §2.5, §3.1). */
 TEST(schedule_round_robin_from_main) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *a = SPAWN(steps3, "A"), *b = SPAWN(steps2, "B");
     CHECK_SCHEDULE(Py_None, 0, Py_None);
     CHECK_TRACE("A1 B1");
@@ -400,7 +344,7 @@ TEST(s54_schedule_return_values_and_tempval) {
 
 /* S55 (1): the last runnable tasklet parks while main is in run(). */
 TEST(s55_1_schedule_remove_of_the_last_tasklet) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *t = SPAWN(parker, "T");
     CHECK_RUN_NONE();
     CHECK_TRACE("T parks");
@@ -433,7 +377,7 @@ BODY(s55_2_task) {
 
 /* S55 (2): main is blocked on a channel; the last tasklet may not leave. */
 TEST(s55_2_schedule_remove_while_main_is_blocked) {
-    n_names = 0;
+    names_reset();
     s55_channel = PyChannel_New(NULL);
     PyTaskletObject *t = SPAWN(s55_2_task, "T");
     PyObject *r = PyChannel_Receive(s55_channel);
@@ -453,7 +397,7 @@ TEST(s55_2_schedule_remove_while_main_is_blocked) {
  * in run(): main drops its last reference and it is killed before run()
  * returns. */
 TEST(s55_3_fire_and_forget_schedule_remove) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *t = SPAWN(parker, "T");
     Py_DECREF(t);
     CHECK_RUN_NONE();
@@ -464,7 +408,7 @@ TEST(s55_3_fire_and_forget_schedule_remove) {
 
 /* S55 (4): the same while main does Schedule(None, 1). */
 TEST(s55_4_fire_and_forget_while_main_parks) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *t = SPAWN(parker, "T");
     Py_DECREF(t);
     CHECK_SCHEDULE(Py_None, 1, Py_None);
@@ -477,7 +421,7 @@ TEST(s55_4_fire_and_forget_while_main_parks) {
 /* SPEC §5.1: schedule_remove by main with others runnable: main leaves the
  * ring and is revived when it runs empty (§3.3). */
 TEST(schedule_remove_by_main_with_others) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *a = SPAWN(steps2, "A");
     PyObject *v = PyUnicode_FromString("v");
     CHECK_SCHEDULE(v, 1, v);
@@ -508,7 +452,7 @@ BODY(count_runnables) {
 /* SPEC §5.11: main inside run(), paused and watchdog tasklets are not
  * counted. */
 TEST(run_count) {
-    n_names = 0;
+    names_reset();
     CHECK_INT(PyStackless_GetRunCount(), 1);
     PyTaskletObject *p = SPAWN(parker, "P");
     CHECK_INT(PyStackless_GetRunCount(), 2);
@@ -535,7 +479,7 @@ BODY(report_current) {
 
 /* SPEC §8.3 GetCurrent. */
 TEST(get_current) {
-    n_names = 0;
+    names_reset();
     PyObject *c = PyStackless_GetCurrent();
     CHECK_PTR(c, main_tasklet());
     Py_DECREF(c);
@@ -591,7 +535,7 @@ BODY(s52_f) {
 
 /* S52 (1) */
 TEST(s52a_run_first_of_three) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *t1 = SPAWN(s52_f, "t1"), *t2 = SPAWN(s52_f, "t2"), *t3 = SPAWN(s52_f, "t3");
     CHECK_INT(PyTasklet_Run(t1), 0);
     CHECK_TRACE("t1 t2 t3");
@@ -605,7 +549,7 @@ TEST(s52a_run_first_of_three) {
 
 /* S52 (2) */
 TEST(s52b_run_second_of_three) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *t1 = SPAWN(s52_f, "t1"), *t2 = SPAWN(s52_f, "t2"), *t3 = SPAWN(s52_f, "t3");
     CHECK_INT(PyTasklet_Run(t2), 0);
     CHECK_TRACE("t2 t3");
@@ -619,7 +563,7 @@ TEST(s52b_run_second_of_three) {
 
 /* S52 (3) */
 TEST(s52c_run_removed_tasklet) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *t1 = SPAWN(s52_f, "t1"), *t2 = SPAWN(s52_f, "t2"), *t3 = SPAWN(s52_f, "t3");
     CHECK_INT(PyTasklet_Remove(t2), 0);
     CHECK_RING("main t1 t3");
@@ -648,7 +592,7 @@ BODY(s53_back) {
 
 /* S53 */
 TEST(s53_switch_away_from_main) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *t1 = SPAWN(steps3, "t1"), *t2 = SPAWN(steps3, "t2"),
                     *t3 = SPAWN(steps3, "t3"), *back = SPAWN(s53_back, "back");
     CHECK_INT(PyTasklet_Switch(t1), 0);
@@ -681,7 +625,7 @@ BODY(run_main) {
 
 /* Run(main) while main is inside run(): its run() returns None. */
 TEST(run_main_from_a_tasklet) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *w = SPAWN(run_main, "W");
     CHECK_RUN_NONE();
     CHECK_TRACE("W1");
@@ -708,7 +652,7 @@ BODY(insert_main) {
 
 /* Insert(main) while main is inside run(): reached later, run() returns. */
 TEST(insert_main_from_a_tasklet) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *w = SPAWN(insert_main, "W");
     CHECK_RUN_NONE();
     CHECK_TRACE("W1");
@@ -729,7 +673,7 @@ BODY(remove_main) {
 /* Remove(main): main is still the wake-up target and is revived when the
  * ring runs empty; its Schedule returns normally. */
 TEST(remove_main_from_a_tasklet) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *r = SPAWN(remove_main, "R");
     PyObject *v = PyUnicode_FromString("v");
     CHECK_SCHEDULE(v, 0, v);
@@ -744,7 +688,7 @@ TEST(remove_main_from_a_tasklet) {
 
 /* S41 (a) */
 TEST(s41a_uncaught_exception_in_run) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *a = SPAWN(steps3, "A"), *b = SPAWN(raiser, "B"), *c = SPAWN(steps2, "C");
     CHECK_RUN_FAILS(PyExc_ZeroDivisionError, "B");
     CHECK_TRACE("A1 B raises");
@@ -761,7 +705,7 @@ TEST(s41a_uncaught_exception_in_run) {
 
 /* S41 (b) */
 TEST(s41b_uncaught_exception_in_schedule) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *a = SPAWN(steps3, "A"), *b = SPAWN(raiser, "B"), *c = SPAWN(steps2, "C");
     PyObject *r = PyStackless_Schedule(Py_None, 0);
     CHECK(r == NULL);
@@ -777,7 +721,7 @@ TEST(s41b_uncaught_exception_in_schedule) {
 
 /* SPEC §5.4, §8.1 Run: the error of the run tasklet fails main's Run. */
 TEST(uncaught_exception_fails_run_of_the_tasklet) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *b = SPAWN(raiser, "B"), *x = SPAWN(log_name, "X");
     CHECK_INT(PyTasklet_Run(b), -1);
     CHECK_ERROR(PyExc_ZeroDivisionError, "B");
@@ -792,7 +736,7 @@ TEST(uncaught_exception_fails_run_of_the_tasklet) {
 /* SPEC §5.4: main switched away (paused, not in run()) still receives the
  * error: it is appended and switched to at once, before X. */
 TEST(uncaught_exception_revives_a_paused_main) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *b = SPAWN(raiser, "B"), *x = SPAWN(log_name, "X");
     CHECK_INT(PyTasklet_Switch(b), -1);
     CHECK_ERROR(PyExc_ZeroDivisionError, "B");
@@ -808,7 +752,7 @@ TEST(uncaught_exception_revives_a_paused_main) {
 
 /* S28: Schedule, Schedule(..., 1) and run() with another runnable. */
 TEST(s28_schedule_and_run_trapped) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *a = SPAWN(log_name, "A");
     PyObject *v = PyUnicode_FromString("v");
     CHECK_INT(PyStackless_AdjustSwitchTrap(1), 0);
@@ -832,7 +776,7 @@ TEST(s28_schedule_and_run_trapped) {
 
 /* S28: Run and Switch of a runnable and of a paused tasklet. */
 TEST(s28_run_and_switch_trapped) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *s = SPAWN(log_name, "S"), *p = SPAWN(parker, "P");
     CHECK_INT(PyTasklet_Remove(p), 0);
     CHECK_INT(PyStackless_SwitchTrap(1), 0);
@@ -859,7 +803,7 @@ TEST(s28_run_and_switch_trapped) {
 
 /* S28: Kill and RaiseException that would switch (paused victim). */
 TEST(s28_kill_and_raise_trapped) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *p = SPAWN(parker, "P");
     CHECK_INT(PyTasklet_Run(p), 0);
     CHECK_INT(PyStackless_AdjustSwitchTrap(1), 0);
@@ -882,7 +826,7 @@ TEST(s28_kill_and_raise_trapped) {
 
 /* S28: what completes without a switch succeeds under the trap. */
 TEST(s28_allowed_under_the_trap) {
-    n_names = 0;
+    names_reset();
     PyObject *v = PyUnicode_FromString("v");
     CHECK_INT(PyStackless_AdjustSwitchTrap(1), 0);
     CHECK_INT(PyStackless_AdjustSwitchTrap(0), 1);
@@ -914,7 +858,7 @@ BODY(s31_foo) {
 
 /* S31 (a) */
 TEST(s31a_schedule_lets_the_tasklet_run) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *t = SPAWN(s31_foo, "T");
     CHECK_SCHEDULE(Py_None, 0, Py_None);
     CHECK_TRACE("foo scheduled=1");
@@ -934,7 +878,7 @@ BODY(s31_foo_inserts) {
 
 /* S31 (b) */
 TEST(s31b_schedule_remove_then_inserted) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *t = SPAWN(s31_foo_inserts, "T");
     CHECK_SCHEDULE(Py_None, 1, Py_None);
     CHECK_TRACE("foo scheduled=0 inserted scheduled=1");

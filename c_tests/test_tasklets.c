@@ -64,63 +64,6 @@ static PyTaskletObject *main_tasklet(void) {
     return (PyTaskletObject *)m;
 }
 
-/* Names for tasklets, to show the ring. */
-static struct {
-    const void *t;
-    const char *name;
-} names[32];
-static int n_names;
-
-static void name_tasklet(const void *t, const char *name) {
-    names[n_names % 32].t = t;
-    names[n_names % 32].name = name;
-    n_names++;
-}
-
-static const char *name_of(PyObject *t) {
-    if (t == Py_None) {
-        return "None";
-    }
-    if (PyTasklet_IsMain((PyTaskletObject *)t)) {
-        return "main";
-    }
-    for (int i = n_names - 1; i >= 0 && i >= n_names - 32; i--) {
-        if (names[i % 32].t == t) {
-            return names[i % 32].name;
-        }
-    }
-    return "?";
-}
-
-/* The ring read from the current tasklet: "main A B". */
-static const char *ring(void) {
-    static char buf[512];
-    buf[0] = '\0';
-    PyObject *start = PyStackless_GetCurrent();
-    if (start == NULL) {
-        return "(outside)";
-    }
-    PyObject *t = start;
-    Py_INCREF(t);
-    for (int i = 0; i < 20; i++) {
-        if (i > 0) {
-            strcat(buf, " ");
-        }
-        strcat(buf, name_of(t));
-        PyObject *n = PyTasklet_GetNext((PyTaskletObject *)t);
-        Py_DECREF(t);
-        t = n;
-        if (t == start || t == Py_None) {
-            break;
-        }
-    }
-    Py_DECREF(t);
-    Py_DECREF(start);
-    return buf;
-}
-
-#define CHECK_RING(expected) CHECK_STR(ring(), expected)
-
 /* The pending exception as "Type: str(value)", cleared; "no error" if none. */
 static const char *error_text(void) {
     static char buf[4][512];
@@ -262,7 +205,7 @@ static PyTaskletObject *spawn_park(const char *name, int remove) {
     PyObject *args = Py_BuildValue("(si)", name, remove);
     PyTaskletObject *t = spawn_def(&park_def, args);
     Py_DECREF(args);
-    name_tasklet(t, name);
+    name_object(t, name);
     return t;
 }
 
@@ -383,10 +326,10 @@ TEST(new_tasklet_of_a_subtype) {
 }
 
 TEST(set_up_tasklet_is_runnable_not_started) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *t = SPAWN_S(log_and_return, "T runs");
     CHECK(t != NULL);
-    name_tasklet(t, "T");
+    name_object(t, "T");
     CHECK_STATES(t, ST_NOT_STARTED_RUNNABLE);
     CHECK(tempval_is(t, Py_None));
     CHECK_PTR(PyTasklet_GetFrame(t), NULL);
@@ -448,7 +391,7 @@ TEST(main_tasklet_state) {
 }
 
 TEST(suspended_started_tasklets) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *a = spawn_park("A", 0), *b = spawn_park("B", 1);
     CHECK(a != NULL && b != NULL);
     PyObject *r = PyStackless_Schedule(Py_None, 0);
@@ -928,14 +871,14 @@ TEST(s35_remove_current) {
 }
 
 TEST(remove_in_every_state) {
-    n_names = 0;
+    names_reset();
     PyObject *func = FUNC(noop);
     PyTaskletObject *unbound = PyTasklet_New(NULL, NULL), *bound = PyTasklet_New(NULL, func);
     CHECK_INT(PyTasklet_Remove(unbound), 0);
     CHECK_INT(PyTasklet_Remove(bound), 0);
     PyTaskletObject *a = SPAWN_S(log_arg, "A"), *b = SPAWN_S(log_arg, "B");
-    name_tasklet(a, "A");
-    name_tasklet(b, "B");
+    name_object(a, "A");
+    name_object(b, "B");
     CHECK_INT(PyStackless_GetRunCount(), 3);
     CHECK_INT(PyTasklet_Remove(a), 0);
     CHECK_STATES(a, ST_NOT_STARTED_PAUSED);
@@ -961,7 +904,7 @@ TEST(remove_in_every_state) {
 }
 
 TEST(insert_in_every_state) {
-    n_names = 0;
+    names_reset();
     PyObject *func = FUNC(noop);
     PyTaskletObject *unbound = PyTasklet_New(NULL, NULL), *bound = PyTasklet_New(NULL, func);
     CHECK_INT(PyTasklet_Insert(unbound), -1);
@@ -969,15 +912,15 @@ TEST(insert_in_every_state) {
     CHECK_INT(PyTasklet_Insert(bound), -1);
     CHECK_ERROR(PyExc_RuntimeError, "You cannot run an unbound(dead) tasklet");
     PyTaskletObject *a = SPAWN_S(log_arg, "A"), *b = SPAWN_S(log_arg, "B");
-    name_tasklet(a, "A");
-    name_tasklet(b, "B");
+    name_object(a, "A");
+    name_object(b, "B");
     CHECK_INT(PyTasklet_Insert(a), 0); /* already in the ring: no-op */
     CHECK_INT(PyTasklet_Insert(main_tasklet()), 0);
     CHECK_RING("main A B");
     CHECK_INT(PyStackless_GetRunCount(), 3);
     /* A paused tasklet with C state is appended at the tail. */
     PyTaskletObject *p = paused_catcher();
-    name_tasklet(p, "P");
+    name_object(p, "P");
     CHECK_RING("main A B");
     CHECK_INT(PyTasklet_Insert(p), 0);
     CHECK_RING("main A B P");
@@ -1003,10 +946,10 @@ BODY(run_self) {
 /* SPEC §8.1: Run/Switch of the current tasklet is a successful no-op;
  * the _nr variants return 0, never 1. */
 TEST(run_and_switch_current_are_noops) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *a = SPAWN_S(log_arg, "A"), *b = SPAWN(run_self);
-    name_tasklet(a, "A");
-    name_tasklet(b, "B");
+    name_object(a, "A");
+    name_object(b, "B");
     CHECK_INT(PyTasklet_Run(main_tasklet()), 0);
     CHECK_INT(PyTasklet_Run_nr(main_tasklet()), 0);
     CHECK_INT(PyTasklet_Switch(main_tasklet()), 0); /* S34 (b) */
@@ -1081,9 +1024,9 @@ TEST(s34d_switch_to_paused) {
 /* SPEC §8.1 Switch: the caller stays paused until someone revives it;
  * when the ring runs empty, main (the wake-up target) is revived. */
 TEST(switch_away_until_the_ring_is_empty) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *a = spawn_park("A", 0), *b = SPAWN_S(log_arg, "B");
-    name_tasklet(b, "B");
+    name_object(b, "B");
     CHECK_INT(PyTasklet_Switch(a), 0);
     CHECK_TRACE("A1 B A2");
     CHECK_STATES(main_tasklet(), ST_CURRENT);
@@ -1096,10 +1039,10 @@ TEST(switch_away_until_the_ring_is_empty) {
 
 /* S16 */
 TEST(s16_kill_runnable_not_started) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *u = SPAWN(must_not_run), *x = SPAWN_S(log_arg, "X runs");
-    name_tasklet(u, "U");
-    name_tasklet(x, "X");
+    name_object(u, "U");
+    name_object(x, "X");
     CHECK_RING("main U X");
     CHECK_INT(PyTasklet_Kill(u), 0);
     CHECK_TRACE("X runs");
@@ -1123,12 +1066,12 @@ TEST(s17_pending_kill_not_started) {
 
 /* S18 */
 TEST(s18_kill_paused) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *p = spawn_park("P", 1);
     CHECK_INT(PyTasklet_Run(p), 0);
     CHECK_STATES(p, ST_STARTED_PAUSED);
     PyTaskletObject *x = SPAWN_S(log_arg, "X runs");
-    name_tasklet(x, "X");
+    name_object(x, "X");
     CHECK_INT(PyTasklet_Kill(p), 0);
     CHECK_TRACE("P1 P TaskletExit");
     CHECK_STATES(p, ST_DEAD);
@@ -1216,9 +1159,9 @@ BODY(kill_main) {
 
 /* S21 (a) */
 TEST(s21a_kill_main_in_schedule) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *km = SPAWN(kill_main);
-    name_tasklet(km, "KM");
+    name_object(km, "KM");
     PyObject *r = PyStackless_Schedule(Py_None, 0);
     CHECK(r == NULL);
     CHECK_ERROR(PyExc_TaskletExit, "");
@@ -1231,9 +1174,9 @@ TEST(s21a_kill_main_in_schedule) {
 
 /* S21 (b) */
 TEST(s21b_kill_main_in_run) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *km = SPAWN(kill_main);
-    name_tasklet(km, "KM");
+    name_object(km, "KM");
     CHECK_RUN_FAILS(PyExc_TaskletExit, "");
     CHECK_TRACE("kills");
     CHECK_RING("main KM");
@@ -1287,7 +1230,7 @@ TEST(s22_kill_pending_false) {
 /* SPEC §5.6: a runnable victim is not moved, so the tasklets after it in
  * the ring run before the killer resumes. */
 TEST(kill_runnable_started_is_not_moved) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *a = spawn_park("A", 0), *b = spawn_park("B", 0);
     PyObject *r = PyStackless_Schedule(Py_None, 0);
     CHECK(r == Py_None);
@@ -1302,11 +1245,11 @@ TEST(kill_runnable_started_is_not_moved) {
 
 /* A pending kill of a paused tasklet makes it runnable (at the tail). */
 TEST(pending_kill_of_paused_inserts_it) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *p = spawn_park("P", 1);
     CHECK_INT(PyTasklet_Run(p), 0);
     PyTaskletObject *x = SPAWN_S(log_arg, "X");
-    name_tasklet(x, "X");
+    name_object(x, "X");
     CHECK_INT(PyTasklet_KillEx(p, 1), 0);
     CHECK_STATES(p, ST_STARTED_RUNNABLE);
     CHECK_RING("main X P");
@@ -1487,9 +1430,9 @@ BODY(raise_in_main) {
 /* SPEC §2.4, §5.6: an exception raised in main from a tasklet fails main's
  * pending call; the raiser stays runnable. */
 TEST(raise_exception_in_main_from_a_tasklet) {
-    n_names = 0;
+    names_reset();
     PyTaskletObject *r = SPAWN(raise_in_main);
-    name_tasklet(r, "R");
+    name_object(r, "R");
     CHECK_INT(PyTasklet_Run(r), -1);
     CHECK_ERROR(PyExc_ValueError, "from R");
     CHECK_RING("main R");
@@ -1541,10 +1484,10 @@ static void remove_handler(void) {
 
 /* S29 (a) */
 TEST(s29a_error_handler_handles) {
-    n_names = 0;
+    names_reset();
     CHECK(install_handler(0));
     PyTaskletObject *t = SPAWN_S(raise_zde, "I am borken");
-    name_tasklet(t, "T");
+    name_object(t, "T");
     CHECK_RUN_NONE();
     remove_handler();
     CHECK_INT(handler_calls, 1);
@@ -1566,10 +1509,10 @@ TEST(s29b_error_handler_raises) {
 
 /* S29 (c), (d) */
 TEST(s29c_error_handler_early_throw) {
-    n_names = 0;
+    names_reset();
     CHECK(install_handler(0));
     PyTaskletObject *s = SPAWN(must_not_run);
-    name_tasklet(s, "S");
+    name_object(s, "S");
     PyObject *v = PyUnicode_FromString("thrown error");
     CHECK_INT(PyTasklet_Throw(s, 0, PyExc_ZeroDivisionError, v, NULL), 0);
     Py_DECREF(v);
@@ -1579,7 +1522,7 @@ TEST(s29c_error_handler_early_throw) {
     CHECK_TRACE("");
     /* (d) an error raised by the function itself, via Run(s). */
     PyTaskletObject *s2 = SPAWN_S(raise_zde, "own");
-    name_tasklet(s2, "S2");
+    name_object(s2, "S2");
     CHECK_INT(PyTasklet_Run(s2), 0);
     remove_handler();
     CHECK_INT(handler_calls, 2);
@@ -1604,11 +1547,11 @@ BODY(s29_pending_body) {
 
 /* S29 (e) */
 TEST(s29e_error_handler_pending_throw) {
-    n_names = 0;
+    names_reset();
     s29_ran = 0;
     CHECK(install_handler(0));
     PyTaskletObject *s = SPAWN(s29_pending_body);
-    name_tasklet(s, "S");
+    name_object(s, "S");
     CHECK_INT(PyTasklet_Run(s), 0);
     CHECK_INT(s29_ran, 1);
     PyObject *v = PyUnicode_FromString("pending");

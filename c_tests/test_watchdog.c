@@ -29,60 +29,6 @@ static long *ticks_of(const char *name) {
     return &ticks_done[(name[0] - 'A') % 26];
 }
 
-/* Tasklet names for ring listings (borrowed; reset by each case). */
-static PyTaskletObject *named[16];
-static const char *names[16];
-static int n_named;
-
-static void name(PyTaskletObject *t, const char *n) {
-    named[n_named] = t;
-    names[n_named++] = n;
-}
-
-static const char *name_of(PyObject *t) {
-    if (t == NULL) {
-        return "NULL";
-    }
-    if (t == Py_None) {
-        return "None";
-    }
-    PyObject *main = PyStackless_GetMain();
-    Py_XDECREF(main);
-    if (t == main) {
-        return "main";
-    }
-    for (int i = 0; i < n_named; i++) {
-        if ((PyObject *)named[i] == t) {
-            return names[i];
-        }
-    }
-    return "?";
-}
-
-/* The ring read from the current tasklet, as space-separated names. */
-static const char *ring(void) {
-    static char buf[256];
-    buf[0] = '\0';
-    PyObject *start = PyStackless_GetCurrent();
-    if (start == NULL) {
-        return buf;
-    }
-    PyObject *t = start;
-    Py_INCREF(t);
-    do {
-        if (buf[0] != '\0') {
-            strcat(buf, " ");
-        }
-        strcat(buf, name_of(t));
-        PyObject *next = PyTasklet_GetNext((PyTaskletObject *)t);
-        Py_DECREF(t);
-        t = next;
-    } while (t != NULL && t != Py_None && t != start && strlen(buf) < 200);
-    Py_XDECREF(t);
-    Py_DECREF(start);
-    return buf;
-}
-
 static PyObject *build_args(const char *format, const char *s, long n, long m) {
     return Py_BuildValue(format, s, n, m);
 }
@@ -110,7 +56,7 @@ static PyTaskletObject *spawn_ticker(const char *n, long count, long step) {
     PyObject *a = build_args("(sll)", n, count, step);
     PyTaskletObject *t = spawn_with(ticker, a);
     Py_DECREF(a);
-    name(t, n);
+    name_object(t, n);
     return t;
 }
 
@@ -142,7 +88,7 @@ static PyTaskletObject *spawn_scheduler(const char *n, long count) {
     PyObject *a = build_args("(sll)", n, count, 0);
     PyTaskletObject *t = spawn_with(scheduler, a);
     Py_DECREF(a);
-    name(t, n);
+    name_object(t, n);
     return t;
 }
 
@@ -172,7 +118,7 @@ static PyTaskletObject *spawn_burst(const char *n, long rounds, long count) {
     PyObject *a = build_args("(sll)", n, rounds, count);
     PyTaskletObject *t = spawn_with(burst, a);
     Py_DECREF(a);
-    name(t, n);
+    name_object(t, n);
     return t;
 }
 
@@ -241,7 +187,7 @@ static void check_watchdog_list_empty(void) {
 #define BEGIN()                                                                \
     do {                                                                       \
         reset();                                                               \
-        n_named = 0;                                                           \
+        names_reset();                                                         \
     } while (0)
 
 /* ---- §5.3 / §9.2: hard timeouts and ticks ------------------------------ */
@@ -373,7 +319,7 @@ TEST(total_timeout_counts_all_ticks) {
     CHECK_PTR(r, a);
     Py_DECREF(r);
     CHECK_INT(*ticks_of("A"), 11);
-    CHECK_STR(ring(), "main B");
+    CHECK_STR(ring_text(), "main B");
     CHECK_INT(PyTasklet_Insert(a), 0);
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_TRACE("B done A done");
@@ -420,7 +366,7 @@ static PyTaskletObject *spawn_slicer(const char *n) {
     PyObject *a = Py_BuildValue("(s)", n);
     PyTaskletObject *t = spawn_with(slicer, a);
     Py_DECREF(a);
-    name(t, n);
+    name_object(t, n);
     return t;
 }
 
@@ -432,7 +378,7 @@ TEST(hard_interrupt_ordering) {
     CHECK_PTR(r, a);
     Py_DECREF(r);
     CHECK_TRACE("");
-    CHECK_STR(ring(), "main B C");
+    CHECK_STR(ring_text(), "main B C");
     CHECK_INT(PyTasklet_Paused(a), 1);
     CHECK_INT(PyTasklet_Insert(a), 0);
     CHECK_NONE(PyStackless_RunWatchdog(0));
@@ -449,7 +395,7 @@ TEST(soft_interrupt_ordering) {
     PyTaskletObject *a = spawn_slicer("A"), *b = spawn_slicer("B"), *c = spawn_slicer("C");
     CHECK_NONE(PyStackless_RunWatchdogEx(100, PY_WATCHDOG_SOFT));
     CHECK_TRACE("A0");
-    CHECK_STR(ring(), "main B C A");
+    CHECK_STR(ring_text(), "main B C A");
     CHECK_INT(PyTasklet_GetPendingIrq(a), 0);
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_TRACE("A0 B0 C0 A1 B1 C1 A2 B2 C2");
@@ -935,11 +881,11 @@ TEST(soft_interrupt_handed_on_through_rendezvous) {
     BEGIN();
     soft_channel = PyChannel_New(NULL);
     PyTaskletObject *r = spawn(soft_receiver), *a = spawn(soft_sender);
-    name(r, "R");
-    name(a, "A");
+    name_object(r, "R");
+    name_object(a, "A");
     CHECK_NONE(PyStackless_RunWatchdogEx(100, PY_WATCHDOG_SOFT));
     CHECK_TRACE("R got x pending=1");
-    CHECK_STR(ring(), "main A R");
+    CHECK_STR(ring_text(), "main A R");
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_TRACE("R got x pending=1 A sent R end");
     Py_DECREF(r);
@@ -1120,7 +1066,7 @@ TEST(run_under_switch_trap) {
     CHECK(r == NULL);
     CHECK_ERROR(PyExc_RuntimeError, "switch_trap");
     CHECK_INT(PyStackless_GetRunCount(), 2);
-    CHECK_STR(ring(), "main T");
+    CHECK_STR(ring_text(), "main T");
     CHECK_TRACE("");
     /* The failed timed run left no timer: an untimed run is not cut. */
     CHECK_NONE(PyStackless_RunWatchdog(0));
@@ -1177,10 +1123,10 @@ static PyObject *insert_main(PyObject *self, PyObject *args) {
 TEST(insert_wakes_watchdog) {
     BEGIN();
     PyTaskletObject *x = spawn(insert_main);
-    name(x, "X");
+    name_object(x, "X");
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_TRACE("X inserted main");
-    CHECK_STR(ring(), "main X");
+    CHECK_STR(ring_text(), "main X");
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_TRACE("X inserted main X end");
     Py_DECREF(x);
@@ -1205,11 +1151,11 @@ static PyObject *switch_main(PyObject *self, PyObject *args) {
 TEST(switch_wakes_watchdog) {
     BEGIN();
     PyTaskletObject *x = spawn(switch_main);
-    name(x, "X");
+    name_object(x, "X");
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_TRACE("X switches");
     CHECK_INT(PyTasklet_Paused(x), 1);
-    CHECK_STR(ring(), "main");
+    CHECK_STR(ring_text(), "main");
     CHECK_INT(PyTasklet_Insert(x), 0);
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_TRACE("X switches X back");
@@ -1235,11 +1181,11 @@ static PyObject *kill_main(PyObject *self, PyObject *args) {
 TEST(kill_wakes_watchdog) {
     BEGIN();
     PyTaskletObject *k = spawn(kill_main);
-    name(k, "K");
+    name_object(k, "K");
     CHECK(PyStackless_RunWatchdog(0) == NULL);
     CHECK_ERROR(PyExc_TaskletExit, "");
     CHECK_TRACE("kills");
-    CHECK_STR(ring(), "main K");
+    CHECK_STR(ring_text(), "main K");
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_TRACE("kills after");
     Py_DECREF(k);
@@ -1267,11 +1213,11 @@ TEST(throw_wakes_watchdog) {
     BEGIN();
     PyTaskletObject *k = spawn(throw_main);
     PyTaskletObject *y = spawn_scheduler("Y", 1);
-    name(k, "K");
+    name_object(k, "K");
     CHECK(PyStackless_RunWatchdog(0) == NULL);
     CHECK_ERROR(PyExc_IndexError, "to main");
     CHECK_TRACE("throws");
-    CHECK_STR(ring(), "main K Y");
+    CHECK_STR(ring_text(), "main K Y");
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_TRACE("throws after Y done");
     Py_DECREF(k);
@@ -1287,10 +1233,10 @@ TEST(uncaught_error_wakes_watchdog) {
     PyObject *args = Py_BuildValue("(s)", "boom");
     PyTaskletObject *e = spawn_with(raise_index_error, args);
     Py_DECREF(args);
-    name(e, "E");
+    name_object(e, "E");
     CHECK(PyStackless_RunWatchdog(0) == NULL);
     CHECK_ERROR(PyExc_IndexError, "boom");
-    CHECK_STR(ring(), "main A");
+    CHECK_STR(ring_text(), "main A");
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_TRACE("A done");
     Py_DECREF(a);
@@ -1470,7 +1416,7 @@ static PyObject *wakeup_runner(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
     PyTaskletObject *w = spawn(wakeup);
-    name(w, "W");
+    name_object(w, "W");
     PyObject *r = PyStackless_RunWatchdog(0);
     Py_DECREF(w);
     if (r == NULL) {
@@ -1487,13 +1433,13 @@ TEST(manual_wakeup_of_the_outer_watchdog) {
     BEGIN();
     PyTaskletObject *w = spawn(worker);
     PyTaskletObject *r = spawn(wakeup_runner);
-    name(r, "R");
+    name_object(r, "R");
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_INT(done, 1);
     CHECK_TRACE("");
     /* The inner watchdog R was made runnable again. */
     CHECK_INT(PyTasklet_Scheduled(r), 1);
-    CHECK_STR(ring(), "main W R");
+    CHECK_STR(ring_text(), "main W R");
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_INT(done, 3);
     CHECK_TRACE("wakeup back runner run returned None");
@@ -1550,7 +1496,7 @@ static PyObject *inner_watchdog(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
     spin = spawn(spin_forever);
-    name(spin, "spin");
+    name_object(spin, "spin");
     PyObject *r = PyStackless_RunWatchdogEx(50, PY_WATCHDOG_IGNORE_NESTING);
     if (r == NULL) {
         return NULL;
@@ -1566,7 +1512,7 @@ static PyObject *inner_watchdog(PyObject *self, PyObject *args) {
 TEST(nested_timed_runs_first_wins) {
     BEGIN();
     PyTaskletObject *w = spawn(inner_watchdog);
-    name(w, "inner");
+    name_object(w, "inner");
     PyObject *r = PyStackless_RunWatchdogEx(5000, PY_WATCHDOG_TOTALTIMEOUT | PY_WATCHDOG_IGNORE_NESTING);
     CHECK(spin != NULL);
     CHECK_PTR(r, spin);
@@ -1576,7 +1522,7 @@ TEST(nested_timed_runs_first_wins) {
     CHECK_INT(PyTasklet_Paused(w), 0);
     CHECK_INT(PyTasklet_Scheduled(w), 1);
     CHECK_INT(PyTasklet_Paused(spin), 1);
-    CHECK_STR(ring(), "main inner");
+    CHECK_STR(ring_text(), "main inner");
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_TRACE("inner run returned None spin killed spin alive=0");
     CHECK_INT(PyTasklet_Alive(w), 0);
@@ -1633,8 +1579,8 @@ static void watchdog_on_tasklet(int soft, const char *expected, long t1_ticks) {
     victims[1] = spawn_with(tick_and_schedule_forever, a2);
     Py_DECREF(a1);
     Py_DECREF(a2);
-    name(victims[0], "P");
-    name(victims[1], "Q");
+    name_object(victims[0], "P");
+    name_object(victims[1], "Q");
     PyTaskletObject *r = spawn(timed_runner);
     CHECK_NONE(PyStackless_RunWatchdog(0));
     CHECK_TRACE(expected);
