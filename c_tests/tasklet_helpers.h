@@ -43,11 +43,10 @@ static inline PyObject *cfunc_named(PyCFunction f, const char *name) {
 }
 #define cfunc(f) cfunc_named((f), #f)
 
-/* A new tasklet running f(*args) (args may be NULL), set up (runnable). */
-static inline PyTaskletObject *spawn_args(PyCFunction f, const char *name, PyObject *args) {
-    PyObject *func = cfunc_named(f, name);
+/* A new tasklet running the function object func(*args) (args may be NULL:
+ * ()), set up (runnable); keeps no state, so any thread may use it. */
+static inline PyTaskletObject *spawn_func(PyObject *func, PyObject *args) {
     PyTaskletObject *t = PyTasklet_New(NULL, func);
-    Py_DECREF(func);
     if (t == NULL) {
         return NULL;
     }
@@ -60,8 +59,45 @@ static inline PyTaskletObject *spawn_args(PyCFunction f, const char *name, PyObj
     }
     return t;
 }
+
+/* A new tasklet running f(*args) (args may be NULL), set up (runnable). */
+static inline PyTaskletObject *spawn_args(PyCFunction f, const char *name, PyObject *args) {
+    PyObject *func = cfunc_named(f, name);
+    PyTaskletObject *t = spawn_func(func, args);
+    Py_DECREF(func);
+    return t;
+}
 #define spawn(f) spawn_args((f), #f, NULL)
 #define spawn_with(f, args) spawn_args((f), #f, (args))
+
+/* A tasklet body with its own PyMethodDef `NAME_def` (METH_VARARGS). The
+ * body sees `args`; `(void)args;` where it does not use them. */
+#define BODY(name)                                                             \
+    static PyObject *name##_impl(PyObject *args);                              \
+    static PyObject *name(PyObject *self, PyObject *args) {                    \
+        (void)self;                                                            \
+        return name##_impl(args);                                              \
+    }                                                                          \
+    static PyMethodDef name##_def = {#name, name, METH_VARARGS, NULL};         \
+    static PyObject *name##_impl(PyObject *args)
+
+#define FUNC(name) PyCFunction_New(&name##_def, NULL)
+
+/* A new tasklet running def's function with `args` (NULL: ()), set up. */
+static inline PyTaskletObject *spawn_def(PyMethodDef *def, PyObject *args) {
+    PyObject *func = PyCFunction_New(def, NULL);
+    PyTaskletObject *t = spawn_func(func, args);
+    Py_DECREF(func);
+    return t;
+}
+
+/* The same with the one string argument `s`. */
+static inline PyTaskletObject *spawn_def_s(PyMethodDef *def, const char *s) {
+    PyObject *args = Py_BuildValue("(s)", s);
+    PyTaskletObject *t = spawn_def(def, args);
+    Py_DECREF(args);
+    return t;
+}
 
 /* ---- Names ------------------------------------------------------------- */
 

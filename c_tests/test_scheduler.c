@@ -10,35 +10,13 @@
 
 /* ---- Helpers of this file ---------------------------------------------- */
 
-/* A tasklet body with its own PyMethodDef `NAME_def` (METH_VARARGS). */
-#define BODY(name)                                                             \
-    static PyObject *name##_impl(PyObject *args);                              \
-    static PyObject *name(PyObject *self, PyObject *args) {                    \
-        (void)self;                                                            \
-        return name##_impl(args);                                              \
-    }                                                                          \
-    static PyMethodDef name##_def = {#name, name, METH_VARARGS, NULL};         \
-    static PyObject *name##_impl(PyObject *args)
-
-#define FUNC(name) PyCFunction_New(&name##_def, NULL)
-
 /* A new tasklet of def's function with the string argument `name` (the
  * tasklet's name in ring_text()), set up. */
 static PyTaskletObject *spawn_named(PyMethodDef *def, const char *name) {
-    PyObject *func = PyCFunction_New(def, NULL);
-    PyTaskletObject *t = PyTasklet_New(NULL, func);
-    Py_DECREF(func);
-    if (t == NULL) {
-        return NULL;
+    PyTaskletObject *t = spawn_def_s(def, name);
+    if (t != NULL) {
+        name_object(t, name);
     }
-    PyObject *args = Py_BuildValue("(s)", name);
-    int rc = PyTasklet_Setup(t, args, NULL);
-    Py_DECREF(args);
-    if (rc < 0) {
-        Py_DECREF(t);
-        return NULL;
-    }
-    name_object(t, name);
     return t;
 }
 

@@ -9,45 +9,6 @@
 
 /* ---- Helpers of this file ---------------------------------------------- */
 
-/* A tasklet body with its own PyMethodDef `NAME_def` (METH_VARARGS). The
- * body sees `args`; `(void)args;` where it does not use them. */
-#define BODY(name)                                                             \
-    static PyObject *name##_impl(PyObject *args);                              \
-    static PyObject *name(PyObject *self, PyObject *args) {                    \
-        (void)self;                                                            \
-        return name##_impl(args);                                              \
-    }                                                                          \
-    static PyMethodDef name##_def = {#name, name, METH_VARARGS, NULL};         \
-    static PyObject *name##_impl(PyObject *args)
-
-#define FUNC(name) PyCFunction_New(&name##_def, NULL)
-
-/* A new tasklet running def's function with `args` (NULL: ()), set up. */
-static PyTaskletObject *spawn_def(PyMethodDef *def, PyObject *args) {
-    PyObject *func = PyCFunction_New(def, NULL);
-    PyTaskletObject *t = PyTasklet_New(NULL, func);
-    Py_DECREF(func);
-    if (t == NULL) {
-        return NULL;
-    }
-    PyObject *a = args ? (Py_INCREF(args), args) : PyTuple_New(0);
-    int rc = PyTasklet_Setup(t, a, NULL);
-    Py_DECREF(a);
-    if (rc < 0) {
-        Py_DECREF(t);
-        return NULL;
-    }
-    return t;
-}
-
-/* The same with the one string argument `s`. */
-static PyTaskletObject *spawn_def_s(PyMethodDef *def, const char *s) {
-    PyObject *args = Py_BuildValue("(s)", s);
-    PyTaskletObject *t = spawn_def(def, args);
-    Py_DECREF(args);
-    return t;
-}
-
 #define SPAWN(name) spawn_def(&name##_def, NULL)
 #define SPAWN_S(name, s) spawn_def_s(&name##_def, (s))
 

@@ -29,14 +29,6 @@ static PyObject *func_of(PyMethodDef *def, const char *name, PyCFunction f) {
     return PyCFunction_New(def, NULL);
 }
 
-/* A set-up tasklet running f(*args). */
-static PyTaskletObject *start(PyObject *f, PyObject *args) {
-    PyTaskletObject *t = PyTasklet_New(NULL, f);
-    PyObject *a = args ? (Py_INCREF(args), args) : PyTuple_New(0);
-    PyTasklet_Setup(t, a, NULL);
-    Py_DECREF(a);
-    return t;
-}
 static long long received_sum[THREADS], received_count[THREADS];
 
 /* Sends PER_SENDER distinct numbers base, base + 1, ... on one of the
@@ -91,12 +83,12 @@ static PyObject *exchange_body(PyObject *self, PyObject *args) {
     PyTaskletObject *all[SENDERS + RECEIVERS];
     for (int i = 0; i < SENDERS; i++) {
         PyObject *a = Py_BuildValue("(li)", (thread * SENDERS + i) * (long)PER_SENDER, i & 1);
-        all[i] = start(sender_f, a);
+        all[i] = spawn_func(sender_f, a);
         Py_DECREF(a);
     }
     for (int i = 0; i < RECEIVERS; i++) {
         PyObject *a = Py_BuildValue("(li)", thread, i & 1);
-        all[SENDERS + i] = start(receiver_f, a);
+        all[SENDERS + i] = spawn_func(receiver_f, a);
         Py_DECREF(a);
     }
     int rc = 0;
@@ -187,7 +179,7 @@ static PyObject *owner_body(PyObject *self, PyObject *args) {
     owner_id = PyThread_get_thread_ident();
     PyObject *none = PyTuple_New(0);
     for (int i = 0; i < VICTIMS; i++) {
-        victims[i] = start(victim_f, NULL);
+        victims[i] = spawn_func(victim_f, NULL);
         parked[i] = PyTasklet_New(NULL, parked_f);
         PyTasklet_BindEx(parked[i], NULL, none, NULL);
     }
