@@ -86,21 +86,7 @@ static inline const char *exc_name(void) {
 /* repr() of the pending exception's normalised value, e.g.
  * "ValueError(1, 2)"; the exception is cleared. */
 static inline const char *take_exc_repr(void) {
-    static char buf[2][512];
-    static int slot;
-    char *out = buf[slot++ % 2];
-    PyObject *t, *v, *tb;
-    PyErr_Fetch(&t, &v, &tb);
-    if (t == NULL) {
-        snprintf(out, 512, "(no exception)");
-        return out;
-    }
-    PyErr_NormalizeException(&t, &v, &tb);
-    snprintf(out, 512, "%s", harness_text(v, 1));
-    Py_XDECREF(t);
-    Py_XDECREF(v);
-    Py_XDECREF(tb);
-    return out;
+    return take_error(1, "(no exception)");
 }
 
 /* Checks the pending exception's repr (its type and argument tuple) and
@@ -182,17 +168,6 @@ static inline PyObject *b_recv_catch(PyObject *self, PyObject *args) {
     Py_DECREF(v);
     Py_RETURN_NONE;
 }
-
-/* ---- Running --------------------------------------------------------------- */
-
-/* PyStackless_RunWatchdog(0), expecting None. */
-#define CHECK_RUN_NONE()                                                       \
-    do {                                                                       \
-        PyObject *r_ = PyStackless_RunWatchdog(0);                             \
-        CHECK_NO_ERROR();                                                      \
-        CHECK_PTR(r_, Py_None);                                                \
-        Py_DECREF(r_);                                                         \
-    } while (0)
 
 /* ---- Capturing stderr ------------------------------------------------------ */
 

@@ -1,6 +1,8 @@
 /*
  * Helpers for the scheduler tests: a trace of events, C functions as
- * tasklet bodies, and running a test case as the main tasklet.
+ * tasklet bodies, named tasklets and the ring as text, the pending
+ * exception as text, checks of results, and running a test case as the
+ * main tasklet.
  */
 #ifndef STACKLESS_TASKLET_HELPERS_H
 #define STACKLESS_TASKLET_HELPERS_H
@@ -8,6 +10,8 @@
 #include "harness.h"
 
 #include <stdarg.h>
+
+/* ---- Traces -------------------------------------------------------------- */
 
 static char trace_buf[8192];
 
@@ -29,6 +33,8 @@ static inline void trace(const char *format, ...) {
 }
 
 #define CHECK_TRACE(expected) CHECK_STR(trace_buf, expected)
+
+/* ---- Making tasklets ----------------------------------------------------- */
 
 /* A C function object for `f` (METH_VARARGS); up to 64 per program. */
 static inline PyObject *cfunc_named(PyCFunction f, const char *name) {
@@ -99,7 +105,45 @@ static inline PyTaskletObject *spawn_def_s(PyMethodDef *def, const char *s) {
     return t;
 }
 
-/* ---- Names ------------------------------------------------------------- */
+/* The string argument i of a tasklet function's argument tuple. */
+static inline const char *arg_str(PyObject *args, Py_ssize_t i) {
+    return PyUnicode_AsUTF8(PyTuple_GetItem(args, i));
+}
+
+/* ---- The current thread -------------------------------------------------- */
+
+/* The current / main tasklet, borrowed (the thread keeps them alive). */
+static inline PyTaskletObject *current(void) {
+    PyObject *c = PyStackless_GetCurrent();
+    Py_XDECREF(c);
+    return (PyTaskletObject *)c;
+}
+
+static inline PyTaskletObject *main_tasklet(void) {
+    PyObject *m = PyStackless_GetMain();
+    Py_XDECREF(m);
+    return (PyTaskletObject *)m;
+}
+
+static inline long thread_ident(void) {
+    return (long)PyThread_get_thread_ident();
+}
+
+/* Every state predicate of a tasklet in one string:
+ * "alive scheduled paused blocked restorable nesting". */
+static inline const char *states(PyTaskletObject *t) {
+    static char buf[4][64];
+    static int slot;
+    char *out = buf[slot++ % 4];
+    snprintf(out, 64, "a%d s%d p%d b%d r%d n%d", PyTasklet_Alive(t), PyTasklet_Scheduled(t),
+             PyTasklet_Paused(t), PyTasklet_GetBlocked(t), PyTasklet_Restorable(t),
+             PyTasklet_GetNestingLevel(t));
+    return out;
+}
+
+#define CHECK_STATES(t, expected) CHECK_STR(states(t), expected)
+
+/* ---- Names and the ring -------------------------------------------------- */
 
 #define MAX_NAMED 64
 static const void *named_obj[MAX_NAMED];
@@ -187,10 +231,44 @@ static inline const char *ring_text(void) {
 
 #define CHECK_RING(expected) CHECK_STR(ring_text(), expected)
 
-/* The string argument i of a tasklet function's argument tuple. */
-static inline const char *arg_str(PyObject *args, Py_ssize_t i) {
-    return PyUnicode_AsUTF8(PyTuple_GetItem(args, i));
+/* ---- Exceptions as text -------------------------------------------------- */
+
+/* The pending exception, cleared, as "Type: str(value)" or (as_repr)
+ * repr(value), e.g. "ValueError(1, 2)"; `none` when none is set. The text
+ * is in a static buffer (8 in turn). */
+static inline const char *take_error(int as_repr, const char *none) {
+    static char buf[8][512];
+    static int slot;
+    char *out = buf[slot++ % 8];
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    if (t == NULL) {
+        snprintf(out, 512, "%s", none);
+        return out;
+    }
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (as_repr) {
+        snprintf(out, 512, "%s", harness_text(v, 1));
+    } else {
+        snprintf(out, 512, "%s: %s", ((PyTypeObject *)t)->tp_name, harness_text(v, 0));
+    }
+    Py_XDECREF(t);
+    Py_XDECREF(v);
+    Py_XDECREF(tb);
+    return out;
 }
+
+/* The pending exception as "Type: str(value)", cleared; "no error" if none. */
+static inline const char *error_text(void) {
+    return take_error(0, "no error");
+}
+
+/* The pending exception as repr(value) ("ValueError(1, 2)"), cleared. */
+static inline const char *error_repr(void) {
+    return take_error(1, "no error");
+}
+
+/* ---- Checks of results --------------------------------------------------- */
 
 /* Releases the result `r` of a call and returns 1 when it is `expected`;
  * otherwise fails the case with `what` (printing the exception when `r` is
@@ -226,6 +304,30 @@ static inline int check_result(const char *file, int line, PyObject *r, PyObject
             return;                                                            \
         }                                                                      \
     } while (0)
+
+/* run(): PyStackless_RunWatchdog(0), which must return None with no
+ * exception set. */
+#define CHECK_RUN_NONE()                                                       \
+    do {                                                                       \
+        PyObject *r_ = PyStackless_RunWatchdog(0);                             \
+        if (r_ == NULL) {                                                      \
+            harness_fail(__FILE__, __LINE__, error_text());                    \
+            return;                                                            \
+        }                                                                      \
+        CHECK_NO_ERROR();                                                      \
+        CHECK_PTR(r_, Py_None);                                                \
+        Py_DECREF(r_);                                                         \
+    } while (0)
+
+/* run() that must fail with `type` and `message`. */
+#define CHECK_RUN_FAILS(type, message)                                         \
+    do {                                                                       \
+        PyObject *r_ = PyStackless_RunWatchdog(0);                             \
+        CHECK(r_ == NULL);                                                     \
+        CHECK_ERROR((type), (message));                                        \
+    } while (0)
+
+/* ---- Running a case as the main tasklet ---------------------------------- */
 
 static void (*inside_body)(void);
 

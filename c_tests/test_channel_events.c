@@ -22,13 +22,6 @@ static PyObject *b_blk(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* The main tasklet, borrowed (the thread keeps it alive). */
-static PyTaskletObject *current_main(void) {
-    PyObject *m = PyStackless_GetMain();
-    Py_XDECREF(m);
-    return (PyTaskletObject *)m;
-}
-
 /* A new exception instance klass(*args) (args built from format). */
 static PyObject *exc_instance(PyObject *klass, const char *format, ...) {
     va_list va;
@@ -402,7 +395,7 @@ TEST(kill_main_blocked_on_a_channel) {
     CHECK_ERROR(PyExc_TaskletExit, "");
     CHECK_TRACE("K kills");
     CHECK_INT(PyChannel_GetBalance(ch), 0);
-    CHECK_INT(PyTasklet_GetBlocked(current_main()), 0);
+    CHECK_INT(PyTasklet_GetBlocked(main_tasklet()), 0);
     CHECK_STR(ring_text(), "main K");
     CHECK_RUN_NONE();
     CHECK_TRACE("K kills K after");

@@ -7,12 +7,6 @@
 #include <limits.h>
 
 /* The current tasklet, borrowed (the caller keeps it alive). */
-static PyTaskletObject *current(void) {
-    PyObject *c = PyStackless_GetCurrent();
-    Py_XDECREF(c);
-    return (PyTaskletObject *)c;
-}
-
 /* ---- Creation and the setters (§1.2, §8.2) ------------------------------- */
 
 TEST(new_channel_defaults) {

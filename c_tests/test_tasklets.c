@@ -12,57 +12,6 @@
 #define SPAWN(name) spawn_def(&name##_def, NULL)
 #define SPAWN_S(name, s) spawn_def_s(&name##_def, (s))
 
-/* The current / main tasklet, borrowed (the thread keeps them alive). */
-static PyTaskletObject *current(void) {
-    PyObject *c = PyStackless_GetCurrent();
-    Py_XDECREF(c);
-    return (PyTaskletObject *)c;
-}
-
-static PyTaskletObject *main_tasklet(void) {
-    PyObject *m = PyStackless_GetMain();
-    Py_XDECREF(m);
-    return (PyTaskletObject *)m;
-}
-
-/* The pending exception as "Type: str(value)", cleared; "no error" if none. */
-static const char *error_text(void) {
-    static char buf[4][512];
-    static int slot;
-    char *out = buf[slot++ % 4];
-    PyObject *t, *v, *tb;
-    PyErr_Fetch(&t, &v, &tb);
-    if (t == NULL) {
-        snprintf(out, 512, "no error");
-        return out;
-    }
-    PyErr_NormalizeException(&t, &v, &tb);
-    snprintf(out, 512, "%s: %s", ((PyTypeObject *)t)->tp_name, harness_text(v, 0));
-    Py_XDECREF(t);
-    Py_XDECREF(v);
-    Py_XDECREF(tb);
-    return out;
-}
-
-/* The pending exception as repr(value) ("ValueError(1, 2)"), cleared. */
-static const char *error_repr(void) {
-    static char buf[4][512];
-    static int slot;
-    char *out = buf[slot++ % 4];
-    PyObject *t, *v, *tb;
-    PyErr_Fetch(&t, &v, &tb);
-    if (t == NULL) {
-        snprintf(out, 512, "no error");
-        return out;
-    }
-    PyErr_NormalizeException(&t, &v, &tb);
-    snprintf(out, 512, "%s", harness_text(v, 1));
-    Py_XDECREF(t);
-    Py_XDECREF(v);
-    Py_XDECREF(tb);
-    return out;
-}
-
 /* 1 if the tasklet's tempval is `expected` (the same object). */
 static int tempval_is(PyTaskletObject *t, PyObject *expected) {
     PyObject *v = PyTasklet_GetTempval(t);
@@ -71,40 +20,6 @@ static int tempval_is(PyTaskletObject *t, PyObject *expected) {
     return same;
 }
 
-/* run(): PyStackless_RunWatchdog(0), which must return None. */
-#define CHECK_RUN_NONE()                                                       \
-    do {                                                                       \
-        PyObject *r_ = PyStackless_RunWatchdog(0);                             \
-        if (r_ == NULL) {                                                      \
-            harness_fail(__FILE__, __LINE__, error_text());                    \
-            return;                                                            \
-        }                                                                      \
-        CHECK(r_ == Py_None);                                                  \
-        Py_DECREF(r_);                                                         \
-    } while (0)
-
-/* run() that must fail with `type` and `message`. */
-#define CHECK_RUN_FAILS(type, message)                                         \
-    do {                                                                       \
-        PyObject *r_ = PyStackless_RunWatchdog(0);                             \
-        CHECK(r_ == NULL);                                                     \
-        CHECK_ERROR((type), (message));                                        \
-    } while (0)
-
-/* Every state predicate of a tasklet in one string:
- * "alive scheduled paused blocked restorable nesting". */
-static const char *states(PyTaskletObject *t) {
-    static char buf[4][64];
-    static int slot;
-    char *out = buf[slot++ % 4];
-    snprintf(out, 64, "a%d s%d p%d b%d r%d n%d", PyTasklet_Alive(t), PyTasklet_Scheduled(t),
-             PyTasklet_Paused(t), PyTasklet_GetBlocked(t), PyTasklet_Restorable(t),
-             PyTasklet_GetNestingLevel(t));
-    return out;
-}
-
-#define CHECK_STATES(t, expected) CHECK_STR(states(t), expected)
-
 static const char *const ST_UNBOUND = "a0 s0 p0 b0 r1 n0";
 static const char *const ST_NOT_STARTED_RUNNABLE = "a1 s1 p0 b0 r1 n0";
 static const char *const ST_NOT_STARTED_PAUSED = "a1 s0 p1 b0 r1 n0";
@@ -112,10 +27,6 @@ static const char *const ST_STARTED_RUNNABLE = "a1 s1 p0 b0 r0 n1";
 static const char *const ST_STARTED_PAUSED = "a1 s0 p1 b0 r0 n1";
 static const char *const ST_CURRENT = "a1 s1 p0 b0 r1 n0";
 static const char *const ST_DEAD = "a0 s0 p0 b0 r1 n0";
-
-static long thread_ident(void) {
-    return (long)PyThread_get_thread_ident();
-}
 
 /* ---- Tasklet bodies ------------------------------------------------------ */
 
