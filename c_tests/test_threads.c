@@ -290,9 +290,13 @@ TEST(operations_on_tasklets_of_another_thread) {
     CHECK_INT(PyTasklet_BindThread(b, -1), -1);
     CHECK_ERROR(PyExc_RuntimeError, "tasklet has C state on its stack");
     CHECK_INT(PyTasklet_Insert(r), 0); /* already scheduled: no-op */
-    CHECK_INT(PyTasklet_Remove(r), -1);
-    CHECK_ERROR(PyExc_RuntimeError,
-                "the tasklet belongs to another thread; operations across threads are not supported yet");
+    /* Removed from its own thread's ring: unscheduled when Remove returns,
+     * and the caller's run count does not change. */
+    int runcount = PyStackless_GetRunCount();
+    CHECK_INT(PyTasklet_Remove(r), 0);
+    CHECK_INT(PyTasklet_Scheduled(r), 0);
+    CHECK_INT(PyTasklet_Paused(r), 1);
+    CHECK_INT(PyStackless_GetRunCount(), runcount);
     /* A kill of another thread's tasklet is pending there: the caller goes on. */
     CHECK_INT(PyTasklet_Kill(b), 0);
     CHECK_INT(PyChannel_GetBalance(ch), -1); /* unblocked over there, later */
@@ -302,9 +306,16 @@ TEST(operations_on_tasklets_of_another_thread) {
     }
     CHECK_INT(PyTasklet_Alive(b), 0);
     CHECK_INT(PyChannel_GetBalance(ch), 0);
+    /* The removed one did not run over there; inserted again, it does. */
+    CHECK(worker_log_is("TaskletExit"));
+    CHECK_INT(PyTasklet_Insert(r), 0);
+    CHECK_INT(PyTasklet_Scheduled(r), 1);
+    for (int i = 0; i < 200 && PyTasklet_Alive(r); i++) {
+        sleep_us(1000);
+    }
     set_stage(3);
     pthread_join(w.thread, NULL);
-    CHECK(worker_log_is("r TaskletExit"));
+    CHECK(worker_log_is("TaskletExit r"));
     Py_CLEAR(remote[0]);
     Py_CLEAR(remote[1]);
 }

@@ -51,6 +51,3 @@ pub const SEND_EXCEPTION_NEEDS_CLASS: &str =
 pub const CHANNEL_NEW_TYPE: &str = "channel_new: type must be subtype of channel";
 pub const STACK_OVERFLOW: &str = "a tasklet overflowed its stack; raise the stack size with \
 PyStackless_SetStackSize() or the STACKLESS_STACK_SIZE environment variable";
-/// Not a Stackless text: the cross-thread hand-over is not implemented yet.
-pub const CROSS_THREAD: &str =
-    "the tasklet belongs to another thread; operations across threads are not supported yet";

@@ -173,6 +173,16 @@ unsafe fn apply_hand_offs(
     running: *mut Tasklet,
 ) {
     for (t, what) in items {
+        if matches!(what, HandOff::Remove) {
+            (*t).remove_pending.store(false, Ordering::Relaxed);
+            // The current tasklet stays: it cannot be removed (SPEC §8.1).
+            if !(*t).next.is_null() && (*t).blocked == 0 && t != (*ts).current {
+                ring_unlink(ts, t);
+                decref(t.cast());
+            }
+            decref(t.cast());
+            continue;
+        }
         (*t).in_inbox.store(false, Ordering::Relaxed);
         let run_next = matches!(what, HandOff::RunNext);
         if let HandOff::Throw(b) = what {
@@ -878,16 +888,6 @@ pub(crate) unsafe fn insert(t: *mut Tasklet) -> PyResult<()> {
     }
 }
 
-/// Taking a tasklet out of another thread's ring would race with its
-/// owner, which alone touches the ring: refused.
-unsafe fn refuse_other_thread(t: *mut Tasklet) -> PyResult<()> {
-    if (*t).ts == thread_state() {
-        Ok(())
-    } else {
-        Err(errors::runtime_error(msg::CROSS_THREAD))
-    }
-}
-
 /// `PyTasklet_Remove` (SPEC §8.1).
 pub(crate) unsafe fn remove(t: *mut Tasklet) -> PyResult<()> {
     if !tasklet::has_thread(t) {
@@ -902,7 +902,11 @@ pub(crate) unsafe fn remove(t: *mut Tasklet) -> PyResult<()> {
     if !tasklet::scheduled(t) {
         return Ok(());
     }
-    refuse_other_thread(t)?;
+    if (*t).ts != thread_state() {
+        // SPEC §6.3: removed from its own thread's ring, by that thread.
+        object::incref(t.cast());
+        return hand_over(t, HandOff::Remove, false, msg::THREAD_UNINITIALIZED);
+    }
     ring_unlink((*t).ts, t);
     decref(t.cast());
     Ok(())

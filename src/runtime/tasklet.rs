@@ -84,6 +84,9 @@ pub(crate) struct Tasklet {
     pub yielder: *const Yielder<(), ()>,
     /// Handed over to its thread's inbox, not yet drained (SPEC §6.3).
     pub in_inbox: AtomicBool,
+    /// Another thread removed it; its thread unlinks it at its next
+    /// scheduling point (it reads as unscheduled from now on).
+    pub remove_pending: AtomicBool,
     /// The red zone of an unguarded stack, checked at switch-out, or NULL.
     pub red_zone: *const u64,
     pub coro: Option<TaskletCoroutine>,
@@ -168,6 +171,7 @@ pub(crate) unsafe fn alloc(ty: *mut PyTypeObject) -> PyResult<*mut Tasklet> {
             switched_out_at: 0,
             yielder: core::ptr::null(),
             in_inbox: AtomicBool::new(false),
+            remove_pending: AtomicBool::new(false),
             red_zone: core::ptr::null(),
             coro: None,
         },
@@ -350,7 +354,9 @@ pub(crate) unsafe fn alive(t: *mut Tasklet) -> bool {
 /// # Safety
 /// `t` must be live.
 pub(crate) unsafe fn scheduled(t: *mut Tasklet) -> bool {
-    !(*t).next.is_null() || (*t).blocked != 0 || (*t).in_inbox.load(Ordering::Relaxed)
+    (!(*t).next.is_null() && !(*t).remove_pending.load(Ordering::Relaxed))
+        || (*t).blocked != 0
+        || (*t).in_inbox.load(Ordering::Relaxed)
 }
 
 /// `paused`: alive and floating.

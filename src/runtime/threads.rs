@@ -27,6 +27,8 @@ pub(crate) enum HandOff {
     RunNext,
     /// Raise the bomb (owned) in it when it runs (kill, throw).
     Throw(*mut PyObject),
+    /// Take it out of the ring (`PyTasklet_Remove` from another thread).
+    Remove,
 }
 
 struct InboxState {
@@ -117,7 +119,11 @@ impl Inbox {
         if s.closed {
             return Err(what);
         }
-        (*t).in_inbox.store(true, Ordering::Relaxed);
+        if matches!(what, HandOff::Remove) {
+            (*t).remove_pending.store(true, Ordering::Relaxed);
+        } else {
+            (*t).in_inbox.store(true, Ordering::Relaxed);
+        }
         s.items.push((t, what));
         self.pending.store(true, Ordering::Release);
         if wake {
@@ -165,6 +171,7 @@ impl Inbox {
 /// The hand-over's references must be owned.
 pub(crate) unsafe fn drop_hand_off(t: *mut Tasklet, what: HandOff) {
     (*t).in_inbox.store(false, Ordering::Relaxed);
+    (*t).remove_pending.store(false, Ordering::Relaxed);
     if let HandOff::Throw(bomb) = what {
         xdecref(bomb);
     }
