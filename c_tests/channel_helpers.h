@@ -62,11 +62,8 @@ static inline PyTaskletObject *make_named(PyCFunction f, const char *fname, cons
         return NULL;
     }
     PyObject *func = body_function(f, fname);
-    PyTaskletObject *t = func ? PyTasklet_New(NULL, func) : NULL;
+    PyTaskletObject *t = func ? spawn_func(func, args) : NULL;
     Py_XDECREF(func);
-    if (t != NULL && PyTasklet_Setup(t, args, NULL) < 0) {
-        Py_CLEAR(t);
-    }
     if (t != NULL) {
         name_object(t, PyUnicode_AsUTF8(PyTuple_GetItem(args, 0)));
     }

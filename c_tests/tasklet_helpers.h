@@ -129,6 +129,32 @@ static inline long thread_ident(void) {
     return (long)PyThread_get_thread_ident();
 }
 
+/* Schedule(None, 0) for C code: 0, or -1 with the exception. */
+static inline int schedule(void) {
+    PyObject *r = PyStackless_Schedule(Py_None, 0);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* A tasklet body that kills the main tasklet: traces "kills", then "after"
+ * when the kill returned. */
+static inline PyObject *kill_main(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyTaskletObject *main = (PyTaskletObject *)PyStackless_GetMain();
+    trace("kills");
+    int rc = PyTasklet_Kill(main);
+    Py_DECREF(main);
+    if (rc < 0) {
+        return NULL;
+    }
+    trace("after");
+    Py_RETURN_NONE;
+}
+
 /* Every state predicate of a tasklet in one string:
  * "alive scheduled paused blocked restorable nesting". */
 static inline const char *states(PyTaskletObject *t) {

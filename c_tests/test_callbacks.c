@@ -14,15 +14,6 @@
 
 /* ---- Helpers --------------------------------------------------------- */
 
-static int schedule(void) {
-    PyObject *r = PyStackless_Schedule(Py_None, 0);
-    if (r == NULL) {
-        return -1;
-    }
-    Py_DECREF(r);
-    return 0;
-}
-
 /* The schedule callback of most cases: traces (prev>next,cur=current). */
 static PyObject *sched_cb(PyObject *self, PyObject *args) {
     (void)self;

@@ -574,20 +574,6 @@ TEST(call_main_receives_uncaught_errors) {
     Py_DECREF(f);
 }
 
-static PyObject *kill_main(PyObject *self, PyObject *args) {
-    (void)self;
-    (void)args;
-    PyTaskletObject *main = (PyTaskletObject *)PyStackless_GetMain();
-    trace("kills");
-    int rc = PyTasklet_Kill(main);
-    Py_DECREF(main);
-    if (rc < 0) {
-        return NULL;
-    }
-    trace("after");
-    Py_RETURN_NONE;
-}
-
 static PyTaskletObject *killer;
 
 static PyObject *main_gets_killed(PyObject *self, PyObject *args) {

@@ -1019,15 +1019,8 @@ TEST(s20_operations_on_bound_not_set_up) {
     Py_DECREF(func);
 }
 
-BODY(kill_main) {
-    (void)args;
-    trace("kills");
-    if (PyTasklet_Kill(main_tasklet()) < 0) {
-        return NULL;
-    }
-    trace("after");
-    Py_RETURN_NONE;
-}
+/* kill_main of tasklet_helpers.h, for SPAWN. */
+static PyMethodDef kill_main_def = {"kill_main", kill_main, METH_VARARGS, NULL};
 
 /* S21 (a) */
 TEST(s21a_kill_main_in_schedule) {

@@ -60,16 +60,6 @@ static PyTaskletObject *spawn_ticker(const char *n, long count, long step) {
     return t;
 }
 
-/* Schedule(None, 0) for C code: 0, or -1 with the exception. */
-static int schedule(void) {
-    PyObject *r = PyStackless_Schedule(Py_None, 0);
-    if (r == NULL) {
-        return -1;
-    }
-    Py_DECREF(r);
-    return 0;
-}
-
 /* scheduler(name, n): n calls of Schedule, no tick point; traces at the end. */
 static PyObject *scheduler(PyObject *self, PyObject *args) {
     (void)self;
@@ -1161,20 +1151,6 @@ TEST(switch_wakes_watchdog) {
     CHECK_TRACE("X switches X back");
     Py_DECREF(x);
     CHECK_WATCHDOG_LIST_EMPTY();
-}
-
-static PyObject *kill_main(PyObject *self, PyObject *args) {
-    (void)self;
-    (void)args;
-    PyTaskletObject *main = (PyTaskletObject *)PyStackless_GetMain();
-    trace("kills");
-    int rc = PyTasklet_Kill(main);
-    Py_DECREF(main);
-    if (rc < 0) {
-        return NULL;
-    }
-    trace("after");
-    Py_RETURN_NONE;
 }
 
 /* §5.2 who wakes a watchdog: Kill; the killer stays runnable (S21b). */
