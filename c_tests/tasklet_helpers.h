@@ -155,6 +155,15 @@ static inline PyObject *kill_main(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* A tasklet body: traces "<name> start", "<name> end", no switch. */
+static inline PyObject *straight(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *n = arg_str(args, 0);
+    trace("%s start", n);
+    trace("%s end", n);
+    Py_RETURN_NONE;
+}
+
 /* Every state predicate of a tasklet in one string:
  * "alive scheduled paused blocked restorable nesting". */
 static inline const char *states(PyTaskletObject *t) {
@@ -256,6 +265,16 @@ static inline const char *ring_text(void) {
 }
 
 #define CHECK_RING(expected) CHECK_STR(ring_text(), expected)
+
+/* A new tasklet running f(name), or f(name, extra) where extra is not NULL;
+ * set up (runnable) and named `name`. */
+static inline PyTaskletObject *spawn_named(PyCFunction f, const char *fname, const char *name, PyObject *extra) {
+    PyObject *a = extra ? Py_BuildValue("(sO)", name, extra) : Py_BuildValue("(s)", name);
+    PyTaskletObject *t = spawn_args(f, fname, a);
+    Py_DECREF(a);
+    name_object(t, name);
+    return t;
+}
 
 /* ---- Exceptions as text -------------------------------------------------- */
 

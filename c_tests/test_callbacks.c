@@ -88,15 +88,6 @@ static PyObject *step(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* straight(name): trace "<name> start", "<name> end", no switch. */
-static PyObject *straight(PyObject *self, PyObject *args) {
-    (void)self;
-    const char *n = arg_str(args, 0);
-    trace("%s start", n);
-    trace("%s end", n);
-    Py_RETURN_NONE;
-}
-
 /* thrice(name): 3 x Schedule. */
 static PyObject *thrice(PyObject *self, PyObject *args) {
     (void)self;
@@ -109,14 +100,7 @@ static PyObject *thrice(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyTaskletObject *spawn_named(PyCFunction f, const char *fname, const char *n) {
-    PyObject *a = Py_BuildValue("(s)", n);
-    PyTaskletObject *t = spawn_args(f, fname, a);
-    Py_DECREF(a);
-    name_object(t, n);
-    return t;
-}
-#define SPAWN(f, n) spawn_named((f), #f, (n))
+#define SPAWN(f, n) spawn_named((f), #f, (n), NULL)
 
 #define BEGIN()                                                                \
     do {                                                                       \

@@ -59,13 +59,6 @@ static void stop_recording(void) {
         names_reset();                                                         \
     } while (0)
 
-static PyTaskletObject *spawn_named(PyCFunction f, const char *fname, const char *n, PyObject *extra) {
-    PyObject *a = extra ? Py_BuildValue("(sO)", n, extra) : Py_BuildValue("(s)", n);
-    PyTaskletObject *t = spawn_args(f, fname, a);
-    Py_DECREF(a);
-    name_object(t, n);
-    return t;
-}
 #define SPAWN(f, n) spawn_named((f), #f, (n), NULL)
 #define SPAWN_WITH(f, n, extra) spawn_named((f), #f, (n), (extra))
 
@@ -82,15 +75,6 @@ static void trace_exception(const char *who) {
     Py_XDECREF(t);
     Py_XDECREF(v);
     Py_XDECREF(tb);
-}
-
-/* straight(name): "<name> start", "<name> end". */
-static PyObject *straight(PyObject *self, PyObject *args) {
-    (void)self;
-    const char *n = arg_str(args, 0);
-    trace("%s start", n);
-    trace("%s end", n);
-    Py_RETURN_NONE;
 }
 
 /* step(name): "<name> start"; Schedule; "<name> end". */

@@ -12,7 +12,7 @@
 
 /* A new tasklet of def's function with the string argument `name` (the
  * tasklet's name in ring_text()), set up. */
-static PyTaskletObject *spawn_named(PyMethodDef *def, const char *name) {
+static PyTaskletObject *spawn_def_named(PyMethodDef *def, const char *name) {
     PyTaskletObject *t = spawn_def_s(def, name);
     if (t != NULL) {
         name_object(t, name);
@@ -20,7 +20,7 @@ static PyTaskletObject *spawn_named(PyMethodDef *def, const char *name) {
     return t;
 }
 
-#define SPAWN(body, name) spawn_named(&body##_def, (name))
+#define SPAWN(body, name) spawn_def_named(&body##_def, (name))
 
 /* Schedule(retval, remove) that must return `expected` (the same object). */
 #define CHECK_SCHEDULE(retval, remove, expected)                               \
