@@ -194,9 +194,12 @@ unsafe fn apply_hand_offs(
             tasklet::set_tempval(t, b);
         }
         if (*t).blocked != 0 {
-            // The queue's reference moves into the ring; if a partner took
-            // it first, it comes again with the partner's hand-over.
-            if super::channel::unblock(t) {
+            // Only a throw unblocks: an insert can only find the tasklet
+            // blocked if it ran (and blocked again) since the insert was
+            // handed over, so the insert is stale. For a throw, the queue's
+            // reference moves into the ring; if a partner took the tasklet
+            // first, it comes again with the partner's hand-over.
+            if matches!(what, HandOff::Throw(_)) && super::channel::unblock(t) {
                 ring_link(ts, t);
             }
             decref(t.cast());
