@@ -28,6 +28,25 @@ fn tasklet_or_none(task: *mut PyTaskletObject) -> Option<*mut Tasklet> {
     (!task.is_null() && unsafe { tasklet::check(task.cast()) }).then_some(task.cast())
 }
 
+/// Sets a flag that defers watchdog interrupts (`atomic`, `ignore_nesting`)
+/// to `flag != 0` and re-checks a deferred interrupt; returns the previous
+/// value, 0 for bad input.
+fn set_interrupt_flag(
+    task: *mut PyTaskletObject,
+    flag: c_int,
+    field: impl FnOnce(*mut Tasklet) -> *mut bool,
+) -> c_int {
+    let Some(t) = tasklet_or_none(task) else {
+        return 0;
+    };
+    // SAFETY: `field` points into the checked, live tasklet.
+    unsafe {
+        let old = core::mem::replace(&mut *field(t), flag != 0);
+        scheduler::recheck_pending_irq(t);
+        old as c_int
+    }
+}
+
 /// Runs `f` on a checked tasklet; -1 with `SystemError` for bad input.
 fn with_tasklet(task: *mut PyTaskletObject, f: impl FnOnce(*mut Tasklet) -> PyResult<()>) -> c_int {
     to_status(tasklet_arg(task).and_then(f))
@@ -298,15 +317,8 @@ pub extern "C" fn PyTasklet_GetAtomic(task: *mut PyTaskletObject) -> c_int {
 #[no_mangle]
 pub extern "C" fn PyTasklet_SetAtomic(task: *mut PyTaskletObject, flag: c_int) -> c_int {
     guard(0, || {
-        let Some(t) = tasklet_or_none(task) else {
-            return 0;
-        };
-        // SAFETY: a checked, live tasklet.
-        unsafe {
-            let old = core::mem::replace(&mut (*t).atomic, flag != 0);
-            scheduler::recheck_pending_irq(t);
-            old as c_int
-        }
+        // SAFETY: `t` is the checked, live tasklet.
+        set_interrupt_flag(task, flag, |t| unsafe { &raw mut (*t).atomic })
     })
 }
 
@@ -323,15 +335,8 @@ pub extern "C" fn PyTasklet_GetIgnoreNesting(task: *mut PyTaskletObject) -> c_in
 #[no_mangle]
 pub extern "C" fn PyTasklet_SetIgnoreNesting(task: *mut PyTaskletObject, flag: c_int) -> c_int {
     guard(0, || {
-        let Some(t) = tasklet_or_none(task) else {
-            return 0;
-        };
-        // SAFETY: a checked, live tasklet.
-        unsafe {
-            let old = core::mem::replace(&mut (*t).ignore_nesting, flag != 0);
-            scheduler::recheck_pending_irq(t);
-            old as c_int
-        }
+        // SAFETY: `t` is the checked, live tasklet.
+        set_interrupt_flag(task, flag, |t| unsafe { &raw mut (*t).ignore_nesting })
     })
 }
 

@@ -648,12 +648,15 @@ static PyObject *build_args(const char *format, va_list va) {
     return tuple;
 }
 
-static PyObject *call_with_format(PyObject *callable, const char *format, va_list va) {
+/* Calls callable through `call` (PyObject_Call or PyStackless_Call_Main)
+ * with the arguments built from format. */
+static PyObject *call_with_format(PyObject *(*call)(PyObject *, PyObject *, PyObject *),
+                                  PyObject *callable, const char *format, va_list va) {
     PyObject *args = build_args(format, va);
     if (args == NULL) {
         return NULL;
     }
-    PyObject *result = PyObject_Call(callable, args, NULL);
+    PyObject *result = call(callable, args, NULL);
     Py_DECREF(args);
     return result;
 }
@@ -667,7 +670,7 @@ SLP_EXPORT PyObject *PyObject_CallFunction(PyObject *callable, const char *forma
     }
     va_list va;
     va_start(va, format);
-    PyObject *result = call_with_format(callable, format, va);
+    PyObject *result = call_with_format(PyObject_Call, callable, format, va);
     va_end(va);
     return result;
 }
@@ -685,7 +688,7 @@ SLP_EXPORT PyObject *PyObject_CallMethod(PyObject *o, const char *name, const ch
     }
     va_list va;
     va_start(va, format);
-    PyObject *result = call_with_format(callable, format, va);
+    PyObject *result = call_with_format(PyObject_Call, callable, format, va);
     va_end(va);
     Py_DECREF(callable);
     return result;
@@ -718,13 +721,8 @@ SLP_EXPORT PyObject *PyStackless_CallMethod_Main(PyObject *o, const char *name, 
     }
     va_list va;
     va_start(va, format);
-    PyObject *args = build_args(format, va);
+    PyObject *result = call_with_format(PyStackless_Call_Main, func, format, va);
     va_end(va);
-    PyObject *result = NULL;
-    if (args != NULL) {
-        result = PyStackless_Call_Main(func, args, NULL);
-        Py_DECREF(args);
-    }
     Py_DECREF(func);
     return result;
 }
@@ -736,13 +734,8 @@ SLP_EXPORT PyObject *PyStackless_CallCMethod_Main(PyMethodDef *meth, PyObject *s
     }
     va_list va;
     va_start(va, format);
-    PyObject *args = build_args(format, va);
+    PyObject *result = call_with_format(PyStackless_Call_Main, func, format, va);
     va_end(va);
-    PyObject *result = NULL;
-    if (args != NULL) {
-        result = PyStackless_Call_Main(func, args, NULL);
-        Py_DECREF(args);
-    }
     Py_DECREF(func);
     return result;
 }

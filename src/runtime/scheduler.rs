@@ -771,9 +771,8 @@ pub(crate) fn current() -> *mut Tasklet {
 /// `PyStackless_GetCurrentId` (SPEC §6.5).
 pub(crate) fn current_id() -> c_long {
     let t = current();
-    let ts = existing_thread_state();
-    // SAFETY: the calling thread's own state, checked non-NULL.
-    if t.is_null() || unsafe { (*ts).main == t } {
+    // SAFETY: a non-NULL current means the calling thread's state exists.
+    if t.is_null() || unsafe { (*(*t).ts).main == t } {
         // SAFETY: pthread_self has no preconditions.
         unsafe { libc::pthread_self() as c_long }
     } else {
