@@ -13,6 +13,12 @@ CXX=${CXX:-c++}
 BUILD=build/tests${MODE:+-$MODE}
 RELEASE=target/release
 CFLAGS="-std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Ic_tests -pthread"
+# No test program may hang: each is killed after this many seconds (the
+# threaded ones also set an alarm of their own) and counts as a failure.
+case "$MODE" in
+valgrind) LIMIT=1800 ;;
+*) LIMIT=600 ;;
+esac
 passed=0
 failed=0
 mkdir -p "$BUILD"
@@ -120,7 +126,7 @@ c_tests() { # suffix, extra cflags, libs, runner
             continue
         fi
         # shellcheck disable=SC2086
-        $4 "$exe" >"$exe.log" 2>"$exe.err"
+        timeout -k 10 $LIMIT $4 "$exe" >"$exe.log" 2>"$exe.err"
         status=$?
         count_output "$name$1" "$exe.log" "$status"
         if [ "$status" -ne 0 ]; then
@@ -143,7 +149,7 @@ case "$MODE" in
         name=$(basename "$src" .c)
         exe="$BUILD/$name-static"
         # shellcheck disable=SC2086
-        if $CC $CFLAGS "$src" -o "$exe" $A_LIBS && "$exe" >"$exe.log" 2>&1; then
+        if $CC $CFLAGS "$src" -o "$exe" $A_LIBS && timeout -k 10 $LIMIT "$exe" >"$exe.log" 2>&1; then
             pass "$name-static"
         else
             fail "$name-static"

@@ -31,6 +31,14 @@ static PyObject *func_of(PyMethodDef *def, const char *name, PyCFunction f) {
 
 static long long received_sum[THREADS], received_count[THREADS];
 
+/* Threads whose main function failed: each test checks that none did. */
+static int failed_threads;
+
+static void thread_failed(void) {
+    PyErr_Print();
+    __atomic_add_fetch(&failed_threads, 1, __ATOMIC_RELAXED);
+}
+
 /* Sends PER_SENDER distinct numbers base, base + 1, ... on one of the
  * two shared channels (args: base, channel). */
 static PyObject *sender(PyObject *self, PyObject *args) {
@@ -114,7 +122,7 @@ static void *exchange_thread(void *arg) {
     long thread = (long)(intptr_t)arg;
     PyObject *r = PyStackless_CallMethod_Main(exchange_f, NULL, "(l)", thread);
     if (r == NULL) {
-        PyErr_Print();
+        thread_failed();
     }
     Py_XDECREF(r);
     PyStackless_Finalize();
@@ -130,6 +138,7 @@ TEST(a_million_messages_between_four_threads) {
     for (int t = 0; t < THREADS; t++) {
         pthread_join(threads[t], NULL);
     }
+    CHECK_INT(__atomic_load_n(&failed_threads, __ATOMIC_RELAXED), 0);
     long long n = (long long)THREADS * SENDERS * PER_SENDER, sum = 0, count = 0;
     for (int t = 0; t < THREADS; t++) {
         sum += received_sum[t];
@@ -202,7 +211,7 @@ static void *owner_thread(void *arg) {
     (void)arg;
     PyObject *r = PyStackless_Call_Main(owner_f, NULL, NULL);
     if (r == NULL) {
-        PyErr_Print();
+        thread_failed();
     }
     Py_XDECREF(r);
     PyStackless_Finalize();
@@ -237,6 +246,7 @@ TEST(kills_and_inserts_across_threads) {
     Py_DECREF(r);
     __atomic_store_n(&killer_done, 1, __ATOMIC_RELEASE);
     pthread_join(owner, NULL);
+    CHECK_INT(__atomic_load_n(&failed_threads, __ATOMIC_RELAXED), 0);
     CHECK_INT(killer_failures, 0);
     CHECK_INT(exits_seen, VICTIMS);
     CHECK_INT(parked_ran, VICTIMS);
@@ -274,7 +284,7 @@ static void *consumer_thread(void *arg) {
     (void)arg;
     PyObject *r = PyStackless_Call_Main(consumer_f, NULL, NULL);
     if (r == NULL) {
-        PyErr_Print();
+        thread_failed();
     }
     Py_XDECREF(r);
     PyStackless_Finalize();
@@ -300,7 +310,7 @@ static PyObject *short_body(PyObject *self, PyObject *args) {
 static void *short_thread(void *arg) {
     PyObject *r = PyStackless_CallMethod_Main(short_f, NULL, "(l)", (long)(intptr_t)arg);
     if (r == NULL) {
-        PyErr_Print();
+        thread_failed();
     }
     Py_XDECREF(r);
     return NULL;
@@ -319,6 +329,7 @@ TEST(threads_start_and_end_while_others_run) {
         }
     }
     pthread_join(consumer, NULL);
+    CHECK_INT(__atomic_load_n(&failed_threads, __ATOMIC_RELAXED), 0);
     long long n = (long long)SHORT_THREADS * PER_SHORT;
     CHECK_INT(consumed_count, n);
     CHECK_INT(consumed_sum, n * (n - 1) / 2);

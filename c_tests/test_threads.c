@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 static void sleep_us(long us) {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
@@ -55,6 +56,7 @@ static int worker_log_is(const char *expected) {
 typedef struct {
     PyCFunction body;
     int finalize;
+    int failed; /* the body returned NULL */
     pthread_t thread;
 } worker;
 
@@ -63,6 +65,7 @@ static void *worker_main(void *arg) {
     PyObject *f = cfunc_named(w->body, "worker");
     PyObject *r = PyStackless_Call_Main(f, NULL, NULL);
     Py_DECREF(f);
+    w->failed = r == NULL;
     if (r == NULL) {
         PyErr_Print();
     }
@@ -76,7 +79,13 @@ static void *worker_main(void *arg) {
 static void start_worker(worker *w, PyCFunction body, int finalize) {
     w->body = body;
     w->finalize = finalize;
+    w->failed = 0;
     pthread_create(&w->thread, NULL, worker_main, w);
+}
+
+/* Joins the worker; true when its body succeeded. */
+static int join_worker(worker *w) {
+    return pthread_join(w->thread, NULL) == 0 && !w->failed;
 }
 
 static void reset(void) {
@@ -151,7 +160,7 @@ TEST(s58_send_to_a_receiver_of_another_thread_does_not_switch) {
     CHECK_INT(PyChannel_GetBalance(ch), 0);
     CHECK_INT(PyStackless_GetRunCount(), 1);
     wait_stage(3);
-    pthread_join(w.thread, NULL);
+    CHECK(join_worker(&w));
     CHECK(worker_log_is("receiving x"));
 }
 
@@ -178,7 +187,7 @@ TEST(s58_main_sleeps_until_another_thread_sends) {
     CHECK(v != NULL);
     CHECK_STR(PyUnicode_AsUTF8(v), "from C");
     Py_DECREF(v);
-    pthread_join(w.thread, NULL);
+    CHECK(join_worker(&w));
 }
 
 /* ---- S59: remote insert and run; the order they run in ----------------- */
@@ -230,7 +239,7 @@ TEST(s59_remote_insert_and_run_order) {
         sleep_us(1000);
     }
     set_stage(2);
-    pthread_join(w.thread, NULL);
+    CHECK(join_worker(&w));
     CHECK(worker_log_is("t1 t2 t3"));
     for (int i = 0; i < 3; i++) {
         CHECK_INT(PyTasklet_Alive(remote[i]), 0);
@@ -314,7 +323,7 @@ TEST(operations_on_tasklets_of_another_thread) {
         sleep_us(1000);
     }
     set_stage(3);
-    pthread_join(w.thread, NULL);
+    CHECK(join_worker(&w));
     CHECK(worker_log_is("TaskletExit r"));
     Py_CLEAR(remote[0]);
     Py_CLEAR(remote[1]);
@@ -340,7 +349,7 @@ TEST(s60_tasklets_of_a_dead_thread) {
     worker w;
     reset();
     start_worker(&w, s60_worker, 0);
-    pthread_join(w.thread, NULL);
+    CHECK(join_worker(&w));
     /* The started one was killed on its own thread when it ended. */
     CHECK(worker_log_is("TaskletExit"));
     CHECK_INT(PyTasklet_Alive(remote[1]), 0);
@@ -375,7 +384,7 @@ TEST(s60_kill_of_a_threadless_tasklet_succeeds) {
     worker w;
     reset();
     start_worker(&w, s60_worker, 0);
-    pthread_join(w.thread, NULL);
+    CHECK(join_worker(&w));
     CHECK_INT(PyTasklet_Kill(remote[0]), 0);
     CHECK_INT(PyTasklet_Alive(remote[0]), 0);
     PyObject *a = PyTuple_New(0);
@@ -414,7 +423,7 @@ TEST(last_awake_thread_gets_the_deadlock) {
     CHECK_ERROR(PyExc_RuntimeError, "Deadlock: the last runnable tasklet cannot be blocked.");
     CHECK_INT(PyChannel_GetBalance(ch), 0);
     CHECK_INT(PyChannel_Send(other_ch, Py_None), 0);
-    pthread_join(w.thread, NULL);
+    CHECK(join_worker(&w));
     CHECK(worker_log_is("woken"));
 }
 
@@ -450,7 +459,7 @@ TEST(ending_tasklet_does_not_wait_for_other_threads) {
     PyObject *v = PyChannel_Receive(ch);
     CHECK_PTR(v, Py_None);
     Py_DECREF(v);
-    pthread_join(w.thread, NULL);
+    CHECK(join_worker(&w));
     Py_DECREF(t);
 }
 
@@ -493,7 +502,7 @@ TEST(threadblock_run_waits_for_another_thread) {
     Py_DECREF(r);
     CHECK_TRACE("got late");
     CHECK_INT(PyTasklet_Alive(t), 0);
-    pthread_join(w.thread, NULL);
+    CHECK(join_worker(&w));
     Py_DECREF(t);
 }
 
@@ -534,6 +543,7 @@ TEST(thread_info_and_ids) {
 }
 
 int main(void) {
+    alarm(120); /* a hang is a failure, never a stuck run */
     ch = PyChannel_New(NULL);
     other_ch = PyChannel_New(NULL);
     RUN_INSIDE(s58_send_to_a_receiver_of_another_thread_does_not_switch);
