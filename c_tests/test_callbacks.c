@@ -429,7 +429,7 @@ static PyTaskletObject *extra;
 static PyObject *inserting_cb(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
-    if (extra != NULL && !PyTasklet_Scheduled(extra)) {
+    if (extra != NULL && PyTasklet_Paused(extra)) {
         PyObject *cur = PyStackless_GetCurrent();
         trace("cb cur=%s runcount=%d", name_of(cur), PyStackless_GetRunCount());
         Py_XDECREF(cur);

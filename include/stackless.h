@@ -48,6 +48,16 @@
 // Number of pointer-sized private words after the header of a channel.
 #define PY_CHANNEL_PRIVATE_WORDS 6
 
+// Default usable size of a tasklet stack (address space; only the pages a
+// tasklet touches cost memory).
+#define DEFAULT_STACK_SIZE (256 * 1024)
+
+// Smallest accepted stack size.
+#define MIN_STACK_SIZE (16 * 1024)
+
+// Number of pointer-sized private words after the header of a tasklet.
+#define PY_TASKLET_PRIVATE_WORDS 30
+
 // Thread may sleep instead of reviving the watchdog (SPEC §3.3).
 #define Py_WATCHDOG_THREADBLOCK 1
 
@@ -59,16 +69,6 @@
 
 // The timeout counts all ticks since `run()` started.
 #define PY_WATCHDOG_TOTALTIMEOUT 8
-
-// Default usable size of a tasklet stack (address space; only the pages a
-// tasklet touches cost memory).
-#define DEFAULT_STACK_SIZE (256 * 1024)
-
-// Smallest accepted stack size.
-#define MIN_STACK_SIZE (16 * 1024)
-
-// Number of pointer-sized private words after the header of a tasklet.
-#define PY_TASKLET_PRIVATE_WORDS 30
 
 // The signed size type of the object model (`ssize_t`).
 typedef ptrdiff_t Py_ssize_t;

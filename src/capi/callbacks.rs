@@ -3,7 +3,7 @@
 
 use super::{guard, to_status};
 use crate::object::PyObject;
-use crate::runtime::scheduler::{callbacks, slp_schedule_hook_func};
+use crate::runtime::callbacks::{self, slp_schedule_hook_func};
 use core::ffi::c_int;
 use core::ptr::null_mut;
 
@@ -46,18 +46,12 @@ pub extern "C" fn PyStackless_SetScheduleFastcallback(func: slp_schedule_hook_fu
 /// exception when none is installed.
 #[no_mangle]
 pub extern "C" fn PyStackless_GetScheduleCallback() -> *mut PyObject {
-    guard(null_mut(), || {
-        // SAFETY: reads the global setting.
-        unsafe { callbacks::schedule_callable() }
-    })
+    guard(null_mut(), callbacks::schedule_callable)
 }
 
 /// Extension: the channel callback (new reference), or NULL without an
 /// exception when none is installed.
 #[no_mangle]
 pub extern "C" fn PyStackless_GetChannelCallback() -> *mut PyObject {
-    guard(null_mut(), || {
-        // SAFETY: reads the global setting.
-        unsafe { callbacks::channel_callable() }
-    })
+    guard(null_mut(), callbacks::channel_callable)
 }

@@ -4,9 +4,9 @@
 use super::{guard, required, to_status};
 use crate::errors::{self as err, PyResult};
 use crate::object::{PyObject, PyTypeObject};
-use crate::runtime::channel::{self, Channel, PyChannelObject};
+use crate::runtime::bomb;
+use crate::runtime::channel::{self, PyChannelObject, Queue};
 use crate::runtime::messages as msg;
-use crate::runtime::tasklet::bomb;
 use core::ffi::c_int;
 use core::ptr::null_mut;
 
@@ -21,14 +21,15 @@ fn channel_arg(ch: *mut PyChannelObject) -> PyResult<*mut PyObject> {
     }
 }
 
-/// Reads a field of a checked channel; `default` for bad input.
-fn field<R>(ch: *mut PyChannelObject, default: R, f: impl FnOnce(&mut Channel) -> R) -> R {
+/// Reads or writes fields of a checked channel, under its lock; `default`
+/// for bad input.
+fn field<R>(ch: *mut PyChannelObject, default: R, f: impl FnOnce(&mut Queue) -> R) -> R {
     // SAFETY: checked non-NULL before the type is read; a live channel.
     if ch.is_null() || !unsafe { channel::check(ch.cast()) } {
         return default;
     }
     // SAFETY: as above.
-    f(unsafe { channel::fields(ch.cast()) })
+    unsafe { channel::with_queue(ch.cast(), f) }
 }
 
 /// A new channel of `type` (NULL: `PyChannel_Type`): empty, balance 0,

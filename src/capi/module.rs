@@ -3,14 +3,9 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use super::{guard, to_object, to_status};
-use crate::errors as err;
-use crate::object::{self, none, tuple, PyObject};
-use crate::runtime::messages as msg;
-use crate::runtime::scheduler::{self, callbacks};
-use crate::runtime::stack;
-use crate::runtime::tasklet::Tasklet;
-use crate::runtime::threads;
-use core::ffi::{c_int, c_long, c_ulong};
+use crate::object::{self, PyObject};
+use crate::runtime::{callbacks, scheduler, stack, threads, watchdog};
+use core::ffi::{c_int, c_long};
 use core::ptr::null_mut;
 
 /// Suspends the current tasklet and runs the next runnable one; with
@@ -65,12 +60,8 @@ pub extern "C" fn PyStackless_GetCurrentId() -> c_long {
 #[no_mangle]
 pub extern "C" fn PyStackless_GetMain() -> *mut PyObject {
     guard(null_mut(), || {
-        let ts = scheduler::existing_thread_state();
-        if ts.is_null() {
-            return null_mut();
-        }
-        // SAFETY: the calling thread's own state; main is NULL or live.
-        unsafe { object::xnew_ref((*ts).main.cast()) }
+        // SAFETY: the calling thread's main tasklet is NULL or live.
+        unsafe { object::xnew_ref(scheduler::main().cast()) }
     })
 }
 
@@ -95,7 +86,7 @@ pub extern "C" fn PyStackless_RunWatchdog(timeout: c_long) -> *mut PyObject {
 pub extern "C" fn PyStackless_RunWatchdogEx(timeout: c_long, flags: c_int) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: scheduler operations on the calling thread.
-        to_object(unsafe { scheduler::run_watchdog(timeout, flags) })
+        to_object(unsafe { watchdog::run_watchdog(timeout, flags) })
     })
 }
 
@@ -107,10 +98,7 @@ pub extern "C" fn PyStackless_RunWatchdogEx(timeout: c_long, flags: c_int) -> *m
 /// when an exception was delivered to it while it was interrupted.
 #[no_mangle]
 pub extern "C" fn PyStackless_Tick(n: c_long) -> c_int {
-    guard(-1, || {
-        // SAFETY: scheduler operation on the calling thread.
-        to_status(unsafe { scheduler::tick(n) })
-    })
+    guard(-1, || to_status(watchdog::tick(n)))
 }
 
 /// Extension mirroring `stackless.switch_trap(delta)`: adds `delta` to the
@@ -119,7 +107,7 @@ pub extern "C" fn PyStackless_Tick(n: c_long) -> c_int {
 /// `RuntimeError("switch_trap")`.
 #[no_mangle]
 pub extern "C" fn PyStackless_SwitchTrap(delta: c_int) -> c_int {
-    guard(0, || scheduler::adjust_switch_trap(delta))
+    guard(0, || watchdog::adjust_switch_trap(delta))
 }
 
 /// Stackless's name for `PyStackless_SwitchTrap`.
@@ -141,36 +129,7 @@ pub extern "C" fn PyStackless_SetStackSize(size: usize) -> usize {
 /// calling thread). NULL with `RuntimeError("Thread id not found")`.
 #[no_mangle]
 pub extern "C" fn PyStackless_GetThreadInfo(thread_id: c_long) -> *mut PyObject {
-    guard(null_mut(), || {
-        let ts = if thread_id == -1 {
-            scheduler::thread_state()
-        } else {
-            match threads::find(thread_id as c_ulong) {
-                Some(ts) if thread_id != 0 => ts,
-                _ => {
-                    err::runtime_error(msg::THREAD_NOT_FOUND);
-                    return null_mut();
-                }
-            }
-        };
-        // SAFETY: a registered, live scheduler state.
-        unsafe {
-            let or_none = |t: *mut Tasklet| if t.is_null() { none::none() } else { t.cast() };
-            let runcount = (*ts).runcount;
-            let current = if runcount == 0 || (*ts).main.is_null() {
-                null_mut()
-            } else {
-                (*ts).current
-            };
-            let count = object::long::from_i128(runcount.into());
-            if count.is_null() {
-                return null_mut();
-            }
-            let r = tuple::from_borrowed(&[or_none((*ts).main), or_none(current), count]);
-            object::decref(count);
-            to_object(r)
-        }
-    })
+    guard(null_mut(), || to_object(scheduler::thread_info(thread_id)))
 }
 
 /// Extension mirroring `stackless.set_error_handler(handler)`: `handler`

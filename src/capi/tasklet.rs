@@ -1,15 +1,15 @@
 //! Exports of the tasklet section of the C-API (SPEC §8.1).
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use super::{guard, to_status};
+use super::{guard, to_object, to_status};
 use crate::errors::{self as err, PyResult};
-use crate::object::{self, none, tuple, PyObject, PyTypeObject};
+use crate::object::{tuple, PyObject, PyTypeObject};
 use crate::runtime::messages as msg;
-use crate::runtime::scheduler;
-use crate::runtime::tasklet::{self, bomb, PyTaskletObject, Tasklet};
-use crate::runtime::threads;
-use core::ffi::{c_int, c_long, c_ulong};
+use crate::runtime::tasklet::{self, PyTaskletObject, Tasklet};
+use crate::runtime::{bomb, channel, scheduler, watchdog};
+use core::ffi::{c_int, c_long};
 use core::ptr::null_mut;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Checks a tasklet argument: NULL or not a tasklet gives
 /// `SystemError("bad argument to internal function")`.
@@ -34,17 +34,26 @@ fn tasklet_or_none(task: *mut PyTaskletObject) -> Option<*mut Tasklet> {
 fn set_interrupt_flag(
     task: *mut PyTaskletObject,
     flag: c_int,
-    field: impl FnOnce(*mut Tasklet) -> *mut bool,
+    field: impl FnOnce(*mut Tasklet) -> *const AtomicBool,
 ) -> c_int {
     let Some(t) = tasklet_or_none(task) else {
         return 0;
     };
     // SAFETY: `field` points into the checked, live tasklet.
     unsafe {
-        let old = core::mem::replace(&mut *field(t), flag != 0);
-        scheduler::recheck_pending_irq(t);
+        let old = (*field(t)).swap(flag != 0, Ordering::Relaxed);
+        watchdog::recheck_pending_irq(t);
         old as c_int
     }
+}
+
+/// Reads one of the tasklet's atomic flags; 0 for bad input.
+fn flag(
+    task: *mut PyTaskletObject,
+    field: impl FnOnce(*mut Tasklet) -> *const AtomicBool,
+) -> c_int {
+    // SAFETY: `field` points into the checked, live tasklet.
+    tasklet_or_none(task).is_some_and(|t| unsafe { (*field(t)).load(Ordering::Relaxed) }) as c_int
 }
 
 /// Runs `f` on a checked tasklet; -1 with `SystemError` for bad input.
@@ -136,31 +145,8 @@ pub extern "C" fn PyTasklet_BindEx(
 #[no_mangle]
 pub extern "C" fn PyTasklet_BindThread(task: *mut PyTaskletObject, thread_id: c_long) -> c_int {
     guard(-1, || {
-        with_tasklet(task, |t| {
-            // SAFETY: a checked tasklet.
-            unsafe {
-                let own = scheduler::thread_state();
-                if thread_id == -1 && (*t).ts == own {
-                    return Ok(());
-                }
-                if tasklet::scheduled(t) && (*t).blocked == 0 {
-                    return Err(err::runtime_error(msg::REBIND_RUNNABLE));
-                }
-                if tasklet::has_c_stack(t) || tasklet::is_main(t) {
-                    return Err(err::runtime_error(msg::C_STATE));
-                }
-                let target = if thread_id == -1 {
-                    own
-                } else {
-                    match threads::find(thread_id as c_ulong) {
-                        Some(ts) => ts,
-                        None => return Err(err::value_error(msg::BAD_THREAD)),
-                    }
-                };
-                (*t).ts = target;
-                Ok(())
-            }
-        })
+        // SAFETY: a checked tasklet.
+        with_tasklet(task, |t| unsafe { scheduler::bind_thread(t, thread_id) })
     })
 }
 
@@ -249,8 +235,7 @@ pub extern "C" fn PyTasklet_RaiseException(
         with_tasklet(self_, |t| {
             // SAFETY: a checked tasklet; klass/args NULL or live.
             unsafe {
-                let b =
-                    crate::runtime::channel::exception_bomb(klass, args, msg::RAISE_NEEDS_CLASS)?;
+                let b = channel::exception_bomb(klass, args, msg::RAISE_NEEDS_CLASS)?;
                 scheduler::throw_bomb(t, false, b)
             }
         })
@@ -307,8 +292,8 @@ pub extern "C" fn PyTasklet_KillEx(self_: *mut PyTaskletObject, pending: c_int) 
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetAtomic(task: *mut PyTaskletObject) -> c_int {
     guard(0, || {
-        // SAFETY: a checked, live tasklet.
-        predicate(task, |t| unsafe { (*t).atomic })
+        // SAFETY: `t` is the checked, live tasklet.
+        flag(task, |t| unsafe { &raw const (*t).atomic })
     })
 }
 
@@ -318,7 +303,7 @@ pub extern "C" fn PyTasklet_GetAtomic(task: *mut PyTaskletObject) -> c_int {
 pub extern "C" fn PyTasklet_SetAtomic(task: *mut PyTaskletObject, flag: c_int) -> c_int {
     guard(0, || {
         // SAFETY: `t` is the checked, live tasklet.
-        set_interrupt_flag(task, flag, |t| unsafe { &raw mut (*t).atomic })
+        set_interrupt_flag(task, flag, |t| unsafe { &raw const (*t).atomic })
     })
 }
 
@@ -326,8 +311,8 @@ pub extern "C" fn PyTasklet_SetAtomic(task: *mut PyTaskletObject, flag: c_int) -
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetIgnoreNesting(task: *mut PyTaskletObject) -> c_int {
     guard(0, || {
-        // SAFETY: a checked, live tasklet.
-        predicate(task, |t| unsafe { (*t).ignore_nesting })
+        // SAFETY: `t` is the checked, live tasklet.
+        flag(task, |t| unsafe { &raw const (*t).ignore_nesting })
     })
 }
 
@@ -336,7 +321,7 @@ pub extern "C" fn PyTasklet_GetIgnoreNesting(task: *mut PyTaskletObject) -> c_in
 pub extern "C" fn PyTasklet_SetIgnoreNesting(task: *mut PyTaskletObject, flag: c_int) -> c_int {
     guard(0, || {
         // SAFETY: `t` is the checked, live tasklet.
-        set_interrupt_flag(task, flag, |t| unsafe { &raw mut (*t).ignore_nesting })
+        set_interrupt_flag(task, flag, |t| unsafe { &raw const (*t).ignore_nesting })
     })
 }
 
@@ -344,8 +329,8 @@ pub extern "C" fn PyTasklet_SetIgnoreNesting(task: *mut PyTaskletObject, flag: c
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetPendingIrq(task: *mut PyTaskletObject) -> c_int {
     guard(0, || {
-        // SAFETY: a checked, live tasklet.
-        predicate(task, |t| unsafe { (*t).pending_irq })
+        // SAFETY: `t` is the checked, live tasklet.
+        flag(task, |t| unsafe { &raw const (*t).pending_irq })
     })
 }
 
@@ -353,8 +338,8 @@ pub extern "C" fn PyTasklet_GetPendingIrq(task: *mut PyTaskletObject) -> c_int {
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetBlockTrap(task: *mut PyTaskletObject) -> c_int {
     guard(0, || {
-        // SAFETY: a checked, live tasklet.
-        predicate(task, |t| unsafe { (*t).block_trap })
+        // SAFETY: `t` is the checked, live tasklet.
+        flag(task, |t| unsafe { &raw const (*t).block_trap })
     })
 }
 
@@ -364,7 +349,7 @@ pub extern "C" fn PyTasklet_SetBlockTrap(task: *mut PyTaskletObject, value: c_in
     guard((), || {
         if let Some(t) = tasklet_or_none(task) {
             // SAFETY: a checked, live tasklet.
-            unsafe { (*t).block_trap = value != 0 };
+            unsafe { (*t).block_trap.store(value != 0, Ordering::Relaxed) };
         }
     })
 }
@@ -439,7 +424,7 @@ pub extern "C" fn PyTasklet_Restorable(task: *mut PyTaskletObject) -> c_int {
 pub extern "C" fn PyTasklet_GetBlocked(task: *mut PyTaskletObject) -> c_int {
     guard(0, || {
         // SAFETY: a checked, live tasklet.
-        tasklet_or_none(task).map_or(0, |t| unsafe { c_int::from((*t).blocked) })
+        tasklet_or_none(task).map_or(0, |t| unsafe { c_int::from(tasklet::blocked(t)) })
     })
 }
 
@@ -449,7 +434,7 @@ pub extern "C" fn PyTasklet_GetBlocked(task: *mut PyTaskletObject) -> c_int {
 pub extern "C" fn PyTasklet_GetTempval(task: *mut PyTaskletObject) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: a checked, live tasklet.
-        tasklet_arg(task).map_or(null_mut(), |t| unsafe { object::new_ref((*t).tempval) })
+        to_object(tasklet_arg(task).and_then(|t| unsafe { scheduler::tempval(t) }))
     })
 }
 
@@ -464,8 +449,7 @@ pub extern "C" fn PyTasklet_SetTempval(task: *mut PyTaskletObject, value: *mut P
                 return Err(err::bad_internal_call());
             }
             // SAFETY: a checked tasklet and a live value.
-            unsafe { tasklet::set_tempval(t, object::new_ref(value)) };
-            Ok(())
+            unsafe { scheduler::set_tempval(t, value) }
         })
     })
 }
@@ -486,7 +470,7 @@ pub extern "C" fn PyTasklet_GetThreadId(task: *mut PyTaskletObject) -> c_long {
 pub extern "C" fn PyTasklet_GetNext(task: *mut PyTaskletObject) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: a checked, live tasklet.
-        tasklet_arg(task).map_or(null_mut(), |t| unsafe { or_none((*t).next) })
+        to_object(tasklet_arg(task).and_then(|t| unsafe { scheduler::neighbour(t, true) }))
     })
 }
 
@@ -496,15 +480,6 @@ pub extern "C" fn PyTasklet_GetNext(task: *mut PyTaskletObject) -> *mut PyObject
 pub extern "C" fn PyTasklet_GetPrev(task: *mut PyTaskletObject) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: a checked, live tasklet.
-        tasklet_arg(task).map_or(null_mut(), |t| unsafe { or_none((*t).prev) })
+        to_object(tasklet_arg(task).and_then(|t| unsafe { scheduler::neighbour(t, false) }))
     })
-}
-
-/// A new reference to `t`, or to `None` when NULL.
-unsafe fn or_none(t: *mut Tasklet) -> *mut PyObject {
-    if t.is_null() {
-        none::new_none()
-    } else {
-        object::new_ref(t.cast())
-    }
 }

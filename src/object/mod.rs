@@ -282,3 +282,41 @@ pub unsafe fn xnew_ref(op: *mut PyObject) -> *mut PyObject {
     xincref(op);
     op
 }
+
+/// Sets the reference count of an object that no other thread can reach
+/// (one being resurrected in its deallocator, or reused from a free list).
+///
+/// # Safety
+/// `op` must point to an object that only the caller can reach.
+#[inline(always)]
+pub unsafe fn set_refcnt(op: *mut PyObject, count: Py_ssize_t) {
+    // SAFETY: the caller passes an object it alone can reach.
+    unsafe { refcnt(op) }.store(count, Ordering::Release);
+}
+
+/// Takes a new reference to an object found through a pointer that owns
+/// none, unless its count already dropped to zero (it is being
+/// deallocated). Returns whether the reference was taken.
+///
+/// # Safety
+/// `op` must point to memory that stays an object (live or being
+/// deallocated, not yet freed) for the duration of the call.
+pub unsafe fn try_incref(op: *mut PyObject) -> bool {
+    // SAFETY: the caller guarantees the memory is still an object.
+    let rc = unsafe { refcnt(op) };
+    rc.fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+        (n > 0).then(|| if n < _Py_IMMORTAL_REFCNT { n + 1 } else { n })
+    })
+    .is_ok()
+}
+
+/// Drops a reference without deallocating: for a deallocator that
+/// resurrected its object and gives the extra reference back. Returns the
+/// count left.
+///
+/// # Safety
+/// `op` must point to a live object; the caller owns the reference.
+pub unsafe fn decref_in_dealloc(op: *mut PyObject) -> Py_ssize_t {
+    // SAFETY: per the contract.
+    unsafe { refcnt(op) }.fetch_sub(1, Ordering::AcqRel) - 1
+}

@@ -1,20 +1,33 @@
 //! Channels: the FIFO queue of blocked tasklets, the balance, and the
-//! send/receive algorithm of SPEC §4.2-§4.3.
+//! send/receive algorithm of SPEC §4.2-§4.3, across threads.
 //!
-//! The queue links blocked tasklets through their `next`/`prev` fields as a
-//! NULL-terminated list; the queue owns one reference to each. A blocked
-//! tasklet has `blocked` = +1 (sending) or -1 (receiving) and `channel`
-//! pointing here.
+//! Everything a channel holds is behind its lock ([`Guard`]): there is no
+//! other way to reach the fields. The queue links blocked tasklets through
+//! their `queue` links as a NULL-terminated list and owns one reference to
+//! each. A blocked tasklet's state word says `Blocked*` and its `channel`
+//! points here; both change only under this lock.
+//!
+//! A tasklet blocked here holds no reference to the channel (SPEC §4.10),
+//! so the channel may be freed while it is blocked. Whoever wants to unblock
+//! a tasklet without already holding its channel finds the channel under
+//! the tasklet's thread's inbox lock and takes a reference with
+//! `try_incref`; the deallocator clears `channel` under that same lock
+//! before the memory goes.
 
+use super::bomb;
+use super::callbacks;
 use super::messages as msg;
-use super::scheduler::{self, callbacks, NotSwitched, ThreadState};
-use super::tasklet::{self, bomb, Tasklet};
+use super::switch::{self, NotSwitched, Switched};
+use super::tasklet::{self, Kind, Tasklet};
+use super::thread_state::Ts;
 use super::threads::HandOff;
+use super::watchdog;
 use crate::errors::{self, PyResult, Raised};
 use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
 use crate::object::{
     self, decref, exceptions, long, none, protocol, tuple, PyObject, PyTypeObject,
 };
+use core::cell::UnsafeCell;
 use core::ffi::c_int;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -32,17 +45,28 @@ pub struct PyChannelObject {
     pub _private: [usize; PY_CHANNEL_PRIVATE_WORDS],
 }
 
+/// The runtime's view of a channel object.
+///
+/// | field | owner |
+/// | --- | --- |
+/// | `ob_base.ob_refcnt` | atomic |
+/// | `lock` | atomic: taken with one exchange (acquire), released with a store (release) |
+/// | `queue` | the lock (reached only through [`Guard`]) |
 #[repr(C)]
 pub(crate) struct Channel {
     pub ob_base: PyObject,
+    lock: AtomicBool,
+    queue: UnsafeCell<Queue>,
+}
+
+/// What the lock guards.
+pub(crate) struct Queue {
     head: *mut Tasklet,
     tail: *mut Tasklet,
     pub balance: c_int,
     pub preference: i8,
     pub closing: bool,
     pub schedule_all: bool,
-    /// Guards the queue and the balance: channels are shared by threads.
-    lock: QueueLock,
 }
 
 const _: () = assert!(core::mem::size_of::<Channel>() <= core::mem::size_of::<PyChannelObject>());
@@ -72,7 +96,8 @@ pub(crate) fn channel_type() -> *mut PyTypeObject {
 /// # Safety
 /// `op` must be live.
 pub(crate) unsafe fn check(op: *mut PyObject) -> bool {
-    object::type_check(op, channel_type())
+    // SAFETY: per the contract.
+    unsafe { object::type_check(op, channel_type()) }
 }
 
 unsafe extern "C-unwind" fn channel_new(
@@ -80,31 +105,66 @@ unsafe extern "C-unwind" fn channel_new(
     _args: *mut PyObject,
     _kwds: *mut PyObject,
 ) -> *mut PyObject {
-    let Ok(op) = typeobj::alloc(ty, 0) else {
+    // SAFETY: called through a channel type.
+    let Ok(op) = (unsafe { typeobj::alloc(ty, 0) }) else {
         return null_mut();
     };
     let ch = op.cast::<Channel>();
-    (*ch).head = null_mut();
-    (*ch).tail = null_mut();
-    (*ch).balance = 0;
-    (*ch).preference = -1;
-    (*ch).closing = false;
-    (*ch).schedule_all = false;
-    core::ptr::write(&raw mut (*ch).lock, QueueLock(AtomicBool::new(false)));
+    // SAFETY: a fresh allocation of at least `size_of::<Channel>()` bytes.
+    unsafe {
+        core::ptr::write(&raw mut (*ch).lock, AtomicBool::new(false));
+        core::ptr::write(
+            &raw mut (*ch).queue,
+            UnsafeCell::new(Queue {
+                head: null_mut(),
+                tail: null_mut(),
+                balance: 0,
+                preference: -1,
+                closing: false,
+                schedule_all: false,
+            }),
+        );
+    }
     op
 }
 
-/// A channel's lock: one atomic exchange to take it, a plain release store
-/// to give it back. It is held only for a few dozen instructions, never
-/// across a switch or a callback, so a waiter spins and then yields.
-#[repr(transparent)]
-struct QueueLock(AtomicBool);
+/// A channel, locked. The lock is held only for a few dozen instructions,
+/// never across a switch or a callback, so a waiter spins, then yields.
+pub(crate) struct Guard<'a> {
+    ch: &'a Channel,
+}
 
-unsafe fn lock(ch: *mut Channel) {
-    let flag = &(*ch).lock.0;
+impl core::ops::Deref for Guard<'_> {
+    type Target = Queue;
+    fn deref(&self) -> &Queue {
+        // SAFETY: the lock is held.
+        unsafe { &*self.ch.queue.get() }
+    }
+}
+
+impl core::ops::DerefMut for Guard<'_> {
+    fn deref_mut(&mut self) -> &mut Queue {
+        // SAFETY: the lock is held, and only this guard hands out the queue.
+        unsafe { &mut *self.ch.queue.get() }
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        self.ch.lock.store(false, Ordering::Release);
+    }
+}
+
+/// Locks `ch`.
+///
+/// # Safety
+/// `ch` must be a live channel for as long as the guard lives.
+pub(crate) unsafe fn lock<'a>(ch: *mut Channel) -> Guard<'a> {
+    // SAFETY: per the contract.
+    let ch: &'a Channel = unsafe { &*ch };
     let mut spins = 0u32;
-    while flag.swap(true, Ordering::Acquire) {
-        while flag.load(Ordering::Relaxed) {
+    while ch.lock.swap(true, Ordering::Acquire) {
+        while ch.lock.load(Ordering::Relaxed) {
             spins += 1;
             if spins < 64 {
                 core::hint::spin_loop();
@@ -113,31 +173,43 @@ unsafe fn lock(ch: *mut Channel) {
             }
         }
     }
-    super::tsan::acquire(flag);
+    Guard { ch }
 }
 
-unsafe fn unlock(ch: *mut Channel) {
-    super::tsan::release(&raw const (*ch).lock);
-    (*ch).lock.0.store(false, Ordering::Release);
+/// Runs `f` on the fields of a channel object, under its lock.
+///
+/// # Safety
+/// `op` must be a live channel.
+pub(crate) unsafe fn with_queue<R>(op: *mut PyObject, f: impl FnOnce(&mut Queue) -> R) -> R {
+    // SAFETY: per the contract.
+    let mut g = unsafe { lock(op.cast()) };
+    f(&mut g)
 }
 
 /// SPEC §4.10: the blocked tasklets are unlinked and become paused.
 unsafe extern "C-unwind" fn channel_dealloc(op: *mut PyObject) {
     let ch = op.cast::<Channel>();
-    lock(ch);
-    (*ch).closing = true;
     let mut released = Vec::new();
-    while !(*ch).head.is_null() {
-        let t = (*ch).head;
-        unblock_locked(t);
-        released.push(t);
+    // SAFETY: the last reference went; only tasklets in the queue still
+    // point here, and each is cleared under its thread's inbox lock (see
+    // the module's doc) before the memory goes.
+    unsafe {
+        let mut g = lock(ch);
+        g.closing = true;
+        while !g.head.is_null() {
+            let t = g.head;
+            let thread = tasklet::state(t).thread();
+            let _inbox = thread.lock();
+            unlink_locked(&mut g, t, Kind::Paused);
+            released.push(t);
+        }
+        drop(g);
+        // Outside the lock: dropping a reference may kill the tasklet (§2.7).
+        for t in released {
+            decref(t.cast());
+        }
+        typeobj::free_object(op);
     }
-    unlock(ch);
-    // Outside the lock: dropping a reference may kill the tasklet (§2.7).
-    for t in released {
-        decref(t.cast());
-    }
-    typeobj::free_object(op);
 }
 
 /// A new channel of `ty` (a subtype of the channel type).
@@ -145,111 +217,219 @@ unsafe extern "C-unwind" fn channel_dealloc(op: *mut PyObject) {
 /// # Safety
 /// `ty` must be a ready type object.
 pub(crate) unsafe fn new(ty: *mut PyTypeObject) -> PyResult<*mut PyObject> {
-    if !typeobj::is_subtype(ty, channel_type()) {
-        return Err(errors::type_error(msg::CHANNEL_NEW_TYPE));
-    }
-    let op = channel_new(ty, null_mut(), null_mut());
-    if op.is_null() {
-        Err(Raised)
-    } else {
-        Ok(op)
+    // SAFETY: per the contract.
+    unsafe {
+        if !typeobj::is_subtype(ty, channel_type()) {
+            return Err(errors::type_error(msg::CHANNEL_NEW_TYPE));
+        }
+        let op = channel_new(ty, null_mut(), null_mut());
+        if op.is_null() {
+            Err(Raised)
+        } else {
+            Ok(op)
+        }
     }
 }
 
-/// Appends `t` at the tail of the queue (the caller's reference moves in).
-unsafe fn enqueue(ch: *mut Channel, t: *mut Tasklet, dir: i8) {
-    (*t).prev = (*ch).tail;
-    (*t).next = null_mut();
-    if (*ch).tail.is_null() {
-        (*ch).head = t;
-    } else {
-        (*(*ch).tail).next = t;
+/// Appends `t` at the tail of the queue (the caller's reference moves in);
+/// it is blocked from now on.
+///
+/// # Safety
+/// `t` must be the calling thread's current tasklet, out of its ring; `g`
+/// the lock of `ch`.
+unsafe fn enqueue(g: &mut Guard, ch: *mut Channel, t: *mut Tasklet, dir: i8) {
+    // SAFETY: per the contract: the queue links and (from now on) the state
+    // word belong to the lock.
+    unsafe {
+        (*t).queue.prev = g.tail;
+        (*t).queue.next = null_mut();
+        if g.tail.is_null() {
+            g.head = t;
+        } else {
+            (*g.tail).queue.next = t;
+        }
+        g.tail = t;
+        link_blocked(g, ch, t, dir);
     }
-    (*ch).tail = t;
-    (*t).blocked = dir;
-    (*t).channel = ch.cast();
-    (*ch).balance += c_int::from(dir);
 }
 
 /// Puts `t` back at the head of the queue (undo of a failed rendezvous).
-unsafe fn requeue_head(ch: *mut Channel, t: *mut Tasklet, dir: i8) {
-    (*t).next = (*ch).head;
-    (*t).prev = null_mut();
-    if (*ch).head.is_null() {
-        (*ch).tail = t;
-    } else {
-        (*(*ch).head).prev = t;
-    }
-    (*ch).head = t;
-    (*t).blocked = dir;
-    (*t).channel = ch.cast();
-    (*ch).balance += c_int::from(dir);
-}
-
-/// Takes a blocked tasklet out of its channel's queue (from anywhere in it);
-/// the balance moves toward 0 and the queue's reference passes to the
-/// caller. False when a partner on another thread took it first (it is then
-/// on its way into its thread's inbox).
 ///
 /// # Safety
-/// `t` must be live; its channel, if any, live.
-pub(crate) unsafe fn unblock(t: *mut Tasklet) -> bool {
-    let ch = core::ptr::read_volatile(&raw const (*t).channel).cast::<Channel>();
-    if ch.is_null() {
-        return false;
+/// As [`enqueue`]; `t` was just taken from the head.
+unsafe fn requeue_head(g: &mut Guard, ch: *mut Channel, t: *mut Tasklet, dir: i8) {
+    // SAFETY: per the contract.
+    unsafe {
+        (*t).queue.next = g.head;
+        (*t).queue.prev = null_mut();
+        if g.head.is_null() {
+            g.tail = t;
+        } else {
+            (*g.head).queue.prev = t;
+        }
+        g.head = t;
+        link_blocked(g, ch, t, dir);
     }
-    lock(ch);
-    let still = (*t).blocked != 0 && (*t).channel == ch.cast();
-    if still {
-        unblock_locked(t);
-    }
-    unlock(ch);
-    still
 }
 
-/// [`unblock`] with the channel's lock held.
-unsafe fn unblock_locked(t: *mut Tasklet) {
-    let ch = (*t).channel.cast::<Channel>();
-    if (*t).prev.is_null() {
-        (*ch).head = (*t).next;
+/// The rest of blocking `t` in direction `dir`, once it is in the queue.
+unsafe fn link_blocked(g: &mut Guard, ch: *mut Channel, t: *mut Tasklet, dir: i8) {
+    let kind = if dir > 0 {
+        Kind::BlockedSend
     } else {
-        (*(*t).prev).next = (*t).next;
+        Kind::BlockedRecv
+    };
+    // SAFETY: the caller holds the lock; `t` is ours and in the queue.
+    unsafe {
+        (*t).channel.store(ch, Ordering::Relaxed);
+        tasklet::set_state(t, tasklet::state(t).with_kind(kind));
     }
-    if (*t).next.is_null() {
-        (*ch).tail = (*t).prev;
-    } else {
-        (*(*t).next).prev = (*t).prev;
+    g.balance += c_int::from(dir);
+}
+
+/// Takes `t` out of the queue (from anywhere in it); the balance moves
+/// toward 0, the state becomes `then` and the queue's reference passes to
+/// the caller.
+///
+/// # Safety
+/// `g` must be the lock of the channel `t` is blocked on.
+unsafe fn unlink_locked(g: &mut Guard, t: *mut Tasklet, then: Kind) {
+    // SAFETY: per the contract, the queue links and the state word are the
+    // lock's.
+    unsafe {
+        let (next, prev) = ((*t).queue.next, (*t).queue.prev);
+        if prev.is_null() {
+            g.head = next;
+        } else {
+            (*prev).queue.next = next;
+        }
+        if next.is_null() {
+            g.tail = prev;
+        } else {
+            (*next).queue.prev = prev;
+        }
+        let s = tasklet::state(t);
+        g.balance -= c_int::from(s.blocked());
+        (*t).queue.next = null_mut();
+        (*t).queue.prev = null_mut();
+        (*t).channel.store(null_mut(), Ordering::Relaxed);
+        tasklet::set_state(t, s.with_kind(then));
     }
-    (*ch).balance -= c_int::from((*t).blocked);
-    (*t).next = null_mut();
-    (*t).prev = null_mut();
-    (*t).blocked = 0;
-    (*t).channel = null_mut();
+}
+
+/// The channel `t` is blocked on, with a new reference, or None when it is
+/// not blocked. Safe against the channel's deallocation (see the module's
+/// doc).
+///
+/// # Safety
+/// `t` must be live.
+unsafe fn channel_of(t: *mut Tasklet) -> Option<*mut Channel> {
+    loop {
+        // SAFETY: per the contract; under the inbox lock the channel `t`
+        // points to is not freed (its deallocator takes that lock first).
+        unsafe {
+            let _inbox = tasklet::state(t).thread().lock();
+            let ch = (*t).channel.load(Ordering::Relaxed);
+            if ch.is_null() {
+                return None;
+            }
+            if object::try_incref(ch.cast()) {
+                return Some(ch);
+            }
+        }
+        // Being deallocated: it clears `t.channel` as soon as we let go.
+        std::thread::yield_now();
+    }
+}
+
+/// Takes a blocked tasklet of the calling thread out of its channel's
+/// queue; it becomes `then` and the queue's reference passes to the
+/// caller. False when it is not blocked, or a partner on another thread
+/// took it first (it is then `Handed`).
+///
+/// # Safety
+/// `t` must be a live tasklet of the calling thread.
+pub(crate) unsafe fn unblock(t: *mut Tasklet, then: Kind) -> bool {
+    // SAFETY: per the contract; the reference keeps the channel alive.
+    unsafe {
+        let Some(ch) = channel_of(t) else {
+            return false;
+        };
+        let done = unblock_from(ch, t, then);
+        decref(ch.cast());
+        done
+    }
+}
+
+/// [`unblock`] from a channel the caller keeps alive.
+///
+/// # Safety
+/// `ch` must be a live channel; `t` a live tasklet.
+unsafe fn unblock_from(ch: *mut Channel, t: *mut Tasklet, then: Kind) -> bool {
+    // SAFETY: per the contract.
+    unsafe {
+        let mut g = lock(ch);
+        let still = tasklet::state(t).blocked() != 0 && (*t).channel.load(Ordering::Relaxed) == ch;
+        if still {
+            unlink_locked(&mut g, t, then);
+        }
+        still
+    }
+}
+
+/// A kill or throw from another thread to `t`, blocked there: it is taken
+/// out of the queue now (SPEC §4.8, also for pending throws), gets the bomb
+/// (stolen) and is handed to its thread. `Ok(false)` when `t` is not
+/// blocked (any more); `Err` with the bomb when its thread ended.
+///
+/// # Safety
+/// `t` must be a live tasklet of another thread; `b` an owned bomb.
+pub(crate) unsafe fn throw_blocked(
+    t: *mut Tasklet,
+    b: *mut PyObject,
+) -> Result<bool, *mut PyObject> {
+    // SAFETY: per the contract; the reference keeps the channel alive.
+    unsafe {
+        let Some(ch) = channel_of(t) else {
+            return Ok(false);
+        };
+        let mut g = lock(ch);
+        let r = if tasklet::state(t).blocked() == 0 || (*t).channel.load(Ordering::Relaxed) != ch {
+            Ok(false)
+        } else {
+            let mut inbox = tasklet::state(t).thread().lock();
+            if inbox.ended() {
+                Err(b)
+            } else {
+                unlink_locked(&mut g, t, Kind::Paused);
+                tasklet::set_tempval(t, b);
+                tasklet::set_state(t, tasklet::state(t).with_kind(Kind::Handed));
+                // The queue's reference moves into the hand-off.
+                inbox.push(t, HandOff::Ready, true);
+                Ok(true)
+            }
+        };
+        drop(g);
+        decref(ch.cast());
+        r
+    }
 }
 
 /// The first tasklet of the queue (new reference) or `None`.
 ///
 /// # Safety
-/// `ch` must be a channel.
-pub(crate) unsafe fn queue_head(ch: *mut PyObject) -> *mut PyObject {
-    let ch = ch.cast::<Channel>();
-    lock(ch);
-    let head = (*ch).head;
-    let r = if head.is_null() {
-        none::new_none()
-    } else {
-        object::new_ref(head.cast())
-    };
-    unlock(ch);
-    r
-}
-
-/// The channel's fields, for the getters and setters.
-///
-/// # Safety
-/// `ch` must be a channel that outlives the borrow.
-pub(crate) unsafe fn fields<'a>(ch: *mut PyObject) -> &'a mut Channel {
-    &mut *ch.cast::<Channel>()
+/// `op` must be a channel.
+pub(crate) unsafe fn queue_head(op: *mut PyObject) -> *mut PyObject {
+    // SAFETY: per the contract; the queue holds a reference to its head.
+    unsafe {
+        with_queue(op, |q| {
+            if q.head.is_null() {
+                none::new_none()
+            } else {
+                object::new_ref(q.head.cast())
+            }
+        })
+    }
 }
 
 /// Sends `value` (borrowed; a bomb for exceptions) on `ch` (SPEC §4.2).
@@ -257,7 +437,8 @@ pub(crate) unsafe fn fields<'a>(ch: *mut PyObject) -> &'a mut Channel {
 /// # Safety
 /// `ch` must be a channel; `value` live.
 pub(crate) unsafe fn send(ch: *mut PyObject, value: *mut PyObject) -> PyResult<()> {
-    decref(action(ch.cast(), value, 1)?);
+    // SAFETY: per the contract.
+    unsafe { decref(action(ch.cast(), value, 1)?) };
     Ok(())
 }
 
@@ -266,15 +447,16 @@ pub(crate) unsafe fn send(ch: *mut PyObject, value: *mut PyObject) -> PyResult<(
 /// # Safety
 /// `ch` must be a channel.
 pub(crate) unsafe fn receive(ch: *mut PyObject) -> PyResult<*mut PyObject> {
-    action(ch.cast(), null_mut(), -1)
+    // SAFETY: per the contract.
+    unsafe { action(ch.cast(), null_mut(), -1) }
 }
 
 /// Whether a partner waits for an operation in direction `dir`.
-unsafe fn partner_waits(ch: *mut Channel, dir: i8) -> bool {
+fn partner_waits(q: &Queue, dir: i8) -> bool {
     if dir > 0 {
-        (*ch).balance < 0
+        q.balance < 0
     } else {
-        (*ch).balance > 0
+        q.balance > 0
     }
 }
 
@@ -284,176 +466,241 @@ unsafe fn partner_waits(ch: *mut Channel, dir: i8) -> bool {
 /// blocked, and touches it no more once a switch happened: a channel whose
 /// last reference goes releases its blocked tasklets (SPEC §4.10). The
 /// channel's lock is never held across a switch or a callback.
+///
+/// # Safety
+/// `ch` must be a live channel; `value` live when sending.
 unsafe fn action(ch: *mut Channel, value: *mut PyObject, dir: i8) -> PyResult<*mut PyObject> {
-    scheduler::with_main(|ts| {
-        if (*ts).schedlock && callbacks::has_channel_callable() {
-            return Err(errors::runtime_error(msg::RECURSIVE_CHANNEL));
-        }
-        let src = (*ts).current;
-        let delivered = if dir > 0 {
-            object::new_ref(value)
-        } else {
-            none::new_none()
-        };
-        let saved = core::mem::replace(&mut (*src).tempval, delivered);
-        // The callback runs before the operation unless the partner is on
-        // another thread: then after it (SPEC §4.2 steps 2 and 5).
-        let mut callback_after = false;
-        if callbacks::has_channel_callable() {
-            lock(ch);
-            let cando = partner_waits(ch, dir);
-            callback_after = cando && (*(*ch).head).ts != ts;
-            unlock(ch);
-            if !callback_after {
-                channel_callback(ts, ch, src, dir > 0, !cando);
+    // SAFETY: per the contract; the caller's reference keeps `ch` alive
+    // until a switch happened.
+    unsafe {
+        super::scheduler::with_main(|ts| {
+            if ts.schedlock() && callbacks::has_channel_callable() {
+                return Err(errors::runtime_error(msg::RECURSIVE_CHANNEL));
             }
-        }
-        lock(ch);
-        let result = if partner_waits(ch, dir) {
-            rendezvous(ts, ch, src, dir)
-        } else {
-            block(ts, ch, src, dir)
-        };
-        match result {
-            Ok(claimed) => {
-                if callback_after {
-                    channel_callback(ts, ch, src, dir > 0, false);
+            let src = ts.head();
+            let delivered = if dir > 0 {
+                object::new_ref(value)
+            } else {
+                none::new_none()
+            };
+            let saved = core::mem::replace(&mut (*src).tempval, delivered);
+            // The callback runs before the operation unless the partner is
+            // on another thread: then after it (SPEC §4.2 steps 2 and 5).
+            let mut callback_after = false;
+            if callbacks::has_channel_callable() {
+                let g = lock(ch);
+                let cando = partner_waits(&g, dir);
+                callback_after = cando && !tasklet::is_own(g.head, ts);
+                drop(g);
+                if !callback_after {
+                    channel_callback(ts, ch, src, dir > 0, !cando);
                 }
-                object::xdecref(saved);
-                claimed
             }
-            Err(NotSwitched) => {
-                tasklet::set_tempval(src, saved);
-                Err(Raised)
+            let result = transfer(ts, ch, src, dir, if dir > 0 { value } else { none::none() });
+            match result {
+                Ok(claimed) => {
+                    if callback_after {
+                        channel_callback(ts, ch, src, dir > 0, false);
+                    }
+                    object::xdecref(saved);
+                    claimed
+                }
+                Err(NotSwitched) => {
+                    tasklet::set_tempval(src, saved);
+                    Err(Raised)
+                }
             }
-        }
-    })
+        })
+    }
 }
 
-/// SPEC §4.2 step 3: a partner is waiting. Called with the lock held.
-unsafe fn rendezvous(
-    ts: *mut ThreadState,
+/// SPEC §4.2 steps 3-4: a rendezvous with the first partner, or the caller
+/// blocks. Partners whose thread ended are dropped from the queue on the
+/// way (they can never run again).
+///
+/// # Safety
+/// As [`action`]; `src` is the caller, current on `ts`'s thread; `leaves`
+/// is what it leaves behind (its value when sending, else None).
+unsafe fn transfer(
+    ts: Ts,
     ch: *mut Channel,
     src: *mut Tasklet,
     dir: i8,
-) -> scheduler::Switched {
-    let tgt = (*ch).head;
-    unblock_locked(tgt);
-    core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
-    if (*tgt).ts != ts {
-        // Another thread's tasklet: handed over (under the lock, so that
-        // whoever finds it unblocked finds it in the inbox); no switch here.
-        let handed = scheduler::hand_over(tgt, HandOff::Insert, true, msg::THREAD_UNINITIALIZED);
-        unlock(ch);
-        if handed.is_err() {
-            // Its thread ended meanwhile; the value was delivered anyway.
-            errors::clear();
+    leaves: *mut PyObject,
+) -> Switched {
+    let mut orphans = Vec::new();
+    // SAFETY: per the contract.
+    let result = unsafe {
+        let mut g = lock(ch);
+        loop {
+            if !partner_waits(&g, dir) {
+                break block(ts, g, ch, src, dir, leaves);
+            }
+            let tgt = g.head;
+            if tasklet::is_own(tgt, ts) {
+                break rendezvous(ts, g, ch, src, tgt, dir);
+            }
+            let mut inbox = tasklet::state(tgt).thread().lock();
+            if inbox.ended() {
+                drop(inbox);
+                unlink_locked(&mut g, tgt, Kind::Paused);
+                orphans.push(tgt);
+                continue;
+            }
+            // Another thread's tasklet: handed over, under both locks, so
+            // that whoever finds it unblocked finds it in the inbox; no
+            // switch here.
+            unlink_locked(&mut g, tgt, Kind::Handed);
+            core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
+            (*tgt).delivered = true;
+            inbox.push(tgt, HandOff::Ready, true);
+            break Ok(tasklet::claim_tempval(src));
         }
-        return Ok(tasklet::claim_tempval(src));
-    }
-    unlock(ch);
-    let switched = if (*ch).schedule_all {
-        scheduler::ring_link(ts, tgt);
-        scheduler::switch_to(ts, src, (*src).next, false)
-    } else if c_int::from((*ch).preference) == -c_int::from(dir) {
-        scheduler::link_after(ts, src, tgt);
-        scheduler::switch_to(ts, src, tgt, true)
-    } else {
-        scheduler::ring_link(ts, tgt);
-        return Ok(tasklet::claim_tempval(src));
     };
-    if switched.is_err() {
-        scheduler::ring_unlink(ts, tgt);
-        core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
-        lock(ch);
-        requeue_head(ch, tgt, -dir);
-        unlock(ch);
+    for t in orphans {
+        // SAFETY: the queue's reference to a tasklet of an ended thread.
+        unsafe { decref(t.cast()) };
     }
-    switched
+    result
 }
 
-/// SPEC §4.2 step 4: no partner; the caller blocks. Called with the lock
-/// held.
+/// SPEC §4.2 step 3 with a partner `tgt` of the calling thread.
+///
+/// # Safety
+/// As [`transfer`]; `g` locks `ch`, whose head is `tgt`.
+unsafe fn rendezvous(
+    ts: Ts,
+    mut g: Guard,
+    ch: *mut Channel,
+    src: *mut Tasklet,
+    tgt: *mut Tasklet,
+    dir: i8,
+) -> Switched {
+    // SAFETY: per the contract; both tasklets are ours, `tgt` leaves the
+    // queue under the lock and its reference moves into the ring.
+    unsafe {
+        unlink_locked(&mut g, tgt, Kind::Runnable);
+        core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
+        (*tgt).delivered = true;
+        let schedule_all = g.schedule_all;
+        let preference = c_int::from(g.preference);
+        drop(g);
+        let switched = if schedule_all {
+            ts.link(tgt);
+            switch::switch_to(ts, src, (*src).ring.next(), false, null_mut())
+        } else if preference == -c_int::from(dir) {
+            ts.link_after(src, tgt);
+            switch::switch_to(ts, src, tgt, true, null_mut())
+        } else {
+            ts.link(tgt);
+            return Ok(tasklet::claim_tempval(src));
+        };
+        if switched.is_err() {
+            ts.unlink(tgt);
+            (*tgt).delivered = false;
+            core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
+            let mut g = lock(ch);
+            requeue_head(&mut g, ch, tgt, -dir);
+        }
+        switched
+    }
+}
+
+/// SPEC §4.2 step 4: no partner; the caller blocks.
+///
+/// # Safety
+/// As [`transfer`]; `g` locks `ch`.
 unsafe fn block(
-    ts: *mut ThreadState,
+    ts: Ts,
+    mut g: Guard,
     ch: *mut Channel,
     src: *mut Tasklet,
     dir: i8,
-) -> scheduler::Switched {
-    if (*src).block_trap {
-        unlock(ch);
-        errors::runtime_error(msg::BLOCK_TRAP);
-        return Err(NotSwitched);
-    }
-    if (*ch).closing {
-        unlock(ch);
-        errors::value_error(msg::CHANNEL_CLOSED);
-        return Err(NotSwitched);
-    }
-    scheduler::ring_unlink(ts, src);
-    enqueue(ch, src, dir);
-    unlock(ch);
-    let switched = scheduler::switch_to(ts, src, (*ts).current, false);
-    if switched.is_ok() || unblock(src) {
-        if switched.is_err() {
-            scheduler::relink_as_current(ts, src);
+    leaves: *mut PyObject,
+) -> Switched {
+    // SAFETY: per the contract.
+    unsafe {
+        if (*src).block_trap.load(Ordering::Relaxed) {
+            drop(g);
+            errors::runtime_error(msg::BLOCK_TRAP);
+            return Err(NotSwitched);
         }
-        return switched;
+        if g.closing {
+            drop(g);
+            errors::value_error(msg::CHANNEL_CLOSED);
+            return Err(NotSwitched);
+        }
+        // The ring's reference moves into the queue.
+        ts.unlink(src);
+        enqueue(&mut g, ch, src, dir);
+        drop(g);
+        let switched = switch::switch_to(ts, src, ts.head(), false, leaves);
+        if switched.is_ok() {
+            return switched;
+        }
+        if unblock_from(ch, src, Kind::Runnable) {
+            watchdog::relink_as_current(ts, src);
+            return switched;
+        }
+        // A partner on another thread completed the operation meanwhile:
+        // the caller is in this thread's inbox and the call succeeds.
+        errors::clear();
+        switch::settle(ts, src);
+        ts.set_head(src);
+        Ok(tasklet::claim_tempval(src))
     }
-    // A partner on another thread completed the operation meanwhile: the
-    // caller is (about to be) in this thread's inbox and the call succeeds.
-    errors::clear();
-    while (*src).next.is_null() {
-        scheduler::drain_inbox(ts, null_mut());
-    }
-    (*ts).current = src;
-    Ok(tasklet::claim_tempval(src))
 }
 
 /// Calls the channel callback `(channel, tasklet, sending, willblock)`
 /// with `schedlock` set; its errors are reported as unraisable (SPEC §5.10).
+///
+/// # Safety
+/// `ch` must be a live channel, `src` the current tasklet of `ts`.
 unsafe fn channel_callback(
-    ts: *mut ThreadState,
+    ts: Ts,
     ch: *mut Channel,
     src: *mut Tasklet,
     sending: bool,
     willblock: bool,
 ) {
-    if !callbacks::has_channel_callable() {
-        return;
-    }
     let cb = callbacks::channel_callable();
     if cb.is_null() {
         return;
     }
-    (*ts).schedlock = true;
-    (*ts).nesting_level += 1;
+    ts.set_schedlock(true);
+    ts.set_nesting_level(ts.nesting_level() + 1);
     let saved = errors::take();
-    let r = (|| {
-        let flags = [
-            long::from_i128(sending.into()),
-            long::from_i128(willblock.into()),
-        ];
-        if flags.iter().any(|f| f.is_null()) {
-            flags.iter().for_each(|&f| object::xdecref(f));
-            return Err(Raised);
-        }
-        let args = tuple::from_borrowed(&[ch.cast(), src.cast(), flags[0], flags[1]]);
-        flags.iter().for_each(|&f| decref(f));
-        let args = args?;
-        let r = protocol::call(cb, args, null_mut());
-        decref(args);
-        decref(r?);
-        Ok(())
-    })();
+    // SAFETY: `cb` is a live callable (new reference); `ch` and `src` live.
+    let r = unsafe {
+        (|| {
+            let flags = [
+                long::from_i128(sending.into()),
+                long::from_i128(willblock.into()),
+            ];
+            if flags.iter().any(|f| f.is_null()) {
+                flags.iter().for_each(|&f| object::xdecref(f));
+                return Err(Raised);
+            }
+            let args = tuple::from_borrowed(&[ch.cast(), src.cast(), flags[0], flags[1]]);
+            flags.iter().for_each(|&f| decref(f));
+            let args = args?;
+            let r = protocol::call(cb, args, null_mut());
+            decref(args);
+            decref(r?);
+            Ok(())
+        })()
+    };
     if r.is_err() {
         callbacks::write_unraisable(msg::CHANNEL_CALLBACK_ERROR);
     }
-    errors::restore(saved);
-    (*ts).nesting_level -= 1;
-    (*ts).schedlock = false;
-    scheduler::recheck_pending_irq(src);
-    decref(cb);
+    // SAFETY: the saved state owns its references; `src` is live.
+    unsafe {
+        errors::restore(saved);
+        ts.set_nesting_level(ts.nesting_level() - 1);
+        ts.set_schedlock(false);
+        watchdog::recheck_pending_irq(src);
+        decref(cb);
+    }
 }
 
 /// A bomb for `PyChannel_SendException(klass, args)`: `args` a tuple is the
@@ -466,17 +713,39 @@ pub(crate) unsafe fn exception_bomb(
     args: *mut PyObject,
     message: &str,
 ) -> PyResult<*mut PyObject> {
-    if klass.is_null() || !exceptions::is_class(klass) {
-        return Err(errors::type_error(message));
+    // SAFETY: per the contract.
+    unsafe {
+        if klass.is_null() || !exceptions::is_class(klass) {
+            return Err(errors::type_error(message));
+        }
+        let args = if args.is_null() {
+            tuple::empty()?
+        } else if tuple::check(args) {
+            object::new_ref(args)
+        } else {
+            tuple::from_borrowed(&[args])?
+        };
+        let b = bomb::of(klass, args);
+        decref(args);
+        b
     }
-    let args = if args.is_null() {
-        tuple::empty()?
-    } else if tuple::check(args) {
-        object::new_ref(args)
-    } else {
-        tuple::from_borrowed(&[args])?
-    };
-    let b = bomb::of(klass, args);
-    decref(args);
-    b
+}
+
+/// Runs `f` with the lock of the channel `t` is blocked on held (its
+/// tempval and queue links are the lock's then); None when `t` is not
+/// blocked.
+///
+/// # Safety
+/// `t` must be live.
+pub(crate) unsafe fn with_blocked<R>(t: *mut Tasklet, f: impl FnOnce(&Queue) -> R) -> Option<R> {
+    // SAFETY: per the contract; the reference keeps the channel alive.
+    unsafe {
+        let ch = channel_of(t)?;
+        let g = lock(ch);
+        let still = tasklet::state(t).blocked() != 0 && (*t).channel.load(Ordering::Relaxed) == ch;
+        let r = still.then(|| f(&g));
+        drop(g);
+        decref(ch.cast());
+        r
+    }
 }

@@ -51,3 +51,6 @@ pub const SEND_EXCEPTION_NEEDS_CLASS: &str =
 pub const CHANNEL_NEW_TYPE: &str = "channel_new: type must be subtype of channel";
 pub const STACK_OVERFLOW: &str = "a tasklet overflowed its stack; raise the stack size with \
 PyStackless_SetStackSize() or the STACKLESS_STACK_SIZE environment variable";
+pub const ERROR_HANDLER_NOT_CALLABLE: &str = "error handler must be callable";
+pub const TEMPVAL_OTHER_THREAD: &str =
+    "the tempval of a tasklet scheduled on another thread is that thread's";

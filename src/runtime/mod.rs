@@ -1,11 +1,16 @@
 //! The core: tasklets, the per-thread scheduler, channels, stacks, threads.
-//! Safe Rust where it can be; the raw-pointer parts state their invariants
-//! at the top of `tasklet` and `scheduler`.
+//! Who owns which field across threads is stated in the doc of each struct
+//! that more than one thread can reach (DESIGN.md "Who owns what").
 
+pub mod bomb;
+pub mod callbacks;
 pub mod channel;
 pub mod messages;
+pub mod run_queue;
 pub mod scheduler;
 pub mod stack;
+pub mod switch;
 pub mod tasklet;
+pub mod thread_state;
 pub mod threads;
-mod tsan;
+pub mod watchdog;

@@ -148,11 +148,7 @@ static SHARED_FREE: Mutex<Vec<TaskletStack>> = Mutex::new(Vec::new());
 
 /// Runs `f` on the shared free stacks, under their lock.
 fn with_shared_free<R>(f: impl FnOnce(&mut Vec<TaskletStack>) -> R) -> R {
-    let mut shared = SHARED_FREE.lock();
-    super::tsan::acquire(&SHARED_FREE);
-    let r = f(&mut shared);
-    super::tsan::release(&SHARED_FREE);
-    r
+    f(&mut SHARED_FREE.lock())
 }
 
 /// The calling thread's free stacks.

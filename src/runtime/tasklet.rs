@@ -1,24 +1,21 @@
-//! The tasklet object: its fields, its type, bombs (exceptions in transit),
-//! the predicates of SPEC §2.1 and the binding operations of §8.1.
-//!
-//! Raw-pointer invariants of this module and of `scheduler`: a `*mut
-//! Tasklet` is a live tasklet object; `next`/`prev` link it into exactly one
-//! ring or channel queue (both NULL when floating); the ring or queue owns
-//! one reference to each member; `ts` is NULL or a `ThreadState` that is
-//! never freed (a dead thread's state is only marked dead).
+//! The tasklet object: its fields and who owns them, the atomic state word,
+//! the predicates of SPEC §2.1 and binding (§8.1).
 
+use super::bomb;
+use super::channel::Channel;
 use super::messages as msg;
-use super::scheduler::{self, ThreadState};
+use super::run_queue::{Linked, Links};
 use super::stack::TaskletStack;
+use super::thread_state::Ts;
+use super::threads::ThreadShared;
 use crate::errors::{self, ErrorState, PyResult, Raised};
 use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
 use crate::object::{
-    self, decref, exceptions, none, protocol, tuple, xdecref, PyObject, PyTypeObject,
-    Py_TPFLAGS_BASETYPE,
+    self, decref, none, protocol, tuple, xdecref, PyObject, PyTypeObject, Py_TPFLAGS_BASETYPE,
 };
 use core::ffi::{c_int, c_ulong};
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use corosensei::{Coroutine, Yielder};
 
 /// The coroutine a started tasklet runs on.
@@ -38,58 +35,211 @@ pub struct PyTaskletObject {
     pub _private: [usize; PY_TASKLET_PRIVATE_WORDS],
 }
 
-/// Whether a tasklet has something to execute (Stackless's `frame`).
+/// What a tasklet is doing, as any thread may ask (SPEC §2.1).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
-pub(crate) enum Frame {
-    /// Unbound, bound, or dead.
-    None,
-    /// Set up, not started: `func(*args, **kwds)` is pending.
-    Pending,
-    /// Running or suspended on its own stack (or main on the native stack).
-    Started,
+pub(crate) enum Kind {
+    /// Nothing to execute: new, bound, unbound or dead.
+    Idle = 0,
+    /// Alive and in no ring or queue.
+    Paused = 1,
+    /// In its thread's ring (the current tasklet included).
+    Runnable = 2,
+    /// Made runnable by another thread and in its thread's inbox: the owner
+    /// links it at its next scheduling point.
+    Handed = 3,
+    /// In a channel queue, sending.
+    BlockedSend = 4,
+    /// In a channel queue, receiving.
+    BlockedRecv = 5,
+}
+
+/// The state word: the tasklet's [`Kind`], whether it has started (it has
+/// a frame with C state: a coroutine, or main's native stack) and the
+/// thread it belongs to, in one atomic so that every predicate reads one
+/// consistent snapshot from any thread.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct State(u64);
+
+impl State {
+    const KIND: u64 = 0b0111;
+    const STARTED: u64 = 0b1000;
+    /// `ThreadShared` is 64-byte aligned: its address keeps the low bits free.
+    const THREAD: u64 = !0x3f;
+
+    /// A new state word.
+    pub(crate) fn new(thread: &'static ThreadShared, kind: Kind, started: bool) -> State {
+        let addr = thread as *const ThreadShared as u64;
+        debug_assert_eq!(addr & !Self::THREAD, 0);
+        State(addr | kind as u64 | if started { Self::STARTED } else { 0 })
+    }
+
+    /// What the tasklet is doing.
+    pub(crate) fn kind(self) -> Kind {
+        match self.0 & Self::KIND {
+            0 => Kind::Idle,
+            1 => Kind::Paused,
+            2 => Kind::Runnable,
+            3 => Kind::Handed,
+            4 => Kind::BlockedSend,
+            _ => Kind::BlockedRecv,
+        }
+    }
+
+    /// Whether it has a started frame.
+    pub(crate) fn started(self) -> bool {
+        self.0 & Self::STARTED != 0
+    }
+
+    /// Its thread (which may have ended).
+    pub(crate) fn thread(self) -> &'static ThreadShared {
+        // SAFETY: the bits come from a `&'static ThreadShared` (`new`), and
+        // thread states are never freed.
+        unsafe { &*((self.0 & Self::THREAD) as *const ThreadShared) }
+    }
+
+    /// The same with another kind.
+    pub(crate) fn with_kind(self, kind: Kind) -> State {
+        State(self.0 & !Self::KIND | kind as u64)
+    }
+
+    /// The same with the started bit set or cleared.
+    pub(crate) fn with_started(self, started: bool) -> State {
+        State(if started {
+            self.0 | Self::STARTED
+        } else {
+            self.0 & !Self::STARTED
+        })
+    }
+
+    /// The same, bound to another thread.
+    pub(crate) fn with_thread(self, thread: &'static ThreadShared) -> State {
+        State::new(thread, self.kind(), self.started())
+    }
+
+    /// +1 blocked sending, -1 blocked receiving, else 0.
+    pub(crate) fn blocked(self) -> i8 {
+        match self.kind() {
+            Kind::BlockedSend => 1,
+            Kind::BlockedRecv => -1,
+            _ => 0,
+        }
+    }
+
+    /// In a ring, a queue, or on its way into a ring.
+    pub(crate) fn in_scheduler(self) -> bool {
+        !matches!(self.kind(), Kind::Idle | Kind::Paused)
+    }
+}
+
+/// Outstanding `Insert`/`Run`/`Remove` hand-offs of other threads (SPEC
+/// §6.3: their effect on `Scheduled` is visible when the call returns, the
+/// owner applies them later): a count, and whether the latest one was an
+/// insertion or a removal. The count's low bit is `INSERTED`.
+pub(crate) struct Requests(AtomicU32);
+
+impl Requests {
+    const INSERTED: u32 = 1;
+    const ONE: u32 = 2;
+
+    const fn new() -> Requests {
+        Requests(AtomicU32::new(0))
+    }
+
+    /// Records a request, `insert` or remove (under the owner's inbox lock).
+    pub(crate) fn add(&self, insert: bool) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |r| {
+                Some((r & !Self::INSERTED) + Self::ONE + u32::from(insert))
+            });
+    }
+
+    /// The owner applied (or dropped) one request.
+    pub(crate) fn done(&self) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |r| {
+                let r = r - Self::ONE;
+                Some(if r < Self::ONE { 0 } else { r })
+            });
+    }
+
+    /// `Some(scheduled)` while requests are outstanding, else None.
+    fn latest(&self) -> Option<bool> {
+        let r = self.0.load(Ordering::Acquire);
+        (r >= Self::ONE).then_some(r & Self::INSERTED != 0)
+    }
 }
 
 /// The runtime's view of a tasklet object.
+///
+/// Who owns what (DESIGN.md "Who owns what"):
+///
+/// | field | owner |
+/// | --- | --- |
+/// | `ob_base.ob_refcnt` | atomic |
+/// | `state` | atomic. Written by the owning thread (release stores), except: out of `Idle` another thread may CAS it under the owner's inbox lock (`Setup`, `BindThread`), and the owner CASes too; while `Blocked*` it is written only under the lock of `channel`, by whoever holds it |
+/// | `requests` | atomic: added under the owner's inbox lock, counted down by the owner |
+/// | `atomic`, `ignore_nesting`, `block_trap` | atomic (relaxed): any thread sets them, the owner reads them |
+/// | `pending_irq` | atomic (relaxed): the owner writes, any thread reads |
+/// | `recursion_depth`, `nesting_level` | atomic (relaxed): saved by the owner at switch-out, read by any thread |
+/// | `channel` | atomic: written under the channel's lock (and the owner's inbox lock when cleared by another thread); read without a lock only to find which lock to take |
+/// | `queue` | the lock of `channel` |
+/// | `tempval`, `delivered` | the owning thread; the lock of `channel` while `Blocked*`; the hand-off while `Handed` (written before it is pushed, read after it is taken) |
+/// | `ring`, `func`, `args`, `kwds`, `is_zombie`, `err`, `pending_bomb`, `started_index`, `switched_out_at`, `yielder`, `red_zone`, `coro` | the owning thread |
 #[repr(C)]
 pub(crate) struct Tasklet {
     pub ob_base: PyObject,
-    pub next: *mut Tasklet,
-    pub prev: *mut Tasklet,
-    pub ts: *mut ThreadState,
+    pub state: AtomicU64,
+    pub requests: Requests,
+    pub atomic: AtomicBool,
+    pub ignore_nesting: AtomicBool,
+    pub block_trap: AtomicBool,
+    pub pending_irq: AtomicBool,
+    /// The finalizer is killing it (SPEC §2.7).
+    pub is_zombie: bool,
+    /// `tempval` holds a value a channel delivered, not yet claimed: a kill
+    /// from another thread or from thread death then waits in
+    /// `pending_bomb` instead of replacing it (no message is ever lost).
+    pub delivered: bool,
+    pub recursion_depth: AtomicI32,
+    pub nesting_level: AtomicI32,
+    pub ring: Links<Tasklet>,
+    /// Links in the queue of `channel` (NULL-terminated).
+    pub queue: QueueLinks,
+    pub channel: AtomicPtr<Channel>,
     /// Owned; `None` when empty. Holds the bound callable before setup.
     pub tempval: *mut PyObject,
-    /// The pending call (owned), set while `frame == Pending`.
+    /// The pending call (owned), set while the tasklet is alive and not
+    /// started.
     pub func: *mut PyObject,
     pub args: *mut PyObject,
     pub kwds: *mut PyObject,
-    pub frame: Frame,
-    /// 0, +1 blocked sending, -1 blocked receiving.
-    pub blocked: i8,
-    pub atomic: bool,
-    pub ignore_nesting: bool,
-    pub block_trap: bool,
-    pub is_zombie: bool,
-    pub pending_irq: bool,
-    pub recursion_depth: i32,
-    pub nesting_level: i32,
-    /// The channel whose queue holds the tasklet while it is blocked.
-    pub channel: *mut PyObject,
     /// Error indicator saved while the tasklet is switched out.
     pub err: ErrorState,
+    /// A bomb raised at the tasklet's next switching call (owned, or NULL).
+    pub pending_bomb: *mut PyObject,
     /// Position in its thread's list of started tasklets.
     pub started_index: usize,
     /// Order in which started tasklets were last switched out.
     pub switched_out_at: u64,
     pub yielder: *const Yielder<(), ()>,
-    /// Handed over to its thread's inbox, not yet drained (SPEC §6.3).
-    pub in_inbox: AtomicBool,
-    /// Another thread removed it; its thread unlinks it at its next
-    /// scheduling point (it reads as unscheduled from now on).
-    pub remove_pending: AtomicBool,
     /// The red zone of an unguarded stack, checked at switch-out, or NULL.
     pub red_zone: *const u64,
     pub coro: Option<TaskletCoroutine>,
+}
+
+/// The links of a blocked tasklet in its channel's queue.
+pub(crate) struct QueueLinks {
+    pub next: *mut Tasklet,
+    pub prev: *mut Tasklet,
+}
+
+impl Linked for Tasklet {
+    fn links(&self) -> &Links<Tasklet> {
+        &self.ring
+    }
 }
 
 const _: () = assert!(core::mem::size_of::<Tasklet>() <= core::mem::size_of::<PyTaskletObject>());
@@ -121,7 +271,43 @@ pub(crate) fn tasklet_type() -> *mut PyTypeObject {
 /// # Safety
 /// `op` must be a live object.
 pub(crate) unsafe fn check(op: *mut PyObject) -> bool {
-    object::type_check(op, tasklet_type())
+    // SAFETY: per the contract.
+    unsafe { object::type_check(op, tasklet_type()) }
+}
+
+/// The state word, as any thread may read it.
+///
+/// # Safety
+/// `t` must be a live tasklet.
+#[inline(always)]
+pub(crate) unsafe fn state(t: *mut Tasklet) -> State {
+    // SAFETY: per the contract.
+    State(unsafe { (*t).state.load(Ordering::Acquire) })
+}
+
+/// Writes the state word: by the owning thread, or by the holder of the
+/// lock of the channel the tasklet is blocked on.
+///
+/// # Safety
+/// `t` must be a live tasklet and the caller its writer (see `Tasklet`).
+#[inline(always)]
+pub(crate) unsafe fn set_state(t: *mut Tasklet, s: State) {
+    // SAFETY: per the contract.
+    unsafe { (*t).state.store(s.0, Ordering::Release) }
+}
+
+/// Replaces the state word if it is still `old` (transitions out of
+/// `Idle`, which another thread may make too).
+///
+/// # Safety
+/// `t` must be a live tasklet.
+pub(crate) unsafe fn replace_state(t: *mut Tasklet, old: State, new: State) -> bool {
+    // SAFETY: per the contract.
+    unsafe {
+        (*t).state
+            .compare_exchange(old.0, new.0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
 }
 
 /// Allocates a tasklet of `ty` bound to the calling thread, with all flags 0.
@@ -129,53 +315,64 @@ pub(crate) unsafe fn check(op: *mut PyObject) -> bool {
 /// # Safety
 /// `ty` must be the tasklet type or a ready subtype.
 pub(crate) unsafe fn alloc(ty: *mut PyTypeObject) -> PyResult<*mut Tasklet> {
-    let ts = scheduler::thread_state();
-    let op = match (*ts).tasklet_cache.pop() {
+    let ts = Ts::get();
+    let op = match ts.take_cached_tasklet() {
         Some(op) if ty == tasklet_type() => {
-            (*op).ob_refcnt = 1;
-            (*op).ob_type = ty;
+            // SAFETY: a freed tasklet object of this thread, reachable by
+            // nobody else.
+            unsafe {
+                object::set_refcnt(op, 1);
+                (*op).ob_type = ty;
+            }
             op
         }
         cached => {
             if let Some(op) = cached {
-                (*ts).tasklet_cache.push(op);
+                ts.cache_tasklet(op);
             }
-            typeobj::alloc(ty, 0)?
+            // SAFETY: `ty` is a ready tasklet type.
+            unsafe { typeobj::alloc(ty, 0)? }
         }
     };
     let t = op.cast::<Tasklet>();
-    let header = core::ptr::read(&raw const (*t).ob_base);
-    core::ptr::write(
-        t,
-        Tasklet {
-            ob_base: header,
-            next: null_mut(),
-            prev: null_mut(),
-            ts,
-            tempval: none::new_none(),
-            func: null_mut(),
-            args: null_mut(),
-            kwds: null_mut(),
-            frame: Frame::None,
-            blocked: 0,
-            atomic: false,
-            ignore_nesting: false,
-            block_trap: false,
-            is_zombie: false,
-            pending_irq: false,
-            recursion_depth: 0,
-            nesting_level: 0,
-            channel: null_mut(),
-            err: ErrorState::EMPTY,
-            started_index: usize::MAX,
-            switched_out_at: 0,
-            yielder: core::ptr::null(),
-            in_inbox: AtomicBool::new(false),
-            remove_pending: AtomicBool::new(false),
-            red_zone: core::ptr::null(),
-            coro: None,
-        },
-    );
+    // SAFETY: `op` is an allocation of at least `size_of::<Tasklet>()`
+    // bytes whose header is initialised; the rest is written here.
+    unsafe {
+        let header = core::ptr::read(&raw const (*t).ob_base);
+        core::ptr::write(
+            t,
+            Tasklet {
+                ob_base: header,
+                state: AtomicU64::new(State::new(ts.shared(), Kind::Idle, false).0),
+                requests: Requests::new(),
+                atomic: AtomicBool::new(false),
+                ignore_nesting: AtomicBool::new(false),
+                block_trap: AtomicBool::new(false),
+                pending_irq: AtomicBool::new(false),
+                is_zombie: false,
+                delivered: false,
+                recursion_depth: AtomicI32::new(0),
+                nesting_level: AtomicI32::new(0),
+                ring: Links::new(),
+                queue: QueueLinks {
+                    next: null_mut(),
+                    prev: null_mut(),
+                },
+                channel: AtomicPtr::new(null_mut()),
+                tempval: none::new_none(),
+                func: null_mut(),
+                args: null_mut(),
+                kwds: null_mut(),
+                err: ErrorState::EMPTY,
+                pending_bomb: null_mut(),
+                started_index: usize::MAX,
+                switched_out_at: 0,
+                yielder: core::ptr::null(),
+                red_zone: core::ptr::null(),
+                coro: None,
+            },
+        );
+    }
     Ok(t)
 }
 
@@ -184,7 +381,8 @@ unsafe extern "C-unwind" fn tasklet_new(
     _args: *mut PyObject,
     _kwds: *mut PyObject,
 ) -> *mut PyObject {
-    alloc(ty).map_or(null_mut(), |t| t.cast())
+    // SAFETY: called through the type, which is a tasklet type.
+    unsafe { alloc(ty) }.map_or(null_mut(), |t| t.cast())
 }
 
 /// `tasklet(func)`: binds `func` (None: unbound).
@@ -193,7 +391,8 @@ unsafe extern "C-unwind" fn tasklet_init(
     args: *mut PyObject,
     _kwds: *mut PyObject,
 ) -> c_int {
-    let func = match tuple::items(args) {
+    // SAFETY: `args` is the call's argument tuple.
+    let func = match unsafe { tuple::items(args) } {
         [] => null_mut(),
         [f] => *f,
         _ => {
@@ -201,7 +400,8 @@ unsafe extern "C-unwind" fn tasklet_init(
             return -1;
         }
     };
-    match bind(op.cast(), func, null_mut(), null_mut()) {
+    // SAFETY: `op` is the tasklet being initialised.
+    match unsafe { bind(op.cast(), func, null_mut(), null_mut()) } {
         Ok(()) => 0,
         Err(Raised) => -1,
     }
@@ -213,38 +413,36 @@ unsafe extern "C-unwind" fn tasklet_call(
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
-    match scheduler::setup(op.cast(), args, kwds) {
-        Ok(()) => object::new_ref(op),
-        Err(Raised) => null_mut(),
+    // SAFETY: `op` is a tasklet; args/kwds come from the call.
+    unsafe {
+        match super::scheduler::setup(op.cast(), args, kwds) {
+            Ok(()) => object::new_ref(op),
+            Err(Raised) => null_mut(),
+        }
     }
 }
 
 unsafe extern "C-unwind" fn tasklet_dealloc(op: *mut PyObject) {
     let t = op.cast::<Tasklet>();
-    if !scheduler::finalize_on_dealloc(t) {
-        return;
-    }
-    drop_frame(t);
-    let tempval = core::mem::replace(&mut (*t).tempval, null_mut());
-    xdecref(tempval);
-    (*t).err.release();
-    // Only never-resumed coroutines reach this point (finished ones gave
-    // their stack back): dropping one runs nothing.
-    drop((*t).coro.take());
-    let ts = scheduler::existing_thread_state();
-    if object::type_of(op) == tasklet_type()
-        && !ts.is_null()
-        && (*ts).tasklet_cache.len() < TASKLET_CACHE
-    {
-        (*ts).tasklet_cache.push(op);
-    } else {
-        typeobj::free_object(op);
+    // SAFETY: the last reference went: nobody else reaches `t`.
+    unsafe {
+        if !super::scheduler::finalize_on_dealloc(t) {
+            return;
+        }
+        drop_frame(t);
+        let tempval = core::mem::replace(&mut (*t).tempval, null_mut());
+        xdecref(tempval);
+        xdecref(core::mem::replace(&mut (*t).pending_bomb, null_mut()));
+        (*t).err.release();
+        // Only never-resumed coroutines reach this point (finished ones
+        // gave their stack back): dropping one runs nothing.
+        drop((*t).coro.take());
+        match Ts::existing() {
+            Some(ts) if object::type_of(op) == tasklet_type() && ts.cache_tasklet(op) => {}
+            _ => super::threads::free_tasklet(op),
+        }
     }
 }
-
-/// Freed tasklet objects a thread keeps for reuse: creating a tasklet then
-/// costs no allocation.
-const TASKLET_CACHE: usize = 1024;
 
 /// `PyTasklet_New(ty, func)`: the tasklet type itself is allocated and
 /// bound directly; a subtype is called, so that its `tp_init` runs.
@@ -252,69 +450,82 @@ const TASKLET_CACHE: usize = 1024;
 /// # Safety
 /// `ty` must be a type object; `func` NULL or live.
 pub(crate) unsafe fn new(ty: *mut PyTypeObject, func: *mut PyObject) -> PyResult<*mut Tasklet> {
-    if !typeobj::is_subtype(ty, tasklet_type()) {
-        return Err(errors::set_none(exceptions::type_error()));
-    }
-    let func = if func == none::none() {
-        null_mut()
-    } else {
-        func
-    };
-    if ty == tasklet_type() {
-        let t = alloc(ty)?;
-        if let Err(e) = bind(t, func, null_mut(), null_mut()) {
-            decref(t.cast());
-            return Err(e);
+    // SAFETY: per the contract.
+    unsafe {
+        if !typeobj::is_subtype(ty, tasklet_type()) {
+            return Err(errors::set_none(crate::object::exceptions::type_error()));
         }
-        return Ok(t);
+        let func = if func == none::none() {
+            null_mut()
+        } else {
+            func
+        };
+        if ty == tasklet_type() {
+            let t = alloc(ty)?;
+            if let Err(e) = bind(t, func, null_mut(), null_mut()) {
+                decref(t.cast());
+                return Err(e);
+            }
+            return Ok(t);
+        }
+        let args = if func.is_null() {
+            tuple::empty()?
+        } else {
+            tuple::from_borrowed(&[func])?
+        };
+        let r = protocol::call(ty.cast(), args, null_mut());
+        decref(args);
+        r.map(|t| t.cast())
     }
-    let args = if func.is_null() {
-        tuple::empty()?
-    } else {
-        tuple::from_borrowed(&[func])?
-    };
-    let r = protocol::call(ty.cast(), args, null_mut());
-    decref(args);
-    r.map(|t| t.cast())
 }
 
-/// Releases the pending call; the tasklet has nothing to execute.
+/// Releases the pending call.
 ///
 /// # Safety
-/// `t` must be a live tasklet.
+/// `t` must be a live tasklet whose fields the caller may write.
 pub(crate) unsafe fn drop_frame(t: *mut Tasklet) {
-    let (f, a, k) = (
-        core::mem::replace(&mut (*t).func, null_mut()),
-        core::mem::replace(&mut (*t).args, null_mut()),
-        core::mem::replace(&mut (*t).kwds, null_mut()),
-    );
-    (*t).frame = Frame::None;
-    xdecref(f);
-    xdecref(a);
-    xdecref(k);
+    // SAFETY: per the contract.
+    unsafe {
+        let (f, a, k) = (
+            core::mem::replace(&mut (*t).func, null_mut()),
+            core::mem::replace(&mut (*t).args, null_mut()),
+            core::mem::replace(&mut (*t).kwds, null_mut()),
+        );
+        xdecref(f);
+        xdecref(a);
+        xdecref(k);
+    }
 }
 
 /// Replaces the tempval (stealing `value`), releasing the old one.
 ///
 /// # Safety
-/// `t` must be live; `value` an owned reference.
+/// `t` must be live, the caller the owner of its tempval; `value` owned.
 pub(crate) unsafe fn set_tempval(t: *mut Tasklet, value: *mut PyObject) {
-    let old = core::mem::replace(&mut (*t).tempval, value);
-    xdecref(old);
+    // SAFETY: per the contract.
+    unsafe {
+        (*t).delivered = false;
+        let old = core::mem::replace(&mut (*t).tempval, value);
+        xdecref(old);
+    }
 }
 
 /// Takes the tempval, leaving `None`: the value a resumed tasklet receives.
 /// A bomb explodes: its exception is set and the claim fails.
 ///
 /// # Safety
-/// `t` must be live.
+/// `t` must be live, the caller the owner of its tempval.
 pub(crate) unsafe fn claim_tempval(t: *mut Tasklet) -> PyResult<*mut PyObject> {
-    let v = core::mem::replace(&mut (*t).tempval, none::new_none());
-    if bomb::check(v) {
-        bomb::explode(v);
-        return Err(Raised);
+    // SAFETY: per the contract.
+    unsafe {
+        (*t).delivered = false;
+        let v = core::mem::replace(&mut (*t).tempval, none::new_none());
+        if bomb::check(v) {
+            bomb::explode(v);
+            return Err(Raised);
+        }
+        Ok(v)
     }
-    Ok(v)
 }
 
 /// Whether the tasklet belongs to a live thread.
@@ -322,7 +533,17 @@ pub(crate) unsafe fn claim_tempval(t: *mut Tasklet) -> PyResult<*mut PyObject> {
 /// # Safety
 /// `t` must be live.
 pub(crate) unsafe fn has_thread(t: *mut Tasklet) -> bool {
-    !(*t).ts.is_null() && !(*(*t).ts).dead
+    // SAFETY: per the contract.
+    !unsafe { state(t) }.thread().ended()
+}
+
+/// Whether the tasklet belongs to the calling thread (and it is live).
+///
+/// # Safety
+/// `t` must be live.
+pub(crate) unsafe fn is_own(t: *mut Tasklet, ts: Ts) -> bool {
+    // SAFETY: per the contract.
+    core::ptr::eq(unsafe { state(t) }.thread(), ts.shared())
 }
 
 /// `is_current`: the current tasklet of its own thread, which is inside.
@@ -330,7 +551,11 @@ pub(crate) unsafe fn has_thread(t: *mut Tasklet) -> bool {
 /// # Safety
 /// `t` must be live.
 pub(crate) unsafe fn is_current(t: *mut Tasklet) -> bool {
-    has_thread(t) && !(*(*t).ts).main.is_null() && (*(*t).ts).current == t
+    // SAFETY: per the contract.
+    let th = unsafe { state(t) }.thread();
+    !th.ended()
+        && !th.main.load(Ordering::Relaxed).is_null()
+        && th.current.load(Ordering::Relaxed) == t
 }
 
 /// `is_main`: the main tasklet of its own thread.
@@ -338,41 +563,57 @@ pub(crate) unsafe fn is_current(t: *mut Tasklet) -> bool {
 /// # Safety
 /// `t` must be live.
 pub(crate) unsafe fn is_main(t: *mut Tasklet) -> bool {
-    has_thread(t) && (*(*t).ts).main == t
+    // SAFETY: per the contract.
+    let th = unsafe { state(t) }.thread();
+    !th.ended() && th.main.load(Ordering::Relaxed) == t
 }
 
-/// `alive` (SPEC §2.1).
+/// `alive` (SPEC §2.1): it has a thread and something to execute.
 ///
 /// # Safety
 /// `t` must be live.
 pub(crate) unsafe fn alive(t: *mut Tasklet) -> bool {
-    has_thread(t) && (is_current(t) || (*t).frame != Frame::None)
+    // SAFETY: per the contract.
+    let s = unsafe { state(t) };
+    !s.thread().ended() && s.kind() != Kind::Idle
 }
 
-/// `scheduled`: in a ring or a channel queue.
+/// `scheduled`: in a ring or a channel queue, or on the way into a ring;
+/// outstanding insertions and removals of other threads count as done.
 ///
 /// # Safety
 /// `t` must be live.
 pub(crate) unsafe fn scheduled(t: *mut Tasklet) -> bool {
-    (!(*t).next.is_null() && !(*t).remove_pending.load(Ordering::Relaxed))
-        || (*t).blocked != 0
-        || (*t).in_inbox.load(Ordering::Relaxed)
+    // SAFETY: per the contract. The requests are read first: the owner
+    // counts one down only after it applied it to the state word.
+    unsafe { (*t).requests.latest() }.unwrap_or_else(|| unsafe { state(t) }.in_scheduler())
 }
 
-/// `paused`: alive and floating.
+/// `paused`: alive and not scheduled.
 ///
 /// # Safety
 /// `t` must be live.
 pub(crate) unsafe fn paused(t: *mut Tasklet) -> bool {
-    alive(t) && !scheduled(t)
+    // SAFETY: per the contract.
+    unsafe { alive(t) && !scheduled(t) }
 }
 
-/// Whether the tasklet is suspended with C frames on its own stack.
+/// +1 blocked sending, -1 receiving, else 0.
+///
+/// # Safety
+/// `t` must be live.
+pub(crate) unsafe fn blocked(t: *mut Tasklet) -> i8 {
+    // SAFETY: per the contract.
+    unsafe { state(t) }.blocked()
+}
+
+/// Whether the tasklet is suspended with C state (a started frame).
 ///
 /// # Safety
 /// `t` must be live.
 pub(crate) unsafe fn has_c_stack(t: *mut Tasklet) -> bool {
-    (*t).coro.as_ref().is_some_and(|c| c.started()) && !is_current(t)
+    // SAFETY: per the contract.
+    unsafe { state(t).started() && !is_current(t) }
 }
 
 /// The nesting level (SPEC §9.3).
@@ -380,24 +621,31 @@ pub(crate) unsafe fn has_c_stack(t: *mut Tasklet) -> bool {
 /// # Safety
 /// `t` must be live.
 pub(crate) unsafe fn nesting_level(t: *mut Tasklet) -> c_int {
-    if is_current(t) {
-        (*(*t).ts).nesting_level
-    } else if has_c_stack(t) || (is_main(t) && (*t).frame == Frame::Started) {
-        (*t).nesting_level + 1
-    } else {
-        0
+    // SAFETY: per the contract.
+    unsafe {
+        if is_current(t) {
+            state(t).thread().nesting_level.load(Ordering::Relaxed)
+        } else if has_c_stack(t) {
+            (*t).nesting_level.load(Ordering::Relaxed) + 1
+        } else {
+            0
+        }
     }
 }
 
-/// The recursion depth (SPEC §9.5).
+/// The recursion depth (SPEC §9.5): live for the calling thread's current
+/// tasklet, as saved at its last switch otherwise.
 ///
 /// # Safety
 /// `t` must be live.
 pub(crate) unsafe fn recursion_depth(t: *mut Tasklet) -> c_int {
-    if is_current(t) {
-        protocol::recursion_depth()
-    } else {
-        (*t).recursion_depth
+    // SAFETY: per the contract.
+    unsafe {
+        if Ts::existing().is_some_and(|ts| is_own(t, ts)) && is_current(t) {
+            protocol::recursion_depth()
+        } else {
+            (*t).recursion_depth.load(Ordering::Relaxed)
+        }
     }
 }
 
@@ -406,10 +654,12 @@ pub(crate) unsafe fn recursion_depth(t: *mut Tasklet) -> c_int {
 /// # Safety
 /// `t` must be live.
 pub(crate) unsafe fn thread_id(t: *mut Tasklet) -> c_ulong {
-    if has_thread(t) {
-        (*(*t).ts).thread_id
-    } else {
+    // SAFETY: per the contract.
+    let th = unsafe { state(t) }.thread();
+    if th.ended() {
         c_ulong::MAX
+    } else {
+        th.thread_id
     }
 }
 
@@ -429,191 +679,148 @@ pub(crate) unsafe fn bind(
         if absent(args) { null_mut() } else { args },
         if absent(kwds) { null_mut() } else { kwds },
     );
-    if !func.is_null() && !protocol::is_callable(func) {
-        return Err(errors::type_error(msg::NOT_CALLABLE));
-    }
-    if is_current(t) {
-        return Err(errors::runtime_error(msg::REBIND_CURRENT));
-    }
-    if scheduled(t) {
-        return Err(errors::runtime_error(msg::SCHEDULED));
-    }
-    if has_c_stack(t) || (is_main(t) && (*t).frame == Frame::Started) {
-        return Err(errors::runtime_error(msg::C_STATE));
-    }
-    if is_main(t) && args.is_null() && kwds.is_null() {
-        return Err(errors::runtime_error(msg::UNBIND_MAIN));
-    }
-    if args.is_null() && kwds.is_null() {
+    // SAFETY: per the contract; a tasklet that is neither scheduled nor
+    // started is touched by no thread but the caller.
+    unsafe {
+        if !func.is_null() && !protocol::is_callable(func) {
+            return Err(errors::type_error(msg::NOT_CALLABLE));
+        }
+        if is_current(t) {
+            return Err(errors::runtime_error(msg::REBIND_CURRENT));
+        }
+        if scheduled(t) {
+            return Err(errors::runtime_error(msg::SCHEDULED));
+        }
+        if has_c_stack(t) {
+            return Err(errors::runtime_error(msg::C_STATE));
+        }
+        if is_main(t) && args.is_null() && kwds.is_null() {
+            return Err(errors::runtime_error(msg::UNBIND_MAIN));
+        }
+        if args.is_null() && kwds.is_null() {
+            become_idle(t);
+            set_tempval(
+                t,
+                if func.is_null() {
+                    none::new_none()
+                } else {
+                    object::new_ref(func)
+                },
+            );
+            return Ok(());
+        }
+        let callable = if func.is_null() { (*t).tempval } else { func };
+        if !protocol::is_callable(callable) {
+            return Err(errors::runtime_error(msg::NOT_BOUND));
+        }
+        if !has_thread(t) {
+            return Err(errors::runtime_error(msg::NO_THREAD));
+        }
+        let args = if args.is_null() {
+            tuple::empty()?
+        } else {
+            object::new_ref(args)
+        };
+        let s = state(t);
+        let paused = s.with_kind(Kind::Paused).with_started(false);
+        if !replace_state(t, s, paused) {
+            decref(args);
+            return Err(errors::runtime_error(msg::SCHEDULED));
+        }
         drop_frame(t);
-        (*t).recursion_depth = 0;
-        set_tempval(
-            t,
-            if func.is_null() {
-                none::new_none()
-            } else {
-                object::new_ref(func)
-            },
-        );
-        return Ok(());
+        (*t).recursion_depth.store(0, Ordering::Relaxed);
+        set_pending_call(t, object::new_ref(callable), args, object::xnew_ref(kwds));
+        Ok(())
     }
-    let callable = if func.is_null() { (*t).tempval } else { func };
-    if !protocol::is_callable(callable) {
-        return Err(errors::runtime_error(msg::NOT_BOUND));
+}
+
+/// Drops the pending call of a tasklet that is neither scheduled nor
+/// started: it becomes `Idle`.
+///
+/// # Safety
+/// `t` must be live, neither scheduled nor started.
+pub(crate) unsafe fn become_idle(t: *mut Tasklet) {
+    // SAFETY: per the contract.
+    unsafe {
+        loop {
+            let s = state(t);
+            if s.kind() == Kind::Idle || replace_state(t, s, s.with_kind(Kind::Idle)) {
+                break;
+            }
+        }
+        drop_frame(t);
+        (*t).recursion_depth.store(0, Ordering::Relaxed);
     }
-    if !has_thread(t) {
-        return Err(errors::runtime_error(msg::NO_THREAD));
-    }
-    let args = if args.is_null() {
-        tuple::empty()?
-    } else {
-        object::new_ref(args)
-    };
-    drop_frame(t);
-    (*t).recursion_depth = 0;
-    set_pending_call(t, object::new_ref(callable), args, object::xnew_ref(kwds));
-    Ok(())
 }
 
 /// Makes `func(*args, **kwds)` the pending call (steals all three) and
 /// empties the tempval.
 ///
 /// # Safety
-/// `t` must be live and hold no pending call.
+/// `t` must be live and hold no pending call; the caller owns its fields.
 pub(crate) unsafe fn set_pending_call(
     t: *mut Tasklet,
     func: *mut PyObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) {
-    (*t).func = func;
-    (*t).args = args;
-    (*t).kwds = kwds;
-    (*t).frame = Frame::Pending;
-    set_tempval(t, none::new_none());
+    // SAFETY: per the contract.
+    unsafe {
+        (*t).func = func;
+        (*t).args = args;
+        (*t).kwds = kwds;
+        set_tempval(t, none::new_none());
+    }
 }
 
-/// Exceptions in transit between tasklets (Stackless's "bombs").
-pub(crate) mod bomb {
+#[cfg(test)]
+mod tests {
     use super::*;
 
-    #[repr(C)]
-    struct Bomb {
-        ob_base: PyObject,
-        state: ErrorState,
+    fn a_thread() -> &'static ThreadShared {
+        super::super::threads::register(424242)
     }
 
-    unsafe extern "C-unwind" fn bomb_dealloc(op: *mut PyObject) {
-        (*op.cast::<Bomb>()).state.release();
-        typeobj::free_object(op);
+    #[test]
+    fn the_state_word_packs_kind_started_and_thread() {
+        let th = a_thread();
+        let s = State::new(th, Kind::Runnable, false);
+        assert_eq!(s.kind(), Kind::Runnable);
+        assert!(!s.started());
+        assert!(core::ptr::eq(s.thread(), th));
+        let b = s.with_kind(Kind::BlockedRecv).with_started(true);
+        assert_eq!(b.kind(), Kind::BlockedRecv);
+        assert_eq!(b.blocked(), -1);
+        assert!(b.started());
+        assert!(core::ptr::eq(b.thread(), th));
+        assert_eq!(b.with_kind(Kind::BlockedSend).blocked(), 1);
+        assert!(b.in_scheduler());
+        assert!(!b.with_kind(Kind::Paused).in_scheduler());
+        assert!(!b.with_kind(Kind::Idle).in_scheduler());
+        assert!(b.with_kind(Kind::Handed).in_scheduler());
+        let other = a_thread();
+        let moved = b.with_thread(other);
+        assert!(core::ptr::eq(moved.thread(), other));
+        assert_eq!(moved.kind(), Kind::BlockedRecv);
+        assert!(moved.started());
+        super::super::threads::retire(th);
+        super::super::threads::retire(other);
     }
 
-    static mut BOMB_TYPE: PyTypeObject = PyTypeObject {
-        tp_dealloc: Some(bomb_dealloc),
-        ..builtin(
-            &raw mut PyType_Type,
-            c"stackless.bomb",
-            core::mem::size_of::<Bomb>(),
-            0,
-            &raw mut PyBaseObject_Type,
-            0,
-        )
-    };
-
-    /// Whether `op` is a bomb.
-    ///
-    /// # Safety
-    /// `op` must be live.
-    pub(crate) unsafe fn check(op: *mut PyObject) -> bool {
-        object::type_of(op) == &raw mut BOMB_TYPE
-    }
-
-    /// A bomb holding `state` (stolen). On allocation failure the state is
-    /// released and the MemoryError is returned.
-    ///
-    /// # Safety
-    /// `state` must own its references.
-    pub(crate) unsafe fn new(state: ErrorState) -> PyResult<*mut PyObject> {
-        match typeobj::alloc(&raw mut BOMB_TYPE, 0) {
-            Ok(op) => {
-                (*op.cast::<Bomb>()).state = state;
-                Ok(op)
-            }
-            Err(Raised) => {
-                state.release();
-                Err(Raised)
-            }
-        }
-    }
-
-    /// A bomb of the pending exception (which is cleared).
-    pub(crate) fn from_error() -> PyResult<*mut PyObject> {
-        // SAFETY: the taken state owns its references.
-        unsafe { new(errors::take()) }
-    }
-
-    /// A bomb for the class `ty` with the raw value `value` (borrowed).
-    ///
-    /// # Safety
-    /// `ty` must be an exception class; `value` NULL or live.
-    pub(crate) unsafe fn of(ty: *mut PyObject, value: *mut PyObject) -> PyResult<*mut PyObject> {
-        new(ErrorState {
-            ty: object::new_ref(ty),
-            value: object::xnew_ref(value),
-            tb: null_mut(),
-        })
-    }
-
-    /// A bomb for `throw(exc, val, tb)` with the checks of SPEC §4.6: `exc`
-    /// a class (with an optional value) or an instance (then no value);
-    /// `tb` NULL or `None`.
-    ///
-    /// # Safety
-    /// All three NULL or live.
-    pub(crate) unsafe fn from_throw(
-        exc: *mut PyObject,
-        val: *mut PyObject,
-        tb: *mut PyObject,
-    ) -> PyResult<*mut PyObject> {
-        let absent = |o: *mut PyObject| o.is_null() || o == none::none();
-        if exc.is_null() {
-            return Err(errors::bad_internal_call());
-        }
-        if !absent(tb) {
-            return Err(errors::type_error(msg::THIRD_ARG_TRACEBACK));
-        }
-        if exceptions::is_class(exc) {
-            return of(exc, if absent(val) { null_mut() } else { val });
-        }
-        if exceptions::is_instance(exc) {
-            if !absent(val) {
-                return Err(errors::type_error(msg::INSTANCE_WITH_VALUE));
-            }
-            return of(object::type_of(exc).cast(), exc);
-        }
-        Err(errors::type_error(&msg::not_an_exception(
-            typeobj::type_name_of(exc),
-        )))
-    }
-
-    /// Whether the bomb carries `TaskletExit` (or a subclass).
-    ///
-    /// # Safety
-    /// `op` must be a bomb.
-    pub(crate) unsafe fn is_tasklet_exit(op: *mut PyObject) -> bool {
-        errors::given_matches((*op.cast::<Bomb>()).state.ty, exceptions::tasklet_exit())
-    }
-
-    /// Sets the bomb's exception as the pending error and releases the bomb.
-    ///
-    /// # Safety
-    /// `op` must be an owned reference to a bomb.
-    pub(crate) unsafe fn explode(op: *mut PyObject) {
-        let s = (*op.cast::<Bomb>()).state;
-        object::xincref(s.ty);
-        object::xincref(s.value);
-        object::xincref(s.tb);
-        errors::restore(s);
-        decref(op);
+    #[test]
+    fn the_latest_request_decides_until_all_are_applied() {
+        let r = Requests::new();
+        assert_eq!(r.latest(), None);
+        r.add(true);
+        assert_eq!(r.latest(), Some(true));
+        r.add(false);
+        assert_eq!(r.latest(), Some(false));
+        r.add(true);
+        assert_eq!(r.latest(), Some(true));
+        r.done();
+        r.done();
+        assert_eq!(r.latest(), Some(true));
+        r.done();
+        assert_eq!(r.latest(), None);
     }
 }

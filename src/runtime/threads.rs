@@ -1,263 +1,280 @@
-//! Threads: the registry of threads that use the runtime, each thread's
-//! inbox through which other threads hand it tasklets, and sleeping with
-//! deadlock detection (SPEC §6, DESIGN.md "Threads").
+//! Threads: what other threads may see of and ask of a thread
+//! ([`ThreadShared`]), its inbox of hand-offs, the registry of threads that
+//! run tasklets, and parking with deadlock detection (SPEC §6).
 //!
-//! A thread's ring is touched only by its owner. Another thread that makes
-//! one of its tasklets runnable (a channel rendezvous, `Insert`, `Run`, a
-//! kill) pushes it into the owner's inbox and wakes the owner if it sleeps;
-//! the owner drains the inbox at its next scheduling point, at the cost of
-//! one plain load when it is empty. Locks: a channel's lock may be held
-//! while taking an inbox lock, never the other way round; the liveness lock
-//! is taken only on the way to sleep and at thread exit.
+//! A thread's ring and the scheduling fields of its tasklets belong to that
+//! thread alone. Another thread that wants one of its tasklets to change
+//! state (a channel partner, `Insert`, `Run`, `Remove`, a kill) hands the
+//! tasklet over through the owner's inbox and wakes the owner if it is
+//! parked; the owner applies the hand-offs at its next scheduling point, at
+//! the cost of one load when the inbox is empty.
+//!
+//! Locks, in the only order they are ever nested: a channel's lock, then an
+//! inbox lock, then the registry lock. No lock is held while user code runs
+//! or across a switch.
 
-use super::scheduler::ThreadState;
-use super::tasklet::Tasklet;
-use super::tsan;
-use crate::object::{xdecref, PyObject};
-use core::ffi::c_ulong;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use parking_lot::{Condvar, Mutex};
+use super::channel;
+use super::switch::{self, give_bomb};
+use super::tasklet::{self, Kind, Tasklet};
+use super::thread_state::Ts;
+use crate::object::{self, decref, xdecref, PyObject};
+use core::ffi::{c_int, c_ulong};
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
-/// What another thread asks the owner to do with one of its tasklets; the
-/// hand-over owns a reference to the tasklet.
+/// What another thread asks the owner to do with one of its tasklets. The
+/// hand-off owns a reference to the tasklet. Each names the state it
+/// expects; the owner applies it only if the tasklet is still in that state
+/// (`scheduler::apply_hand_off`), so a hand-off overtaken by the owner's own
+/// transitions is recognised as stale and dropped.
 pub(crate) enum HandOff {
-    /// Append it to the ring (it was inserted or its partner arrived).
+    /// The tasklet is `Handed` (a channel partner completed its operation,
+    /// a kill unblocked it, or it was set up from here): append it to the
+    /// ring. Expects `Handed`.
+    Ready,
+    /// `Insert` from another thread: append it. Expects `Paused` (a
+    /// runnable one is left where it is).
     Insert,
-    /// Run it next (`PyTasklet_Run` from another thread).
+    /// `Run` from another thread: run it next. Expects `Paused` or
+    /// `Runnable` (then it moves right after the current tasklet).
     RunNext,
-    /// Raise the bomb (owned) in it when it runs (kill, throw).
-    Throw(*mut PyObject),
-    /// Take it out of the ring (`PyTasklet_Remove` from another thread).
+    /// `Remove` from another thread. Expects `Runnable`, not current.
     Remove,
+    /// A kill or throw (the bomb is owned): raise it in the tasklet when it
+    /// runs. Expects it alive; a paused one becomes runnable.
+    Throw(*mut PyObject),
 }
 
+impl HandOff {
+    /// Whether this hand-off is counted in the tasklet's `requests` (those
+    /// that change `Scheduled` before the owner applies them).
+    pub(crate) fn is_request(&self) -> bool {
+        matches!(self, HandOff::Insert | HandOff::RunNext | HandOff::Remove)
+    }
+}
+
+/// The inbox proper, under its lock.
 struct InboxState {
     items: Vec<(*mut Tasklet, HandOff)>,
-    /// The thread ended: nothing more is accepted.
-    closed: bool,
-    /// Wake up and re-check for a deadlock (another thread ended).
-    recheck: bool,
+    /// The owner sleeps in [`ThreadShared::park`] and is not counted awake.
+    parked: bool,
 }
 
-/// A thread's inbox.
-pub(crate) struct Inbox {
-    state: Mutex<InboxState>,
+/// What other threads may see of a thread and ask of it. Never freed: a
+/// tasklet's state word points at its thread's `ThreadShared` for as long
+/// as the tasklet lives, also after the thread ended.
+///
+/// | field | owner |
+/// | --- | --- |
+/// | `thread_id`, `is_initial` | immutable |
+/// | `current`, `main`, `runcount`, `nesting_level` | atomic: written by the owning thread only (relaxed stores of what its own state says), read by any thread |
+/// | `inbox` | its lock |
+/// | `pending` | atomic: set under the inbox lock (release), cleared by the owner under it |
+/// | `ended` | atomic: set once, under the inbox lock, by the owner when it ends |
+#[repr(align(64))]
+pub(crate) struct ThreadShared {
+    pub thread_id: c_ulong,
+    /// The first thread that used the runtime (SPEC §1.4).
+    pub is_initial: bool,
+    pub current: AtomicPtr<Tasklet>,
+    pub main: AtomicPtr<Tasklet>,
+    pub runcount: AtomicI32,
+    /// The nesting level of the code the thread runs (SPEC §9.3).
+    pub nesting_level: AtomicI32,
+    inbox: Mutex<InboxState>,
     pending: AtomicBool,
+    ended: AtomicBool,
     wake: Condvar,
-    /// The owner sleeps in [`sleep`] (changed under the registry's lock).
-    asleep: AtomicBool,
 }
 
-// SAFETY: the raw pointers in the inbox are only used under its lock or by
-// the owner thread after it took them out.
-unsafe impl Send for InboxState {}
+// SAFETY: the tasklet pointers in the inbox are only touched under its
+// lock, and by the owner after it took them out; everything else is atomic
+// or immutable.
+unsafe impl Sync for ThreadShared {}
+// SAFETY: as above; a `ThreadShared` is never moved after registration.
+unsafe impl Send for ThreadShared {}
 
-/// The inbox's lock, with the TSan annotations of its critical section.
-struct Locked<'a> {
-    guard: parking_lot::MutexGuard<'a, InboxState>,
-    inbox: &'a Inbox,
+/// The inbox, locked: a foreign thread pushes, or makes a state transition
+/// that must not interleave with other hand-offs or with the thread's end.
+pub(crate) struct InboxGuard<'a> {
+    state: MutexGuard<'a, InboxState>,
+    owner: &'a ThreadShared,
 }
 
-impl Drop for Locked<'_> {
-    fn drop(&mut self) {
-        tsan::release(self.inbox);
+impl InboxGuard<'_> {
+    /// Whether the owner ended: nothing may be handed to it any more.
+    pub(crate) fn ended(&self) -> bool {
+        self.owner.ended.load(Ordering::Relaxed)
+    }
+
+    /// Hands `t` over (the caller's reference moves in) and, if `wake`,
+    /// wakes the owner if it is parked, counting it awake again at once (so
+    /// that no other thread can see every thread asleep while this wake-up
+    /// is under way).
+    ///
+    /// # Safety
+    /// `t` must be a live tasklet of this thread; the inbox must be open.
+    pub(crate) unsafe fn push(&mut self, t: *mut Tasklet, what: HandOff, wake: bool) {
+        debug_assert!(!self.ended());
+        self.state.items.push((t, what));
+        self.owner.pending.store(true, Ordering::Release);
+        if wake && self.state.parked {
+            self.state.parked = false;
+            AWAKE.fetch_add(1, Ordering::AcqRel);
+            self.owner.wake.notify_one();
+        }
     }
 }
 
-impl core::ops::Deref for Locked<'_> {
-    type Target = InboxState;
-    fn deref(&self) -> &InboxState {
-        &self.guard
-    }
-}
-
-impl core::ops::DerefMut for Locked<'_> {
-    fn deref_mut(&mut self) -> &mut InboxState {
-        &mut self.guard
-    }
-}
-
-impl Inbox {
-    fn lock(&self) -> Locked<'_> {
-        let guard = self.state.lock();
-        tsan::acquire(self);
-        Locked { guard, inbox: self }
-    }
-
-    /// An empty, open inbox.
-    pub(crate) fn new() -> Inbox {
-        Inbox {
-            state: Mutex::new(InboxState {
+impl ThreadShared {
+    fn new(thread_id: c_ulong, is_initial: bool) -> ThreadShared {
+        ThreadShared {
+            thread_id,
+            is_initial,
+            current: AtomicPtr::new(null_mut()),
+            main: AtomicPtr::new(null_mut()),
+            runcount: AtomicI32::new(0),
+            nesting_level: AtomicI32::new(0),
+            inbox: Mutex::new(InboxState {
                 items: Vec::new(),
-                closed: false,
-                recheck: false,
+                parked: false,
             }),
             pending: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
             wake: Condvar::new(),
-            asleep: AtomicBool::new(false),
         }
     }
 
-    /// Whether hand-overs wait to be drained: one plain load.
+    /// Locks the inbox.
+    pub(crate) fn lock(&self) -> InboxGuard<'_> {
+        InboxGuard {
+            state: self.inbox.lock(),
+            owner: self,
+        }
+    }
+
+    /// Whether the thread ended (its tasklets are threadless).
+    pub(crate) fn ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// Whether hand-offs wait to be applied: one load.
     #[inline(always)]
     pub(crate) fn pending(&self) -> bool {
         self.pending.load(Ordering::Acquire)
     }
 
-    /// Hands `t` over (the caller's reference moves in) and wakes the owner
-    /// if `wake`. Fails, returning the hand-over, when the thread ended.
-    ///
-    /// # Safety
-    /// `t` must be a live tasklet of this inbox's thread.
-    pub(crate) unsafe fn push(
-        &self,
-        t: *mut Tasklet,
-        what: HandOff,
-        wake: bool,
-    ) -> Result<(), HandOff> {
-        let mut s = self.lock();
-        if s.closed {
-            return Err(what);
-        }
-        if matches!(what, HandOff::Remove) {
-            (*t).remove_pending.store(true, Ordering::Relaxed);
-        } else {
-            (*t).in_inbox.store(true, Ordering::Relaxed);
-        }
-        s.items.push((t, what));
-        self.pending.store(true, Ordering::Release);
-        if wake {
-            self.wake.notify_one();
-        }
-        Ok(())
-    }
-
     /// Takes everything handed over (owner only).
     pub(crate) fn take(&self) -> Vec<(*mut Tasklet, HandOff)> {
-        let mut s = self.lock();
+        let mut s = self.inbox.lock();
         self.pending.store(false, Ordering::Relaxed);
         core::mem::take(&mut s.items)
     }
 
-    /// Closes the inbox at thread exit and returns what is still in it.
+    /// Ends the thread (owner only): nothing is accepted from now on;
+    /// returns what was handed over until now.
     pub(crate) fn close(&self) -> Vec<(*mut Tasklet, HandOff)> {
-        let mut s = self.lock();
-        s.closed = true;
+        let mut s = self.inbox.lock();
+        self.ended.store(true, Ordering::Release);
         self.pending.store(false, Ordering::Relaxed);
         core::mem::take(&mut s.items)
     }
 
-    fn request_recheck(&self) {
-        let mut s = self.lock();
-        s.recheck = true;
-        self.wake.notify_one();
+    /// SPEC §3.3/§6.4: parks the calling thread (the owner) until something
+    /// is handed to it or a deadlock re-check is due. Returns false at once,
+    /// without parking, when every other thread is parked too: the caller is
+    /// deadlocked. A thread that hands something to a parked thread counts
+    /// it awake before it returns, so the count never shows a wake-up in
+    /// flight as a deadlock.
+    pub(crate) fn park(&self) -> bool {
+        let mut s = self.inbox.lock();
+        if !s.items.is_empty() {
+            return true;
+        }
+        if AWAKE.fetch_sub(1, Ordering::AcqRel) == 1 {
+            AWAKE.fetch_add(1, Ordering::AcqRel);
+            return false;
+        }
+        s.parked = true;
+        while s.parked {
+            self.wake.wait(&mut s);
+        }
+        true
     }
 
-    /// Blocks until something is handed over or a re-check is requested.
-    fn wait(&self) {
-        let mut s = self.lock();
-        while s.items.is_empty() && !s.recheck {
-            tsan::release(self);
-            self.wake.wait(&mut s.guard);
-            tsan::acquire(self);
+    /// Wakes the thread if it is parked, to re-check for a deadlock.
+    fn unpark(&self) {
+        let mut s = self.inbox.lock();
+        if s.parked {
+            s.parked = false;
+            AWAKE.fetch_add(1, Ordering::AcqRel);
+            self.wake.notify_one();
         }
-        s.recheck = false;
     }
 }
 
-/// Releases what a hand-over owns.
+/// Releases what a hand-off owns.
 ///
 /// # Safety
-/// The hand-over's references must be owned.
+/// The hand-off's references must be owned.
 pub(crate) unsafe fn drop_hand_off(t: *mut Tasklet, what: HandOff) {
-    (*t).in_inbox.store(false, Ordering::Relaxed);
-    (*t).remove_pending.store(false, Ordering::Relaxed);
     if let HandOff::Throw(bomb) = what {
-        xdecref(bomb);
+        // SAFETY: the hand-off owns the bomb.
+        unsafe { xdecref(bomb) };
     }
-    xdecref(t.cast());
+    // SAFETY: the hand-off owns a reference to the tasklet.
+    unsafe { xdecref(t.cast()) };
 }
 
 struct Registry {
     initial: Option<c_ulong>,
-    live: Vec<(c_ulong, *mut ThreadState)>,
-    retired: Vec<*mut ThreadState>,
+    live: Vec<&'static ThreadShared>,
 }
-
-// SAFETY: the registry only stores the pointers; a state is used by its own
-// thread, and by others only through its inbox (which is Sync).
-unsafe impl Send for Registry {}
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     initial: None,
     live: Vec::new(),
-    retired: Vec::new(),
 });
+
+/// Registered threads that are not parked (SPEC §6.4: a thread that could
+/// still hand something to a parked one).
+static AWAKE: AtomicUsize = AtomicUsize::new(0);
 
 static UNCOLLECTABLE: AtomicUsize = AtomicUsize::new(0);
 
-/// Records the first thread that initialises the runtime; returns whether
-/// `thread_id` is that thread.
-pub(crate) fn claim_initial(thread_id: c_ulong) -> bool {
-    *REGISTRY.lock().initial.get_or_insert(thread_id) == thread_id
-}
-
-/// Registers a new scheduler state.
-pub(crate) fn register(thread_id: c_ulong, ts: *mut ThreadState) {
-    REGISTRY.lock().live.push((thread_id, ts));
-}
-
-/// Moves an ended thread's state out of the live list (it is kept, never
-/// freed) and wakes the sleeping threads: they may be deadlocked now.
-pub(crate) fn retire(ts: *mut ThreadState) {
+/// Registers the calling thread: its shared face, counted awake. The first
+/// thread ever registered is the initial thread.
+pub(crate) fn register(thread_id: c_ulong) -> &'static ThreadShared {
     let mut r = REGISTRY.lock();
-    r.live.retain(|&(_, s)| s != ts);
-    r.retired.push(ts);
-    for &(_, other) in &r.live {
-        // SAFETY: registered states are never freed; the inbox is Sync.
-        unsafe { (*other).inbox.request_recheck() };
+    let is_initial = *r.initial.get_or_insert(thread_id) == thread_id;
+    let shared: &'static ThreadShared =
+        Box::leak(Box::new(ThreadShared::new(thread_id, is_initial)));
+    r.live.push(shared);
+    AWAKE.fetch_add(1, Ordering::AcqRel);
+    shared
+}
+
+/// Takes an ended thread out of the registry. If it was the last one
+/// awake, the parked threads are deadlocked: each is woken to find out.
+pub(crate) fn retire(shared: &'static ThreadShared) {
+    let mut r = REGISTRY.lock();
+    r.live.retain(|&s| !core::ptr::eq(s, shared));
+    if AWAKE.fetch_sub(1, Ordering::AcqRel) == 1 {
+        for &other in &r.live {
+            other.unpark();
+        }
     }
 }
 
-/// The state of the live thread `thread_id`, if registered.
-pub(crate) fn find(thread_id: c_ulong) -> Option<*mut ThreadState> {
+/// The shared face of the live thread `thread_id`, if registered.
+pub(crate) fn find(thread_id: c_ulong) -> Option<&'static ThreadShared> {
     REGISTRY
         .lock()
         .live
         .iter()
-        .find(|&&(id, _)| id == thread_id)
-        .map(|&(_, ts)| ts)
-}
-
-/// SPEC §3.3 case 3: puts the calling thread to sleep until another thread
-/// hands it a tasklet (or ends). Returns false at once when no other thread
-/// is awake to do that: the caller is deadlocked.
-///
-/// # Safety
-/// `ts` must be the calling thread's own state.
-pub(crate) unsafe fn sleep(ts: *mut ThreadState) -> bool {
-    {
-        let r = REGISTRY.lock();
-        if (*ts).inbox.pending() {
-            return true;
-        }
-        // A sleeper that was handed something is as good as awake.
-        let awake = r
-            .live
-            .iter()
-            .filter(|&&(_, o)| {
-                o != ts && (!(*o).inbox.asleep.load(Ordering::Relaxed) || (*o).inbox.pending())
-            })
-            .count();
-        if awake == 0 {
-            return false;
-        }
-        (*ts).inbox.asleep.store(true, Ordering::Relaxed);
-    }
-    (*ts).inbox.wait();
-    let _r = REGISTRY.lock();
-    (*ts).inbox.asleep.store(false, Ordering::Relaxed);
-    true
+        .copied()
+        .find(|s| s.thread_id == thread_id)
 }
 
 /// Counts a tasklet that survived its kill and is never freed (SPEC §2.7).
@@ -268,4 +285,219 @@ pub(crate) fn count_uncollectable() {
 /// How many tasklets were left uncollectable.
 pub(crate) fn uncollectable() -> usize {
     UNCOLLECTABLE.load(Ordering::Relaxed)
+}
+
+/// Applies everything other threads handed over (owner only).
+///
+/// # Safety
+/// `ts` is the calling thread's state.
+pub(crate) unsafe fn drain(ts: Ts) {
+    for (t, what) in ts.shared().take() {
+        // SAFETY: each hand-off owns a reference to a tasklet of this thread.
+        unsafe { apply(ts, t, what) };
+    }
+}
+
+/// Applies one hand-off if its tasklet is still in the state it expects
+/// (see [`HandOff`]), else drops it as stale. The hand-off's reference to
+/// the tasklet moves into the ring when the tasklet is linked.
+///
+/// # Safety
+/// `t` must be a tasklet of `ts`'s thread, the reference owned.
+unsafe fn apply(ts: Ts, t: *mut Tasklet, what: HandOff) {
+    // SAFETY: per the contract; the owner's fields of its own tasklet.
+    unsafe {
+        let s = tasklet::state(t);
+        let request = what.is_request();
+        let linked = match what {
+            HandOff::Ready => {
+                debug_assert_eq!(s.kind(), Kind::Handed);
+                tasklet::set_state(t, s.with_kind(Kind::Runnable));
+                ts.link(t);
+                true
+            }
+            HandOff::Insert => {
+                let ok = s.kind() == Kind::Paused && switch::claim(t, s, Kind::Runnable);
+                if ok {
+                    ts.link(t);
+                }
+                ok
+            }
+            HandOff::RunNext => run_next(ts, t, s),
+            HandOff::Remove => {
+                if s.kind() == Kind::Runnable && t != ts.head() {
+                    ts.unlink(t);
+                    tasklet::set_state(t, s.with_kind(Kind::Paused));
+                    decref(t.cast());
+                }
+                false
+            }
+            HandOff::Throw(b) => {
+                throw(ts, t, b);
+                false
+            }
+        };
+        if request {
+            (*t).requests.done();
+        }
+        if !linked {
+            decref(t.cast());
+        }
+    }
+}
+
+/// `Run` from another thread: `t` runs next (SPEC §6.3). Returns whether
+/// the hand-off's reference moved into the ring.
+///
+/// # Safety
+/// As [`apply`].
+unsafe fn run_next(ts: Ts, t: *mut Tasklet, s: tasklet::State) -> bool {
+    // SAFETY: per the contract.
+    unsafe {
+        match s.kind() {
+            Kind::Paused if switch::claim(t, s, Kind::Runnable) => {}
+            Kind::Runnable if t != ts.head() => {
+                // Moves: the ring's reference is dropped below instead.
+                ts.unlink(t);
+                decref(t.cast());
+            }
+            _ => return false,
+        }
+        let head = ts.head();
+        if head.is_null() {
+            ts.link(t);
+        } else {
+            ts.link_after(head, t);
+        }
+        true
+    }
+}
+
+/// A kill or throw from another thread: the bomb (owned) is raised in `t`
+/// when it runs, or at its next switching call if it is running or holds a
+/// value a channel delivered.
+///
+/// # Safety
+/// As [`apply`].
+unsafe fn throw(ts: Ts, t: *mut Tasklet, b: *mut PyObject) {
+    // SAFETY: per the contract.
+    unsafe {
+        match tasklet::state(t).kind() {
+            Kind::Idle => decref(b),
+            _ if t == ts.head() && !ts.main().is_null() => {
+                xdecref(core::mem::replace(&mut (*t).pending_bomb, b));
+            }
+            // It blocked after the throw was handed over: unblocked now (the
+            // queue's reference moves into the ring), unless a partner took
+            // it first (then it got its value and the bomb waits).
+            Kind::BlockedSend | Kind::BlockedRecv if channel::unblock(t, Kind::Runnable) => {
+                tasklet::set_tempval(t, b);
+                ts.link(t);
+            }
+            _ => give_bomb(t, b),
+        }
+    }
+}
+
+/// Hands `t`, a tasklet of another thread, a request (`Insert`, `RunNext`,
+/// `Remove`, or a `Throw`, followed by an `Insert` for a paused one). The
+/// caller's reference to `t` moves into the hand-off. Fails, handing the
+/// request back with the reference, when that thread ended.
+///
+/// # Safety
+/// `t` must be a live tasklet of another thread; the reference owned.
+pub(crate) unsafe fn request(t: *mut Tasklet, what: HandOff, wake: bool) -> Result<(), HandOff> {
+    // SAFETY: per the contract.
+    unsafe {
+        let mut g = tasklet::state(t).thread().lock();
+        if g.ended() {
+            return Err(what);
+        }
+        let insert = match what {
+            HandOff::Throw(_) => tasklet::state(t).kind() == Kind::Paused,
+            _ => false,
+        };
+        match what {
+            HandOff::Insert | HandOff::RunNext => (*t).requests.add(true),
+            HandOff::Remove => (*t).requests.add(false),
+            _ => {}
+        }
+        g.push(t, what, wake);
+        if insert {
+            (*t).requests.add(true);
+            object::incref(t.cast());
+            g.push(t, HandOff::Insert, wake);
+        }
+    }
+    Ok(())
+}
+
+/// Threads reading another thread's published `main`/`current`
+/// ([`snapshot`]): while there are any, tasklet memory is not given back
+/// to the allocator (a freed tasklet goes to [`DEFERRED`]), so a reader may
+/// look at the count of a tasklet that died under its eyes.
+static READERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Tasklet objects freed while a snapshot was being taken.
+static DEFERRED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+/// `(main, current, runcount)` of a thread as it published them, with new
+/// references to the tasklets (NULL for none; `current` is NULL when the
+/// run count is 0).
+pub(crate) fn snapshot(shared: &ThreadShared) -> (*mut Tasklet, *mut Tasklet, c_int) {
+    READERS.fetch_add(1, Ordering::SeqCst);
+    // Pairs with the fence in `free_tasklet`: either that free sees this
+    // reader, or this reader sees the slot that no longer names the freed
+    // tasklet.
+    core::sync::atomic::fence(Ordering::SeqCst);
+    let main = take_published(&shared.main);
+    let runcount = shared.runcount.load(Ordering::Relaxed);
+    let current = if runcount == 0 || main.is_null() {
+        null_mut()
+    } else {
+        take_published(&shared.current)
+    };
+    if READERS.fetch_sub(1, Ordering::SeqCst) == 1 {
+        for op in core::mem::take(&mut *DEFERRED.lock()) {
+            // SAFETY: deferred objects are freed tasklets nobody references.
+            unsafe { crate::object::typeobj::free_object(op as *mut PyObject) };
+        }
+    }
+    (main, current, runcount)
+}
+
+/// A new reference to the tasklet a published slot names, or NULL.
+fn take_published(slot: &AtomicPtr<Tasklet>) -> *mut Tasklet {
+    loop {
+        let t = slot.load(Ordering::Acquire);
+        if t.is_null() {
+            return t;
+        }
+        // SAFETY: while this thread counts in READERS, the memory of a
+        // tasklet the slot named stays a tasklet object (see READERS).
+        unsafe {
+            if object::try_incref(t.cast()) {
+                if slot.load(Ordering::Acquire) == t {
+                    return t;
+                }
+                decref(t.cast());
+            }
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Gives the memory of a dead tasklet object back, unless a snapshot is
+/// being taken (then it is freed when the last one ends).
+///
+/// # Safety
+/// `op` must be a deallocated tasklet that nobody references.
+pub(crate) unsafe fn free_tasklet(op: *mut PyObject) {
+    core::sync::atomic::fence(Ordering::SeqCst);
+    if READERS.load(Ordering::Relaxed) == 0 {
+        // SAFETY: per the contract.
+        unsafe { crate::object::typeobj::free_object(op) };
+    } else {
+        DEFERRED.lock().push(op as usize);
+    }
 }

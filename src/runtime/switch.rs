@@ -1,0 +1,524 @@
+//! Switching: the generic switch of SPEC §3.2, the trampoline, what
+//! happens when nothing is runnable (§3.3), tasklet start and death (§2.5).
+//!
+//! Every tasklet but main runs on its own corosensei coroutine; main runs
+//! on the thread's native stack. corosensei is asymmetric, so a switch
+//! between two tasklets goes through [`run_loop`], which runs on main's
+//! stack inside main's pending switching call: the leaving tasklet suspends
+//! to the loop and the loop resumes the next one. When the next one is main
+//! the loop returns and main's call goes on.
+//!
+//! Every function here runs on the thread that owns the tasklets it is
+//! given; `ts` is that thread's handle.
+
+use super::bomb;
+use super::callbacks;
+use super::channel;
+use super::messages as msg;
+use super::stack;
+use super::tasklet::{self, Kind, Tasklet, TaskletCoroutine};
+use super::thread_state::Ts;
+use super::threads;
+use super::watchdog;
+use crate::errors::{self, ErrorState, PyResult, Raised};
+use crate::object::{self, decref, exceptions, protocol, xdecref, PyObject};
+use core::ptr::null_mut;
+use core::sync::atomic::Ordering;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+/// A switching call failed before any switch: nothing changed, the caller
+/// undoes its own preparations. The exception is set.
+#[derive(Debug)]
+pub(crate) struct NotSwitched;
+
+/// The outcome of a switch: `Err(NotSwitched)` when it could not happen,
+/// else the value the caller claimed when it was resumed.
+pub(crate) type Switched = Result<PyResult<*mut PyObject>, NotSwitched>;
+
+/// Ends the process with a message: the runtime found its own state broken.
+#[cold]
+pub(crate) fn fatal(message: &str) -> ! {
+    eprintln!("Fatal error in libstackless: {message}");
+    std::process::abort();
+}
+
+/// Saves the context of `prev` (leaving) and installs that of `next`
+/// (resuming): error indicator, recursion depth, nesting level.
+///
+/// # Safety
+/// Both must be live tasklets of `ts`'s thread.
+unsafe fn exchange_context(ts: Ts, prev: *mut Tasklet, next: *mut Tasklet) {
+    // SAFETY: per the contract, the owner's fields of both.
+    unsafe {
+        let err = core::mem::replace(&mut (*next).err, ErrorState::EMPTY);
+        let mut depth = 0;
+        errors::exchange_context(
+            &mut (*prev).err,
+            &mut depth,
+            err,
+            (*next).recursion_depth.load(Ordering::Relaxed),
+        );
+        (*prev).recursion_depth.store(depth, Ordering::Relaxed);
+        (*prev)
+            .nesting_level
+            .store(ts.nesting_level(), Ordering::Relaxed);
+        ts.set_nesting_level((*next).nesting_level.load(Ordering::Relaxed));
+        (*prev).switched_out_at = ts.next_switch();
+    }
+}
+
+/// Moves the CPU from `prev` (current, running) to `next` and returns when
+/// `prev` is resumed.
+///
+/// # Safety
+/// As [`exchange_context`]; `prev` is the running tasklet.
+unsafe fn transfer(ts: Ts, prev: *mut Tasklet, next: *mut Tasklet) {
+    // SAFETY: per the contract.
+    unsafe {
+        exchange_context(ts, prev, next);
+        ts.set_target(next);
+        if (*prev).yielder.is_null() {
+            run_loop(ts);
+        } else {
+            // SAFETY: `prev` runs on its coroutine, whose yielder lives as
+            // long as the coroutine's stack.
+            (*(*prev).yielder).suspend(());
+        }
+    }
+}
+
+/// The trampoline, on main's stack: resumes `ts.target()` until it is main.
+///
+/// # Safety
+/// Runs on main's stack, inside main's switching call.
+unsafe fn run_loop(ts: Ts) {
+    loop {
+        let t = ts.target();
+        if t == ts.main() {
+            return;
+        }
+        // SAFETY: the target is a live tasklet of this thread with a
+        // coroutine (`ensure_coroutine` ran before it became the target);
+        // while it runs, nothing but this loop touches its coroutine.
+        unsafe {
+            let Some(coro) = (*t).coro.as_mut() else {
+                fatal("switched to a tasklet without a coroutine")
+            };
+            match coro.resume(()) {
+                CoroutineResult::Yield(()) => {
+                    if !(*t).red_zone.is_null() && !stack::red_zone_intact((*t).red_zone) {
+                        fatal(msg::STACK_OVERFLOW);
+                    }
+                }
+                CoroutineResult::Return(()) => {
+                    let coro = (*t).coro.take().unwrap_or_else(|| unreachable!());
+                    ts.give_stack(coro.into_stack());
+                    retire_started(ts, t);
+                    (*t).yielder = core::ptr::null();
+                    // The ring's reference to the dead tasklet.
+                    decref(t.cast());
+                }
+            }
+        }
+    }
+}
+
+/// Creates the coroutine of a tasklet about to start.
+///
+/// # Safety
+/// `t` must be a live tasklet of `ts`'s thread, in its ring.
+#[inline(always)]
+pub(crate) unsafe fn ensure_coroutine(ts: Ts, t: *mut Tasklet) -> PyResult<()> {
+    // SAFETY: per the contract.
+    if unsafe { (*t).coro.is_some() } || t == ts.main() {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    unsafe { create_coroutine(ts, t) }
+}
+
+#[inline(never)]
+unsafe fn create_coroutine(ts: Ts, t: *mut Tasklet) -> PyResult<()> {
+    let Some(stack) = ts.take_stack() else {
+        return Err(errors::no_memory());
+    };
+    let red_zone = stack.red_zone();
+    let coro: TaskletCoroutine = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
+        // SAFETY: `t` stays alive while it runs: its ring holds a reference.
+        unsafe { tasklet_body(t, y) }
+    });
+    // SAFETY: `t` is a runnable tasklet of this thread (the caller's
+    // contract): its state and owner fields are ours to write.
+    unsafe {
+        (*t).red_zone = red_zone;
+        (*t).coro = Some(coro);
+        tasklet::set_state(t, tasklet::state(t).with_started(true));
+        (*t).started_index = ts.add_started(t);
+    }
+    Ok(())
+}
+
+/// Forgets a finished tasklet's place in the list of started tasklets.
+///
+/// # Safety
+/// `t` must be a started tasklet of `ts`'s thread.
+unsafe fn retire_started(ts: Ts, t: *mut Tasklet) {
+    // SAFETY: per the contract; the one moved is another started tasklet.
+    unsafe {
+        if let Some(moved) = ts.remove_started((*t).started_index) {
+            (*moved).started_index = (*t).started_index;
+        }
+        (*t).started_index = usize::MAX;
+    }
+}
+
+/// The body of every tasklet's coroutine.
+///
+/// # Safety
+/// `t` is the tasklet the coroutine was made for, current on its thread.
+unsafe fn tasklet_body(t: *mut Tasklet, yielder: &Yielder<(), ()>) {
+    let ts = Ts::get();
+    // SAFETY: `t` is current on this thread.
+    unsafe {
+        (*t).yielder = yielder;
+        ts.release_deferred();
+        let result = match tasklet::claim_tempval(t) {
+            Err(Raised) => Err(Raised),
+            Ok(v) => {
+                decref(v);
+                call_pending(t)
+            }
+        };
+        tasklet_end(ts, t, result);
+    }
+}
+
+/// Calls the tasklet's pending `func(*args, **kwds)` (SPEC §9.11).
+///
+/// # Safety
+/// `t` is current on this thread and has a pending call.
+unsafe fn call_pending(t: *mut Tasklet) -> PyResult<*mut PyObject> {
+    // SAFETY: per the contract; the call's references are taken out.
+    unsafe {
+        let func = core::mem::replace(&mut (*t).func, null_mut());
+        let args = core::mem::replace(&mut (*t).args, null_mut());
+        let kwds = core::mem::replace(&mut (*t).kwds, null_mut());
+        let result = protocol::call(func, args, kwds);
+        decref(func);
+        decref(args);
+        xdecref(kwds);
+        result
+    }
+}
+
+/// Applies what other threads handed over until `t`, which was made
+/// runnable by one of them, is in the ring (the hand-off is in the inbox
+/// by the time `t` reads `Handed`: both happen under the inbox lock).
+///
+/// # Safety
+/// `t` must be a live tasklet of `ts`'s thread.
+pub(crate) unsafe fn settle(ts: Ts, t: *mut Tasklet) {
+    // SAFETY: per the contract.
+    while unsafe { tasklet::state(t) }.kind() == Kind::Handed {
+        // SAFETY: `ts` is the calling thread's state.
+        unsafe { threads::drain(ts) };
+    }
+}
+
+/// Makes a paused, blocked or handed tasklet runnable: appended at the
+/// tail. Returns whether it had to be linked; fails with
+/// `RuntimeError("can't switch to a different thread.")` when another
+/// thread rebound it meanwhile.
+///
+/// # Safety
+/// `t` must be a live, alive tasklet of `ts`'s thread.
+#[inline(always)]
+pub(crate) unsafe fn make_runnable(ts: Ts, t: *mut Tasklet) -> Result<bool, NotSwitched> {
+    // SAFETY: per the contract.
+    unsafe {
+        if tasklet::state(t).kind() == Kind::Runnable {
+            return Ok(false);
+        }
+        link_runnable(ts, t)
+    }
+}
+
+#[inline(never)]
+unsafe fn link_runnable(ts: Ts, t: *mut Tasklet) -> Result<bool, NotSwitched> {
+    // SAFETY: the caller's contract (`make_runnable`).
+    unsafe {
+        loop {
+            let s = tasklet::state(t);
+            if !ts.is(s.thread()) {
+                errors::runtime_error(msg::SWITCH_OTHER_THREAD);
+                return Err(NotSwitched);
+            }
+            match s.kind() {
+                Kind::Runnable => return Ok(true),
+                Kind::Handed => settle(ts, t),
+                Kind::BlockedSend | Kind::BlockedRecv => {
+                    // The queue's reference moves into the ring; if a
+                    // partner took the tasklet first it is `Handed`.
+                    if channel::unblock(t, Kind::Runnable) {
+                        ts.link(t);
+                        return Ok(true);
+                    }
+                }
+                Kind::Paused => {
+                    if claim(t, s, Kind::Runnable) {
+                        object::incref(t.cast());
+                        ts.link(t);
+                        return Ok(true);
+                    }
+                }
+                Kind::Idle => {
+                    errors::runtime_error(msg::RUN_DEAD);
+                    return Err(NotSwitched);
+                }
+            }
+        }
+    }
+}
+
+/// The owner's transition of `t` from `s` (as it just read it) to `kind`:
+/// a plain store for a started tasklet, which only the owner writes; a
+/// compare-and-swap for one that is not started, which another thread may
+/// rebind or set up meanwhile. False when that happened.
+///
+/// # Safety
+/// `t` must be a live tasklet of the calling thread, neither blocked nor
+/// handed.
+pub(crate) unsafe fn claim(t: *mut Tasklet, s: tasklet::State, kind: Kind) -> bool {
+    // SAFETY: per the contract.
+    unsafe {
+        if s.started() {
+            tasklet::set_state(t, s.with_kind(kind));
+            true
+        } else {
+            tasklet::replace_state(t, s, s.with_kind(kind))
+        }
+    }
+}
+
+/// Delivers a bomb (stolen) to `t`, which will claim it when it resumes;
+/// if `t` holds a value a channel delivered, the bomb waits for its next
+/// switching call instead, so that no message is lost.
+///
+/// # Safety
+/// `t` must be a live tasklet of the calling thread, not blocked.
+pub(crate) unsafe fn give_bomb(t: *mut Tasklet, b: *mut PyObject) {
+    // SAFETY: per the contract, the owner's fields.
+    unsafe {
+        if (*t).delivered {
+            xdecref(core::mem::replace(&mut (*t).pending_bomb, b));
+        } else {
+            tasklet::set_tempval(t, b);
+        }
+    }
+}
+
+/// The generic switch of SPEC §3.2 from the current tasklet `prev` to
+/// `next` (NULL: nothing runnable, §3.3). `no_soft_irq` marks the
+/// preference-driven rendezvous of §4.2. `leaves` is the value `prev`
+/// leaves behind (borrowed, or NULL): a bomb among them is passed to a
+/// revived wake-up target (§3.3).
+///
+/// # Safety
+/// `prev` must be the current tasklet of `ts`'s thread; `next` NULL or a
+/// live, alive tasklet of that thread.
+pub(crate) unsafe fn switch_to(
+    ts: Ts,
+    prev: *mut Tasklet,
+    next: *mut Tasklet,
+    no_soft_irq: bool,
+    leaves: *mut PyObject,
+) -> Switched {
+    if ts.schedlock() {
+        fatal(msg::RECURSIVE_SCHEDULE);
+    }
+    // SAFETY: per the contract.
+    unsafe {
+        let mut next = if next.is_null() {
+            block_target(ts, prev, leaves)?
+        } else {
+            next
+        };
+        if ts.switch_trap() != 0 && prev != next {
+            errors::runtime_error(msg::SWITCH_TRAP);
+            return Err(NotSwitched);
+        }
+        let linked = make_runnable(ts, next)?;
+        if (*prev).pending_irq.load(Ordering::Relaxed) && prev != next {
+            next = watchdog::soft_interrupt(ts, prev, next, no_soft_irq);
+        }
+        if prev == next {
+            ts.release_deferred();
+            return Ok(tasklet::claim_tempval(prev));
+        }
+        if ensure_coroutine(ts, next).is_err() {
+            if linked {
+                unlink_back(ts, next);
+            }
+            return Err(NotSwitched);
+        }
+        callbacks::schedule_callback(ts, prev, next);
+        watchdog::restart_slice(ts);
+        ts.set_head(next);
+        transfer(ts, prev, next);
+        ts.release_deferred();
+        Ok(tasklet::claim_tempval(prev))
+    }
+}
+
+/// Undoes [`make_runnable`] after a switch that could not happen: the
+/// tasklet is paused again and the ring's reference dropped.
+///
+/// # Safety
+/// `t` must be a started or paused member of `ts`'s ring, not current.
+unsafe fn unlink_back(ts: Ts, t: *mut Tasklet) {
+    // SAFETY: per the contract.
+    unsafe {
+        ts.unlink(t);
+        tasklet::set_state(t, tasklet::state(t).with_kind(Kind::Paused));
+        decref(t.cast());
+    }
+}
+
+/// SPEC §3.3: the tasklet leaving the ring left it empty.
+///
+/// # Safety
+/// `prev` must be the tasklet of `ts`'s thread that is switching away.
+unsafe fn block_target(
+    ts: Ts,
+    prev: *mut Tasklet,
+    leaves: *mut PyObject,
+) -> Result<*mut Tasklet, NotSwitched> {
+    loop {
+        if ts.shared().pending() {
+            // SAFETY: our own state.
+            unsafe { threads::drain(ts) };
+        }
+        if !ts.head().is_null() {
+            return Ok(ts.head());
+        }
+        let w = ts.wakeup_target();
+        // SAFETY: the wake-up target is a live tasklet of this thread.
+        let kind = unsafe { tasklet::state(w) }.kind();
+        if kind == Kind::Handed {
+            continue;
+        }
+        let floating = kind == Kind::Paused;
+        let threadblock = watchdog::threadblock(ts);
+        let revive = if floating && !threadblock {
+            true
+        } else if ts.shared().park() {
+            // Woken: something was handed over, or re-check the deadlock.
+            continue;
+        } else {
+            floating && ts.shared().is_initial
+        };
+        if !revive {
+            errors::runtime_error(msg::DEADLOCK);
+            return Err(NotSwitched);
+        }
+        // SAFETY: `leaves` is NULL or live; `w` is not blocked.
+        unsafe {
+            if w != prev && !leaves.is_null() && bomb::check(leaves) {
+                tasklet::set_tempval(w, object::new_ref(leaves));
+            }
+        }
+        return Ok(w);
+    }
+}
+
+/// Tasklet death, SPEC §2.5: runs on the dying tasklet's coroutine, picks
+/// the next tasklet and leaves it in `ts.target()` for [`run_loop`].
+///
+/// # Safety
+/// `t` is the current tasklet of `ts`'s thread, on its own coroutine.
+unsafe fn tasklet_end(ts: Ts, t: *mut Tasklet, result: PyResult<*mut PyObject>) {
+    // SAFETY: per the contract; every tasklet touched belongs to this thread.
+    unsafe {
+        let mut the_bomb = match result {
+            Ok(v) => {
+                decref(v);
+                null_mut()
+            }
+            Err(Raised) => uncaught_error(ts),
+        };
+        tasklet::drop_frame(t);
+        (*t).recursion_depth.store(0, Ordering::Relaxed);
+        if ts.shared().pending() {
+            threads::drain(ts);
+        }
+        // A kill that arrived while it ended: it is dead anyway.
+        xdecref(core::mem::replace(&mut (*t).pending_bomb, null_mut()));
+        let successor = (*t).ring.next();
+        let w = ts.wakeup_target();
+        let mut next = if successor == t || !the_bomb.is_null() {
+            null_mut()
+        } else {
+            successor
+        };
+        if next.is_null() {
+            next = w;
+            let was_blocked = tasklet::blocked(w);
+            let _ = make_runnable(ts, w);
+            if the_bomb.is_null() && was_blocked != 0 && !(*w).delivered {
+                errors::runtime_error(if was_blocked < 0 {
+                    msg::MAIN_RECEIVING
+                } else {
+                    msg::MAIN_SENDING
+                });
+                the_bomb = bomb::from_error().unwrap_or(null_mut());
+            }
+            if !the_bomb.is_null() {
+                give_bomb(w, the_bomb);
+            }
+        } else {
+            let _ = make_runnable(ts, next);
+        }
+        if ensure_coroutine(ts, next).is_err() {
+            // No stack for `next`: its start fails in the wake-up target.
+            next = w;
+            let _ = make_runnable(ts, w);
+            give_bomb(w, bomb::from_error().unwrap_or(null_mut()));
+        }
+        // Dead before the callback sees it (SPEC §2.5: steps 2 and 3 come
+        // before the switch of step 4).
+        ts.unlink(t);
+        tasklet::set_state(
+            t,
+            tasklet::state(t).with_kind(Kind::Idle).with_started(false),
+        );
+        callbacks::schedule_callback(ts, t, next);
+        watchdog::restart_slice(ts);
+        ts.set_head(next);
+        exchange_context(ts, t, next);
+        core::mem::replace(&mut (*t).err, ErrorState::EMPTY).release();
+        ts.set_target(next);
+    }
+}
+
+/// The uncaught exception of a dying tasklet (SPEC §2.5 step 1): silent for
+/// TaskletExit, process exit for SystemExit on the initial thread, else the
+/// error handler, else a bomb for the wake-up target (returned).
+fn uncaught_error(ts: Ts) -> *mut PyObject {
+    // SAFETY: the built-in exception classes.
+    if unsafe { errors::matches(exceptions::tasklet_exit()) } {
+        errors::clear();
+        return null_mut();
+    }
+    // SAFETY: as above.
+    if unsafe { errors::matches(exceptions::system_exit()) } {
+        if ts.shared().is_initial {
+            callbacks::system_exit();
+        }
+        errors::clear();
+        return null_mut();
+    }
+    if callbacks::call_error_handler(ts).is_ok() {
+        return null_mut();
+    }
+    bomb::from_error().unwrap_or(null_mut())
+}

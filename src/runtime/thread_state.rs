@@ -1,0 +1,451 @@
+//! The scheduler state of one OS thread (Stackless's TS, SPEC §1.3) and
+//! the handle through which that thread, and only it, reaches it.
+//!
+//! [`ThreadState`] is made of `Cell`s, so it is `!Sync` and [`Ts`], a copy
+//! of a pointer to it, is `!Send`: the type system keeps it on its thread.
+//! What other threads may see of a thread lives in its [`ThreadShared`]:
+//! the owner publishes `current`, `main`, `runcount` and `nesting_level`
+//! there with plain (relaxed) stores whenever they change.
+
+use super::run_queue::RunQueue;
+use super::stack::{StackPool, TaskletStack};
+use super::tasklet::Tasklet;
+use super::threads::{self, ThreadShared};
+use super::watchdog::TimerSettings;
+use crate::errors;
+use crate::object::{xdecref, PyObject};
+use core::cell::Cell;
+use core::ffi::{c_int, c_long, c_ulong};
+use core::ptr::{null_mut, NonNull};
+use core::sync::atomic::Ordering;
+
+/// The scheduler state of one OS thread. Every field belongs to that thread.
+pub(crate) struct ThreadState {
+    shared: &'static ThreadShared,
+    /// The runnables; its head is the current tasklet.
+    ring: RunQueue<Tasklet>,
+    /// While a schedule callback runs: the tasklet it reports as current
+    /// (`prev`, which may have left the ring, SPEC §5.9), else NULL.
+    callback_current: Cell<*mut Tasklet>,
+    /// The tasklet `run_loop` resumes next.
+    target: Cell<*mut Tasklet>,
+    /// A reference dropped on behalf of the tasklet resumed next (§2.7).
+    deferred: Cell<*mut PyObject>,
+    /// Tasklets inside `run()`, innermost last (owned references).
+    watchdogs: Cell<Vec<*mut Tasklet>>,
+    /// Slot 0: the tasklet whose timed `run()` owns the timer (owned).
+    interrupt_watchdog: Cell<*mut Tasklet>,
+    /// The tasklet a hard interrupt took the CPU from (owned).
+    interrupted: Cell<*mut Tasklet>,
+    timer: Cell<TimerSettings>,
+    ticks: Cell<c_long>,
+    switch_trap: Cell<c_int>,
+    /// A schedule or channel callback runs (SPEC §5.9).
+    schedlock: Cell<bool>,
+    stacks: Cell<StackPool>,
+    /// Started tasklets with a live coroutine (not main).
+    started: Cell<Vec<*mut Tasklet>>,
+    /// Freed tasklet objects kept for reuse (memory only).
+    tasklet_cache: Cell<Vec<*mut PyObject>>,
+    /// Tasklets that survived the kills of their deallocation (SPEC §2.7),
+    /// with the reference that keeps them: finalization kills them again.
+    uncollectable: Cell<Vec<*mut Tasklet>>,
+    switch_count: Cell<u64>,
+}
+
+/// Freed tasklet objects a thread keeps for reuse: creating a tasklet then
+/// costs no allocation.
+const TASKLET_CACHE: usize = 1024;
+
+thread_local! {
+    static TS: Cell<*mut ThreadState> = const { Cell::new(null_mut()) };
+}
+
+/// The calling thread's scheduler state: a copyable handle that cannot
+/// leave its thread. Valid until the thread finalizes its state, which
+/// happens only outside every call that holds one.
+#[derive(Clone, Copy)]
+pub(crate) struct Ts(NonNull<ThreadState>);
+
+impl core::ops::Deref for Ts {
+    type Target = ThreadState;
+
+    #[inline(always)]
+    fn deref(&self) -> &ThreadState {
+        // SAFETY: the state lives until `finalize` frees it, after the last
+        // handle of its thread is gone (see `Ts`).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Ts {
+    /// The calling thread's state, made (and the thread registered) on
+    /// first use.
+    #[inline(always)]
+    pub(crate) fn get() -> Ts {
+        match Ts::existing() {
+            Some(ts) => ts,
+            None => Ts::create(),
+        }
+    }
+
+    /// The calling thread's state if it has one.
+    #[inline(always)]
+    pub(crate) fn existing() -> Option<Ts> {
+        NonNull::new(TS.with(Cell::get)).map(Ts)
+    }
+
+    #[cold]
+    fn create() -> Ts {
+        // SAFETY: pthread_self has no preconditions.
+        let thread_id = unsafe { libc::pthread_self() } as c_ulong;
+        let state = Box::new(ThreadState {
+            shared: threads::register(thread_id),
+            ring: RunQueue::new(),
+            callback_current: Cell::new(null_mut()),
+            target: Cell::new(null_mut()),
+            deferred: Cell::new(null_mut()),
+            watchdogs: Cell::new(Vec::new()),
+            interrupt_watchdog: Cell::new(null_mut()),
+            interrupted: Cell::new(null_mut()),
+            timer: Cell::new(TimerSettings::default()),
+            ticks: Cell::new(0),
+            switch_trap: Cell::new(0),
+            schedlock: Cell::new(false),
+            stacks: Cell::new(StackPool::default()),
+            started: Cell::new(Vec::new()),
+            tasklet_cache: Cell::new(Vec::new()),
+            uncollectable: Cell::new(Vec::new()),
+            switch_count: Cell::new(0),
+        });
+        let ts = Ts(NonNull::from(Box::leak(state)));
+        TS.with(|c| c.set(ts.0.as_ptr()));
+        // Registers the thread-exit destructor (SPEC §6.6).
+        EXIT_GUARD.with(|_| ());
+        ts
+    }
+
+    /// Frees the state: the thread has finalized. The handle and every
+    /// copy of it are dangling from here on.
+    pub(crate) fn free(self) {
+        TS.with(|c| c.set(null_mut()));
+        for op in self.tasklet_cache.take() {
+            // SAFETY: cached objects are freed tasklets nobody references.
+            unsafe { threads::free_tasklet(op) };
+        }
+        // SAFETY: made by `Box::leak` in `create`; no handle is used after
+        // this (see the contract above).
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+
+    /// What other threads see of this thread.
+    #[inline(always)]
+    pub(crate) fn shared(self) -> &'static ThreadShared {
+        self.shared
+    }
+
+    /// Whether `other` is the calling thread's own handle.
+    pub(crate) fn is(self, shared: &ThreadShared) -> bool {
+        core::ptr::eq(self.shared, shared)
+    }
+}
+
+/// Its destructor runs when the thread ends: the thread's tasklets are
+/// killed or unbound as `PyStackless_Finalize` does.
+struct ExitGuard;
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        if Ts::existing().is_some() {
+            // SAFETY: runs on the ending thread, outside any switch.
+            let _ = unsafe { super::scheduler::finalize() };
+            errors::clear();
+        }
+    }
+}
+
+thread_local! {
+    static EXIT_GUARD: ExitGuard = const { ExitGuard };
+}
+
+impl ThreadState {
+    /// The main tasklet, NULL while the thread is outside.
+    #[inline(always)]
+    pub(crate) fn main(&self) -> *mut Tasklet {
+        self.shared.main.load(Ordering::Relaxed)
+    }
+
+    /// Sets (or clears) the main tasklet.
+    pub(crate) fn set_main(&self, t: *mut Tasklet) {
+        self.shared.main.store(t, Ordering::Relaxed);
+    }
+
+    /// The head of the ring: the current tasklet while a main exists.
+    #[inline(always)]
+    pub(crate) fn head(&self) -> *mut Tasklet {
+        self.ring.head()
+    }
+
+    /// The current tasklet as users see it: the head, or during a schedule
+    /// callback the tasklet switched from.
+    pub(crate) fn current(&self) -> *mut Tasklet {
+        let c = self.callback_current.get();
+        if c.is_null() {
+            self.ring.head()
+        } else {
+            c
+        }
+    }
+
+    /// The number of tasklets in the ring.
+    pub(crate) fn runcount(&self) -> c_int {
+        self.ring.len()
+    }
+
+    /// Tells other threads what changed: the current tasklet, the count.
+    #[inline(always)]
+    fn publish(&self) {
+        self.shared.current.store(self.current(), Ordering::Relaxed);
+        self.shared
+            .runcount
+            .store(self.ring.len(), Ordering::Relaxed);
+    }
+
+    /// Makes `t`, a member, the head.
+    #[inline(always)]
+    pub(crate) fn set_head(&self, t: *mut Tasklet) {
+        self.ring.set_head(t);
+        self.publish();
+    }
+
+    /// Appends `t` at the tail of the ring (a reference moves in).
+    ///
+    /// # Safety
+    /// `t` must be a live, unlinked tasklet of this thread.
+    #[inline(always)]
+    pub(crate) unsafe fn link(&self, t: *mut Tasklet) {
+        // SAFETY: per the contract.
+        unsafe { self.ring.push_back(t) };
+        self.publish();
+    }
+
+    /// Links `t` just before `at`, a member.
+    ///
+    /// # Safety
+    /// As [`ThreadState::link`]; `at` must be a member.
+    pub(crate) unsafe fn link_before(&self, at: *mut Tasklet, t: *mut Tasklet) {
+        // SAFETY: per the contract.
+        unsafe { self.ring.link_before(at, t) };
+        self.publish();
+    }
+
+    /// Links `t` right after `at`, a member.
+    ///
+    /// # Safety
+    /// As [`ThreadState::link`]; `at` must be a member.
+    pub(crate) unsafe fn link_after(&self, at: *mut Tasklet, t: *mut Tasklet) {
+        // SAFETY: per the contract.
+        unsafe { self.ring.link_after(at, t) };
+        self.publish();
+    }
+
+    /// Unlinks `t` (its reference passes to the caller). Removing the head
+    /// makes its successor the head.
+    ///
+    /// # Safety
+    /// `t` must be a member of this thread's ring.
+    #[inline(always)]
+    pub(crate) unsafe fn unlink(&self, t: *mut Tasklet) {
+        // SAFETY: per the contract.
+        unsafe { self.ring.remove(t) };
+        self.publish();
+    }
+
+    /// Reports `prev` as current while a schedule callback runs (NULL ends
+    /// that).
+    pub(crate) fn set_callback_current(&self, prev: *mut Tasklet) {
+        self.callback_current.set(prev);
+        self.publish();
+    }
+
+    /// The tasklet `run_loop` resumes next.
+    pub(crate) fn target(&self) -> *mut Tasklet {
+        self.target.get()
+    }
+
+    pub(crate) fn set_target(&self, t: *mut Tasklet) {
+        self.target.set(t);
+    }
+
+    /// Hands a reference to be dropped by the tasklet resumed next.
+    pub(crate) fn defer_release(&self, op: *mut PyObject) {
+        debug_assert!(self.deferred.get().is_null());
+        self.deferred.set(op);
+    }
+
+    /// Takes back a deferred reference after a switch that did not happen.
+    pub(crate) fn cancel_release(&self) -> *mut PyObject {
+        self.deferred.replace(null_mut())
+    }
+
+    /// Drops the deferred reference, right after a tasklet resumed.
+    pub(crate) fn release_deferred(&self) {
+        let op = self.cancel_release();
+        // SAFETY: a deferred reference is owned.
+        unsafe { xdecref(op) };
+    }
+
+    /// The innermost watchdog, else main.
+    pub(crate) fn wakeup_target(&self) -> *mut Tasklet {
+        let w = self.watchdogs.take();
+        let t = w.last().copied().unwrap_or_else(|| self.main());
+        self.watchdogs.set(w);
+        t
+    }
+
+    /// Runs `f` on the watchdog stack.
+    pub(crate) fn with_watchdogs<R>(&self, f: impl FnOnce(&mut Vec<*mut Tasklet>) -> R) -> R {
+        let mut w = self.watchdogs.take();
+        let r = f(&mut w);
+        self.watchdogs.set(w);
+        r
+    }
+
+    pub(crate) fn interrupt_watchdog(&self) -> *mut Tasklet {
+        self.interrupt_watchdog.get()
+    }
+
+    pub(crate) fn replace_interrupt_watchdog(&self, t: *mut Tasklet) -> *mut Tasklet {
+        self.interrupt_watchdog.replace(t)
+    }
+
+    pub(crate) fn replace_interrupted(&self, t: *mut Tasklet) -> *mut Tasklet {
+        self.interrupted.replace(t)
+    }
+
+    pub(crate) fn timer(&self) -> TimerSettings {
+        self.timer.get()
+    }
+
+    pub(crate) fn set_timer(&self, timer: TimerSettings) {
+        self.timer.set(timer);
+    }
+
+    pub(crate) fn ticks(&self) -> c_long {
+        self.ticks.get()
+    }
+
+    pub(crate) fn add_ticks(&self, n: c_long) {
+        self.ticks.set(self.ticks.get().wrapping_add(n));
+    }
+
+    /// The nesting level of the running code (SPEC §9.3).
+    #[inline(always)]
+    pub(crate) fn nesting_level(&self) -> c_int {
+        self.shared.nesting_level.load(Ordering::Relaxed)
+    }
+
+    #[inline(always)]
+    pub(crate) fn set_nesting_level(&self, level: c_int) {
+        self.shared.nesting_level.store(level, Ordering::Relaxed);
+    }
+
+    pub(crate) fn switch_trap(&self) -> c_int {
+        self.switch_trap.get()
+    }
+
+    pub(crate) fn set_switch_trap(&self, level: c_int) {
+        self.switch_trap.set(level);
+    }
+
+    #[inline(always)]
+    pub(crate) fn schedlock(&self) -> bool {
+        self.schedlock.get()
+    }
+
+    pub(crate) fn set_schedlock(&self, on: bool) {
+        self.schedlock.set(on);
+    }
+
+    /// Counts a switch-out; returns its sequence number.
+    #[inline(always)]
+    pub(crate) fn next_switch(&self) -> u64 {
+        let n = self.switch_count.get() + 1;
+        self.switch_count.set(n);
+        n
+    }
+
+    /// A stack for a tasklet about to start; None when out of memory.
+    pub(crate) fn take_stack(&self) -> Option<TaskletStack> {
+        let mut pool = self.stacks.take();
+        let s = pool.take();
+        self.stacks.set(pool);
+        s
+    }
+
+    /// Gives back the stack of a finished tasklet.
+    pub(crate) fn give_stack(&self, stack: TaskletStack) {
+        let mut pool = self.stacks.take();
+        pool.give(stack);
+        self.stacks.set(pool);
+    }
+
+    /// Records a tasklet that got a coroutine.
+    pub(crate) fn add_started(&self, t: *mut Tasklet) -> usize {
+        let mut list = self.started.take();
+        list.push(t);
+        let i = list.len() - 1;
+        self.started.set(list);
+        i
+    }
+
+    /// Forgets the started tasklet at `index`; returns the one that moved
+    /// into its place, if any.
+    pub(crate) fn remove_started(&self, index: usize) -> Option<*mut Tasklet> {
+        let mut list = self.started.take();
+        list.swap_remove(index);
+        let moved = list.get(index).copied();
+        self.started.set(list);
+        moved
+    }
+
+    /// The started tasklets (a copy).
+    pub(crate) fn started(&self) -> Vec<*mut Tasklet> {
+        let list = self.started.take();
+        let copy = list.clone();
+        self.started.set(list);
+        copy
+    }
+
+    /// Keeps a tasklet that survived its kills (a reference moves in).
+    pub(crate) fn keep_uncollectable(&self, t: *mut Tasklet) {
+        let mut list = self.uncollectable.take();
+        list.push(t);
+        self.uncollectable.set(list);
+        threads::count_uncollectable();
+    }
+
+    /// The kept survivors, with their references.
+    pub(crate) fn take_uncollectable(&self) -> Vec<*mut Tasklet> {
+        self.uncollectable.take()
+    }
+
+    /// A freed tasklet object to reuse, if one is kept.
+    pub(crate) fn take_cached_tasklet(&self) -> Option<*mut PyObject> {
+        let mut cache = self.tasklet_cache.take();
+        let op = cache.pop();
+        self.tasklet_cache.set(cache);
+        op
+    }
+
+    /// Keeps a freed tasklet object for reuse; false when the cache is full.
+    pub(crate) fn cache_tasklet(&self, op: *mut PyObject) -> bool {
+        let mut cache = self.tasklet_cache.take();
+        let kept = cache.len() < TASKLET_CACHE;
+        if kept {
+            cache.push(op);
+        }
+        self.tasklet_cache.set(cache);
+        kept
+    }
+}
