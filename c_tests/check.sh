@@ -3,8 +3,10 @@
 #   MODE=       Rust tests, every C test (shared library, then static), the
 #               header compiled standalone as C and C++, header freshness.
 #   MODE=valgrind  the C tests under valgrind (0 errors, 0 bytes lost).
-#   MODE=asan      the C tests built with -fsanitize=address,undefined.
-#   MODE=tsan      the C tests built with -fsanitize=thread.
+#   MODE=asan      the C tests built with -fsanitize=address,undefined and
+#                  the library with rustc's -Zsanitizer=address (nightly).
+#   MODE=tsan      the C tests built with -fsanitize=thread and the library
+#                  with rustc's -Zsanitizer=thread (nightly): 0 reports.
 set -u
 cd "$(dirname "$0")/.."
 MODE=${MODE:-}
@@ -116,12 +118,12 @@ rust_tests() {
 
 # Builds each C test with the given flags and libraries and runs it, through
 # the given runner (empty, or valgrind).
-c_tests() { # suffix, extra cflags, libs, runner
+c_tests() { # suffix, extra cflags, libs, runner[, flags for compiling only]
     for src in c_tests/test_*.c; do
         name=$(basename "$src" .c)
         exe="$BUILD/$name$1"
         # shellcheck disable=SC2086
-        if ! $CC $CFLAGS $2 "$src" -o "$exe" $3; then
+        if ! $CC $CFLAGS $2 ${5:-} -c "$src" -o "$exe.o" || ! $CC $CFLAGS $2 "$exe.o" -o "$exe" $3; then
             fail "$name$1 (build)"
             continue
         fi
@@ -133,6 +135,32 @@ c_tests() { # suffix, extra cflags, libs, runner
             cat "$exe.err"
         fi
     done
+}
+
+# The library with the Rust side instrumented by a sanitizer: nightly rustc
+# with -Zsanitizer, without LTO (so that `nm` reads the objects), linked
+# with rustc's own runtime of that sanitizer instead of gcc's (which lacks
+# symbols the Rust side uses). Sets SAN_LIBS; proves the instrumentation.
+sanitized_library() { # sanitizer, its runtime's short name, probe symbol, cargo flags...
+    san=$1
+    short=$2
+    probe=$3
+    shift 3
+    host=$(rustc +nightly -vV | sed -n 's/^host: //p')
+    dir=target/$san
+    if ! RUSTFLAGS="-Zsanitizer=$san -Cunsafe-allow-abi-mismatch=sanitizer" CARGO_PROFILE_RELEASE_LTO=false \
+        CARGO_TARGET_DIR=$dir cargo +nightly build --release --quiet --target "$host" "$@"; then
+        fail "cargo +nightly build -Zsanitizer=$san"
+        summary
+    fi
+    lib=$dir/$host/release/libstackless.a
+    rt=$(rustc +nightly --print sysroot)/lib/rustlib/$host/lib/librustc-nightly_rt.$short.a
+    SAN_LIBS="$lib -Wl,--whole-archive $rt -Wl,--no-whole-archive -ldl -lm -lrt -lstdc++"
+    if nm "$lib" 2>/dev/null | grep -q "$probe"; then
+        pass "$san-instruments-the-rust-side"
+    else
+        fail "$san-instruments-the-rust-side (no $probe in $lib)"
+    fi
 }
 
 SO_LIBS="-L$RELEASE -Wl,-rpath,$PWD/$RELEASE -lstackless"
@@ -164,24 +192,24 @@ valgrind)
     c_tests "" "" "$SO_LIBS" "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect"
     ;;
 asan)
-    CARGO_TARGET_DIR=target/asan build_library --features sanitizer
-    exe_flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+    sanitized_library address asan __asan_report --features sanitizer
     ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=1
     export ASAN_OPTIONS
-    c_tests "" "$exe_flags" "target/asan/release/libstackless.a -ldl -lm" ""
-    if nm "$BUILD/test_objects" | grep -q __asan_init; then
-        pass "asan-instrumented"
+    c_tests "" "" "$SAN_LIBS" "" \
+        "-fsanitize=address -fsanitize=undefined -fsanitize-undefined-trap-on-error -fno-omit-frame-pointer"
+    if nm "$BUILD/test_objects.o" | grep -q __asan_report; then
+        pass "asan-instruments-the-c-side"
     else
-        fail "asan-instrumented"
+        fail "asan-instruments-the-c-side"
     fi
     ;;
 tsan)
-    CARGO_TARGET_DIR=target/tsan build_library --features tsan
-    c_tests "" "-fsanitize=thread" "target/tsan/release/libstackless.a -ldl -lm" ""
-    if nm "$BUILD/test_objects" | grep -q __tsan_init; then
-        pass "tsan-instrumented"
+    sanitized_library thread tsan __tsan_func_entry
+    c_tests "" "" "$SAN_LIBS" "" "-fsanitize=thread"
+    if nm "$BUILD/test_objects.o" | grep -q __tsan_func_entry; then
+        pass "tsan-instruments-the-c-side"
     else
-        fail "tsan-instrumented"
+        fail "tsan-instruments-the-c-side"
     fi
     ;;
 esac

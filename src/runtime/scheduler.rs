@@ -408,9 +408,11 @@ pub(crate) unsafe fn throw_bomb(
     pending: bool,
     the_bomb: *mut PyObject,
 ) -> PyResult<()> {
+    let mut unused = Some(the_bomb);
     // SAFETY: per the contract.
-    unsafe {
+    let r = unsafe {
         with_main(|ts| {
+            unused = None;
             if t == ts.head() {
                 bomb::explode(the_bomb);
                 return Err(Raised);
@@ -433,7 +435,12 @@ pub(crate) unsafe fn throw_bomb(
             }
             throw_own(ts, t, pending, the_bomb)
         })
+    };
+    if let Some(b) = unused {
+        // SAFETY: the bomb was never handed on (the call failed before).
+        unsafe { decref(b) };
     }
+    r
 }
 
 /// SPEC §5.6 for a tasklet of the calling thread.
@@ -448,8 +455,9 @@ unsafe fn throw_own(
 ) -> PyResult<()> {
     if !pending && ts.switch_trap() != 0 {
         // As the switch would, before anything changes.
-        errors::runtime_error(msg::SWITCH_TRAP);
-        return Err(Raised);
+        // SAFETY: the bomb is owned.
+        unsafe { decref(the_bomb) };
+        return Err(errors::runtime_error(msg::SWITCH_TRAP));
     }
     // SAFETY: per the contract.
     unsafe {

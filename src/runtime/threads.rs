@@ -230,11 +230,14 @@ pub(crate) unsafe fn drop_hand_off(t: *mut Tasklet, what: HandOff) {
 struct Registry {
     initial: Option<c_ulong>,
     live: Vec<&'static ThreadShared>,
+    /// Threads that ended: their tasklets may still point to them.
+    ended: Vec<&'static ThreadShared>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     initial: None,
     live: Vec::new(),
+    ended: Vec::new(),
 });
 
 /// Registered threads that are not parked (SPEC §6.4: a thread that could
@@ -260,6 +263,7 @@ pub(crate) fn register(thread_id: c_ulong) -> &'static ThreadShared {
 pub(crate) fn retire(shared: &'static ThreadShared) {
     let mut r = REGISTRY.lock();
     r.live.retain(|&s| !core::ptr::eq(s, shared));
+    r.ended.push(shared);
     if AWAKE.fetch_sub(1, Ordering::AcqRel) == 1 {
         for &other in &r.live {
             other.unpark();
