@@ -1,6 +1,8 @@
 //! The error indicator (`PyErr_*`): one exception triple per thread, saved
 //! and restored per tasklet by the scheduler at every switch.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use crate::object::exceptions as exc;
 use crate::object::{self, decref, incref, none, unicode, xdecref, PyObject};
 use core::cell::Cell;
@@ -46,11 +48,16 @@ impl ErrorState {
     /// Drops the references held.
     ///
     /// # Safety
-    /// The triple must own its references.
+    /// The triple must own its references (each NULL or an owned reference
+    /// to a live object); they are given up.
     pub unsafe fn release(self) {
-        xdecref(self.ty);
-        xdecref(self.value);
-        xdecref(self.tb);
+        // SAFETY: the caller guarantees each part is NULL or an owned
+        // reference, which is what `xdecref` consumes.
+        unsafe {
+            xdecref(self.ty);
+            xdecref(self.value);
+            xdecref(self.tb);
+        }
     }
 }
 
@@ -102,7 +109,10 @@ pub unsafe fn restore(state: ErrorState) {
     let old = CONTEXT
         .try_with(|c| c.curexc.replace(state))
         .unwrap_or(state);
-    old.release();
+    // SAFETY: `old` is what the indicator held, which owns its references,
+    // or (the thread-local is gone) `state`, whose references the caller
+    // gave us.
+    unsafe { old.release() };
 }
 
 /// The current exception type, borrowed, or NULL.
@@ -132,7 +142,8 @@ pub fn set_recursion_depth(depth: i32) {
 /// `err`/`depth` (of the tasklet resuming), in one thread-local access.
 ///
 /// # Safety
-/// `err` must own its references; `saved_err` must be empty.
+/// `err` must own its references (the indicator takes them over);
+/// `saved_err` must be empty (what it holds is overwritten, not released).
 pub unsafe fn exchange_context(
     saved_err: &mut ErrorState,
     saved_depth: &mut i32,
@@ -147,7 +158,7 @@ pub unsafe fn exchange_context(
 
 /// `PyErr_Clear`.
 pub fn clear() {
-    // SAFETY: the indicator owns its references.
+    // SAFETY: the triple taken out of the indicator owns its references.
     unsafe { take().release() }
 }
 
@@ -156,13 +167,17 @@ pub fn clear() {
 /// # Safety
 /// `ty` must be an exception class; `value` NULL or a live object.
 pub unsafe fn set_object(ty: *mut PyObject, value: *mut PyObject) -> Raised {
-    incref(ty);
-    object::xincref(value);
-    restore(ErrorState {
-        ty,
-        value,
-        tb: null_mut(),
-    });
+    // SAFETY: the caller guarantees `ty` is live and `value` NULL or live;
+    // the references taken here are the ones `restore` steals.
+    unsafe {
+        incref(ty);
+        object::xincref(value);
+        restore(ErrorState {
+            ty,
+            value,
+            tb: null_mut(),
+        });
+    }
     Raised
 }
 
@@ -173,7 +188,8 @@ pub unsafe fn set_object(ty: *mut PyObject, value: *mut PyObject) -> Raised {
 #[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn set_string(ty: *mut PyObject, msg: &str) -> Raised {
     let value = unicode::from_str(msg);
-    // SAFETY: `ty` is one of the exception classes; `value` is new or NULL.
+    // SAFETY: `ty` is a live exception class (this function's rule, which
+    // every caller keeps); `value` is a new reference, or NULL and not used.
     unsafe {
         if value.is_null() {
             return Raised;
@@ -188,7 +204,8 @@ pub fn set_string(ty: *mut PyObject, msg: &str) -> Raised {
 /// [`set_string`].
 #[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn set_none(ty: *mut PyObject) -> Raised {
-    // SAFETY: `ty` is an exception class.
+    // SAFETY: `ty` is a live exception class (this function's rule, which
+    // every caller keeps); a NULL value is allowed.
     unsafe { set_object(ty, null_mut()) }
 }
 
@@ -238,26 +255,41 @@ const NORMALIZE_ATTEMPTS: usize = 4;
 /// The triple must own its references.
 pub unsafe fn normalize(state: &mut ErrorState) {
     let pending = take();
-    normalize_triple(state);
-    restore(pending);
+    // SAFETY: the caller guarantees the triple owns its references, and the
+    // indicator is now empty, as `normalize_triple` needs; `pending` was
+    // taken out of the indicator, so it owns its references.
+    unsafe {
+        normalize_triple(state);
+        restore(pending);
+    }
 }
 
 /// [`normalize`] with an empty error indicator, which it leaves empty.
 ///
 /// # Safety
-/// The triple must own its references.
+/// The triple must own its references, and the error indicator must be
+/// empty.
 unsafe fn normalize_triple(state: &mut ErrorState) {
     for _ in 0..NORMALIZE_ATTEMPTS {
         let (ty, value) = (state.ty, state.value);
-        if ty.is_null() || !exc::is_class(ty) {
+        // SAFETY: the triple owns its references, so a non-NULL `ty` is live.
+        if ty.is_null() || !unsafe { exc::is_class(ty) } {
             return;
         }
-        if !value.is_null() && exc::is_instance(value) && object::type_check(value, ty.cast()) {
-            let cls = object::type_of(value).cast::<PyObject>();
-            if cls != ty {
-                incref(cls);
-                decref(ty);
-                state.ty = cls;
+        if !value.is_null()
+            // SAFETY: `value` is not NULL, so (owned by the triple) it is
+            // live; `ty` was just checked to be a type object.
+            && unsafe { exc::is_instance(value) && object::type_check(value, ty.cast()) }
+        {
+            // SAFETY: `value` is live, so its type is; the triple owns `ty`,
+            // which it gives up for a new reference to `cls`.
+            unsafe {
+                let cls = object::type_of(value).cast::<PyObject>();
+                if cls != ty {
+                    incref(cls);
+                    decref(ty);
+                    state.ty = cls;
+                }
             }
             return;
         }
@@ -266,9 +298,12 @@ unsafe fn normalize_triple(state: &mut ErrorState) {
         } else {
             value
         };
-        match exc::instantiate(ty, arg) {
+        // SAFETY: `ty` is a live exception class (checked above) and `arg`
+        // NULL or the live value.
+        match unsafe { exc::instantiate(ty, arg) } {
             Ok(inst) => {
-                xdecref(value);
+                // SAFETY: the triple owns `value`, replaced by `inst`.
+                unsafe { xdecref(value) };
                 state.value = inst;
                 return;
             }
@@ -276,13 +311,18 @@ unsafe fn normalize_triple(state: &mut ErrorState) {
                 // The new error replaces the old one; the old traceback is
                 // kept when the new error has none.
                 let mut new = take();
-                if new.tb.is_null() {
-                    new.tb = state.tb;
-                } else {
-                    xdecref(state.tb);
+                // SAFETY: the triple owns `ty`, `value` and its traceback;
+                // each is given up once (the traceback either moves to `new`
+                // or is released) before `new` replaces the triple.
+                unsafe {
+                    if new.tb.is_null() {
+                        new.tb = state.tb;
+                    } else {
+                        xdecref(state.tb);
+                    }
+                    decref(ty);
+                    xdecref(value);
                 }
-                decref(ty);
-                xdecref(value);
                 *state = new;
             }
         }
@@ -300,20 +340,25 @@ pub unsafe fn given_matches(given: *mut PyObject, exc_: *mut PyObject) -> bool {
     if given.is_null() || exc_.is_null() {
         return false;
     }
-    if object::tuple::check(exc_) {
-        return object::tuple::items(exc_)
-            .iter()
-            .any(|&e| given_matches(given, e));
-    }
-    let given = if exc::is_instance(given) {
-        object::type_of(given).cast()
-    } else {
-        given
-    };
-    if exc::is_class(given) && exc::is_class(exc_) {
-        object::typeobj::is_subtype(given.cast(), exc_.cast())
-    } else {
-        given == exc_
+    // SAFETY: both are not NULL, so by the caller's contract live; the items
+    // of a tuple are NULL or live, and the tuple keeps them alive meanwhile;
+    // `is_subtype` is reached only with two exception classes (type objects).
+    unsafe {
+        if object::tuple::check(exc_) {
+            return object::tuple::items(exc_)
+                .iter()
+                .any(|&e| given_matches(given, e));
+        }
+        let given = if exc::is_instance(given) {
+            object::type_of(given).cast()
+        } else {
+            given
+        };
+        if exc::is_class(given) && exc::is_class(exc_) {
+            object::typeobj::is_subtype(given.cast(), exc_.cast())
+        } else {
+            given == exc_
+        }
     }
 }
 
@@ -322,24 +367,32 @@ pub unsafe fn given_matches(given: *mut PyObject, exc_: *mut PyObject) -> bool {
 /// # Safety
 /// `exc_` must be NULL or a live object.
 pub unsafe fn matches(exc_: *mut PyObject) -> bool {
-    given_matches(occurred(), exc_)
+    // SAFETY: the pending type is NULL or held by the indicator (live);
+    // the caller guarantees `exc_` is NULL or live.
+    unsafe { given_matches(occurred(), exc_) }
 }
 
 /// `TypeName: message` (or `TypeName` when the message is empty), as
 /// `PyErr_Print` writes an exception.
 ///
 /// # Safety
-/// The triple must hold live objects (or NULLs).
+/// The triple must hold live objects (or NULLs) and own its references, its
+/// type must be NULL or an exception class (as the error indicator's always
+/// is); it is replaced by its normalized form, which owns its references.
 pub unsafe fn describe(state: &mut ErrorState) -> String {
-    normalize(state);
+    // SAFETY: the caller guarantees the triple owns its references.
+    unsafe { normalize(state) };
     if state.ty.is_null() {
         return String::new();
     }
-    let name = object::typeobj::name(state.ty.cast()).to_string();
+    // SAFETY: normalizing leaves the caller's exception class or puts the
+    // class of a new error there: either way a live type object.
+    let name = unsafe { object::typeobj::name(state.ty.cast()) }.to_string();
     let msg = if state.value.is_null() {
         Ok(String::new())
     } else {
-        object::protocol::str_string(state.value)
+        // SAFETY: a non-NULL value of the triple is live.
+        unsafe { object::protocol::str_string(state.value) }
     };
     match msg {
         Ok(m) if m.is_empty() => name,
@@ -375,10 +428,12 @@ pub unsafe fn check_exception_class(ty: *mut PyObject) -> PyResult<()> {
     if ty.is_null() {
         return Err(bad_internal_call());
     }
-    if exc::is_class(ty) {
+    // SAFETY: `ty` is not NULL, so by the caller's contract it is live.
+    if unsafe { exc::is_class(ty) } {
         return Ok(());
     }
-    let shown = object::protocol::repr_string(ty)?;
+    // SAFETY: as above, `ty` is live.
+    let shown = unsafe { object::protocol::repr_string(ty) }?;
     Err(system_error(&format!(
         "exception {shown} not a BaseException subclass"
     )))

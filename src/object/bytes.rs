@@ -4,8 +4,14 @@ use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::unicode::{alloc_with_bytes, data, quote, DATA_OFFSET};
 use super::*;
 
+/// `tp_repr` of bytes: `b'...'`, with Python's escapes.
+///
+/// # Safety
+/// `op` must be a live bytes object.
 unsafe extern "C-unwind" fn bytes_repr(op: *mut PyObject) -> *mut PyObject {
-    let text: String = data(op).iter().map(|&b| b as char).collect();
+    // SAFETY: the caller guarantees `op` is a live bytes object; the slice
+    // is dropped before this returns.
+    let text: String = unsafe { data(op) }.iter().map(|&b| b as char).collect();
     unicode::from_string(quote(&text, true))
 }
 
@@ -28,7 +34,8 @@ pub static mut PyBytes_Type: PyTypeObject = PyTypeObject {
 /// # Safety
 /// `op` must point to a live object.
 pub unsafe fn check(op: *mut PyObject) -> bool {
-    type_check(op, &raw mut PyBytes_Type)
+    // SAFETY: the caller guarantees `op` is live; `PyBytes_Type` is a type.
+    unsafe { type_check(op, &raw mut PyBytes_Type) }
 }
 
 /// A new bytes object.

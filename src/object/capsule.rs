@@ -21,19 +21,35 @@ pub struct CapsuleObject {
     pub destructor: PyCapsule_Destructor,
 }
 
+/// `tp_dealloc` of capsules: calls the destructor, then frees the capsule.
+///
+/// # Safety
+/// `op` must be a capsule whose reference count has dropped to zero.
 unsafe extern "C-unwind" fn capsule_dealloc(op: *mut PyObject) {
-    if let Some(d) = (*op.cast::<CapsuleObject>()).destructor {
-        d(op);
+    // SAFETY: the caller guarantees `op` is a dead capsule: its fields are
+    // readable, its destructor (the creator's) is called with the capsule as
+    // `PyCapsule_Destructor` expects, and its memory is freed last, once.
+    unsafe {
+        if let Some(d) = (*op.cast::<CapsuleObject>()).destructor {
+            d(op);
+        }
+        typeobj::free_object(op);
     }
-    typeobj::free_object(op);
 }
 
+/// `tp_repr` of capsules: `<capsule object "name" at 0x...>`.
+///
+/// # Safety
+/// `op` must be a live capsule.
 unsafe extern "C-unwind" fn capsule_repr(op: *mut PyObject) -> *mut PyObject {
-    let name = (*op.cast::<CapsuleObject>()).name;
+    // SAFETY: the caller guarantees `op` is a live capsule.
+    let name = unsafe { (*op.cast::<CapsuleObject>()).name };
     let shown = if name.is_null() {
         "NULL".to_string()
     } else {
-        format!("\"{}\"", CStr::from_ptr(name).to_string_lossy())
+        // SAFETY: a non-NULL name is the NUL-terminated string the creator
+        // lent, which must outlive the capsule (`PyCapsule_New`'s rule).
+        format!("\"{}\"", unsafe { CStr::from_ptr(name) }.to_string_lossy())
     };
     unicode::from_string(format!("<capsule object {shown} at {op:p}>"))
 }
@@ -58,7 +74,8 @@ pub static mut PyCapsule_Type: PyTypeObject = PyTypeObject {
 /// # Safety
 /// `op` must point to a live object.
 pub unsafe fn check(op: *mut PyObject) -> bool {
-    type_of(op) == &raw mut PyCapsule_Type
+    // SAFETY: the caller guarantees `op` is live.
+    unsafe { type_of(op) == &raw mut PyCapsule_Type }
 }
 
 /// Whether two capsule names are equal (both NULL counts as equal).
@@ -68,7 +85,9 @@ pub unsafe fn check(op: *mut PyObject) -> bool {
 pub unsafe fn names_match(a: *const c_char, b: *const c_char) -> bool {
     match (a.is_null(), b.is_null()) {
         (true, true) => true,
-        (false, false) => CStr::from_ptr(a) == CStr::from_ptr(b),
+        // SAFETY: neither is NULL, so by the caller's contract both are
+        // NUL-terminated strings.
+        (false, false) => unsafe { CStr::from_ptr(a) == CStr::from_ptr(b) },
         _ => false,
     }
 }

@@ -13,30 +13,57 @@ pub struct DictObject {
     entries: *mut Vec<(*mut PyObject, *mut PyObject)>,
 }
 
+/// The entry vector of a dict, created on first use.
+///
+/// # Safety
+/// `op` must be a live dict, and no other reference to its entries may be
+/// in use while the returned one is.
 unsafe fn entries<'a>(op: *mut PyObject) -> &'a mut Vec<(*mut PyObject, *mut PyObject)> {
     let d = op.cast::<DictObject>();
-    if (*d).entries.is_null() {
-        (*d).entries = Box::into_raw(Box::default());
+    // SAFETY: the caller guarantees `op` is a live dict, so its `entries`
+    // field is readable and is NULL or a vector from `Box::into_raw`, which
+    // nobody else borrows meanwhile (the caller's contract).
+    unsafe {
+        if (*d).entries.is_null() {
+            (*d).entries = Box::into_raw(Box::default());
+        }
+        &mut *(*d).entries
     }
-    &mut *(*d).entries
 }
 
+/// `tp_dealloc` of dicts: releases the keys and values.
+///
+/// # Safety
+/// `op` must be a dict whose reference count has dropped to zero.
 unsafe extern "C-unwind" fn dict_dealloc(op: *mut PyObject) {
     let d = op.cast::<DictObject>();
-    if !(*d).entries.is_null() {
-        let entries = Box::from_raw((*d).entries);
-        for (k, v) in entries.iter() {
-            decref(*k);
-            decref(*v);
+    // SAFETY: the caller guarantees `op` is a dead dict: its vector (if any)
+    // came from `Box::into_raw` and is taken back once, each key and value
+    // is an owned reference, and the memory is freed last, once.
+    unsafe {
+        if !(*d).entries.is_null() {
+            let entries = Box::from_raw((*d).entries);
+            for (k, v) in entries.iter() {
+                decref(*k);
+                decref(*v);
+            }
         }
+        typeobj::free_object(op);
     }
-    typeobj::free_object(op);
 }
 
+/// `tp_repr` of dicts: `{k: v, ...}`.
+///
+/// # Safety
+/// `op` must be a live dict.
 unsafe extern "C-unwind" fn dict_repr(op: *mut PyObject) -> *mut PyObject {
     let mut parts = Vec::new();
-    for &(k, v) in entries(op).iter() {
-        let (Ok(k), Ok(v)) = (protocol::repr_string(k), protocol::repr_string(v)) else {
+    // SAFETY: the caller guarantees `op` is a live dict; its keys and values
+    // are live objects it holds references to.
+    for &(k, v) in unsafe { entries(op) }.iter() {
+        // SAFETY: `k` and `v` are live (see above).
+        let (Ok(k), Ok(v)) = (unsafe { (protocol::repr_string(k), protocol::repr_string(v)) })
+        else {
             return null_mut();
         };
         parts.push(format!("{k}: {v}"));
@@ -64,7 +91,8 @@ pub static mut PyDict_Type: PyTypeObject = PyTypeObject {
 /// # Safety
 /// `op` must point to a live object.
 pub unsafe fn check(op: *mut PyObject) -> bool {
-    type_check(op, &raw mut PyDict_Type)
+    // SAFETY: the caller guarantees `op` is live; `PyDict_Type` is a type.
+    unsafe { type_check(op, &raw mut PyDict_Type) }
 }
 
 /// A new empty dict.
@@ -77,19 +105,26 @@ pub fn new() -> PyResult<*mut PyObject> {
 /// built-in types: numbers by value across int, bool and float (`1 == 1.0
 /// == True`), str and bytes by content, tuples item by item; any other
 /// object only equals itself.
+///
+/// # Safety
+/// Both must be live objects (tuples among them holding live items).
 unsafe fn key_eq(a: *mut PyObject, b: *mut PyObject) -> bool {
     if a == b {
         return true;
     }
-    if let (Some(x), Some(y)) = (number(a), number(b)) {
-        return x == y;
-    }
-    if unicode::check(a) && unicode::check(b) || bytes::check(a) && bytes::check(b) {
-        return unicode::data(a) == unicode::data(b);
-    }
-    if tuple::check(a) && tuple::check(b) {
-        let (x, y) = (tuple::items(a), tuple::items(b));
-        return x.len() == y.len() && x.iter().zip(y).all(|(&p, &q)| key_eq(p, q));
+    // SAFETY: the caller guarantees both are live, and the items of tuples
+    // among them; `data` and `items` are read only after the type checks.
+    unsafe {
+        if let (Some(x), Some(y)) = (number(a), number(b)) {
+            return x == y;
+        }
+        if unicode::check(a) && unicode::check(b) || bytes::check(a) && bytes::check(b) {
+            return unicode::data(a) == unicode::data(b);
+        }
+        if tuple::check(a) && tuple::check(b) {
+            let (x, y) = (tuple::items(a), tuple::items(b));
+            return x.len() == y.len() && x.iter().zip(y).all(|(&p, &q)| key_eq(p, q));
+        }
     }
     false
 }
@@ -115,13 +150,21 @@ impl PartialEq for Number {
     }
 }
 
+/// The value of `op` if it is an int or a float.
+///
+/// # Safety
+/// `op` must be a live object.
 unsafe fn number(op: *mut PyObject) -> Option<Number> {
-    if long::check(op) {
-        Some(Number::Int(long::value(op)))
-    } else if float::check(op) {
-        float::as_f64(op).ok().map(Number::Float)
-    } else {
-        None
+    // SAFETY: the caller guarantees `op` is live; `value` is read only from
+    // an int (checked just before).
+    unsafe {
+        if long::check(op) {
+            Some(Number::Int(long::value(op)))
+        } else if float::check(op) {
+            float::as_f64(op).ok().map(Number::Float)
+        } else {
+            None
+        }
     }
 }
 
@@ -130,21 +173,29 @@ unsafe fn number(op: *mut PyObject) -> Option<Number> {
 /// # Safety
 /// `op` must be a dict.
 pub unsafe fn len(op: *mut PyObject) -> usize {
-    entries(op).len()
+    // SAFETY: the caller guarantees `op` is a dict; the borrow ends here.
+    unsafe { entries(op) }.len()
 }
 
 /// Stores `value` under `key` (both borrowed; the dict takes references).
 ///
 /// # Safety
-/// `op` must be a dict; `key` and `value` live objects.
+/// `op` must be a dict; `key` and `value` live objects (a tuple key with
+/// live items, as `key_eq` compares them).
 pub unsafe fn set_item(op: *mut PyObject, key: *mut PyObject, value: *mut PyObject) {
-    incref(value);
-    let e = entries(op);
-    if let Some(slot) = e.iter_mut().find(|(k, _)| key_eq(*k, key)) {
-        let old = core::mem::replace(&mut slot.1, value);
-        decref(old);
-    } else {
-        e.push((new_ref(key), value));
+    // SAFETY: the caller guarantees `op` is a dict and `key`, `value` live
+    // (tuple keys with live items), which holds for the keys stored before
+    // too; the reference the dict held to a replaced value is released
+    // once.
+    unsafe {
+        incref(value);
+        let e = entries(op);
+        if let Some(slot) = e.iter_mut().find(|(k, _)| key_eq(*k, key)) {
+            let old = core::mem::replace(&mut slot.1, value);
+            decref(old);
+        } else {
+            e.push((new_ref(key), value));
+        }
     }
 }
 
@@ -153,8 +204,12 @@ pub unsafe fn set_item(op: *mut PyObject, key: *mut PyObject, value: *mut PyObje
 /// # Safety
 /// `op` must be a dict.
 pub unsafe fn get_item_str(op: *mut PyObject, key: &[u8]) -> *mut PyObject {
-    entries(op)
-        .iter()
-        .find(|(k, _)| unicode::check(*k) && unicode::data(*k) == key)
-        .map_or(null_mut(), |&(_, v)| v)
+    // SAFETY: the caller guarantees `op` is a dict; its keys are live, and
+    // `data` is read only from str keys (checked first).
+    unsafe {
+        entries(op)
+            .iter()
+            .find(|(k, _)| unicode::check(*k) && unicode::data(*k) == key)
+            .map_or(null_mut(), |&(_, v)| v)
+    }
 }

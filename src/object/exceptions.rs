@@ -16,26 +16,37 @@ pub struct PyBaseExceptionObject {
     pub args: *mut PyObject,
 }
 
+/// `tp_new` of the exception classes: an instance holding `args` (the
+/// empty tuple when NULL).
+///
+/// # Safety
+/// `ty` must be a ready exception class; `args` NULL or a live tuple.
 unsafe extern "C-unwind" fn exc_new(
     ty: *mut PyTypeObject,
     args: *mut PyObject,
     _kwds: *mut PyObject,
 ) -> *mut PyObject {
-    let Ok(op) = typeobj::alloc(ty, 0) else {
+    // SAFETY: the caller guarantees `ty` is a ready type.
+    let Ok(op) = (unsafe { typeobj::alloc(ty, 0) }) else {
         return null_mut();
     };
-    let args = if args.is_null() {
-        match tuple::empty() {
-            Ok(t) => t,
-            Err(_) => {
-                decref(op);
-                return null_mut();
+    // SAFETY: `op` is a new instance of an exception class (laid out as
+    // `PyBaseExceptionObject`) that nobody else sees, owned here; the
+    // caller guarantees a non-NULL `args` is live.
+    unsafe {
+        let args = if args.is_null() {
+            match tuple::empty() {
+                Ok(t) => t,
+                Err(_) => {
+                    decref(op);
+                    return null_mut();
+                }
             }
-        }
-    } else {
-        new_ref(args)
-    };
-    (*op.cast::<PyBaseExceptionObject>()).args = args;
+        } else {
+            new_ref(args)
+        };
+        (*op.cast::<PyBaseExceptionObject>()).args = args;
+    }
     op
 }
 
@@ -45,70 +56,125 @@ unsafe extern "C-unwind" fn exc_new(
 /// # Safety
 /// `ty` must be a type object.
 unsafe fn message_name<'a>(ty: *mut PyTypeObject) -> &'a str {
-    if (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE != 0 {
-        typeobj::short_name(ty)
-    } else {
-        typeobj::name(ty)
+    // SAFETY: the caller guarantees `ty` is a type object.
+    unsafe {
+        if (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE != 0 {
+            typeobj::short_name(ty)
+        } else {
+            typeobj::name(ty)
+        }
     }
 }
 
+/// `tp_init` of the exception classes: replaces `args`; keyword arguments
+/// are refused.
+///
+/// # Safety
+/// `op` must be a live exception instance, `args` NULL or a live tuple,
+/// `kwds` NULL or a live object.
 unsafe extern "C-unwind" fn exc_init(
     op: *mut PyObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> c_int {
     if !kwds.is_null() {
-        if !dict::check(kwds) {
-            errors::bad_internal_call();
-            return -1;
-        }
-        if dict::len(kwds) > 0 {
-            errors::type_error(&format!(
-                "{}() takes no keyword arguments",
-                message_name(type_of(op))
-            ));
-            return -1;
+        // SAFETY: `kwds` is not NULL, so by the caller's contract it is
+        // live; its length is read only once it is known to be a dict, and
+        // `op` is live, so its type is.
+        unsafe {
+            if !dict::check(kwds) {
+                errors::bad_internal_call();
+                return -1;
+            }
+            if dict::len(kwds) > 0 {
+                errors::type_error(&format!(
+                    "{}() takes no keyword arguments",
+                    message_name(type_of(op))
+                ));
+                return -1;
+            }
         }
     }
     if !args.is_null() {
         let e = op.cast::<PyBaseExceptionObject>();
-        let old = core::mem::replace(&mut (*e).args, new_ref(args));
-        xdecref(old);
+        // SAFETY: the caller guarantees `op` is a live exception instance,
+        // whose `args` is NULL or an owned reference (replaced here), and a
+        // non-NULL `args` live.
+        unsafe {
+            let old = core::mem::replace(&mut (*e).args, new_ref(args));
+            xdecref(old);
+        }
     }
     0
 }
 
+/// `tp_dealloc` of the exception classes: releases `args`.
+///
+/// # Safety
+/// `op` must be an exception instance whose reference count has dropped to
+/// zero.
 unsafe extern "C-unwind" fn exc_dealloc(op: *mut PyObject) {
-    xdecref((*op.cast::<PyBaseExceptionObject>()).args);
-    typeobj::free_object(op);
+    // SAFETY: the caller guarantees `op` is a dead exception instance: its
+    // `args` is NULL or an owned reference, and the memory is freed last,
+    // once.
+    unsafe {
+        xdecref((*op.cast::<PyBaseExceptionObject>()).args);
+        typeobj::free_object(op);
+    }
 }
 
+/// `tp_str` of the exception classes: `""`, `str` of the one argument, or
+/// `str` of the argument tuple.
+///
+/// # Safety
+/// `op` must be a live exception instance.
 unsafe extern "C-unwind" fn exc_str(op: *mut PyObject) -> *mut PyObject {
-    let args = args_of(op);
-    match tuple::items(args) {
-        [] => unicode::from_str(""),
-        [one] => protocol::str_object(*one).unwrap_or(null_mut()),
-        _ => protocol::str_object(args).unwrap_or(null_mut()),
+    // SAFETY: the caller guarantees `op` is a live exception instance, so
+    // its `args` is a live tuple, whose items are live.
+    unsafe {
+        let args = args_of(op);
+        match tuple::items(args) {
+            [] => unicode::from_str(""),
+            [one] => protocol::str_object(*one).unwrap_or(null_mut()),
+            _ => protocol::str_object(args).unwrap_or(null_mut()),
+        }
     }
 }
 
+/// `tp_str` of `KeyError`: the repr of the one argument, else as
+/// [`exc_str`].
+///
+/// # Safety
+/// `op` must be a live exception instance.
 unsafe extern "C-unwind" fn key_error_str(op: *mut PyObject) -> *mut PyObject {
-    match tuple::items(args_of(op)) {
-        [one] => protocol::repr_object(*one).unwrap_or(null_mut()),
-        _ => exc_str(op),
+    // SAFETY: the caller guarantees `op` is a live exception instance, so
+    // its `args` is a live tuple, whose items are live.
+    unsafe {
+        match tuple::items(args_of(op)) {
+            [one] => protocol::repr_object(*one).unwrap_or(null_mut()),
+            _ => exc_str(op),
+        }
     }
 }
 
+/// `tp_repr` of the exception classes: `Name(arg)` or `Name(args...)`.
+///
+/// # Safety
+/// `op` must be a live exception instance.
 unsafe extern "C-unwind" fn exc_repr(op: *mut PyObject) -> *mut PyObject {
-    let name = typeobj::short_name(type_of(op));
-    let args = args_of(op);
-    let shown = match tuple::items(args) {
-        [one] => protocol::repr_string(*one).map(|r| format!("({r})")),
-        _ => protocol::repr_string(args),
-    };
-    match shown {
-        Ok(s) => unicode::from_string(format!("{name}{s}")),
-        Err(_) => null_mut(),
+    // SAFETY: the caller guarantees `op` is a live exception instance, so
+    // its type is a type object and its `args` a live tuple of live items.
+    unsafe {
+        let name = typeobj::short_name(type_of(op));
+        let args = args_of(op);
+        let shown = match tuple::items(args) {
+            [one] => protocol::repr_string(*one).map(|r| format!("({r})")),
+            _ => protocol::repr_string(args),
+        };
+        match shown {
+            Ok(s) => unicode::from_string(format!("{name}{s}")),
+            Err(_) => null_mut(),
+        }
     }
 }
 
@@ -269,7 +335,9 @@ pub fn key_error() -> *mut PyObject {
 /// # Safety
 /// `op` must point to a live object.
 pub unsafe fn is_class(op: *mut PyObject) -> bool {
-    typeobj::check(op) && typeobj::is_subtype(op.cast(), base_exception().cast())
+    // SAFETY: the caller guarantees `op` is live; it is treated as a type
+    // object only once it is known to be one.
+    unsafe { typeobj::check(op) && typeobj::is_subtype(op.cast(), base_exception().cast()) }
 }
 
 /// Whether `op` is an exception instance.
@@ -277,7 +345,8 @@ pub unsafe fn is_class(op: *mut PyObject) -> bool {
 /// # Safety
 /// `op` must point to a live object.
 pub unsafe fn is_instance(op: *mut PyObject) -> bool {
-    type_check(op, base_exception().cast())
+    // SAFETY: the caller guarantees `op` is live; BaseException is a type.
+    unsafe { type_check(op, base_exception().cast()) }
 }
 
 // The `args` of an instance that was allocated without `tp_new`
@@ -292,7 +361,9 @@ static mut NO_ARGS: PyVarObject = PyVarObject {
 /// # Safety
 /// `op` must be an exception instance.
 pub unsafe fn args_of(op: *mut PyObject) -> *mut PyObject {
-    let args = (*op.cast::<PyBaseExceptionObject>()).args;
+    // SAFETY: the caller guarantees `op` is an exception instance, laid out
+    // as `PyBaseExceptionObject`.
+    let args = unsafe { (*op.cast::<PyBaseExceptionObject>()).args };
     if args.is_null() {
         (&raw mut NO_ARGS).cast()
     } else {
@@ -306,16 +377,21 @@ pub unsafe fn args_of(op: *mut PyObject) -> *mut PyObject {
 /// # Safety
 /// `ty` must be an exception class; `value` NULL or a live object.
 pub unsafe fn instantiate(ty: *mut PyObject, value: *mut PyObject) -> PyResult<*mut PyObject> {
-    let args = if value.is_null() {
-        tuple::empty()?
-    } else if tuple::check(value) {
-        new_ref(value)
-    } else {
-        tuple::from_borrowed(&[value])?
-    };
-    let inst = protocol::call(ty, args, null_mut());
-    decref(args);
-    inst
+    // SAFETY: the caller guarantees `value` is NULL (checked first) or
+    // live, and `ty` a live exception class (callable: `type_call`);
+    // `args` is a tuple owned here and released once.
+    unsafe {
+        let args = if value.is_null() {
+            tuple::empty()?
+        } else if tuple::check(value) {
+            new_ref(value)
+        } else {
+            tuple::from_borrowed(&[value])?
+        };
+        let inst = protocol::call(ty, args, null_mut());
+        decref(args);
+        inst
+    }
 }
 
 /// `PyErr_NewException("module.Name", base, dict)`.
@@ -329,10 +405,14 @@ pub unsafe fn new_class(name: &CStr, base: *mut PyObject) -> PyResult<*mut PyObj
         ));
     }
     let base = if base.is_null() { exception() } else { base };
-    if !is_class(base) {
+    // SAFETY: `base` is `Exception` or, by the caller's contract, live.
+    if !unsafe { is_class(base) } {
         return Err(errors::type_error(
             "PyErr_NewException: base must be an exception class",
         ));
     }
-    typeobj::new_heap_type(name, base.cast())
+    // SAFETY: `base` is an exception class, so a live type object: a ready
+    // one (the built-in classes, those made here), or a user's class, which
+    // is writable until `PyType_Ready` ran on it.
+    unsafe { typeobj::new_heap_type(name, base.cast()) }
 }

@@ -13,8 +13,13 @@ pub struct FloatObject {
     pub value: f64,
 }
 
+/// `tp_repr` of floats: [`repr_f64`].
+///
+/// # Safety
+/// `op` must be a live float.
 unsafe extern "C-unwind" fn float_repr(op: *mut PyObject) -> *mut PyObject {
-    unicode::from_string(repr_f64((*op.cast::<FloatObject>()).value))
+    // SAFETY: the caller guarantees `op` is a live float.
+    unicode::from_string(repr_f64(unsafe { (*op.cast::<FloatObject>()).value }))
 }
 
 /// `float`.
@@ -36,12 +41,14 @@ pub static mut PyFloat_Type: PyTypeObject = PyTypeObject {
 /// # Safety
 /// `op` must point to a live object.
 pub unsafe fn check(op: *mut PyObject) -> bool {
-    type_check(op, &raw mut PyFloat_Type)
+    // SAFETY: the caller guarantees `op` is live; `PyFloat_Type` is a type.
+    unsafe { type_check(op, &raw mut PyFloat_Type) }
 }
 
 /// A new float.
 pub fn from_f64(v: f64) -> *mut PyObject {
-    // SAFETY: PyFloat_Type is a ready static type.
+    // SAFETY: PyFloat_Type is a ready static type; the value is written into
+    // the new float, which nobody else sees yet.
     unsafe {
         let Ok(op) = typeobj::alloc(&raw mut PyFloat_Type, 0) else {
             return core::ptr::null_mut();
@@ -56,15 +63,19 @@ pub fn from_f64(v: f64) -> *mut PyObject {
 /// # Safety
 /// `op` must point to a live object.
 pub unsafe fn as_f64(op: *mut PyObject) -> PyResult<f64> {
-    if check(op) {
-        Ok((*op.cast::<FloatObject>()).value)
-    } else if long::check(op) {
-        Ok(long::value(op) as f64)
-    } else {
-        Err(errors::type_error(&format!(
-            "must be real number, not {}",
-            typeobj::type_name_of(op)
-        )))
+    // SAFETY: the caller guarantees `op` is live; its value is read only
+    // once its type is known.
+    unsafe {
+        if check(op) {
+            Ok((*op.cast::<FloatObject>()).value)
+        } else if long::check(op) {
+            Ok(long::value(op) as f64)
+        } else {
+            Err(errors::type_error(&format!(
+                "must be real number, not {}",
+                typeobj::type_name_of(op)
+            )))
+        }
     }
 }
 

@@ -26,8 +26,13 @@ impl PyLongObject {
     }
 }
 
+/// `tp_repr` of ints: the decimal value.
+///
+/// # Safety
+/// `op` must be a live int.
 unsafe extern "C-unwind" fn long_repr(op: *mut PyObject) -> *mut PyObject {
-    unicode::from_string(value(op).to_string())
+    // SAFETY: the caller guarantees `op` is a live int.
+    unicode::from_string(unsafe { value(op) }.to_string())
 }
 
 /// `int`.
@@ -49,12 +54,14 @@ pub static mut PyLong_Type: PyTypeObject = PyTypeObject {
 /// # Safety
 /// `op` must point to a live object.
 pub unsafe fn check(op: *mut PyObject) -> bool {
-    type_check(op, &raw mut PyLong_Type)
+    // SAFETY: the caller guarantees `op` is live; `PyLong_Type` is a type.
+    unsafe { type_check(op, &raw mut PyLong_Type) }
 }
 
 /// A new int.
 pub fn from_i128(v: i128) -> *mut PyObject {
-    // SAFETY: PyLong_Type is a ready static type.
+    // SAFETY: PyLong_Type is a ready static type; the value is written into
+    // the new int, which nobody else sees yet.
     unsafe {
         let Ok(op) = typeobj::alloc(&raw mut PyLong_Type, 0) else {
             return core::ptr::null_mut();
@@ -72,7 +79,9 @@ pub fn from_i128(v: i128) -> *mut PyObject {
 /// `op` must be an int.
 pub unsafe fn value(op: *mut PyObject) -> i128 {
     let l = op.cast::<PyLongObject>();
-    (((*l).hi as i128) << 64) | (*l).lo as i128
+    // SAFETY: the caller guarantees `op` is an int, laid out as
+    // `PyLongObject`.
+    unsafe { (((*l).hi as i128) << 64) | (*l).lo as i128 }
 }
 
 /// The value as a C `long`, with CPython 3.7's conversions and errors: an
@@ -82,15 +91,19 @@ pub unsafe fn value(op: *mut PyObject) -> i128 {
 /// # Safety
 /// `op` must point to a live object.
 pub unsafe fn as_long(op: *mut PyObject) -> PyResult<core::ffi::c_long> {
-    let v = if check(op) {
-        value(op)
-    } else if float::check(op) {
-        float_to_int(float::as_f64(op)?)?
-    } else {
-        return Err(errors::type_error(&format!(
-            "an integer is required (got type {})",
-            typeobj::type_name_of(op)
-        )));
+    // SAFETY: the caller guarantees `op` is live; its value is read only
+    // once its type is known.
+    let v = unsafe {
+        if check(op) {
+            value(op)
+        } else if float::check(op) {
+            float_to_int(float::as_f64(op)?)?
+        } else {
+            return Err(errors::type_error(&format!(
+                "an integer is required (got type {})",
+                typeobj::type_name_of(op)
+            )));
+        }
     };
     core::ffi::c_long::try_from(v).map_err(|_| {
         errors::set_string(

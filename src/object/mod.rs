@@ -4,6 +4,8 @@
 //! a static [`PyTypeObject`] that is never freed. Reference counts are atomic
 //! because objects cross threads over channels and there is no global lock.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod bytes;
 pub mod capsule;
 pub mod cfunction;
@@ -175,9 +177,10 @@ pub const fn static_header(ty: *mut PyTypeObject) -> PyObject {
 /// `op` must point to a live object.
 #[inline(always)]
 unsafe fn refcnt<'a>(op: *mut PyObject) -> &'a AtomicIsize {
-    // SAFETY: `ob_refcnt` is an aligned isize that is only ever accessed
-    // atomically (the header's Py_INCREF/Py_DECREF use __atomic builtins).
-    AtomicIsize::from_ptr(&raw mut (*op).ob_refcnt)
+    // SAFETY: the caller guarantees `op` is live, so `ob_refcnt` is an
+    // aligned isize; it is only ever accessed atomically (the header's
+    // Py_INCREF/Py_DECREF use __atomic builtins).
+    unsafe { AtomicIsize::from_ptr(&raw mut (*op).ob_refcnt) }
 }
 
 /// `Py_INCREF`.
@@ -186,7 +189,8 @@ unsafe fn refcnt<'a>(op: *mut PyObject) -> &'a AtomicIsize {
 /// `op` must point to a live object.
 #[inline(always)]
 pub unsafe fn incref(op: *mut PyObject) {
-    let rc = refcnt(op);
+    // SAFETY: the caller guarantees `op` is live.
+    let rc = unsafe { refcnt(op) };
     if rc.load(Ordering::Relaxed) < _Py_IMMORTAL_REFCNT {
         rc.fetch_add(1, Ordering::Relaxed);
     }
@@ -199,7 +203,8 @@ pub unsafe fn incref(op: *mut PyObject) {
 #[inline(always)]
 pub unsafe fn xincref(op: *mut PyObject) {
     if !op.is_null() {
-        incref(op);
+        // SAFETY: `op` is not NULL, so by the caller's contract it is live.
+        unsafe { incref(op) };
     }
 }
 
@@ -209,9 +214,12 @@ pub unsafe fn xincref(op: *mut PyObject) {
 /// `op` must point to a live object whose reference the caller owns.
 #[inline(always)]
 pub unsafe fn decref(op: *mut PyObject) {
-    let rc = refcnt(op);
+    // SAFETY: the caller guarantees `op` is live.
+    let rc = unsafe { refcnt(op) };
     if rc.load(Ordering::Relaxed) < _Py_IMMORTAL_REFCNT && rc.fetch_sub(1, Ordering::AcqRel) == 1 {
-        dealloc(op);
+        // SAFETY: the count went from 1 to 0: the caller's reference was the
+        // last one, so nobody else can reach `op` any more.
+        unsafe { dealloc(op) };
     }
 }
 
@@ -222,7 +230,9 @@ pub unsafe fn decref(op: *mut PyObject) {
 #[inline(always)]
 pub unsafe fn xdecref(op: *mut PyObject) {
     if !op.is_null() {
-        decref(op);
+        // SAFETY: `op` is not NULL, so by the caller's contract it is an
+        // owned reference to a live object.
+        unsafe { decref(op) };
     }
 }
 
@@ -232,19 +242,26 @@ pub unsafe fn xdecref(op: *mut PyObject) {
 /// `op` must point to a live object.
 #[inline(always)]
 pub unsafe fn new_ref(op: *mut PyObject) -> *mut PyObject {
-    incref(op);
+    // SAFETY: the caller guarantees `op` is live.
+    unsafe { incref(op) };
     op
 }
 
 /// Calls the type's `tp_dealloc`.
 ///
 /// # Safety
-/// `op` must be an object whose reference count has dropped to zero.
+/// `op` must be an object whose reference count has dropped to zero (its
+/// memory not yet freed, nobody else using it); it is freed.
 pub unsafe fn dealloc(op: *mut PyObject) {
-    let ty = (*op).ob_type;
-    match (*ty).tp_dealloc {
-        Some(f) => f(op),
-        None => typeobj::default_dealloc(op),
+    // SAFETY: the caller guarantees `op` is an unfreed object, so its header
+    // is readable and `ob_type` is its type object; the dealloc slot is
+    // called with a dead instance of that type, which is its contract.
+    unsafe {
+        let ty = (*op).ob_type;
+        match (*ty).tp_dealloc {
+            Some(f) => f(op),
+            None => typeobj::default_dealloc(op),
+        }
     }
 }
 
@@ -254,7 +271,8 @@ pub unsafe fn dealloc(op: *mut PyObject) {
 /// `op` must point to a live object.
 #[inline(always)]
 pub unsafe fn type_of(op: *mut PyObject) -> *mut PyTypeObject {
-    (*op).ob_type
+    // SAFETY: the caller guarantees `op` is live, so its header is readable.
+    unsafe { (*op).ob_type }
 }
 
 /// Whether `op` is an instance of `ty` or of a subtype.
@@ -263,8 +281,12 @@ pub unsafe fn type_of(op: *mut PyObject) -> *mut PyTypeObject {
 /// `op` must point to a live object and `ty` to a type object.
 #[inline]
 pub unsafe fn type_check(op: *mut PyObject, ty: *mut PyTypeObject) -> bool {
-    let t = (*op).ob_type;
-    t == ty || typeobj::is_subtype(t, ty)
+    // SAFETY: the caller guarantees `op` is live, so `t` is its type object,
+    // and that `ty` is a type object: both are what `is_subtype` needs.
+    unsafe {
+        let t = (*op).ob_type;
+        t == ty || typeobj::is_subtype(t, ty)
+    }
 }
 
 /// Casts a static type object to an object pointer.
@@ -279,7 +301,8 @@ pub fn type_as_object(ty: *mut PyTypeObject) -> *mut PyObject {
 /// `op` must be NULL or point to a live object.
 #[inline(always)]
 pub unsafe fn xnew_ref(op: *mut PyObject) -> *mut PyObject {
-    xincref(op);
+    // SAFETY: the caller guarantees `op` is NULL or live.
+    unsafe { xincref(op) };
     op
 }
 

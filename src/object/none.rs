@@ -4,10 +4,18 @@ use super::long::{PyLongObject, PyLong_Type};
 use super::typeobj::{builtin, PyType_Type};
 use super::*;
 
+/// `tp_repr` of `None`: `"None"`.
+///
+/// # Safety
+/// None: `_op` is not read (the slot's type is `unsafe`).
 unsafe extern "C-unwind" fn none_repr(_op: *mut PyObject) -> *mut PyObject {
     unicode::from_str("None")
 }
 
+/// `tp_repr` of bool: `"True"` or `"False"`.
+///
+/// # Safety
+/// None: `op` is only compared with `Py_True`, never read.
 unsafe extern "C-unwind" fn bool_repr(op: *mut PyObject) -> *mut PyObject {
     unicode::from_str(if op == py_true() { "True" } else { "False" })
 }

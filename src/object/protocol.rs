@@ -47,21 +47,28 @@ pub unsafe fn call(
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> PyResult<*mut PyObject> {
-    let Some(f) = (*type_of(callable)).tp_call else {
+    // SAFETY: the caller guarantees `callable` is live, so its type is.
+    let Some(f) = (unsafe { (*type_of(callable)).tp_call }) else {
         return Err(errors::type_error(&format!(
             "'{}' object is not callable",
-            typeobj::type_name_of(callable)
+            // SAFETY: as above.
+            unsafe { typeobj::type_name_of(callable) }
         )));
     };
-    let guarded = !cfunction::check(callable);
+    // SAFETY: as above.
+    let guarded = !unsafe { cfunction::check(callable) };
     if guarded {
         enter_recursive_call(" while calling a Python object")?;
     }
-    let result = f(callable, args, kwds);
+    // SAFETY: `tp_call` of the callable's own type, with the callable and
+    // what the caller guarantees: `args` a tuple, `kwds` NULL or a dict.
+    let result = unsafe { f(callable, args, kwds) };
     if guarded {
         leave_recursive_call();
     }
-    check_result(callable, result)
+    // SAFETY: `callable` is live; `result` is what the slot returned, NULL
+    // or a new reference.
+    unsafe { check_result(callable, result) }
 }
 
 /// CPython's `_Py_CheckFunctionResult`.
@@ -76,16 +83,23 @@ pub unsafe fn check_result(
         (false, false) => Ok(result),
         (true, true) => Err(Raised),
         (true, false) => {
-            let shown = repr_string(callable)?;
+            // SAFETY: the caller guarantees `callable` is live.
+            let shown = unsafe { repr_string(callable) }?;
             Err(errors::system_error(&format!(
                 "{shown} returned NULL without setting an error"
             )))
         }
         (false, true) => {
-            decref(result);
-            let cause = errors::take();
-            let shown = repr_string(callable);
-            cause.release();
+            // SAFETY: the caller guarantees `result` is an owned reference
+            // (given up here) and `callable` live; `cause` was taken out of
+            // the indicator, so it owns its references.
+            let shown = unsafe {
+                decref(result);
+                let cause = errors::take();
+                let shown = repr_string(callable);
+                cause.release();
+                shown
+            };
             Err(errors::system_error(&format!(
                 "{} returned a result with an error set",
                 shown?
@@ -117,17 +131,22 @@ pub unsafe fn repr_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
         return slot_result(unicode::from_str("<NULL>"));
     }
     enter_recursive_call(" while getting the repr of an object")?;
-    let r = match (*type_of(op)).tp_repr {
-        Some(f) => f(op),
-        None => unicode::from_string(format!(
-            "<{} object at {:p}>",
-            typeobj::name(type_of(op)),
-            op
-        )),
+    // SAFETY: `op` is not NULL, so by the caller's contract it is live and
+    // its type a type object; `tp_repr` of its own type is called with it.
+    let r = unsafe {
+        match (*type_of(op)).tp_repr {
+            Some(f) => f(op),
+            None => unicode::from_string(format!(
+                "<{} object at {:p}>",
+                typeobj::name(type_of(op)),
+                op
+            )),
+        }
     };
     leave_recursive_call();
     let r = slot_result(r)?;
-    ensure_str(r, "__repr__")
+    // SAFETY: `r` is a new reference, not NULL (`slot_result`).
+    unsafe { ensure_str(r, "__repr__") }
 }
 
 /// `PyObject_Str`: a new str (falls back to `repr`).
@@ -138,22 +157,37 @@ pub unsafe fn str_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
     if op.is_null() {
         return slot_result(unicode::from_str("<NULL>"));
     }
-    let Some(f) = (*type_of(op)).tp_str else {
-        return repr_object(op);
+    // SAFETY: `op` is not NULL, so by the caller's contract it is live.
+    let Some(f) = (unsafe { (*type_of(op)).tp_str }) else {
+        // SAFETY: as above.
+        return unsafe { repr_object(op) };
     };
     enter_recursive_call(" while getting the str of an object")?;
-    let r = f(op);
+    // SAFETY: `tp_str` of the object's own type, called with the object.
+    let r = unsafe { f(op) };
     leave_recursive_call();
     let r = slot_result(r)?;
-    ensure_str(r, "__str__")
+    // SAFETY: `r` is a new reference, not NULL (`slot_result`).
+    unsafe { ensure_str(r, "__str__") }
 }
 
+/// `r` itself if it is a str; else it is released and a `TypeError` set.
+///
+/// # Safety
+/// `r` must be an owned reference to a live object (it is consumed on
+/// failure).
 unsafe fn ensure_str(r: *mut PyObject, slot: &str) -> PyResult<*mut PyObject> {
-    if unicode::check(r) {
+    // SAFETY: the caller guarantees `r` is live.
+    if unsafe { unicode::check(r) } {
         return Ok(r);
     }
-    let name = typeobj::type_name_of(r).to_string();
-    decref(r);
+    // SAFETY: `r` is live, and the caller's reference, given up once its
+    // type name was copied.
+    let name = unsafe {
+        let name = typeobj::type_name_of(r).to_string();
+        decref(r);
+        name
+    };
     Err(errors::type_error(&format!(
         "{slot} returned non-string (type {name})"
     )))
@@ -164,10 +198,14 @@ unsafe fn ensure_str(r: *mut PyObject, slot: &str) -> PyResult<*mut PyObject> {
 /// # Safety
 /// `op` must be live.
 pub unsafe fn repr_string(op: *mut PyObject) -> PyResult<String> {
-    let r = repr_object(op)?;
-    let s = unicode::as_str(r).to_string();
-    decref(r);
-    Ok(s)
+    // SAFETY: the caller guarantees `op` is live; `r` is a new str
+    // reference, copied before it is released.
+    unsafe {
+        let r = repr_object(op)?;
+        let s = unicode::as_str(r).to_string();
+        decref(r);
+        Ok(s)
+    }
 }
 
 /// `str(op)` as Rust text.
@@ -175,10 +213,14 @@ pub unsafe fn repr_string(op: *mut PyObject) -> PyResult<String> {
 /// # Safety
 /// `op` must be live.
 pub unsafe fn str_string(op: *mut PyObject) -> PyResult<String> {
-    let r = str_object(op)?;
-    let s = unicode::as_str(r).to_string();
-    decref(r);
-    Ok(s)
+    // SAFETY: the caller guarantees `op` is live; `r` is a new str
+    // reference, copied before it is released.
+    unsafe {
+        let r = str_object(op)?;
+        let s = unicode::as_str(r).to_string();
+        decref(r);
+        Ok(s)
+    }
 }
 
 /// `PyObject_IsTrue`.
@@ -186,20 +228,24 @@ pub unsafe fn str_string(op: *mut PyObject) -> PyResult<String> {
 /// # Safety
 /// `op` must be live.
 pub unsafe fn is_true(op: *mut PyObject) -> bool {
-    if op == none::none() {
-        false
-    } else if long::check(op) {
-        long::value(op) != 0
-    } else if float::check(op) {
-        float::as_f64(op) != Ok(0.0)
-    } else if unicode::check(op) || bytes::check(op) {
-        !unicode::data(op).is_empty()
-    } else if tuple::check(op) {
-        tuple::len(op) != 0
-    } else if dict::check(op) {
-        dict::len(op) != 0
-    } else {
-        true
+    // SAFETY: the caller guarantees `op` is live; each accessor is used only
+    // after the check of the type it needs.
+    unsafe {
+        if op == none::none() {
+            false
+        } else if long::check(op) {
+            long::value(op) != 0
+        } else if float::check(op) {
+            float::as_f64(op) != Ok(0.0)
+        } else if unicode::check(op) || bytes::check(op) {
+            !unicode::data(op).is_empty()
+        } else if tuple::check(op) {
+            tuple::len(op) != 0
+        } else if dict::check(op) {
+            dict::len(op) != 0
+        } else {
+            true
+        }
     }
 }
 
@@ -208,20 +254,32 @@ pub unsafe fn is_true(op: *mut PyObject) -> bool {
 /// # Safety
 /// `op` must be live.
 pub unsafe fn is_callable(op: *mut PyObject) -> bool {
-    (*type_of(op)).tp_call.is_some()
+    // SAFETY: the caller guarantees `op` is live, so its type is.
+    unsafe { (*type_of(op)).tp_call.is_some() }
 }
 
+/// The method `name` of the `tp_methods` tables of `ty` and its bases, or
+/// NULL.
+///
+/// # Safety
+/// `ty` must be a type object whose bases are type objects; each
+/// `tp_methods` NULL or a table ended by an entry with a NULL `ml_name`.
 unsafe fn find_method(ty: *mut PyTypeObject, name: &[u8]) -> *mut PyMethodDef {
     let mut t = ty;
     while !t.is_null() {
-        let mut m = (*t).tp_methods;
-        while !m.is_null() && !(*m).ml_name.is_null() {
-            if core::ffi::CStr::from_ptr((*m).ml_name).to_bytes() == name {
-                return m;
+        // SAFETY: `t` is `ty` or one of its bases, a type object (caller);
+        // its table is walked up to the end entry, and each name before it
+        // is a NUL-terminated string.
+        unsafe {
+            let mut m = (*t).tp_methods;
+            while !m.is_null() && !(*m).ml_name.is_null() {
+                if core::ffi::CStr::from_ptr((*m).ml_name).to_bytes() == name {
+                    return m;
+                }
+                m = m.add(1);
             }
-            m = m.add(1);
+            t = (*t).tp_base;
         }
-        t = (*t).tp_base;
     }
     null_mut()
 }
@@ -232,51 +290,62 @@ unsafe fn find_method(ty: *mut PyTypeObject, name: &[u8]) -> *mut PyMethodDef {
 /// # Safety
 /// `op` must be live.
 pub unsafe fn getattr(op: *mut PyObject, name: &str) -> PyResult<*mut PyObject> {
-    if typeobj::check(op) {
-        if name == "__name__" {
-            return slot_result(unicode::from_str(typeobj::short_name(op.cast())));
+    // SAFETY: the caller guarantees `op` is live; it is used as a type or as
+    // an exception only after the check for one. A method found is in a
+    // table of `op`'s type, which lives as long as `op`, which the new
+    // function object holds a reference to.
+    unsafe {
+        if typeobj::check(op) {
+            if name == "__name__" {
+                return slot_result(unicode::from_str(typeobj::short_name(op.cast())));
+            }
+            return Err(errors::set_string(
+                exceptions::attribute_error(),
+                &format!(
+                    "type object '{}' has no attribute '{name}'",
+                    typeobj::message_name(op.cast())
+                ),
+            ));
         }
-        return Err(errors::set_string(
+        if name == "args" && exceptions::is_instance(op) {
+            return Ok(new_ref(exceptions::args_of(op)));
+        }
+        let m = find_method(type_of(op), name.as_bytes());
+        if !m.is_null() {
+            return cfunction::new(m, op, null_mut());
+        }
+        Err(errors::set_string(
             exceptions::attribute_error(),
             &format!(
-                "type object '{}' has no attribute '{name}'",
-                typeobj::message_name(op.cast())
+                "'{}' object has no attribute '{name}'",
+                typeobj::type_name_of(op)
             ),
-        ));
+        ))
     }
-    if name == "args" && exceptions::is_instance(op) {
-        return Ok(new_ref(exceptions::args_of(op)));
-    }
-    let m = find_method(type_of(op), name.as_bytes());
-    if !m.is_null() {
-        return cfunction::new(m, op, null_mut());
-    }
-    Err(errors::set_string(
-        exceptions::attribute_error(),
-        &format!(
-            "'{}' object has no attribute '{name}'",
-            typeobj::type_name_of(op)
-        ),
-    ))
 }
 
 /// `PyObject_IsInstance(inst, cls)`: `cls` is a type or a tuple of types.
 ///
 /// # Safety
-/// Both must be live.
+/// Both must be live, and so must the items of a tuple `cls` (nested
+/// tuples included).
 pub unsafe fn is_instance(inst: *mut PyObject, cls: *mut PyObject) -> PyResult<bool> {
-    if tuple::check(cls) {
-        for &c in tuple::items(cls) {
-            if is_instance(inst, c)? {
-                return Ok(true);
+    // SAFETY: the caller guarantees both are live, and the items of a tuple
+    // `cls`; `cls` is used as a type only once it is known to be one.
+    unsafe {
+        if tuple::check(cls) {
+            for &c in tuple::items(cls) {
+                if is_instance(inst, c)? {
+                    return Ok(true);
+                }
             }
+            return Ok(false);
         }
-        return Ok(false);
+        if !typeobj::check(cls) {
+            return Err(errors::type_error(
+                "isinstance() arg 2 must be a type or tuple of types",
+            ));
+        }
+        Ok(type_check(inst, cls.cast()))
     }
-    if !typeobj::check(cls) {
-        return Err(errors::type_error(
-            "isinstance() arg 2 must be a type or tuple of types",
-        ));
-    }
-    Ok(type_check(inst, cls.cast()))
 }

@@ -7,18 +7,34 @@ use core::ptr::null_mut;
 
 const ITEMS_OFFSET: usize = core::mem::size_of::<PyVarObject>();
 
+/// `tp_dealloc` of tuples: releases the items.
+///
+/// # Safety
+/// `op` must be a tuple whose reference count has dropped to zero.
 unsafe extern "C-unwind" fn tuple_dealloc(op: *mut PyObject) {
-    for &item in items(op) {
-        xdecref(item);
+    // SAFETY: the caller guarantees `op` is a dead tuple: each item is NULL
+    // or an owned reference, and the memory is freed last, once, after the
+    // slice of items is no longer used.
+    unsafe {
+        for &item in items(op) {
+            xdecref(item);
+        }
+        typeobj::free_object(op);
     }
-    typeobj::free_object(op);
 }
 
+/// `tp_repr` of tuples: `(a, b)`, `(a,)`, `()`.
+///
+/// # Safety
+/// `op` must be a live tuple.
 unsafe extern "C-unwind" fn tuple_repr(op: *mut PyObject) -> *mut PyObject {
-    let items = items(op);
+    // SAFETY: the caller guarantees `op` is a live tuple; its items cannot
+    // change (tuples are immutable once shared) and it outlives this call.
+    let items = unsafe { items(op) };
     let mut parts = Vec::with_capacity(items.len());
     for &item in items {
-        match protocol::repr_string(item) {
+        // SAFETY: each item is NULL (shown as `<NULL>`) or live.
+        match unsafe { protocol::repr_string(item) } {
             Ok(s) => parts.push(s),
             Err(_) => return null_mut(),
         }
@@ -51,7 +67,8 @@ pub static mut PyTuple_Type: PyTypeObject = PyTypeObject {
 /// # Safety
 /// `op` must point to a live object.
 pub unsafe fn check(op: *mut PyObject) -> bool {
-    type_check(op, &raw mut PyTuple_Type)
+    // SAFETY: the caller guarantees `op` is live; `PyTuple_Type` is a type.
+    unsafe { type_check(op, &raw mut PyTuple_Type) }
 }
 
 /// A new tuple of `n` NULL items (the shared empty tuple for 0).
@@ -69,8 +86,12 @@ pub fn new(n: usize) -> PyResult<*mut PyObject> {
 /// Every element must be a live object.
 pub unsafe fn from_borrowed(objs: &[*mut PyObject]) -> PyResult<*mut PyObject> {
     let t = new(objs.len())?;
-    for (slot, &o) in items_mut(t).iter_mut().zip(objs) {
-        *slot = new_ref(o);
+    // SAFETY: `t` is a new tuple of `objs.len()` NULL slots nobody else
+    // sees; the caller guarantees every element is live.
+    unsafe {
+        for (slot, &o) in items_mut(t).iter_mut().zip(objs) {
+            *slot = new_ref(o);
+        }
     }
     Ok(t)
 }
@@ -80,7 +101,9 @@ pub unsafe fn from_borrowed(objs: &[*mut PyObject]) -> PyResult<*mut PyObject> {
 /// # Safety
 /// `op` must be a tuple.
 pub unsafe fn len(op: *mut PyObject) -> usize {
-    (*op.cast::<PyVarObject>()).ob_size as usize
+    // SAFETY: the caller guarantees `op` is a tuple, which starts with a
+    // `PyVarObject`.
+    unsafe { (*op.cast::<PyVarObject>()).ob_size as usize }
 }
 
 /// The items, borrowed.
@@ -88,7 +111,10 @@ pub unsafe fn len(op: *mut PyObject) -> usize {
 /// # Safety
 /// `op` must be a tuple that outlives the slice.
 pub unsafe fn items<'a>(op: *mut PyObject) -> &'a [*mut PyObject] {
-    core::slice::from_raw_parts(op.cast::<u8>().add(ITEMS_OFFSET).cast(), len(op))
+    // SAFETY: the caller guarantees `op` is a tuple that outlives the slice:
+    // its `len(op)` item slots follow the header at `ITEMS_OFFSET` (pointer
+    // aligned), allocated with it.
+    unsafe { core::slice::from_raw_parts(op.cast::<u8>().add(ITEMS_OFFSET).cast(), len(op)) }
 }
 
 /// The item slots, for filling a new tuple.
@@ -96,7 +122,9 @@ pub unsafe fn items<'a>(op: *mut PyObject) -> &'a [*mut PyObject] {
 /// # Safety
 /// `op` must be a tuple nobody else sees yet.
 pub unsafe fn items_mut<'a>(op: *mut PyObject) -> &'a mut [*mut PyObject] {
-    core::slice::from_raw_parts_mut(op.cast::<u8>().add(ITEMS_OFFSET).cast(), len(op))
+    // SAFETY: as for `items`; the caller guarantees nobody else sees the
+    // tuple, so the slots are not aliased.
+    unsafe { core::slice::from_raw_parts_mut(op.cast::<u8>().add(ITEMS_OFFSET).cast(), len(op)) }
 }
 
 /// The empty tuple: one immortal object, as in CPython.

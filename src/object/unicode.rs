@@ -8,12 +8,22 @@ use core::ptr::null_mut;
 /// Size of the fixed part of `str` and `bytes` objects (data follows).
 pub(crate) const DATA_OFFSET: usize = core::mem::size_of::<PyVarObject>();
 
+/// `tp_repr` of str: the quoted, escaped text.
+///
+/// # Safety
+/// `op` must be a live str.
 unsafe extern "C-unwind" fn str_repr(op: *mut PyObject) -> *mut PyObject {
-    from_string(quote(as_str(op), false))
+    // SAFETY: the caller guarantees `op` is a live str.
+    from_string(quote(unsafe { as_str(op) }, false))
 }
 
+/// `tp_str` of str: the object itself (a new reference).
+///
+/// # Safety
+/// `op` must be a live str.
 unsafe extern "C-unwind" fn str_str(op: *mut PyObject) -> *mut PyObject {
-    new_ref(op)
+    // SAFETY: the caller guarantees `op` is live.
+    unsafe { new_ref(op) }
 }
 
 /// `str`.
@@ -36,7 +46,8 @@ pub static mut PyUnicode_Type: PyTypeObject = PyTypeObject {
 /// # Safety
 /// `op` must point to a live object.
 pub unsafe fn check(op: *mut PyObject) -> bool {
-    type_check(op, &raw mut PyUnicode_Type)
+    // SAFETY: the caller guarantees `op` is live; `PyUnicode_Type` is a type.
+    unsafe { type_check(op, &raw mut PyUnicode_Type) }
 }
 
 /// A new object of `ty` (str or bytes) holding `data` and a trailing NUL.
@@ -44,12 +55,20 @@ pub unsafe fn check(op: *mut PyObject) -> bool {
 /// # Safety
 /// `ty` must be `str` or `bytes` (or a subtype with their layout).
 pub unsafe fn alloc_with_bytes(ty: *mut PyTypeObject, data: &[u8]) -> *mut PyObject {
-    let Ok(op) = typeobj::alloc(ty, data.len() as Py_ssize_t) else {
+    // SAFETY: the caller guarantees `ty` is a ready type with the layout of
+    // str: one byte per item after `DATA_OFFSET`, and one more (the basic
+    // size counts it) for the NUL.
+    let Ok(op) = (unsafe { typeobj::alloc(ty, data.len() as Py_ssize_t) }) else {
         return null_mut();
     };
-    let dst = op.cast::<u8>().add(DATA_OFFSET);
-    core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
-    *dst.add(data.len()) = 0;
+    // SAFETY: the new object has room for `data.len() + 1` bytes at
+    // `DATA_OFFSET` (see above) and nobody else sees it; `data` is a
+    // separate Rust slice.
+    unsafe {
+        let dst = op.cast::<u8>().add(DATA_OFFSET);
+        core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+        *dst.add(data.len()) = 0;
+    }
     op
 }
 
@@ -58,8 +77,13 @@ pub unsafe fn alloc_with_bytes(ty: *mut PyTypeObject, data: &[u8]) -> *mut PyObj
 /// # Safety
 /// `op` must be a str or bytes object that outlives the slice.
 pub unsafe fn data<'a>(op: *mut PyObject) -> &'a [u8] {
-    let len = (*op.cast::<PyVarObject>()).ob_size as usize;
-    core::slice::from_raw_parts(op.cast::<u8>().add(DATA_OFFSET), len)
+    // SAFETY: the caller guarantees `op` is a str or bytes object that
+    // outlives the slice: `ob_size` bytes follow its header at
+    // `DATA_OFFSET`, never written after creation.
+    unsafe {
+        let len = (*op.cast::<PyVarObject>()).ob_size as usize;
+        core::slice::from_raw_parts(op.cast::<u8>().add(DATA_OFFSET), len)
+    }
 }
 
 /// Pointer to the NUL-terminated data of a str or bytes object.
@@ -67,7 +91,9 @@ pub unsafe fn data<'a>(op: *mut PyObject) -> &'a [u8] {
 /// # Safety
 /// `op` must be a str or bytes object.
 pub unsafe fn data_ptr(op: *mut PyObject) -> *mut c_char {
-    op.cast::<c_char>().add(DATA_OFFSET)
+    // SAFETY: the caller guarantees `op` is a str or bytes object, whose
+    // allocation extends past `DATA_OFFSET`.
+    unsafe { op.cast::<c_char>().add(DATA_OFFSET) }
 }
 
 /// A new str from Rust text.
@@ -86,8 +112,9 @@ pub fn from_string(s: String) -> *mut PyObject {
 /// # Safety
 /// `op` must be a str object that outlives the borrow.
 pub unsafe fn as_str<'a>(op: *mut PyObject) -> &'a str {
-    // SAFETY: str objects are only ever created from valid UTF-8.
-    core::str::from_utf8_unchecked(data(op))
+    // SAFETY: the caller guarantees `op` is a str that outlives the borrow;
+    // str objects are only ever created from valid UTF-8.
+    unsafe { core::str::from_utf8_unchecked(data(op)) }
 }
 
 /// Python's quoting of str (`'text'`) and bytes (`b'text'`) for `repr`.
