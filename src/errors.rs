@@ -1,8 +1,6 @@
 //! The error indicator (`PyErr_*`): one exception triple per thread, saved
 //! and restored per tasklet by the scheduler at every switch.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 use crate::object::exceptions as exc;
 use crate::object::{self, decref, incref, none, unicode, xdecref, PyObject};
 use core::cell::Cell;

@@ -9,6 +9,7 @@
 // The exported names are CPython's and Stackless's (`PyExc_TypeError`,
 // `Py_TPFLAGS_READY`, `_Py_NoneStruct`), not Rust's.
 #![allow(non_upper_case_globals, non_snake_case, non_camel_case_types)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 pub mod object;
 

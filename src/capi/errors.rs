@@ -83,9 +83,12 @@ unsafe fn store_triple(
     pvalue: *mut *mut PyObject,
     ptb: *mut *mut PyObject,
 ) {
-    *ptype = state.ty;
-    *pvalue = state.value;
-    *ptb = state.tb;
+    // SAFETY: the out-pointers were checked non-NULL by `triple_arg`.
+    unsafe {
+        *ptype = state.ty;
+        *pvalue = state.value;
+        *ptb = state.tb;
+    }
 }
 
 /// Moves the error indicator into `*ptype`, `*pvalue`, `*ptb` (new

@@ -123,6 +123,10 @@ pub extern "C" fn PyFloat_AsDouble(op: *mut PyObject) -> f64 {
     })
 }
 
+/// A `str` from `len` bytes at `s`, or from the NUL-terminated `s`.
+///
+/// # Safety
+/// `s` must be NULL or hold `len` bytes (NUL-terminated when `len` is None).
 unsafe fn text_from(s: *const c_char, len: Option<Py_ssize_t>) -> PyResult<*mut PyObject> {
     let bytes = match len {
         Some(n) if n < 0 => {
@@ -132,9 +136,11 @@ unsafe fn text_from(s: *const c_char, len: Option<Py_ssize_t>) -> PyResult<*mut 
         }
         Some(n) if s.is_null() && n > 0 => return Err(err::bad_internal_call()),
         Some(n) if s.is_null() => &[][..n as usize],
-        Some(n) => core::slice::from_raw_parts(s.cast::<u8>(), n as usize),
+        // SAFETY: `s` holds `n` bytes per the contract.
+        Some(n) => unsafe { core::slice::from_raw_parts(s.cast::<u8>(), n as usize) },
         None if s.is_null() => return Err(err::bad_internal_call()),
-        None => CStr::from_ptr(s).to_bytes(),
+        // SAFETY: `s` is NUL-terminated per the contract.
+        None => unsafe { CStr::from_ptr(s) }.to_bytes(),
     };
     match core::str::from_utf8(bytes) {
         Ok(text) => Ok(unicode::from_str(text)),
@@ -220,15 +226,22 @@ pub extern "C" fn PyBytes_FromStringAndSize(s: *const c_char, size: Py_ssize_t) 
     })
 }
 
+/// `op` if it is a `bytes`, else `TypeError`.
+///
+/// # Safety
+/// `op` must be NULL or live.
 unsafe fn expect_bytes(op: *mut PyObject) -> PyResult<*mut PyObject> {
     let op = required(op)?;
-    if bytes::check(op) {
-        Ok(op)
-    } else {
-        Err(err::type_error(&format!(
-            "expected bytes, {} found",
-            typeobj::type_name_of(op)
-        )))
+    // SAFETY: `op` is non-NULL and live per the contract.
+    unsafe {
+        if bytes::check(op) {
+            Ok(op)
+        } else {
+            Err(err::type_error(&format!(
+                "expected bytes, {} found",
+                typeobj::type_name_of(op)
+            )))
+        }
     }
 }
 

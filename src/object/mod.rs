@@ -4,8 +4,6 @@
 //! a static [`PyTypeObject`] that is never freed. Reference counts are atomic
 //! because objects cross threads over channels and there is no global lock.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 pub mod bytes;
 pub mod capsule;
 pub mod cfunction;

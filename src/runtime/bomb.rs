@@ -12,6 +12,10 @@ struct Bomb {
     state: ErrorState,
 }
 
+/// `tp_dealloc` of bombs.
+///
+/// # Safety
+/// `op` must be a bomb whose last reference went.
 unsafe extern "C-unwind" fn bomb_dealloc(op: *mut PyObject) {
     // SAFETY: the last reference to a bomb went.
     unsafe {

@@ -54,6 +54,10 @@ pub(crate) unsafe fn schedule_callback(ts: Ts, prev: *mut Tasklet, next: *mut Ta
     }
 }
 
+/// The cold part of [`schedule_callback`].
+///
+/// # Safety
+/// As [`schedule_callback`]; `hook` is the installed hook.
 #[cold]
 unsafe fn call_schedule_hook(ts: Ts, hook: Hook, prev: *mut Tasklet, next: *mut Tasklet) {
     ts.set_schedlock(true);
@@ -136,6 +140,10 @@ pub(crate) fn schedule_callable() -> *mut PyObject {
     get(&SCHEDULE_CALLABLE)
 }
 
+/// The hook that calls the schedule callable as `callable(from, to)`.
+///
+/// # Safety
+/// `from` (or NULL) and `to` must be live tasklets.
 unsafe extern "C-unwind" fn call_schedule_callable(
     from: *mut tasklet::PyTaskletObject,
     to: *mut tasklet::PyTaskletObject,

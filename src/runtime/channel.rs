@@ -100,6 +100,10 @@ pub(crate) unsafe fn check(op: *mut PyObject) -> bool {
     unsafe { object::type_check(op, channel_type()) }
 }
 
+/// `tp_new` of channels: an empty channel of `ty`.
+///
+/// # Safety
+/// `ty` must be the channel type or a ready subtype.
 unsafe extern "C-unwind" fn channel_new(
     ty: *mut PyTypeObject,
     _args: *mut PyObject,
@@ -187,6 +191,9 @@ pub(crate) unsafe fn with_queue<R>(op: *mut PyObject, f: impl FnOnce(&mut Queue)
 }
 
 /// SPEC §4.10: the blocked tasklets are unlinked and become paused.
+///
+/// # Safety
+/// `op` must be a channel whose last reference went.
 unsafe extern "C-unwind" fn channel_dealloc(op: *mut PyObject) {
     let ch = op.cast::<Channel>();
     let mut released = Vec::new();
@@ -273,6 +280,9 @@ unsafe fn requeue_head(g: &mut Guard, ch: *mut Channel, t: *mut Tasklet, dir: i8
 }
 
 /// The rest of blocking `t` in direction `dir`, once it is in the queue.
+///
+/// # Safety
+/// As [`enqueue`].
 unsafe fn link_blocked(g: &mut Guard, ch: *mut Channel, t: *mut Tasklet, dir: i8) {
     let kind = if dir > 0 {
         Kind::BlockedSend

@@ -127,7 +127,9 @@ impl TaskletStack {
 /// # Safety
 /// `zone` must come from [`TaskletStack::red_zone`] of a live stack.
 pub unsafe fn red_zone_intact(zone: *const u64) -> bool {
-    (0..RED_ZONE_WORDS).all(|i| core::ptr::read_volatile(zone.add(i)) == 0)
+    // SAFETY: the red zone is the first page of a live stack, which holds
+    // RED_ZONE_WORDS words.
+    (0..RED_ZONE_WORDS).all(|i| unsafe { core::ptr::read_volatile(zone.add(i)) } == 0)
 }
 
 // SAFETY: base and limit bound a page-aligned region owned by this value

@@ -137,6 +137,10 @@ pub(crate) unsafe fn ensure_coroutine(ts: Ts, t: *mut Tasklet) -> PyResult<()> {
     unsafe { create_coroutine(ts, t) }
 }
 
+/// The cold part of [`ensure_coroutine`].
+///
+/// # Safety
+/// As [`ensure_coroutine`].
 #[inline(never)]
 unsafe fn create_coroutine(ts: Ts, t: *mut Tasklet) -> PyResult<()> {
     let Some(stack) = ts.take_stack() else {
@@ -243,6 +247,10 @@ pub(crate) unsafe fn make_runnable(ts: Ts, t: *mut Tasklet) -> Result<bool, NotS
     }
 }
 
+/// The slow part of [`make_runnable`].
+///
+/// # Safety
+/// As [`make_runnable`].
 #[inline(never)]
 unsafe fn link_runnable(ts: Ts, t: *mut Tasklet) -> Result<bool, NotSwitched> {
     // SAFETY: the caller's contract (`make_runnable`).

@@ -376,6 +376,10 @@ pub(crate) unsafe fn alloc(ty: *mut PyTypeObject) -> PyResult<*mut Tasklet> {
     Ok(t)
 }
 
+/// `tp_new` of tasklets: a new, unbound tasklet of `ty`.
+///
+/// # Safety
+/// `ty` must be the tasklet type or a ready subtype.
 unsafe extern "C-unwind" fn tasklet_new(
     ty: *mut PyTypeObject,
     _args: *mut PyObject,
@@ -386,6 +390,9 @@ unsafe extern "C-unwind" fn tasklet_new(
 }
 
 /// `tasklet(func)`: binds `func` (None: unbound).
+///
+/// # Safety
+/// `op` must be a tasklet, `args` a tuple.
 unsafe extern "C-unwind" fn tasklet_init(
     op: *mut PyObject,
     args: *mut PyObject,
@@ -408,6 +415,9 @@ unsafe extern "C-unwind" fn tasklet_init(
 }
 
 /// Calling a tasklet sets it up with the call's arguments and returns it.
+///
+/// # Safety
+/// `op` must be a tasklet, `args` a tuple, `kwds` NULL or a dict.
 unsafe extern "C-unwind" fn tasklet_call(
     op: *mut PyObject,
     args: *mut PyObject,
@@ -422,6 +432,10 @@ unsafe extern "C-unwind" fn tasklet_call(
     }
 }
 
+/// `tp_dealloc` of tasklets (SPEC §2.7).
+///
+/// # Safety
+/// `op` must be a tasklet whose last reference went.
 unsafe extern "C-unwind" fn tasklet_dealloc(op: *mut PyObject) {
     let t = op.cast::<Tasklet>();
     // SAFETY: the last reference went: nobody else reaches `t`.
