@@ -538,23 +538,26 @@ unsafe fn transfer(
     dir: i8,
     leaves: *mut PyObject,
 ) -> Switched {
-    let mut orphans = Vec::new();
     // SAFETY: per the contract.
-    let result = unsafe {
+    unsafe {
         let mut g = lock(ch);
         loop {
             if !partner_waits(&g, dir) {
-                break block(ts, g, ch, src, dir, leaves);
+                return block(ts, g, ch, src, dir, leaves);
             }
             let tgt = g.head;
             if tasklet::is_own(tgt, ts) {
-                break rendezvous(ts, g, ch, src, tgt, dir);
+                return rendezvous(ts, g, ch, src, tgt, dir);
             }
             let mut inbox = tasklet::state(tgt).thread().lock();
             if inbox.ended() {
                 drop(inbox);
                 unlink_locked(&mut g, tgt, Kind::Paused);
-                orphans.push(tgt);
+                drop(g);
+                // The queue's reference, outside the lock (it may be the
+                // last one).
+                decref(tgt.cast());
+                g = lock(ch);
                 continue;
             }
             // Another thread's tasklet: handed over, under both locks, so
@@ -564,14 +567,9 @@ unsafe fn transfer(
             core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
             (*tgt).delivered = true;
             inbox.push(tgt, HandOff::Ready, true);
-            break Ok(tasklet::claim_tempval(src));
+            return Ok(tasklet::claim_tempval(src));
         }
-    };
-    for t in orphans {
-        // SAFETY: the queue's reference to a tasklet of an ended thread.
-        unsafe { decref(t.cast()) };
     }
-    result
 }
 
 /// SPEC §4.2 step 3 with a partner `tgt` of the calling thread.

@@ -46,10 +46,9 @@ pub(crate) trait Linked: Sized {
     fn links(&self) -> &Links<Self>;
 }
 
-/// A ring of nodes with a head.
+/// A ring of nodes with a head. (Its owner counts the members.)
 pub(crate) struct RunQueue<T: Linked> {
     head: Cell<*mut T>,
-    len: Cell<i32>,
 }
 
 /// The links of a node.
@@ -66,18 +65,12 @@ impl<T: Linked> RunQueue<T> {
     pub(crate) const fn new() -> RunQueue<T> {
         RunQueue {
             head: Cell::new(null_mut()),
-            len: Cell::new(0),
         }
     }
 
     /// The head (NULL when empty).
     pub(crate) fn head(&self) -> *mut T {
         self.head.get()
-    }
-
-    /// The number of nodes.
-    pub(crate) fn len(&self) -> i32 {
-        self.len.get()
     }
 
     /// Rotates the ring so that `t`, a member, is the head.
@@ -110,7 +103,6 @@ impl<T: Linked> RunQueue<T> {
                 la.prev.set(t);
             }
         }
-        self.len.set(self.len.get() + 1);
     }
 
     /// Appends `t` at the tail.
@@ -154,7 +146,6 @@ impl<T: Linked> RunQueue<T> {
             lt.next.set(null_mut());
             lt.prev.set(null_mut());
         }
-        self.len.set(self.len.get() - 1);
     }
 }
 
@@ -221,7 +212,6 @@ mod tests {
             }
         }
         assert_eq!(order(&q), [0, 1, 2]);
-        assert_eq!(q.len(), 3);
         free(n);
     }
 
@@ -244,7 +234,6 @@ mod tests {
             q.remove(n[1]);
         }
         assert!(q.head().is_null());
-        assert_eq!(q.len(), 0);
         free(n);
     }
 
@@ -264,7 +253,6 @@ mod tests {
             q.push_back(n[3]);
         }
         assert_eq!(order(&q), [1, 0, 2, 3]);
-        assert_eq!(q.len(), 4);
         free(n);
     }
 }

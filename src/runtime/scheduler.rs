@@ -270,13 +270,13 @@ pub(crate) unsafe fn insert(t: *mut Tasklet) -> PyResult<()> {
             if s.thread().ended() || (!own && s.thread().main.load(Ordering::Relaxed).is_null()) {
                 return Err(errors::runtime_error(msg::THREAD_UNINITIALIZED));
             }
-            if s.kind() == Kind::Idle {
+            if s.is(Kind::Idle) {
                 return Err(errors::runtime_error(msg::RUN_DEAD));
             }
             if !own {
                 return foreign(t, HandOff::Insert, true, msg::THREAD_UNINITIALIZED);
             }
-            if s.kind() == Kind::Handed {
+            if s.is(Kind::Handed) {
                 settle(ts, t);
                 return Ok(());
             }
@@ -336,7 +336,7 @@ pub(crate) unsafe fn remove(t: *mut Tasklet) -> PyResult<()> {
             threads::drain(ts);
         }
         let s = tasklet::state(t);
-        if s.kind() == Kind::Runnable && t != ts.head() {
+        if s.is(Kind::Runnable) && t != ts.head() {
             ts.unlink(t);
             tasklet::set_state(t, s.with_kind(Kind::Paused));
             decref(t.cast());
@@ -369,14 +369,14 @@ pub(crate) unsafe fn run(t: *mut Tasklet, pause_caller: bool) -> PyResult<()> {
                 if pause_caller {
                     return Err(errors::runtime_error(msg::SWITCH_OTHER_THREAD));
                 }
-                if s.kind() == Kind::Idle {
+                if s.is(Kind::Idle) {
                     return Err(errors::runtime_error(msg::RUN_DEAD));
                 }
                 // SPEC §6.3: it runs next over there; the caller does not
                 // switch.
                 return foreign(t, HandOff::RunNext, true, msg::THREAD_UNINITIALIZED);
             }
-            if s.kind() == Kind::Idle {
+            if s.is(Kind::Idle) {
                 return Err(errors::runtime_error(msg::RUN_DEAD));
             }
             if pause_caller {
@@ -812,7 +812,7 @@ pub(crate) unsafe fn finalize() -> PyResult<()> {
         // Other threads see the thread ended from here on; what they handed
         // over until now is dropped (its tasklets are threadless).
         for (t, what) in ts.shared().close() {
-            if tasklet::state(t).kind() == Kind::Handed {
+            if tasklet::state(t).is(Kind::Handed) {
                 tasklet::set_state(t, tasklet::state(t).with_kind(Kind::Paused));
             }
             if what.is_request() {
@@ -826,7 +826,7 @@ pub(crate) unsafe fn finalize() -> PyResult<()> {
             tasklet::set_state(t, tasklet::state(t).with_kind(Kind::Paused));
             decref(t.cast());
         }
-        for w in ts.with_watchdogs(core::mem::take) {
+        for w in ts.take_watchdogs() {
             decref(w.cast());
         }
         threads::retire(ts.shared());

@@ -223,7 +223,7 @@ unsafe fn call_pending(t: *mut Tasklet) -> PyResult<*mut PyObject> {
 /// `t` must be a live tasklet of `ts`'s thread.
 pub(crate) unsafe fn settle(ts: Ts, t: *mut Tasklet) {
     // SAFETY: per the contract.
-    while unsafe { tasklet::state(t) }.kind() == Kind::Handed {
+    while unsafe { tasklet::state(t) }.is(Kind::Handed) {
         // SAFETY: `ts` is the calling thread's state.
         unsafe { threads::drain(ts) };
     }
@@ -240,7 +240,7 @@ pub(crate) unsafe fn settle(ts: Ts, t: *mut Tasklet) {
 pub(crate) unsafe fn make_runnable(ts: Ts, t: *mut Tasklet) -> Result<bool, NotSwitched> {
     // SAFETY: per the contract.
     unsafe {
-        if tasklet::state(t).kind() == Kind::Runnable {
+        if tasklet::state(t).is(Kind::Runnable) {
             return Ok(false);
         }
         link_runnable(ts, t)

@@ -75,15 +75,25 @@ impl State {
     }
 
     /// What the tasklet is doing.
+    #[inline(always)]
     pub(crate) fn kind(self) -> Kind {
-        match self.0 & Self::KIND {
-            0 => Kind::Idle,
-            1 => Kind::Paused,
-            2 => Kind::Runnable,
-            3 => Kind::Handed,
-            4 => Kind::BlockedSend,
-            _ => Kind::BlockedRecv,
-        }
+        const KINDS: [Kind; 8] = [
+            Kind::Idle,
+            Kind::Paused,
+            Kind::Runnable,
+            Kind::Handed,
+            Kind::BlockedSend,
+            Kind::BlockedRecv,
+            Kind::Idle,
+            Kind::Idle,
+        ];
+        KINDS[(self.0 & Self::KIND) as usize]
+    }
+
+    /// Whether it is doing `kind` (one compare).
+    #[inline(always)]
+    pub(crate) fn is(self, kind: Kind) -> bool {
+        self.0 & Self::KIND == kind as u64
     }
 
     /// Whether it has a started frame.
@@ -118,17 +128,20 @@ impl State {
     }
 
     /// +1 blocked sending, -1 blocked receiving, else 0.
+    #[inline(always)]
     pub(crate) fn blocked(self) -> i8 {
-        match self.kind() {
-            Kind::BlockedSend => 1,
-            Kind::BlockedRecv => -1,
-            _ => 0,
+        if self.is(Kind::BlockedSend) {
+            1
+        } else if self.is(Kind::BlockedRecv) {
+            -1
+        } else {
+            0
         }
     }
 
     /// In a ring, a queue, or on its way into a ring.
     pub(crate) fn in_scheduler(self) -> bool {
-        !matches!(self.kind(), Kind::Idle | Kind::Paused)
+        self.0 & Self::KIND > Kind::Paused as u64
     }
 }
 
@@ -758,7 +771,7 @@ pub(crate) unsafe fn become_idle(t: *mut Tasklet) {
     unsafe {
         loop {
             let s = state(t);
-            if s.kind() == Kind::Idle || replace_state(t, s, s.with_kind(Kind::Idle)) {
+            if s.is(Kind::Idle) || replace_state(t, s, s.with_kind(Kind::Idle)) {
                 break;
             }
         }

@@ -32,25 +32,44 @@ pub(crate) struct ThreadState {
     /// A reference dropped on behalf of the tasklet resumed next (§2.7).
     deferred: Cell<*mut PyObject>,
     /// Tasklets inside `run()`, innermost last (owned references).
-    watchdogs: Cell<Vec<*mut Tasklet>>,
+    watchdogs: Slot<Vec<*mut Tasklet>>,
     /// Slot 0: the tasklet whose timed `run()` owns the timer (owned).
     interrupt_watchdog: Cell<*mut Tasklet>,
     /// The tasklet a hard interrupt took the CPU from (owned).
     interrupted: Cell<*mut Tasklet>,
     timer: Cell<TimerSettings>,
     ticks: Cell<c_long>,
+    /// The nesting level of the running code (published in `shared`).
+    nesting_level: Cell<c_int>,
     switch_trap: Cell<c_int>,
     /// A schedule or channel callback runs (SPEC §5.9).
     schedlock: Cell<bool>,
-    stacks: Cell<StackPool>,
+    stacks: Slot<StackPool>,
     /// Started tasklets with a live coroutine (not main).
-    started: Cell<Vec<*mut Tasklet>>,
+    started: Slot<Vec<*mut Tasklet>>,
     /// Freed tasklet objects kept for reuse (memory only).
-    tasklet_cache: Cell<Vec<*mut PyObject>>,
+    tasklet_cache: Slot<Vec<*mut PyObject>>,
     /// Tasklets that survived the kills of their deallocation (SPEC §2.7),
     /// with the reference that keeps them: finalization kills them again.
-    uncollectable: Cell<Vec<*mut Tasklet>>,
+    uncollectable: Slot<Vec<*mut Tasklet>>,
     switch_count: Cell<u64>,
+}
+
+/// A field of the thread state that is not `Copy`: reached only by the
+/// methods below, each of which borrows it for a few instructions and calls
+/// nothing that could reach it again (no user code, no other field).
+#[derive(Default)]
+struct Slot<T>(core::cell::UnsafeCell<T>);
+
+impl<T> Slot<T> {
+    /// Runs `f` on the field. `f` must not reach this slot again.
+    #[inline(always)]
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: the slot is `!Sync` (its thread's alone), and no borrow of
+        // it is live: `f` is one of this module's short closures, which
+        // touch nothing else (see `Slot`).
+        f(unsafe { &mut *self.0.get() })
+    }
 }
 
 /// Freed tasklet objects a thread keeps for reuse: creating a tasklet then
@@ -105,17 +124,18 @@ impl Ts {
             callback_current: Cell::new(null_mut()),
             target: Cell::new(null_mut()),
             deferred: Cell::new(null_mut()),
-            watchdogs: Cell::new(Vec::new()),
+            watchdogs: Slot::default(),
             interrupt_watchdog: Cell::new(null_mut()),
             interrupted: Cell::new(null_mut()),
             timer: Cell::new(TimerSettings::default()),
             ticks: Cell::new(0),
+            nesting_level: Cell::new(0),
             switch_trap: Cell::new(0),
             schedlock: Cell::new(false),
-            stacks: Cell::new(StackPool::default()),
-            started: Cell::new(Vec::new()),
-            tasklet_cache: Cell::new(Vec::new()),
-            uncollectable: Cell::new(Vec::new()),
+            stacks: Slot::default(),
+            started: Slot::default(),
+            tasklet_cache: Slot::default(),
+            uncollectable: Slot::default(),
             switch_count: Cell::new(0),
         });
         let ts = Ts(NonNull::from(Box::leak(state)));
@@ -129,7 +149,7 @@ impl Ts {
     /// copy of it are dangling from here on.
     pub(crate) fn free(self) {
         TS.with(|c| c.set(null_mut()));
-        for op in self.tasklet_cache.take() {
+        for op in self.tasklet_cache.with(core::mem::take) {
             // SAFETY: cached objects are freed tasklets nobody references.
             unsafe { threads::free_tasklet(op) };
         }
@@ -197,25 +217,34 @@ impl ThreadState {
         }
     }
 
-    /// The number of tasklets in the ring.
+    /// The number of tasklets in the ring (as published: only this thread
+    /// writes it).
     pub(crate) fn runcount(&self) -> c_int {
-        self.ring.len()
+        self.shared.runcount.load(Ordering::Relaxed)
     }
 
-    /// Tells other threads what changed: the current tasklet, the count.
     #[inline(always)]
-    fn publish(&self) {
-        self.shared.current.store(self.current(), Ordering::Relaxed);
-        self.shared
-            .runcount
-            .store(self.ring.len(), Ordering::Relaxed);
+    fn count(&self, delta: c_int) {
+        let n = self.shared.runcount.load(Ordering::Relaxed);
+        self.shared.runcount.store(n + delta, Ordering::Relaxed);
+    }
+
+    /// Tells other threads the current tasklet: the head, unless a schedule
+    /// callback reports another.
+    #[inline(always)]
+    fn publish_current(&self) {
+        if self.callback_current.get().is_null() {
+            self.shared
+                .current
+                .store(self.ring.head(), Ordering::Relaxed);
+        }
     }
 
     /// Makes `t`, a member, the head.
     #[inline(always)]
     pub(crate) fn set_head(&self, t: *mut Tasklet) {
         self.ring.set_head(t);
-        self.publish();
+        self.publish_current();
     }
 
     /// Appends `t` at the tail of the ring (a reference moves in).
@@ -224,9 +253,13 @@ impl ThreadState {
     /// `t` must be a live, unlinked tasklet of this thread.
     #[inline(always)]
     pub(crate) unsafe fn link(&self, t: *mut Tasklet) {
+        let empty = self.ring.head().is_null();
         // SAFETY: per the contract.
         unsafe { self.ring.push_back(t) };
-        self.publish();
+        self.count(1);
+        if empty {
+            self.publish_current();
+        }
     }
 
     /// Links `t` just before `at`, a member.
@@ -236,17 +269,18 @@ impl ThreadState {
     pub(crate) unsafe fn link_before(&self, at: *mut Tasklet, t: *mut Tasklet) {
         // SAFETY: per the contract.
         unsafe { self.ring.link_before(at, t) };
-        self.publish();
+        self.count(1);
     }
 
     /// Links `t` right after `at`, a member.
     ///
     /// # Safety
     /// As [`ThreadState::link`]; `at` must be a member.
+    #[inline(always)]
     pub(crate) unsafe fn link_after(&self, at: *mut Tasklet, t: *mut Tasklet) {
         // SAFETY: per the contract.
         unsafe { self.ring.link_after(at, t) };
-        self.publish();
+        self.count(1);
     }
 
     /// Unlinks `t` (its reference passes to the caller). Removing the head
@@ -256,16 +290,25 @@ impl ThreadState {
     /// `t` must be a member of this thread's ring.
     #[inline(always)]
     pub(crate) unsafe fn unlink(&self, t: *mut Tasklet) {
+        let head = t == self.ring.head();
         // SAFETY: per the contract.
         unsafe { self.ring.remove(t) };
-        self.publish();
+        self.count(-1);
+        if head {
+            self.publish_current();
+        }
     }
 
     /// Reports `prev` as current while a schedule callback runs (NULL ends
     /// that).
     pub(crate) fn set_callback_current(&self, prev: *mut Tasklet) {
         self.callback_current.set(prev);
-        self.publish();
+        let current = if prev.is_null() {
+            self.ring.head()
+        } else {
+            prev
+        };
+        self.shared.current.store(current, Ordering::Relaxed);
     }
 
     /// The tasklet `run_loop` resumes next.
@@ -297,18 +340,30 @@ impl ThreadState {
 
     /// The innermost watchdog, else main.
     pub(crate) fn wakeup_target(&self) -> *mut Tasklet {
-        let w = self.watchdogs.take();
-        let t = w.last().copied().unwrap_or_else(|| self.main());
-        self.watchdogs.set(w);
-        t
+        match self.watchdogs.with(|w| w.last().copied()) {
+            Some(t) => t,
+            None => self.main(),
+        }
     }
 
-    /// Runs `f` on the watchdog stack.
-    pub(crate) fn with_watchdogs<R>(&self, f: impl FnOnce(&mut Vec<*mut Tasklet>) -> R) -> R {
-        let mut w = self.watchdogs.take();
-        let r = f(&mut w);
-        self.watchdogs.set(w);
-        r
+    /// Pushes a watchdog (a reference moves in).
+    pub(crate) fn push_watchdog(&self, t: *mut Tasklet) {
+        self.watchdogs.with(|w| w.push(t));
+    }
+
+    /// Pops the innermost watchdog (its reference moves out).
+    pub(crate) fn pop_watchdog(&self) -> Option<*mut Tasklet> {
+        self.watchdogs.with(|w| w.pop())
+    }
+
+    /// Whether `t` is inside `run()`.
+    pub(crate) fn is_watchdog(&self, t: *mut Tasklet) -> bool {
+        self.watchdogs.with(|w| w.contains(&t))
+    }
+
+    /// Takes every watchdog (their references move out).
+    pub(crate) fn take_watchdogs(&self) -> Vec<*mut Tasklet> {
+        self.watchdogs.with(core::mem::take)
     }
 
     pub(crate) fn interrupt_watchdog(&self) -> *mut Tasklet {
@@ -342,12 +397,14 @@ impl ThreadState {
     /// The nesting level of the running code (SPEC §9.3).
     #[inline(always)]
     pub(crate) fn nesting_level(&self) -> c_int {
-        self.shared.nesting_level.load(Ordering::Relaxed)
+        self.nesting_level.get()
     }
 
     #[inline(always)]
     pub(crate) fn set_nesting_level(&self, level: c_int) {
-        self.shared.nesting_level.store(level, Ordering::Relaxed);
+        if self.nesting_level.replace(level) != level {
+            self.shared.nesting_level.store(level, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn switch_trap(&self) -> c_int {
@@ -377,75 +434,60 @@ impl ThreadState {
 
     /// A stack for a tasklet about to start; None when out of memory.
     pub(crate) fn take_stack(&self) -> Option<TaskletStack> {
-        let mut pool = self.stacks.take();
-        let s = pool.take();
-        self.stacks.set(pool);
-        s
+        self.stacks.with(|pool| pool.take())
     }
 
     /// Gives back the stack of a finished tasklet.
     pub(crate) fn give_stack(&self, stack: TaskletStack) {
-        let mut pool = self.stacks.take();
-        pool.give(stack);
-        self.stacks.set(pool);
+        self.stacks.with(|pool| pool.give(stack));
     }
 
-    /// Records a tasklet that got a coroutine.
+    /// Records a tasklet that got a coroutine; returns its index.
     pub(crate) fn add_started(&self, t: *mut Tasklet) -> usize {
-        let mut list = self.started.take();
-        list.push(t);
-        let i = list.len() - 1;
-        self.started.set(list);
-        i
+        self.started.with(|list| {
+            list.push(t);
+            list.len() - 1
+        })
     }
 
     /// Forgets the started tasklet at `index`; returns the one that moved
     /// into its place, if any.
     pub(crate) fn remove_started(&self, index: usize) -> Option<*mut Tasklet> {
-        let mut list = self.started.take();
-        list.swap_remove(index);
-        let moved = list.get(index).copied();
-        self.started.set(list);
-        moved
+        self.started.with(|list| {
+            list.swap_remove(index);
+            list.get(index).copied()
+        })
     }
 
     /// The started tasklets (a copy).
     pub(crate) fn started(&self) -> Vec<*mut Tasklet> {
-        let list = self.started.take();
-        let copy = list.clone();
-        self.started.set(list);
-        copy
+        self.started.with(|list| list.clone())
     }
 
     /// Keeps a tasklet that survived its kills (a reference moves in).
     pub(crate) fn keep_uncollectable(&self, t: *mut Tasklet) {
-        let mut list = self.uncollectable.take();
-        list.push(t);
-        self.uncollectable.set(list);
+        self.uncollectable.with(|list| list.push(t));
         threads::count_uncollectable();
     }
 
     /// The kept survivors, with their references.
     pub(crate) fn take_uncollectable(&self) -> Vec<*mut Tasklet> {
-        self.uncollectable.take()
+        self.uncollectable.with(core::mem::take)
     }
 
     /// A freed tasklet object to reuse, if one is kept.
     pub(crate) fn take_cached_tasklet(&self) -> Option<*mut PyObject> {
-        let mut cache = self.tasklet_cache.take();
-        let op = cache.pop();
-        self.tasklet_cache.set(cache);
-        op
+        self.tasklet_cache.with(|cache| cache.pop())
     }
 
     /// Keeps a freed tasklet object for reuse; false when the cache is full.
     pub(crate) fn cache_tasklet(&self, op: *mut PyObject) -> bool {
-        let mut cache = self.tasklet_cache.take();
-        let kept = cache.len() < TASKLET_CACHE;
-        if kept {
-            cache.push(op);
-        }
-        self.tasklet_cache.set(cache);
-        kept
+        self.tasklet_cache.with(|cache| {
+            let kept = cache.len() < TASKLET_CACHE;
+            if kept {
+                cache.push(op);
+            }
+            kept
+        })
     }
 }

@@ -321,7 +321,7 @@ unsafe fn apply(ts: Ts, t: *mut Tasklet, what: HandOff) {
                 true
             }
             HandOff::Insert => {
-                let ok = s.kind() == Kind::Paused && switch::claim(t, s, Kind::Runnable);
+                let ok = s.is(Kind::Paused) && switch::claim(t, s, Kind::Runnable);
                 if ok {
                     ts.link(t);
                 }
@@ -329,7 +329,7 @@ unsafe fn apply(ts: Ts, t: *mut Tasklet, what: HandOff) {
             }
             HandOff::RunNext => run_next(ts, t, s),
             HandOff::Remove => {
-                if s.kind() == Kind::Runnable && t != ts.head() {
+                if s.is(Kind::Runnable) && t != ts.head() {
                     ts.unlink(t);
                     tasklet::set_state(t, s.with_kind(Kind::Paused));
                     decref(t.cast());
@@ -418,7 +418,7 @@ pub(crate) unsafe fn request(t: *mut Tasklet, what: HandOff, wake: bool) -> Resu
             return Err(what);
         }
         let insert = match what {
-            HandOff::Throw(_) => tasklet::state(t).kind() == Kind::Paused,
+            HandOff::Throw(_) => tasklet::state(t).is(Kind::Paused),
             _ => false,
         };
         match what {

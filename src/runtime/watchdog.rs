@@ -75,8 +75,12 @@ pub(crate) fn threadblock(ts: Ts) -> bool {
 }
 
 /// A new time slice after a switch.
+#[inline(always)]
 pub(crate) fn restart_slice(ts: Ts) {
-    ts.set_timer(ts.timer().restarted(ts.ticks()));
+    let timer = ts.timer();
+    if timer.active {
+        ts.set_timer(timer.restarted(ts.ticks()));
+    }
 }
 
 fn nesting_ok(ts: Ts, t: *mut Tasklet) -> bool {
@@ -139,7 +143,7 @@ pub(crate) unsafe fn run_watchdog(timeout: c_long, flags: c_int) -> PyResult<*mu
     unsafe {
         super::scheduler::with_main(|ts| {
             let w = ts.head();
-            ts.with_watchdogs(|list| list.push(object::new_ref(w.cast()).cast()));
+            ts.push_watchdog(object::new_ref(w.cast()).cast());
             let owns_timer = timeout > 0 && ts.interrupt_watchdog().is_null();
             let saved = ts.timer();
             if owns_timer {
@@ -161,7 +165,7 @@ pub(crate) unsafe fn run_watchdog(timeout: c_long, flags: c_int) -> PyResult<*mu
             };
             let result = match switched {
                 Err(NotSwitched) => {
-                    ts.with_watchdogs(|list| list.pop());
+                    ts.pop_watchdog();
                     relink_as_current(ts, w);
                     stop_timer();
                     return Err(errors::Raised);
@@ -174,7 +178,7 @@ pub(crate) unsafe fn run_watchdog(timeout: c_long, flags: c_int) -> PyResult<*mu
             let interrupted = ts.replace_interrupted(null_mut());
             if !interrupted.is_null() {
                 if flags & PY_WATCHDOG_SOFT == 0 {
-                    if tasklet::state(interrupted).kind() == Kind::Runnable {
+                    if tasklet::state(interrupted).is(Kind::Runnable) {
                         ts.unlink(interrupted);
                         tasklet::set_state(
                             interrupted,
@@ -215,10 +219,10 @@ pub(crate) unsafe fn relink_as_current(ts: Ts, t: *mut Tasklet) {
 /// # Safety
 /// `w` must be a live tasklet of `ts`'s thread.
 unsafe fn pop_watchdogs(ts: Ts, w: *mut Tasklet) {
-    if !ts.with_watchdogs(|list| list.contains(&w)) {
+    if !ts.is_watchdog(w) {
         return;
     }
-    while let Some(top) = ts.with_watchdogs(|list| list.pop()) {
+    while let Some(top) = ts.pop_watchdog() {
         // SAFETY: the stack owned a reference to each; they are ours.
         unsafe {
             if top == w {
