@@ -463,6 +463,38 @@ TEST(callback_may_insert) {
     Py_DECREF(a);
 }
 
+/* Traces what the callback sees of prev: alive, scheduled, the run count. */
+static PyObject *state_cb(PyObject *self, PyObject *args) {
+    (void)self;
+    PyTaskletObject *prev = (PyTaskletObject *)PyTuple_GetItem(args, 0);
+    trace("cb(%s>%s) alive=%d scheduled=%d runcount=%d", name_of((PyObject *)prev),
+          name_of(PyTuple_GetItem(args, 1)), PyTasklet_Alive(prev), PyTasklet_Scheduled(prev),
+          PyStackless_GetRunCount());
+    Py_RETURN_NONE;
+}
+
+static PyObject *ends_at_once(PyObject *self, PyObject *args) {
+    (void)self;
+    trace("%s ran", arg_str(args, 0));
+    Py_RETURN_NONE;
+}
+
+/* §2.5 steps 2-4 (found by differential testing against Stackless): when
+ * the callback sees the last switch of a finished tasklet, the tasklet has
+ * already left the runnables and is dead: not counted, not alive, not
+ * scheduled. */
+TEST(callback_sees_the_dying_tasklet_dead) {
+    BEGIN();
+    PyTaskletObject *a = spawn_named(ends_at_once, "ends_at_once", "A", NULL);
+    CHECK_INT(INSTALL(state_cb), 0);
+    PyObject *r = PyStackless_RunWatchdog(0);
+    uninstall();
+    CHECK_NONE(r);
+    CHECK_TRACE("cb(main>A) alive=1 scheduled=0 runcount=1 A ran "
+                "cb(A>main) alive=0 scheduled=0 runcount=1");
+    Py_DECREF(a);
+}
+
 /* ---- Errors (S50) ------------------------------------------------------ */
 
 /* S50: raises RuntimeError("scheduleCallback") when next is main. */
@@ -661,6 +693,7 @@ int main(void) {
     RUN_INSIDE(inside_the_callback);
     RUN_INSIDE(callback_sees_no_pending_error);
     RUN_INSIDE(callback_may_insert);
+    RUN_INSIDE(callback_sees_the_dying_tasklet_dead);
     RUN_INSIDE(failing_callback_is_unraisable);
     RUN_INSIDE(failing_fast_hook_is_unraisable);
     RUN(switch_inside_callback_is_fatal);
