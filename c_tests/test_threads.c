@@ -399,6 +399,157 @@ TEST(s60_kill_of_a_threadless_tasklet_succeeds) {
     Py_CLEAR(remote[1]);
 }
 
+/* ---- Hand-offs across threads keep every message ----------------------- */
+
+/* Receives, traces the value, then makes one more switching call. */
+static PyObject *receive_then_schedule(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *v = PyChannel_Receive(ch);
+    if (v == NULL) {
+        worker_trace(PyErr_ExceptionMatches(PyExc_TaskletExit) ? "TaskletExit-in-receive" : "error");
+        return NULL;
+    }
+    worker_trace(PyUnicode_AsUTF8(v));
+    Py_DECREF(v);
+    PyObject *r = PyStackless_Schedule(Py_None, 0);
+    if (r == NULL) {
+        worker_trace(PyErr_ExceptionMatches(PyExc_TaskletExit) ? "TaskletExit" : "error");
+        return NULL;
+    }
+    Py_DECREF(r);
+    worker_trace("not-killed");
+    Py_RETURN_NONE;
+}
+
+static PyObject *receiving_worker(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    worker_id = PyThread_get_thread_ident();
+    remote[0] = spawn(receive_then_schedule);
+    if (remote[0] == NULL || PyTasklet_Run(remote[0]) < 0) {
+        return NULL;
+    }
+    set_stage(1);
+    wait_stage(2); /* the other thread sends and kills meanwhile */
+    return serve_until(3);
+}
+
+/* A tasklet of another thread that a send completed, then a kill reached
+ * before it ran: it gets the value first, and the kill at its next
+ * switching call (no message is lost to a kill that crosses threads). */
+TEST(cross_thread_kill_after_a_delivery_keeps_the_value) {
+    worker w;
+    reset();
+    start_worker(&w, receiving_worker, 1);
+    wait_stage(1);
+    PyObject *x = PyUnicode_FromString("x");
+    CHECK_INT(PyChannel_Send(ch, x), 0);
+    Py_DECREF(x);
+    CHECK_INT(PyTasklet_Kill(remote[0]), 0);
+    set_stage(2);
+    for (int i = 0; i < 2000 && !worker_log_is("x TaskletExit"); i++) {
+        sleep_us(1000);
+    }
+    set_stage(3);
+    CHECK(join_worker(&w));
+    CHECK(worker_log_is("x TaskletExit"));
+    CHECK_INT(PyTasklet_Alive(remote[0]), 0);
+    Py_CLEAR(remote[0]);
+}
+
+/* Catches the kill of its thread's end and waits on the channel again. */
+static PyObject *stubborn_receiver(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    for (;;) {
+        PyObject *v = PyChannel_Receive(ch);
+        if (v != NULL) {
+            worker_trace("received");
+            Py_DECREF(v);
+            Py_RETURN_NONE;
+        }
+        if (!PyErr_ExceptionMatches(PyExc_TaskletExit)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        worker_trace("caught");
+    }
+}
+
+static PyObject *leaves_a_survivor(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    remote[0] = spawn(stubborn_receiver);
+    if (remote[0] == NULL || PyTasklet_Run(remote[0]) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE; /* the thread ends: its exit kills the receiver once */
+}
+
+/* Kept forever: a tasklet that survived its thread's end is uncollectable
+ * (SPEC §6.6), and must stay reachable for valgrind. */
+static PyTaskletObject *survivor;
+
+/* SPEC §6.6: a tasklet that survived its thread's end and waits on a
+ * channel can never run again; a sender never hands it a value (which
+ * would be lost): it is dropped from the queue, and the send blocks. */
+TEST(a_send_never_hands_a_value_to_a_dead_thread) {
+    worker w;
+    reset();
+    start_worker(&w, leaves_a_survivor, 0);
+    CHECK(join_worker(&w));
+    CHECK(worker_log_is("caught"));
+    survivor = remote[0];
+    remote[0] = NULL;
+    CHECK_INT(PyChannel_GetBalance(ch), -1);
+    CHECK_INT(PyTasklet_Alive(survivor), 0);
+    PyObject *x = PyUnicode_FromString("x");
+    CHECK_INT(PyChannel_Send(ch, x), -1);
+    Py_DECREF(x);
+    CHECK_ERROR(PyExc_RuntimeError, "Deadlock: the last runnable tasklet cannot be blocked.");
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
+    CHECK_INT(PyTasklet_GetBlocked(survivor), 0);
+    CHECK(worker_log_is("caught"));
+}
+
+static PyObject *parked_main(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    worker_id = PyThread_get_thread_ident();
+    set_stage(1);
+    PyObject *v = PyChannel_Receive(ch); /* parks: no tasklet runs here */
+    if (v == NULL) {
+        return NULL;
+    }
+    Py_DECREF(v);
+    Py_RETURN_NONE;
+}
+
+/* get_thread_info of another thread: its main, no current while nothing
+ * runs there, its run count. */
+TEST(thread_info_of_another_thread) {
+    worker w;
+    reset();
+    start_worker(&w, parked_main, 1);
+    wait_stage(1);
+    while (PyChannel_GetBalance(ch) != -1) {
+        sleep_us(1000);
+    }
+    PyObject *info = PyStackless_GetThreadInfo((long)worker_id);
+    CHECK(info != NULL);
+    PyObject *main = PyTuple_GetItem(info, 0);
+    CHECK(PyTasklet_Check(main));
+    CHECK_INT(PyTasklet_IsMain((PyTaskletObject *)main), 1);
+    CHECK_INT(PyTasklet_GetThreadId((PyTaskletObject *)main), (long)worker_id);
+    CHECK_INT(PyTasklet_GetBlocked((PyTaskletObject *)main), -1);
+    CHECK_PTR(PyTuple_GetItem(info, 1), Py_None);
+    CHECK_INT(PyLong_AsLong(PyTuple_GetItem(info, 2)), 0);
+    Py_DECREF(info);
+    CHECK_INT(PyChannel_Send(ch, Py_None), 0);
+    CHECK(join_worker(&w));
+}
+
 /* ---- Deadlocks across threads (SPEC §6.4) ------------------------------ */
 
 static PyChannelObject *other_ch;
@@ -560,6 +711,9 @@ int main(void) {
     RUN_INSIDE(threadblock_run_waits_for_another_thread);
     RUN_INSIDE(untimed_run_returns_instead_of_sleeping);
     RUN_INSIDE(thread_info_and_ids);
+    RUN_INSIDE(cross_thread_kill_after_a_delivery_keeps_the_value);
+    RUN_INSIDE(a_send_never_hands_a_value_to_a_dead_thread);
+    RUN_INSIDE(thread_info_of_another_thread);
     Py_DECREF(ch);
     Py_DECREF(other_ch);
     PyStackless_Finalize();
