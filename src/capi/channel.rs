@@ -4,9 +4,9 @@
 use super::{guard, required, to_status};
 use crate::errors::{self as err, PyResult};
 use crate::object::{PyObject, PyTypeObject};
-use crate::runtime::bomb;
 use crate::runtime::channel::{self, PyChannelObject, Queue};
 use crate::runtime::messages as msg;
+use crate::runtime::{bomb, transfer};
 use core::ffi::c_int;
 use core::ptr::null_mut;
 
@@ -61,7 +61,7 @@ pub extern "C" fn PyChannel_Send(self_: *mut PyChannelObject, arg: *mut PyObject
         to_status(channel_arg(self_).and_then(|ch| {
             let arg = required(arg)?;
             // SAFETY: a checked channel and a live value.
-            unsafe { channel::send(ch, arg) }
+            unsafe { transfer::send(ch, arg) }
         }))
     })
 }
@@ -80,7 +80,7 @@ pub extern "C" fn PyChannel_Receive(self_: *mut PyChannelObject) -> *mut PyObjec
     guard(null_mut(), || {
         // SAFETY: a checked channel.
         channel_arg(self_)
-            .and_then(|ch| unsafe { channel::receive(ch) })
+            .and_then(|ch| unsafe { transfer::receive(ch) })
             .unwrap_or(null_mut())
     })
 }
@@ -105,8 +105,8 @@ pub extern "C" fn PyChannel_SendException(
         to_status(channel_arg(self_).and_then(|ch| {
             // SAFETY: a checked channel; klass/value NULL or live.
             unsafe {
-                let b = channel::exception_bomb(klass, value, msg::SEND_EXCEPTION_NEEDS_CLASS)?;
-                let r = channel::send(ch, b);
+                let b = bomb::exception(klass, value, msg::SEND_EXCEPTION_NEEDS_CLASS)?;
+                let r = transfer::send(ch, b);
                 crate::object::decref(b);
                 r
             }
@@ -128,7 +128,7 @@ pub extern "C" fn PyChannel_SendThrow(
             // SAFETY: a checked channel; the triple NULL or live.
             unsafe {
                 let b = bomb::from_throw(exc, val, tb)?;
-                let r = channel::send(ch, b);
+                let r = transfer::send(ch, b);
                 crate::object::decref(b);
                 r
             }

@@ -5,7 +5,7 @@ use super::{guard, to_object, to_status};
 use crate::errors as err;
 use crate::object::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use crate::object::{dict, static_header, tuple, PyObject, PyTypeObject};
-use crate::runtime::scheduler;
+use crate::runtime::{finalize, scheduler};
 use core::ptr::null_mut;
 
 /// Runs `func(*args, **kwds)` (`args` a tuple or NULL, `kwds` a dict or
@@ -44,7 +44,7 @@ pub extern "C" fn PyStackless_Call_Main(
 pub extern "C" fn PyStackless_Finalize() -> core::ffi::c_int {
     guard(-1, || {
         // SAFETY: operates on the calling thread's own state.
-        to_status(unsafe { scheduler::finalize() })
+        to_status(unsafe { finalize::finalize() })
     })
 }
 

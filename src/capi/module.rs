@@ -129,7 +129,7 @@ pub extern "C" fn PyStackless_SetStackSize(size: usize) -> usize {
 /// calling thread). NULL with `RuntimeError("Thread id not found")`.
 #[no_mangle]
 pub extern "C" fn PyStackless_GetThreadInfo(thread_id: c_long) -> *mut PyObject {
-    guard(null_mut(), || to_object(scheduler::thread_info(thread_id)))
+    guard(null_mut(), || to_object(threads::thread_info(thread_id)))
 }
 
 /// Extension mirroring `stackless.set_error_handler(handler)`: `handler`

@@ -431,22 +431,7 @@ pub extern "C" fn PyCapsule_New(
     destructor: capsule::PyCapsule_Destructor,
 ) -> *mut PyObject {
     guard(null_mut(), || {
-        if pointer.is_null() {
-            err::value_error("PyCapsule_New called with null pointer");
-            return null_mut();
-        }
-        // SAFETY: PyCapsule_Type is a ready static type.
-        let Ok(op) = (unsafe { typeobj::alloc(&raw mut capsule::PyCapsule_Type, 0) }) else {
-            return null_mut();
-        };
-        let c = op.cast::<capsule::CapsuleObject>();
-        // SAFETY: `op` is a fresh capsule.
-        unsafe {
-            (*c).pointer = pointer;
-            (*c).name = name;
-            (*c).destructor = destructor;
-        }
-        op
+        to_object(capsule::new(pointer, name, destructor))
     })
 }
 
@@ -455,19 +440,8 @@ pub extern "C" fn PyCapsule_New(
 #[no_mangle]
 pub extern "C" fn PyCapsule_GetPointer(op: *mut PyObject, name: *const c_char) -> *mut c_void {
     guard(null_mut(), || {
-        // SAFETY: checked non-NULL and a capsule before the fields are read.
-        unsafe {
-            if op.is_null() || !capsule::check(op) {
-                err::value_error("PyCapsule_GetPointer called with invalid PyCapsule object");
-                return null_mut();
-            }
-            let c = op.cast::<capsule::CapsuleObject>();
-            if !capsule::names_match((*c).name, name) {
-                err::value_error("PyCapsule_GetPointer called with incorrect name");
-                return null_mut();
-            }
-            (*c).pointer
-        }
+        // SAFETY: NULL or a live object; the name NULL or NUL-terminated.
+        unsafe { capsule::pointer(op, name) }.unwrap_or(null_mut())
     })
 }
 

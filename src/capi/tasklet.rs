@@ -6,7 +6,7 @@ use crate::errors::{self as err, PyResult};
 use crate::object::{tuple, PyObject, PyTypeObject};
 use crate::runtime::messages as msg;
 use crate::runtime::tasklet::{self, PyTaskletObject, Tasklet};
-use crate::runtime::{bomb, channel, scheduler, watchdog};
+use crate::runtime::{bomb, scheduler, watchdog};
 use core::ffi::{c_int, c_long};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -146,7 +146,7 @@ pub extern "C" fn PyTasklet_BindEx(
 pub extern "C" fn PyTasklet_BindThread(task: *mut PyTaskletObject, thread_id: c_long) -> c_int {
     guard(-1, || {
         // SAFETY: a checked tasklet.
-        with_tasklet(task, |t| unsafe { scheduler::bind_thread(t, thread_id) })
+        with_tasklet(task, |t| unsafe { tasklet::bind_thread(t, thread_id) })
     })
 }
 
@@ -235,7 +235,7 @@ pub extern "C" fn PyTasklet_RaiseException(
         with_tasklet(self_, |t| {
             // SAFETY: a checked tasklet; klass/args NULL or live.
             unsafe {
-                let b = channel::exception_bomb(klass, args, msg::RAISE_NEEDS_CLASS)?;
+                let b = bomb::exception(klass, args, msg::RAISE_NEEDS_CLASS)?;
                 scheduler::throw_bomb(t, false, b)
             }
         })
@@ -434,7 +434,7 @@ pub extern "C" fn PyTasklet_GetBlocked(task: *mut PyTaskletObject) -> c_int {
 pub extern "C" fn PyTasklet_GetTempval(task: *mut PyTaskletObject) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: a checked, live tasklet.
-        to_object(tasklet_arg(task).and_then(|t| unsafe { scheduler::tempval(t) }))
+        to_object(tasklet_arg(task).and_then(|t| unsafe { tasklet::get_tempval_checked(t) }))
     })
 }
 
@@ -449,7 +449,7 @@ pub extern "C" fn PyTasklet_SetTempval(task: *mut PyTaskletObject, value: *mut P
                 return Err(err::bad_internal_call());
             }
             // SAFETY: a checked tasklet and a live value.
-            unsafe { scheduler::set_tempval(t, value) }
+            unsafe { tasklet::set_tempval_checked(t, value) }
         })
     })
 }
@@ -470,7 +470,7 @@ pub extern "C" fn PyTasklet_GetThreadId(task: *mut PyTaskletObject) -> c_long {
 pub extern "C" fn PyTasklet_GetNext(task: *mut PyTaskletObject) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: a checked, live tasklet.
-        to_object(tasklet_arg(task).and_then(|t| unsafe { scheduler::neighbour(t, true) }))
+        to_object(tasklet_arg(task).and_then(|t| unsafe { tasklet::neighbour(t, true) }))
     })
 }
 
@@ -480,6 +480,6 @@ pub extern "C" fn PyTasklet_GetNext(task: *mut PyTaskletObject) -> *mut PyObject
 pub extern "C" fn PyTasklet_GetPrev(task: *mut PyTaskletObject) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: a checked, live tasklet.
-        to_object(tasklet_arg(task).and_then(|t| unsafe { scheduler::neighbour(t, false) }))
+        to_object(tasklet_arg(task).and_then(|t| unsafe { tasklet::neighbour(t, false) }))
     })
 }

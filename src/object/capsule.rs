@@ -78,6 +78,57 @@ pub unsafe fn check(op: *mut PyObject) -> bool {
     unsafe { type_of(op) == &raw mut PyCapsule_Type }
 }
 
+/// `PyCapsule_New`: a capsule of `pointer` (not NULL, else `ValueError`)
+/// named `name` (borrowed: it must outlive the capsule).
+pub fn new(
+    pointer: *mut c_void,
+    name: *const c_char,
+    destructor: PyCapsule_Destructor,
+) -> crate::errors::PyResult<*mut PyObject> {
+    if pointer.is_null() {
+        return Err(crate::errors::value_error(
+            "PyCapsule_New called with null pointer",
+        ));
+    }
+    // SAFETY: PyCapsule_Type is a ready static type.
+    let op = unsafe { typeobj::alloc(&raw mut PyCapsule_Type, 0)? };
+    let c = op.cast::<CapsuleObject>();
+    // SAFETY: `op` is a fresh capsule.
+    unsafe {
+        (*c).pointer = pointer;
+        (*c).name = name;
+        (*c).destructor = destructor;
+    }
+    Ok(op)
+}
+
+/// `PyCapsule_GetPointer`: the pointer of a capsule whose name equals
+/// `name`, else `ValueError`.
+///
+/// # Safety
+/// `op` must be NULL or live; `name` NULL or a NUL-terminated string.
+pub unsafe fn pointer(
+    op: *mut PyObject,
+    name: *const c_char,
+) -> crate::errors::PyResult<*mut c_void> {
+    // SAFETY: checked non-NULL and a capsule before the fields are read;
+    // the names are NULL or NUL-terminated per the contract.
+    unsafe {
+        if op.is_null() || !check(op) {
+            return Err(crate::errors::value_error(
+                "PyCapsule_GetPointer called with invalid PyCapsule object",
+            ));
+        }
+        let c = op.cast::<CapsuleObject>();
+        if !names_match((*c).name, name) {
+            return Err(crate::errors::value_error(
+                "PyCapsule_GetPointer called with incorrect name",
+            ));
+        }
+        Ok((*c).pointer)
+    }
+}
+
 /// Whether two capsule names are equal (both NULL counts as equal).
 ///
 /// # Safety

@@ -3,7 +3,7 @@
 use super::messages as msg;
 use crate::errors::{self, ErrorState, PyResult, Raised};
 use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
-use crate::object::{self, decref, exceptions, none, PyObject, PyTypeObject};
+use crate::object::{self, decref, exceptions, none, tuple, PyObject, PyTypeObject};
 use core::ptr::null_mut;
 
 #[repr(C)]
@@ -151,5 +151,33 @@ pub(crate) unsafe fn explode(op: *mut PyObject) {
         object::xincref(s.tb);
         errors::restore(s);
         decref(op);
+    }
+}
+
+/// A bomb for `PyChannel_SendException(klass, args)`: `args` a tuple is the
+/// argument tuple, anything else one argument, NULL none.
+///
+/// # Safety
+/// Both NULL or live.
+pub(crate) unsafe fn exception(
+    klass: *mut PyObject,
+    args: *mut PyObject,
+    message: &str,
+) -> PyResult<*mut PyObject> {
+    // SAFETY: per the contract.
+    unsafe {
+        if klass.is_null() || !exceptions::is_class(klass) {
+            return Err(errors::type_error(message));
+        }
+        let args = if args.is_null() {
+            tuple::empty()?
+        } else if tuple::check(args) {
+            object::new_ref(args)
+        } else {
+            tuple::from_borrowed(&[args])?
+        };
+        let b = of(klass, args);
+        decref(args);
+        b
     }
 }

@@ -1,5 +1,6 @@
-//! Channels: the FIFO queue of blocked tasklets, the balance, and the
-//! send/receive algorithm of SPEC §4.2-§4.3, across threads.
+//! Channels: the object, its lock, the FIFO queue of blocked tasklets and
+//! the balance, and taking a blocked tasklet out of its queue from any
+//! thread. The send/receive algorithm is in `transfer`.
 //!
 //! Everything a channel holds is behind its lock ([`Guard`]): there is no
 //! other way to reach the fields. The queue links blocked tasklets through
@@ -14,19 +15,12 @@
 //! `try_incref`; the deallocator clears `channel` under that same lock
 //! before the memory goes.
 
-use super::bomb;
-use super::callbacks;
 use super::messages as msg;
-use super::switch::{self, NotSwitched, Switched};
 use super::tasklet::{self, Kind, Tasklet};
-use super::thread_state::Ts;
 use super::threads::HandOff;
-use super::watchdog;
 use crate::errors::{self, PyResult, Raised};
 use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
-use crate::object::{
-    self, decref, exceptions, long, none, protocol, tuple, PyObject, PyTypeObject,
-};
+use crate::object::{self, decref, none, PyObject, PyTypeObject};
 use core::cell::UnsafeCell;
 use core::ffi::c_int;
 use core::ptr::null_mut;
@@ -61,7 +55,7 @@ pub(crate) struct Channel {
 
 /// What the lock guards.
 pub(crate) struct Queue {
-    head: *mut Tasklet,
+    pub head: *mut Tasklet,
     tail: *mut Tasklet,
     pub balance: c_int,
     pub preference: i8,
@@ -244,7 +238,7 @@ pub(crate) unsafe fn new(ty: *mut PyTypeObject) -> PyResult<*mut PyObject> {
 /// # Safety
 /// `t` must be the calling thread's current tasklet, out of its ring; `g`
 /// the lock of `ch`.
-unsafe fn enqueue(g: &mut Guard, ch: *mut Channel, t: *mut Tasklet, dir: i8) {
+pub(crate) unsafe fn enqueue(g: &mut Guard, ch: *mut Channel, t: *mut Tasklet, dir: i8) {
     // SAFETY: per the contract: the queue links and (from now on) the state
     // word belong to the lock.
     unsafe {
@@ -264,7 +258,7 @@ unsafe fn enqueue(g: &mut Guard, ch: *mut Channel, t: *mut Tasklet, dir: i8) {
 ///
 /// # Safety
 /// As [`enqueue`]; `t` was just taken from the head.
-unsafe fn requeue_head(g: &mut Guard, ch: *mut Channel, t: *mut Tasklet, dir: i8) {
+pub(crate) unsafe fn requeue_head(g: &mut Guard, ch: *mut Channel, t: *mut Tasklet, dir: i8) {
     // SAFETY: per the contract.
     unsafe {
         (*t).queue.next = g.head;
@@ -303,7 +297,7 @@ unsafe fn link_blocked(g: &mut Guard, ch: *mut Channel, t: *mut Tasklet, dir: i8
 ///
 /// # Safety
 /// `g` must be the lock of the channel `t` is blocked on.
-unsafe fn unlink_locked(g: &mut Guard, t: *mut Tasklet, then: Kind) {
+pub(crate) unsafe fn unlink_locked(g: &mut Guard, t: *mut Tasklet, then: Kind) {
     // SAFETY: per the contract, the queue links and the state word are the
     // lock's.
     unsafe {
@@ -375,7 +369,7 @@ pub(crate) unsafe fn unblock(t: *mut Tasklet, then: Kind) -> bool {
 ///
 /// # Safety
 /// `ch` must be a live channel; `t` a live tasklet.
-unsafe fn unblock_from(ch: *mut Channel, t: *mut Tasklet, then: Kind) -> bool {
+pub(crate) unsafe fn unblock_from(ch: *mut Channel, t: *mut Tasklet, then: Kind) -> bool {
     // SAFETY: per the contract.
     unsafe {
         let mut g = lock(ch);
@@ -439,303 +433,6 @@ pub(crate) unsafe fn queue_head(op: *mut PyObject) -> *mut PyObject {
                 object::new_ref(q.head.cast())
             }
         })
-    }
-}
-
-/// Sends `value` (borrowed; a bomb for exceptions) on `ch` (SPEC §4.2).
-///
-/// # Safety
-/// `ch` must be a channel; `value` live.
-pub(crate) unsafe fn send(ch: *mut PyObject, value: *mut PyObject) -> PyResult<()> {
-    // SAFETY: per the contract.
-    unsafe { decref(action(ch.cast(), value, 1)?) };
-    Ok(())
-}
-
-/// Receives from `ch` (SPEC §4.2): the very object sent (new reference).
-///
-/// # Safety
-/// `ch` must be a channel.
-pub(crate) unsafe fn receive(ch: *mut PyObject) -> PyResult<*mut PyObject> {
-    // SAFETY: per the contract.
-    unsafe { action(ch.cast(), null_mut(), -1) }
-}
-
-/// Whether a partner waits for an operation in direction `dir`.
-fn partner_waits(q: &Queue, dir: i8) -> bool {
-    if dir > 0 {
-        q.balance < 0
-    } else {
-        q.balance > 0
-    }
-}
-
-/// The send/receive algorithm; `dir` is +1 (send) or -1 (receive).
-///
-/// The operation holds no reference to the channel while the caller is
-/// blocked, and touches it no more once a switch happened: a channel whose
-/// last reference goes releases its blocked tasklets (SPEC §4.10). The
-/// channel's lock is never held across a switch or a callback.
-///
-/// # Safety
-/// `ch` must be a live channel; `value` live when sending.
-unsafe fn action(ch: *mut Channel, value: *mut PyObject, dir: i8) -> PyResult<*mut PyObject> {
-    // SAFETY: per the contract; the caller's reference keeps `ch` alive
-    // until a switch happened.
-    unsafe {
-        super::scheduler::with_main(|ts| {
-            if ts.schedlock() && callbacks::has_channel_callable() {
-                return Err(errors::runtime_error(msg::RECURSIVE_CHANNEL));
-            }
-            let src = ts.head();
-            let delivered = if dir > 0 {
-                object::new_ref(value)
-            } else {
-                none::new_none()
-            };
-            let saved = core::mem::replace(&mut (*src).tempval, delivered);
-            // The callback runs before the operation unless the partner is
-            // on another thread: then after it (SPEC §4.2 steps 2 and 5).
-            let mut callback_after = false;
-            if callbacks::has_channel_callable() {
-                let g = lock(ch);
-                let cando = partner_waits(&g, dir);
-                callback_after = cando && !tasklet::is_own(g.head, ts);
-                drop(g);
-                if !callback_after {
-                    channel_callback(ts, ch, src, dir > 0, !cando);
-                }
-            }
-            let result = transfer(ts, ch, src, dir, if dir > 0 { value } else { none::none() });
-            match result {
-                Ok(claimed) => {
-                    if callback_after {
-                        channel_callback(ts, ch, src, dir > 0, false);
-                    }
-                    object::xdecref(saved);
-                    claimed
-                }
-                Err(NotSwitched) => {
-                    tasklet::set_tempval(src, saved);
-                    Err(Raised)
-                }
-            }
-        })
-    }
-}
-
-/// SPEC §4.2 steps 3-4: a rendezvous with the first partner, or the caller
-/// blocks. Partners whose thread ended are dropped from the queue on the
-/// way (they can never run again).
-///
-/// # Safety
-/// As [`action`]; `src` is the caller, current on `ts`'s thread; `leaves`
-/// is what it leaves behind (its value when sending, else None).
-unsafe fn transfer(
-    ts: Ts,
-    ch: *mut Channel,
-    src: *mut Tasklet,
-    dir: i8,
-    leaves: *mut PyObject,
-) -> Switched {
-    // SAFETY: per the contract.
-    unsafe {
-        let mut g = lock(ch);
-        loop {
-            if !partner_waits(&g, dir) {
-                return block(ts, g, ch, src, dir, leaves);
-            }
-            let tgt = g.head;
-            if tasklet::is_own(tgt, ts) {
-                return rendezvous(ts, g, ch, src, tgt, dir);
-            }
-            let mut inbox = tasklet::state(tgt).thread().lock();
-            if inbox.ended() {
-                drop(inbox);
-                unlink_locked(&mut g, tgt, Kind::Paused);
-                drop(g);
-                // The queue's reference, outside the lock (it may be the
-                // last one).
-                decref(tgt.cast());
-                g = lock(ch);
-                continue;
-            }
-            // Another thread's tasklet: handed over, under both locks, so
-            // that whoever finds it unblocked finds it in the inbox; no
-            // switch here.
-            unlink_locked(&mut g, tgt, Kind::Handed);
-            core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
-            (*tgt).delivered = true;
-            inbox.push(tgt, HandOff::Ready, true);
-            return Ok(tasklet::claim_tempval(src));
-        }
-    }
-}
-
-/// SPEC §4.2 step 3 with a partner `tgt` of the calling thread.
-///
-/// # Safety
-/// As [`transfer`]; `g` locks `ch`, whose head is `tgt`.
-unsafe fn rendezvous(
-    ts: Ts,
-    mut g: Guard,
-    ch: *mut Channel,
-    src: *mut Tasklet,
-    tgt: *mut Tasklet,
-    dir: i8,
-) -> Switched {
-    // SAFETY: per the contract; both tasklets are ours, `tgt` leaves the
-    // queue under the lock and its reference moves into the ring.
-    unsafe {
-        unlink_locked(&mut g, tgt, Kind::Runnable);
-        core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
-        (*tgt).delivered = true;
-        let schedule_all = g.schedule_all;
-        let preference = c_int::from(g.preference);
-        drop(g);
-        let switched = if schedule_all {
-            ts.link(tgt);
-            switch::switch_to(ts, src, (*src).ring.next(), false, null_mut())
-        } else if preference == -c_int::from(dir) {
-            ts.link_after(src, tgt);
-            switch::switch_to(ts, src, tgt, true, null_mut())
-        } else {
-            ts.link(tgt);
-            return Ok(tasklet::claim_tempval(src));
-        };
-        if switched.is_err() {
-            ts.unlink(tgt);
-            (*tgt).delivered = false;
-            core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
-            let mut g = lock(ch);
-            requeue_head(&mut g, ch, tgt, -dir);
-        }
-        switched
-    }
-}
-
-/// SPEC §4.2 step 4: no partner; the caller blocks.
-///
-/// # Safety
-/// As [`transfer`]; `g` locks `ch`.
-unsafe fn block(
-    ts: Ts,
-    mut g: Guard,
-    ch: *mut Channel,
-    src: *mut Tasklet,
-    dir: i8,
-    leaves: *mut PyObject,
-) -> Switched {
-    // SAFETY: per the contract.
-    unsafe {
-        if (*src).block_trap.load(Ordering::Relaxed) {
-            drop(g);
-            errors::runtime_error(msg::BLOCK_TRAP);
-            return Err(NotSwitched);
-        }
-        if g.closing {
-            drop(g);
-            errors::value_error(msg::CHANNEL_CLOSED);
-            return Err(NotSwitched);
-        }
-        // The ring's reference moves into the queue.
-        ts.unlink(src);
-        enqueue(&mut g, ch, src, dir);
-        drop(g);
-        let switched = switch::switch_to(ts, src, ts.head(), false, leaves);
-        if switched.is_ok() {
-            return switched;
-        }
-        if unblock_from(ch, src, Kind::Runnable) {
-            watchdog::relink_as_current(ts, src);
-            return switched;
-        }
-        // A partner on another thread completed the operation meanwhile:
-        // the caller is in this thread's inbox and the call succeeds.
-        errors::clear();
-        switch::settle(ts, src);
-        ts.set_head(src);
-        Ok(tasklet::claim_tempval(src))
-    }
-}
-
-/// Calls the channel callback `(channel, tasklet, sending, willblock)`
-/// with `schedlock` set; its errors are reported as unraisable (SPEC §5.10).
-///
-/// # Safety
-/// `ch` must be a live channel, `src` the current tasklet of `ts`.
-unsafe fn channel_callback(
-    ts: Ts,
-    ch: *mut Channel,
-    src: *mut Tasklet,
-    sending: bool,
-    willblock: bool,
-) {
-    let cb = callbacks::channel_callable();
-    if cb.is_null() {
-        return;
-    }
-    ts.set_schedlock(true);
-    ts.set_nesting_level(ts.nesting_level() + 1);
-    let saved = errors::take();
-    // SAFETY: `cb` is a live callable (new reference); `ch` and `src` live.
-    let r = unsafe {
-        (|| {
-            let flags = [
-                long::from_i128(sending.into()),
-                long::from_i128(willblock.into()),
-            ];
-            if flags.iter().any(|f| f.is_null()) {
-                flags.iter().for_each(|&f| object::xdecref(f));
-                return Err(Raised);
-            }
-            let args = tuple::from_borrowed(&[ch.cast(), src.cast(), flags[0], flags[1]]);
-            flags.iter().for_each(|&f| decref(f));
-            let args = args?;
-            let r = protocol::call(cb, args, null_mut());
-            decref(args);
-            decref(r?);
-            Ok(())
-        })()
-    };
-    if r.is_err() {
-        callbacks::write_unraisable(msg::CHANNEL_CALLBACK_ERROR);
-    }
-    // SAFETY: the saved state owns its references; `src` is live.
-    unsafe {
-        errors::restore(saved);
-        ts.set_nesting_level(ts.nesting_level() - 1);
-        ts.set_schedlock(false);
-        watchdog::recheck_pending_irq(src);
-        decref(cb);
-    }
-}
-
-/// A bomb for `PyChannel_SendException(klass, args)`: `args` a tuple is the
-/// argument tuple, anything else one argument, NULL none.
-///
-/// # Safety
-/// Both NULL or live.
-pub(crate) unsafe fn exception_bomb(
-    klass: *mut PyObject,
-    args: *mut PyObject,
-    message: &str,
-) -> PyResult<*mut PyObject> {
-    // SAFETY: per the contract.
-    unsafe {
-        if klass.is_null() || !exceptions::is_class(klass) {
-            return Err(errors::type_error(message));
-        }
-        let args = if args.is_null() {
-            tuple::empty()?
-        } else if tuple::check(args) {
-            object::new_ref(args)
-        } else {
-            tuple::from_borrowed(&[args])?
-        };
-        let b = bomb::of(klass, args);
-        decref(args);
-        b
     }
 }
 

@@ -5,12 +5,15 @@
 pub mod bomb;
 pub mod callbacks;
 pub mod channel;
+pub mod finalize;
 pub mod messages;
 pub mod run_queue;
 pub mod scheduler;
 pub mod stack;
+pub mod state;
 pub mod switch;
 pub mod tasklet;
 pub mod thread_state;
 pub mod threads;
+pub mod transfer;
 pub mod watchdog;

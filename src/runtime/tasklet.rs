@@ -2,20 +2,25 @@
 //! the predicates of SPEC §2.1 and binding (§8.1).
 
 use super::bomb;
-use super::channel::Channel;
+use super::channel::{self, Channel};
 use super::messages as msg;
 use super::run_queue::{Linked, Links};
 use super::stack::TaskletStack;
+pub(crate) use super::state::{
+    alive, blocked, has_c_stack, has_thread, is_current, is_main, is_own, nesting_level, paused,
+    recursion_depth, replace_state, scheduled, set_state, state, thread_id, Kind, Requests, State,
+};
+use super::switch::settle;
 use super::thread_state::Ts;
-use super::threads::ThreadShared;
+use super::threads;
 use crate::errors::{self, ErrorState, PyResult, Raised};
 use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
 use crate::object::{
     self, decref, none, protocol, tuple, xdecref, PyObject, PyTypeObject, Py_TPFLAGS_BASETYPE,
 };
-use core::ffi::{c_int, c_ulong};
+use core::ffi::{c_int, c_long, c_ulong};
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering};
 use corosensei::{Coroutine, Yielder};
 
 /// The coroutine a started tasklet runs on.
@@ -33,156 +38,6 @@ pub struct PyTaskletObject {
     pub ob_base: PyObject,
     /// Runtime state; do not touch.
     pub _private: [usize; PY_TASKLET_PRIVATE_WORDS],
-}
-
-/// What a tasklet is doing, as any thread may ask (SPEC §2.1).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u8)]
-pub(crate) enum Kind {
-    /// Nothing to execute: new, bound, unbound or dead.
-    Idle = 0,
-    /// Alive and in no ring or queue.
-    Paused = 1,
-    /// In its thread's ring (the current tasklet included).
-    Runnable = 2,
-    /// Made runnable by another thread and in its thread's inbox: the owner
-    /// links it at its next scheduling point.
-    Handed = 3,
-    /// In a channel queue, sending.
-    BlockedSend = 4,
-    /// In a channel queue, receiving.
-    BlockedRecv = 5,
-}
-
-/// The state word: the tasklet's [`Kind`], whether it has started (it has
-/// a frame with C state: a coroutine, or main's native stack) and the
-/// thread it belongs to, in one atomic so that every predicate reads one
-/// consistent snapshot from any thread.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct State(u64);
-
-impl State {
-    const KIND: u64 = 0b0111;
-    const STARTED: u64 = 0b1000;
-    /// `ThreadShared` is 64-byte aligned: its address keeps the low bits free.
-    const THREAD: u64 = !0x3f;
-
-    /// A new state word.
-    pub(crate) fn new(thread: &'static ThreadShared, kind: Kind, started: bool) -> State {
-        let addr = thread as *const ThreadShared as u64;
-        debug_assert_eq!(addr & !Self::THREAD, 0);
-        State(addr | kind as u64 | if started { Self::STARTED } else { 0 })
-    }
-
-    /// What the tasklet is doing.
-    #[inline(always)]
-    pub(crate) fn kind(self) -> Kind {
-        const KINDS: [Kind; 8] = [
-            Kind::Idle,
-            Kind::Paused,
-            Kind::Runnable,
-            Kind::Handed,
-            Kind::BlockedSend,
-            Kind::BlockedRecv,
-            Kind::Idle,
-            Kind::Idle,
-        ];
-        KINDS[(self.0 & Self::KIND) as usize]
-    }
-
-    /// Whether it is doing `kind` (one compare).
-    #[inline(always)]
-    pub(crate) fn is(self, kind: Kind) -> bool {
-        self.0 & Self::KIND == kind as u64
-    }
-
-    /// Whether it has a started frame.
-    pub(crate) fn started(self) -> bool {
-        self.0 & Self::STARTED != 0
-    }
-
-    /// Its thread (which may have ended).
-    pub(crate) fn thread(self) -> &'static ThreadShared {
-        // SAFETY: the bits come from a `&'static ThreadShared` (`new`), and
-        // thread states are never freed.
-        unsafe { &*((self.0 & Self::THREAD) as *const ThreadShared) }
-    }
-
-    /// The same with another kind.
-    pub(crate) fn with_kind(self, kind: Kind) -> State {
-        State(self.0 & !Self::KIND | kind as u64)
-    }
-
-    /// The same with the started bit set or cleared.
-    pub(crate) fn with_started(self, started: bool) -> State {
-        State(if started {
-            self.0 | Self::STARTED
-        } else {
-            self.0 & !Self::STARTED
-        })
-    }
-
-    /// The same, bound to another thread.
-    pub(crate) fn with_thread(self, thread: &'static ThreadShared) -> State {
-        State::new(thread, self.kind(), self.started())
-    }
-
-    /// +1 blocked sending, -1 blocked receiving, else 0.
-    #[inline(always)]
-    pub(crate) fn blocked(self) -> i8 {
-        if self.is(Kind::BlockedSend) {
-            1
-        } else if self.is(Kind::BlockedRecv) {
-            -1
-        } else {
-            0
-        }
-    }
-
-    /// In a ring, a queue, or on its way into a ring.
-    pub(crate) fn in_scheduler(self) -> bool {
-        self.0 & Self::KIND > Kind::Paused as u64
-    }
-}
-
-/// Outstanding `Insert`/`Run`/`Remove` hand-offs of other threads (SPEC
-/// §6.3: their effect on `Scheduled` is visible when the call returns, the
-/// owner applies them later): a count, and whether the latest one was an
-/// insertion or a removal. The count's low bit is `INSERTED`.
-pub(crate) struct Requests(AtomicU32);
-
-impl Requests {
-    const INSERTED: u32 = 1;
-    const ONE: u32 = 2;
-
-    const fn new() -> Requests {
-        Requests(AtomicU32::new(0))
-    }
-
-    /// Records a request, `insert` or remove (under the owner's inbox lock).
-    pub(crate) fn add(&self, insert: bool) {
-        let _ = self
-            .0
-            .fetch_update(Ordering::Release, Ordering::Relaxed, |r| {
-                Some((r & !Self::INSERTED) + Self::ONE + u32::from(insert))
-            });
-    }
-
-    /// The owner applied (or dropped) one request.
-    pub(crate) fn done(&self) {
-        let _ = self
-            .0
-            .fetch_update(Ordering::Release, Ordering::Relaxed, |r| {
-                let r = r - Self::ONE;
-                Some(if r < Self::ONE { 0 } else { r })
-            });
-    }
-
-    /// `Some(scheduled)` while requests are outstanding, else None.
-    fn latest(&self) -> Option<bool> {
-        let r = self.0.load(Ordering::Acquire);
-        (r >= Self::ONE).then_some(r & Self::INSERTED != 0)
-    }
 }
 
 /// The runtime's view of a tasklet object.
@@ -288,41 +143,6 @@ pub(crate) unsafe fn check(op: *mut PyObject) -> bool {
     unsafe { object::type_check(op, tasklet_type()) }
 }
 
-/// The state word, as any thread may read it.
-///
-/// # Safety
-/// `t` must be a live tasklet.
-#[inline(always)]
-pub(crate) unsafe fn state(t: *mut Tasklet) -> State {
-    // SAFETY: per the contract.
-    State(unsafe { (*t).state.load(Ordering::Acquire) })
-}
-
-/// Writes the state word: by the owning thread, or by the holder of the
-/// lock of the channel the tasklet is blocked on.
-///
-/// # Safety
-/// `t` must be a live tasklet and the caller its writer (see `Tasklet`).
-#[inline(always)]
-pub(crate) unsafe fn set_state(t: *mut Tasklet, s: State) {
-    // SAFETY: per the contract.
-    unsafe { (*t).state.store(s.0, Ordering::Release) }
-}
-
-/// Replaces the state word if it is still `old` (transitions out of
-/// `Idle`, which another thread may make too).
-///
-/// # Safety
-/// `t` must be a live tasklet.
-pub(crate) unsafe fn replace_state(t: *mut Tasklet, old: State, new: State) -> bool {
-    // SAFETY: per the contract.
-    unsafe {
-        (*t).state
-            .compare_exchange(old.0, new.0, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-}
-
 /// Allocates a tasklet of `ty` bound to the calling thread, with all flags 0.
 ///
 /// # Safety
@@ -356,7 +176,7 @@ pub(crate) unsafe fn alloc(ty: *mut PyTypeObject) -> PyResult<*mut Tasklet> {
             t,
             Tasklet {
                 ob_base: header,
-                state: AtomicU64::new(State::new(ts.shared(), Kind::Idle, false).0),
+                state: AtomicU64::new(State::new(ts.shared(), Kind::Idle, false).bits()),
                 requests: Requests::new(),
                 atomic: AtomicBool::new(false),
                 ignore_nesting: AtomicBool::new(false),
@@ -453,7 +273,7 @@ unsafe extern "C-unwind" fn tasklet_dealloc(op: *mut PyObject) {
     let t = op.cast::<Tasklet>();
     // SAFETY: the last reference went: nobody else reaches `t`.
     unsafe {
-        if !super::scheduler::finalize_on_dealloc(t) {
+        if !super::finalize::finalize_on_dealloc(t) {
             return;
         }
         drop_frame(t);
@@ -552,141 +372,6 @@ pub(crate) unsafe fn claim_tempval(t: *mut Tasklet) -> PyResult<*mut PyObject> {
             return Err(Raised);
         }
         Ok(v)
-    }
-}
-
-/// Whether the tasklet belongs to a live thread.
-///
-/// # Safety
-/// `t` must be live.
-pub(crate) unsafe fn has_thread(t: *mut Tasklet) -> bool {
-    // SAFETY: per the contract.
-    !unsafe { state(t) }.thread().ended()
-}
-
-/// Whether the tasklet belongs to the calling thread (and it is live).
-///
-/// # Safety
-/// `t` must be live.
-pub(crate) unsafe fn is_own(t: *mut Tasklet, ts: Ts) -> bool {
-    // SAFETY: per the contract.
-    core::ptr::eq(unsafe { state(t) }.thread(), ts.shared())
-}
-
-/// `is_current`: the current tasklet of its own thread, which is inside.
-///
-/// # Safety
-/// `t` must be live.
-pub(crate) unsafe fn is_current(t: *mut Tasklet) -> bool {
-    // SAFETY: per the contract.
-    let th = unsafe { state(t) }.thread();
-    !th.ended()
-        && !th.main.load(Ordering::Relaxed).is_null()
-        && th.current.load(Ordering::Relaxed) == t
-}
-
-/// `is_main`: the main tasklet of its own thread.
-///
-/// # Safety
-/// `t` must be live.
-pub(crate) unsafe fn is_main(t: *mut Tasklet) -> bool {
-    // SAFETY: per the contract.
-    let th = unsafe { state(t) }.thread();
-    !th.ended() && th.main.load(Ordering::Relaxed) == t
-}
-
-/// `alive` (SPEC §2.1): it has a thread and something to execute.
-///
-/// # Safety
-/// `t` must be live.
-pub(crate) unsafe fn alive(t: *mut Tasklet) -> bool {
-    // SAFETY: per the contract.
-    let s = unsafe { state(t) };
-    !s.thread().ended() && s.kind() != Kind::Idle
-}
-
-/// `scheduled`: in a ring or a channel queue, or on the way into a ring;
-/// outstanding insertions and removals of other threads count as done.
-///
-/// # Safety
-/// `t` must be live.
-pub(crate) unsafe fn scheduled(t: *mut Tasklet) -> bool {
-    // SAFETY: per the contract. The requests are read first: the owner
-    // counts one down only after it applied it to the state word.
-    unsafe { (*t).requests.latest() }.unwrap_or_else(|| unsafe { state(t) }.in_scheduler())
-}
-
-/// `paused`: alive and not scheduled.
-///
-/// # Safety
-/// `t` must be live.
-pub(crate) unsafe fn paused(t: *mut Tasklet) -> bool {
-    // SAFETY: per the contract.
-    unsafe { alive(t) && !scheduled(t) }
-}
-
-/// +1 blocked sending, -1 receiving, else 0.
-///
-/// # Safety
-/// `t` must be live.
-pub(crate) unsafe fn blocked(t: *mut Tasklet) -> i8 {
-    // SAFETY: per the contract.
-    unsafe { state(t) }.blocked()
-}
-
-/// Whether the tasklet is suspended with C state (a started frame).
-///
-/// # Safety
-/// `t` must be live.
-pub(crate) unsafe fn has_c_stack(t: *mut Tasklet) -> bool {
-    // SAFETY: per the contract.
-    unsafe { state(t).started() && !is_current(t) }
-}
-
-/// The nesting level (SPEC §9.3).
-///
-/// # Safety
-/// `t` must be live.
-pub(crate) unsafe fn nesting_level(t: *mut Tasklet) -> c_int {
-    // SAFETY: per the contract.
-    unsafe {
-        if is_current(t) {
-            state(t).thread().nesting_level.load(Ordering::Relaxed)
-        } else if has_c_stack(t) {
-            (*t).nesting_level.load(Ordering::Relaxed) + 1
-        } else {
-            0
-        }
-    }
-}
-
-/// The recursion depth (SPEC §9.5): live for the calling thread's current
-/// tasklet, as saved at its last switch otherwise.
-///
-/// # Safety
-/// `t` must be live.
-pub(crate) unsafe fn recursion_depth(t: *mut Tasklet) -> c_int {
-    // SAFETY: per the contract.
-    unsafe {
-        if Ts::existing().is_some_and(|ts| is_own(t, ts)) && is_current(t) {
-            protocol::recursion_depth()
-        } else {
-            (*t).recursion_depth.load(Ordering::Relaxed)
-        }
-    }
-}
-
-/// The thread id of the tasklet's thread, or `-1` (as unsigned) when none.
-///
-/// # Safety
-/// `t` must be live.
-pub(crate) unsafe fn thread_id(t: *mut Tasklet) -> c_ulong {
-    // SAFETY: per the contract.
-    let th = unsafe { state(t) }.thread();
-    if th.ended() {
-        c_ulong::MAX
-    } else {
-        th.thread_id
     }
 }
 
@@ -800,54 +485,127 @@ pub(crate) unsafe fn set_pending_call(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn a_thread() -> &'static ThreadShared {
-        super::super::threads::register(424242)
+/// `PyTasklet_BindThread` (SPEC §6.2): `thread_id` -1 is the calling thread.
+///
+/// # Safety
+/// `t` must be live.
+pub(crate) unsafe fn bind_thread(t: *mut Tasklet, thread_id: c_long) -> PyResult<()> {
+    let ts = Ts::get();
+    // SAFETY: per the contract.
+    unsafe {
+        loop {
+            let s = state(t);
+            if thread_id == -1 && ts.is(s.thread()) {
+                return Ok(());
+            }
+            if scheduled(t) && s.blocked() == 0 {
+                return Err(errors::runtime_error(msg::REBIND_RUNNABLE));
+            }
+            if has_c_stack(t) || is_main(t) {
+                return Err(errors::runtime_error(msg::C_STATE));
+            }
+            let target = if thread_id == -1 {
+                ts.shared()
+            } else {
+                match threads::find(thread_id as c_ulong) {
+                    Some(shared) => shared,
+                    None => return Err(errors::value_error(msg::BAD_THREAD)),
+                }
+            };
+            if replace_state(t, s, s.with_thread(target)) {
+                return Ok(());
+            }
+        }
     }
+}
 
-    #[test]
-    fn the_state_word_packs_kind_started_and_thread() {
-        let th = a_thread();
-        let s = State::new(th, Kind::Runnable, false);
-        assert_eq!(s.kind(), Kind::Runnable);
-        assert!(!s.started());
-        assert!(core::ptr::eq(s.thread(), th));
-        let b = s.with_kind(Kind::BlockedRecv).with_started(true);
-        assert_eq!(b.kind(), Kind::BlockedRecv);
-        assert_eq!(b.blocked(), -1);
-        assert!(b.started());
-        assert!(core::ptr::eq(b.thread(), th));
-        assert_eq!(b.with_kind(Kind::BlockedSend).blocked(), 1);
-        assert!(b.in_scheduler());
-        assert!(!b.with_kind(Kind::Paused).in_scheduler());
-        assert!(!b.with_kind(Kind::Idle).in_scheduler());
-        assert!(b.with_kind(Kind::Handed).in_scheduler());
-        let other = a_thread();
-        let moved = b.with_thread(other);
-        assert!(core::ptr::eq(moved.thread(), other));
-        assert_eq!(moved.kind(), Kind::BlockedRecv);
-        assert!(moved.started());
-        super::super::threads::retire(th);
-        super::super::threads::retire(other);
+/// Runs `f` on `t` where its tempval may be touched: under its channel's
+/// lock while it is blocked; on its own thread (once settled); from another
+/// thread only while it is neither scheduled nor current there.
+///
+/// # Safety
+/// `t` must be live.
+unsafe fn with_tempval<R>(t: *mut Tasklet, f: impl Fn(*mut Tasklet) -> R) -> PyResult<R> {
+    // SAFETY: per the contract.
+    unsafe {
+        loop {
+            if blocked(t) != 0 {
+                if let Some(r) = channel::with_blocked(t, |_| f(t)) {
+                    return Ok(r);
+                }
+                continue;
+            }
+            let ts = Ts::get();
+            if is_own(t, ts) {
+                settle(ts, t);
+            } else if has_thread(t) && (scheduled(t) || is_current(t)) {
+                return Err(errors::runtime_error(msg::TEMPVAL_OTHER_THREAD));
+            }
+            return Ok(f(t));
+        }
     }
+}
 
-    #[test]
-    fn the_latest_request_decides_until_all_are_applied() {
-        let r = Requests::new();
-        assert_eq!(r.latest(), None);
-        r.add(true);
-        assert_eq!(r.latest(), Some(true));
-        r.add(false);
-        assert_eq!(r.latest(), Some(false));
-        r.add(true);
-        assert_eq!(r.latest(), Some(true));
-        r.done();
-        r.done();
-        assert_eq!(r.latest(), Some(true));
-        r.done();
-        assert_eq!(r.latest(), None);
+/// `PyTasklet_GetTempval`: a new reference to the tempval.
+///
+/// # Safety
+/// `t` must be live.
+pub(crate) unsafe fn get_tempval_checked(t: *mut Tasklet) -> PyResult<*mut PyObject> {
+    // SAFETY: per the contract; `with_tempval` gives access.
+    unsafe { with_tempval(t, |t| object::new_ref((*t).tempval)) }
+}
+
+/// `PyTasklet_SetTempval`: replaces the tempval with `value` (borrowed).
+///
+/// # Safety
+/// `t` and `value` must be live.
+pub(crate) unsafe fn set_tempval_checked(t: *mut Tasklet, value: *mut PyObject) -> PyResult<()> {
+    // SAFETY: per the contract; `with_tempval` gives access.
+    unsafe {
+        let old = with_tempval(t, |t| {
+            (*t).delivered = false;
+            core::mem::replace(&mut (*t).tempval, object::new_ref(value))
+        });
+        old.map(|old| xdecref(old))
+    }
+}
+
+/// The tasklet after (`next`) or before `t` in its ring or channel queue
+/// (new reference), or `None`. The ring of another thread is its own: a
+/// runnable tasklet of another thread has no neighbours to report.
+///
+/// # Safety
+/// `t` must be live.
+pub(crate) unsafe fn neighbour(t: *mut Tasklet, next: bool) -> PyResult<*mut PyObject> {
+    let or_none = |n: *mut Tasklet| {
+        // SAFETY: a neighbour is a live member of the same ring or queue.
+        unsafe {
+            if n.is_null() {
+                none::new_none()
+            } else {
+                object::new_ref(n.cast())
+            }
+        }
+    };
+    // SAFETY: per the contract.
+    unsafe {
+        if let Some(n) = channel::with_blocked(t, |_| {
+            or_none(if next {
+                (*t).queue.next
+            } else {
+                (*t).queue.prev
+            })
+        }) {
+            return Ok(n);
+        }
+        let ts = Ts::get();
+        if !is_own(t, ts) || !(*t).ring.is_linked() {
+            return Ok(or_none(null_mut()));
+        }
+        Ok(or_none(if next {
+            (*t).ring.next()
+        } else {
+            (*t).ring.prev()
+        }))
     }
 }

@@ -178,7 +178,7 @@ impl Drop for ExitGuard {
     fn drop(&mut self) {
         if Ts::existing().is_some() {
             // SAFETY: runs on the ending thread, outside any switch.
-            let _ = unsafe { super::scheduler::finalize() };
+            let _ = unsafe { super::finalize::finalize() };
             errors::clear();
         }
     }

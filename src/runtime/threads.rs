@@ -14,11 +14,13 @@
 //! or across a switch.
 
 use super::channel;
+use super::messages as msg;
 use super::switch::{self, give_bomb};
 use super::tasklet::{self, Kind, Tasklet};
 use super::thread_state::Ts;
-use crate::object::{self, decref, xdecref, PyObject};
-use core::ffi::{c_int, c_ulong};
+use crate::errors::{self, PyResult, Raised};
+use crate::object::{self, decref, none, tuple, xdecref, PyObject};
+use core::ffi::{c_int, c_long, c_ulong};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -503,5 +505,34 @@ pub(crate) unsafe fn free_tasklet(op: *mut PyObject) {
         unsafe { crate::object::typeobj::free_object(op) };
     } else {
         DEFERRED.lock().push(op as usize);
+    }
+}
+
+/// `PyStackless_GetThreadInfo(thread_id)`: `(main or None, current or
+/// None, runcount)` of the thread (-1: the calling one).
+pub(crate) fn thread_info(thread_id: c_long) -> PyResult<*mut PyObject> {
+    let shared = if thread_id == -1 {
+        Ts::get().shared()
+    } else {
+        match find(thread_id as c_ulong).filter(|_| thread_id != 0) {
+            Some(shared) => shared,
+            None => return Err(errors::runtime_error(msg::THREAD_NOT_FOUND)),
+        }
+    };
+    let (main, current, runcount) = snapshot(shared);
+    let or_none = |t: *mut Tasklet| if t.is_null() { none::none() } else { t.cast() };
+    // SAFETY: the snapshot holds references to both tasklets.
+    unsafe {
+        let count = object::long::from_i128(runcount.into());
+        let r = if count.is_null() {
+            Err(Raised)
+        } else {
+            let r = tuple::from_borrowed(&[or_none(main), or_none(current), count]);
+            decref(count);
+            r
+        };
+        xdecref(main.cast());
+        xdecref(current.cast());
+        r
     }
 }
