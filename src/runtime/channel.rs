@@ -398,6 +398,7 @@ pub(crate) unsafe fn throw_blocked(
             return Ok(false);
         };
         let mut g = lock(ch);
+        let mut displaced = null_mut();
         let r = if tasklet::state(t).blocked() == 0 || (*t).channel.load(Ordering::Relaxed) != ch {
             Ok(false)
         } else {
@@ -405,15 +406,19 @@ pub(crate) unsafe fn throw_blocked(
             if inbox.ended() {
                 Err(b)
             } else {
-                unlink_locked(&mut g, t, Kind::Paused);
-                tasklet::set_tempval(t, b);
-                tasklet::set_state(t, tasklet::state(t).with_kind(Kind::Handed));
+                // The bomb goes in while `t` is still blocked (its tempval
+                // the lock's), before `Handed` publishes it.
+                displaced = core::mem::replace(&mut (*t).tempval, b);
+                (*t).delivered = false;
+                unlink_locked(&mut g, t, Kind::Handed);
                 // The queue's reference moves into the hand-off.
                 inbox.push(t, HandOff::Ready, true);
                 Ok(true)
             }
         };
         drop(g);
+        // Outside the locks: releasing may run any deallocator.
+        object::xdecref(displaced);
         decref(ch.cast());
         r
     }

@@ -149,7 +149,7 @@ unsafe fn kill_at_exit(ts: Ts, t: *mut Tasklet) {
         let r = if (*t).delivered {
             match bomb::tasklet_exit() {
                 Ok(b) => {
-                    switch::give_bomb(t, b);
+                    object::xdecref(switch::give_bomb(t, b));
                     run(t, false)
                 }
                 Err(Raised) => Err(Raised),

@@ -310,17 +310,20 @@ pub(crate) unsafe fn claim(t: *mut Tasklet, s: tasklet::State, kind: Kind) -> bo
 
 /// Delivers a bomb (stolen) to `t`, which will claim it when it resumes;
 /// if `t` holds a value a channel delivered, the bomb waits for its next
-/// switching call instead, so that no message is lost.
+/// switching call instead, so that no message is lost. Returns what it
+/// displaced, for the caller to release (outside any lock).
 ///
 /// # Safety
-/// `t` must be a live tasklet of the calling thread, not blocked.
-pub(crate) unsafe fn give_bomb(t: *mut Tasklet, b: *mut PyObject) {
-    // SAFETY: per the contract, the owner's fields.
+/// `t` must be a live tasklet of the calling thread, not blocked; if it is
+/// `Handed`, the caller holds its thread's inbox lock.
+#[must_use]
+pub(crate) unsafe fn give_bomb(t: *mut Tasklet, b: *mut PyObject) -> *mut PyObject {
+    // SAFETY: per the contract, the fields are ours.
     unsafe {
         if (*t).delivered {
-            xdecref(core::mem::replace(&mut (*t).pending_bomb, b));
+            core::mem::replace(&mut (*t).pending_bomb, b)
         } else {
-            tasklet::set_tempval(t, b);
+            core::mem::replace(&mut (*t).tempval, b)
         }
     }
 }
@@ -481,7 +484,7 @@ unsafe fn tasklet_end(ts: Ts, t: *mut Tasklet, result: PyResult<*mut PyObject>) 
                 the_bomb = bomb::from_error().unwrap_or(null_mut());
             }
             if !the_bomb.is_null() {
-                give_bomb(w, the_bomb);
+                xdecref(give_bomb(w, the_bomb));
             }
         } else {
             let _ = make_runnable(ts, next);
@@ -490,7 +493,7 @@ unsafe fn tasklet_end(ts: Ts, t: *mut Tasklet, result: PyResult<*mut PyObject>) 
             // No stack for `next`: its start fails in the wake-up target.
             next = w;
             let _ = make_runnable(ts, w);
-            give_bomb(w, bomb::from_error().unwrap_or(null_mut()));
+            xdecref(give_bomb(w, bomb::from_error().unwrap_or(null_mut())));
         }
         // Dead before the callback sees it (SPEC §2.5: steps 2 and 3 come
         // before the switch of step 4).

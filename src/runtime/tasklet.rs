@@ -54,8 +54,8 @@ pub struct PyTaskletObject {
 /// | `recursion_depth`, `nesting_level` | atomic (relaxed): saved by the owner at switch-out, read by any thread |
 /// | `channel` | atomic: written under the channel's lock (and the owner's inbox lock when cleared by another thread); read without a lock only to find which lock to take |
 /// | `queue` | the lock of `channel` |
-/// | `tempval`, `delivered` | the owning thread; the lock of `channel` while `Blocked*`; the hand-off while `Handed` (written before it is pushed, read after it is taken) |
-/// | `ring`, `func`, `args`, `kwds`, `is_zombie`, `err`, `pending_bomb`, `started_index`, `switched_out_at`, `yielder`, `red_zone`, `coro` | the owning thread |
+/// | `tempval`, `delivered`, `func`, `args`, `kwds`, `pending_bomb` | the owning thread; the lock of `channel` while `Blocked*`; the inbox lock of its thread while `Handed` (the thread that hands it over writes them under that lock; the owner reads them once it applied the hand-off, or under that lock) |
+/// | `ring`, `is_zombie`, `err`, `started_index`, `switched_out_at`, `yielder`, `red_zone`, `coro` | the owning thread |
 #[repr(C)]
 pub(crate) struct Tasklet {
     pub ob_base: PyObject,

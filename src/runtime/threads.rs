@@ -12,6 +12,30 @@
 //! Locks, in the only order they are ever nested: a channel's lock, then an
 //! inbox lock, then the registry lock. No lock is held while user code runs
 //! or across a switch.
+//!
+//! Stale hand-offs are recognised by construction: each [`HandOff`] names
+//! the state it expects, and the owner applies it only if the tasklet is
+//! still in that state. A hand-off that its own thread overtook (the owner
+//! inserted the tasklet itself, it ran and blocked again) finds another
+//! state and is dropped: nothing is linked twice, nothing is resumed from a
+//! state it no longer has. Only `Ready` carries a change of ownership: the
+//! tasklet is `Handed`, a state no thread but the inbox's owner leaves.
+//!
+//! Thread death: a thread ends (`PyStackless_Finalize`, or its thread-exit
+//! destructor) by first killing its started tasklets while its inbox is
+//! still open, so that a partner that completes a killed tasklet's
+//! operation meanwhile hands it over as usual (and a kill never destroys a
+//! value a channel delivered: the tasklet gets it, then dies). Then, under
+//! the inbox lock, it marks itself ended and takes what is left in the
+//! inbox; the tasklets of those hand-offs become threadless. From then on
+//! every hand-off to it fails under that same lock, so none can race with
+//! the end: a `Setup`, `Insert`, `Run` or kill from another thread gets
+//! `RuntimeError("Target thread isn't initialized")` (or "initialised" for
+//! throws, as in Stackless), and a channel partner that finds a tasklet of
+//! an ended thread in the queue (one that survived its kill and blocked
+//! again) drops it from the queue and goes on with the next partner: no
+//! value is handed to a thread that can never run it. The thread's
+//! `ThreadShared` is never freed; its tasklets read as threadless.
 
 use super::channel;
 use super::messages as msg;
@@ -400,7 +424,14 @@ unsafe fn throw(ts: Ts, t: *mut Tasklet, b: *mut PyObject) {
                 tasklet::set_tempval(t, b);
                 ts.link(t);
             }
-            _ => give_bomb(t, b),
+            _ => {
+                // A `Handed` tasklet's fields are its inbox lock's until
+                // its `Ready` is applied (see `Tasklet`).
+                let inbox = ts.shared().lock();
+                let displaced = give_bomb(t, b);
+                drop(inbox);
+                xdecref(displaced);
+            }
         }
     }
 }

@@ -139,9 +139,11 @@ unsafe fn transfer(
             // Another thread's tasklet: handed over, under both locks, so
             // that whoever finds it unblocked finds it in the inbox; no
             // switch here.
-            unlink_locked(&mut g, tgt, Kind::Handed);
+            // The values are exchanged while `tgt` is still blocked (its
+            // tempval the lock's), before `Handed` publishes them.
             core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
             (*tgt).delivered = true;
+            unlink_locked(&mut g, tgt, Kind::Handed);
             inbox.push(tgt, HandOff::Ready, true);
             return Ok(tasklet::claim_tempval(src));
         }
