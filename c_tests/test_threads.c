@@ -114,7 +114,7 @@ static PyObject *serve_until(int done) {
     return PyStackless_RunWatchdog(0);
 }
 
-static PyChannelObject *ch;
+static PyChannelObject *ch, *other_ch;
 static PyTaskletObject *remote[3];
 static unsigned long worker_id;
 
@@ -550,9 +550,63 @@ TEST(thread_info_of_another_thread) {
     CHECK(join_worker(&w));
 }
 
-/* ---- Deadlocks across threads (SPEC §6.4) ------------------------------ */
+/* Main of a worker: waits on other_ch (parks), then replies on ch. */
+static PyObject *waits_then_replies(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    worker_id = PyThread_get_thread_ident();
+    set_stage(1);
+    PyObject *v = PyChannel_Receive(other_ch);
+    if (v == NULL) {
+        return NULL;
+    }
+    worker_trace(PyUnicode_AsUTF8(v));
+    Py_DECREF(v);
+    PyObject *reply = PyUnicode_FromString("reply");
+    int rc = PyChannel_Send(ch, reply);
+    Py_DECREF(reply);
+    return rc < 0 ? NULL : (Py_INCREF(Py_None), Py_None);
+}
 
-static PyChannelObject *other_ch;
+static PyObject *sends_to_other_ch(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *v = PyUnicode_FromString("set-up");
+    int rc = PyChannel_Send(other_ch, v);
+    Py_DECREF(v);
+    return rc < 0 ? NULL : (Py_INCREF(Py_None), Py_None);
+}
+
+/* SPEC §6.3: Setup of a tasklet of another thread does not wake that
+ * thread; but when every other thread waits too, the work it was handed
+ * runs rather than a Deadlock being reported. */
+TEST(work_handed_to_a_parked_thread_is_not_a_deadlock) {
+    worker w;
+    reset();
+    start_worker(&w, waits_then_replies, 1);
+    wait_stage(1);
+    for (int i = 0; i < 5000 && PyChannel_GetBalance(other_ch) != -1; i++) {
+        sleep_us(1000);
+    }
+    sleep_us(20000); /* let it park */
+    PyObject *f = cfunc(sends_to_other_ch);
+    PyTaskletObject *t = PyTasklet_New(NULL, f);
+    Py_DECREF(f);
+    CHECK_INT(PyTasklet_BindThread(t, (long)worker_id), 0);
+    PyObject *none = PyTuple_New(0);
+    CHECK_INT(PyTasklet_Setup(t, none, NULL), 0);
+    Py_DECREF(none);
+    CHECK_INT(PyTasklet_Scheduled(t), 1);
+    PyObject *v = PyChannel_Receive(ch);
+    CHECK(v != NULL);
+    CHECK_STR(PyUnicode_AsUTF8(v), "reply");
+    Py_DECREF(v);
+    CHECK(join_worker(&w));
+    CHECK(worker_log_is("set-up"));
+    Py_DECREF(t);
+}
+
+/* ---- Deadlocks across threads (SPEC §6.4) ------------------------------ */
 
 static PyObject *sleeper(PyObject *self, PyObject *args) {
     (void)self;
@@ -714,6 +768,7 @@ int main(void) {
     RUN_INSIDE(cross_thread_kill_after_a_delivery_keeps_the_value);
     RUN_INSIDE(a_send_never_hands_a_value_to_a_dead_thread);
     RUN_INSIDE(thread_info_of_another_thread);
+    RUN_INSIDE(work_handed_to_a_parked_thread_is_not_a_deadlock);
     Py_DECREF(ch);
     Py_DECREF(other_ch);
     PyStackless_Finalize();

@@ -209,24 +209,44 @@ impl ThreadShared {
 
     /// SPEC §3.3/§6.4: parks the calling thread (the owner) until something
     /// is handed to it or a deadlock re-check is due. Returns false at once,
-    /// without parking, when every other thread is parked too: the caller is
-    /// deadlocked. A thread that hands something to a parked thread counts
-    /// it awake before it returns, so the count never shows a wake-up in
+    /// without parking, when every other thread is parked too and none of
+    /// them holds work it was handed without being woken (a `Setup` or a
+    /// `Remove` from another thread does not wake it, SPEC §6.3): the
+    /// caller is deadlocked. A thread that wakes a parked one counts it
+    /// awake before it returns, so the count never shows a wake-up in
     /// flight as a deadlock.
     pub(crate) fn park(&self) -> bool {
+        loop {
+            {
+                let mut s = self.inbox.lock();
+                if !s.items.is_empty() {
+                    return true;
+                }
+                if AWAKE.fetch_sub(1, Ordering::AcqRel) != 1 {
+                    s.parked = true;
+                    while s.parked {
+                        self.wake.wait(&mut s);
+                    }
+                    return true;
+                }
+                AWAKE.fetch_add(1, Ordering::AcqRel);
+            }
+            if !wake_one_with_work(self) {
+                return false;
+            }
+        }
+    }
+
+    /// Wakes the thread if it is parked with work in its inbox.
+    fn unpark_with_work(&self) -> bool {
         let mut s = self.inbox.lock();
-        if !s.items.is_empty() {
-            return true;
-        }
-        if AWAKE.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let woken = s.parked && !s.items.is_empty();
+        if woken {
+            s.parked = false;
             AWAKE.fetch_add(1, Ordering::AcqRel);
-            return false;
+            self.wake.notify_one();
         }
-        s.parked = true;
-        while s.parked {
-            self.wake.wait(&mut s);
-        }
-        true
+        woken
     }
 
     /// Wakes the thread if it is parked, to re-check for a deadlock.
@@ -295,6 +315,16 @@ pub(crate) fn retire(shared: &'static ThreadShared) {
             other.unpark();
         }
     }
+}
+
+/// Wakes one parked thread other than `me` that was handed work without
+/// being woken; false when there is none.
+fn wake_one_with_work(me: &ThreadShared) -> bool {
+    REGISTRY
+        .lock()
+        .live
+        .iter()
+        .any(|&other| !core::ptr::eq(other, me) && other.unpark_with_work())
 }
 
 /// The shared face of the live thread `thread_id`, if registered.
