@@ -16,7 +16,7 @@
 //! before the memory goes.
 
 use super::messages as msg;
-use super::tasklet::{self, Kind, Tasklet};
+use super::tasklet::{self, Delivery, Kind, Tasklet};
 use super::threads::HandOff;
 use crate::errors::{self, PyResult, Raised};
 use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
@@ -403,13 +403,13 @@ pub(crate) unsafe fn throw_blocked(
             Ok(false)
         } else {
             let mut inbox = tasklet::state(t).thread().lock();
-            if inbox.ended() {
+            if inbox.closed() {
                 Err(b)
             } else {
                 // The bomb goes in while `t` is still blocked (its tempval
                 // the lock's), before `Handed` publishes it.
                 displaced = core::mem::replace(&mut (*t).tempval, b);
-                (*t).delivered = false;
+                (*t).delivered = Delivery::None;
                 unlink_locked(&mut g, t, Kind::Handed);
                 // The queue's reference moves into the hand-off.
                 inbox.push(t, HandOff::Ready, true);

@@ -7,7 +7,7 @@ use super::bomb;
 use super::messages as msg;
 use super::scheduler::{enter_main, kill, run};
 use super::switch::{self, settle};
-use super::tasklet::{self, Kind, Tasklet};
+use super::tasklet::{self, Delivery, Kind, Tasklet};
 use super::thread_state::Ts;
 use super::threads::{self, HandOff};
 use crate::errors::{self, PyResult, Raised};
@@ -91,7 +91,12 @@ pub(crate) unsafe fn finalize() -> PyResult<()> {
     }
     // SAFETY: our own state and tasklets.
     unsafe {
-        threads::drain(ts);
+        // Nothing is handed over from now on (a partner drops our blocked
+        // tasklets from its channel rather than hand them a value); what
+        // was handed over until now is applied.
+        for (t, what) in ts.shared().close() {
+            threads::apply(ts, t, what);
+        }
         if !ts.started().is_empty() {
             enter_main(ts, |ts| {
                 let mut victims = ts.started();
@@ -110,17 +115,8 @@ pub(crate) unsafe fn finalize() -> PyResult<()> {
                 Ok(())
             })?;
         }
-        // Other threads see the thread ended from here on; what they handed
-        // over until now is dropped (its tasklets are threadless).
-        for (t, what) in ts.shared().close() {
-            if tasklet::state(t).is(Kind::Handed) {
-                tasklet::set_state(t, tasklet::state(t).with_kind(Kind::Paused));
-            }
-            if what.is_request() {
-                (*t).requests.done();
-            }
-            threads::drop_hand_off(t, what);
-        }
+        // Its tasklets are threadless from here on.
+        ts.shared().end();
         while !ts.head().is_null() {
             let t = ts.head();
             ts.unlink(t);
@@ -146,10 +142,10 @@ unsafe fn kill_at_exit(ts: Ts, t: *mut Tasklet) {
     // SAFETY: per the contract.
     unsafe {
         settle(ts, t);
-        let r = if (*t).delivered {
+        let r = if (*t).delivered != Delivery::None {
             match bomb::tasklet_exit() {
                 Ok(b) => {
-                    object::xdecref(switch::give_bomb(t, b));
+                    object::xdecref(switch::give_bomb(t, b, true));
                     run(t, false)
                 }
                 Err(Raised) => Err(Raised),

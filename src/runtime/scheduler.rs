@@ -8,7 +8,7 @@ use super::bomb;
 use super::channel;
 use super::messages as msg;
 use super::switch::{self, claim, settle, NotSwitched};
-use super::tasklet::{self, Kind, Tasklet};
+use super::tasklet::{self, Delivery, Kind, Tasklet};
 use super::thread_state::Ts;
 use super::threads::{self, HandOff};
 use super::watchdog::relink_as_current;
@@ -228,7 +228,7 @@ pub(crate) unsafe fn setup(
             };
             let own = ts.is(s.thread());
             let mut inbox = (!own).then(|| s.thread().lock());
-            if inbox.as_ref().is_some_and(|g| g.ended()) {
+            if inbox.as_ref().is_some_and(|g| g.closed()) {
                 decref(args);
                 return Err(errors::runtime_error(msg::THREAD_UNINITIALIZED));
             }
@@ -256,6 +256,10 @@ pub(crate) unsafe fn setup(
 /// `t` must be live.
 pub(crate) unsafe fn insert(t: *mut Tasklet) -> PyResult<()> {
     let ts = Ts::get();
+    if ts.shared().pending() {
+        // SAFETY: our own state.
+        unsafe { threads::drain(ts) };
+    }
     // SAFETY: per the contract.
     unsafe {
         loop {
@@ -263,10 +267,13 @@ pub(crate) unsafe fn insert(t: *mut Tasklet) -> PyResult<()> {
             if s.blocked() != 0 {
                 return Err(errors::runtime_error(msg::RUN_BLOCKED));
             }
-            if tasklet::scheduled(t) {
+            let own = ts.is(s.thread());
+            // Its own thread goes by the state word: a removal another
+            // thread asked for is not done yet (and is dropped if this
+            // insertion overtakes it).
+            if (own && s.in_scheduler()) || (!own && tasklet::scheduled(t)) {
                 return Ok(());
             }
-            let own = ts.is(s.thread());
             if s.thread().ended() || (!own && s.thread().main.load(Ordering::Relaxed).is_null()) {
                 return Err(errors::runtime_error(msg::THREAD_UNINITIALIZED));
             }
@@ -469,8 +476,22 @@ unsafe fn throw_own(
             ts.link(t);
         }
         settle(ts, t);
+        if (*t).delivered == Delivery::Remote {
+            // A partner on another thread completed its operation: it gets
+            // the value, the exception at its next switching call.
+            xdecref(switch::give_bomb(t, the_bomb, true));
+            if pending {
+                return switch::make_runnable(ts, t)
+                    .map(|_| ())
+                    .map_err(|NotSwitched| Raised);
+            }
+            return match switch::switch_to(ts, ts.head(), t, false, null_mut()) {
+                Ok(result) => result.map(|v| decref(v)),
+                Err(NotSwitched) => Err(Raised),
+            };
+        }
         let old = core::mem::replace(&mut (*t).tempval, the_bomb);
-        (*t).delivered = false;
+        (*t).delivered = Delivery::None;
         if pending {
             xdecref(old);
             return switch::make_runnable(ts, t)
@@ -502,7 +523,7 @@ unsafe fn throw_own(
 ///
 /// # Safety
 /// `t` must be a live tasklet of another thread; `b` an owned bomb.
-unsafe fn throw_foreign(t: *mut Tasklet, mut b: *mut PyObject) -> PyResult<()> {
+unsafe fn throw_foreign(t: *mut Tasklet, b: *mut PyObject) -> PyResult<()> {
     // SAFETY: per the contract.
     unsafe {
         loop {
@@ -520,8 +541,9 @@ unsafe fn throw_foreign(t: *mut Tasklet, mut b: *mut PyObject) -> PyResult<()> {
                     Ok(true) => return Ok(()),
                     Ok(false) => continue,
                     Err(back) => {
-                        b = back;
-                        continue;
+                        // Its thread is ending.
+                        decref(back);
+                        return Err(errors::runtime_error(msg::THREAD_UNINITIALISED));
                     }
                 },
                 _ => return foreign(t, HandOff::Throw(b), true, msg::THREAD_UNINITIALISED),

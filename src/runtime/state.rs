@@ -256,8 +256,15 @@ pub(crate) unsafe fn alive(t: *mut Tasklet) -> bool {
 /// `t` must be live.
 pub(crate) unsafe fn scheduled(t: *mut Tasklet) -> bool {
     // SAFETY: per the contract. The requests are read first: the owner
-    // counts one down only after it applied it to the state word.
-    unsafe { (*t).requests.latest() }.unwrap_or_else(|| unsafe { state(t) }.in_scheduler())
+    // counts one down only after it applied it to the state word. The
+    // current tasklet is in its ring whatever was asked (a removal of it
+    // is dropped).
+    unsafe {
+        (*t).requests.latest().map_or_else(
+            || state(t).in_scheduler(),
+            |inserted| inserted || is_current(t),
+        )
+    }
 }
 
 /// `paused`: alive and not scheduled.

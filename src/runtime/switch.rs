@@ -16,7 +16,7 @@ use super::callbacks;
 use super::channel;
 use super::messages as msg;
 use super::stack;
-use super::tasklet::{self, Kind, Tasklet, TaskletCoroutine};
+use super::tasklet::{self, Delivery, Kind, Tasklet, TaskletCoroutine};
 use super::thread_state::Ts;
 use super::threads;
 use super::watchdog;
@@ -309,20 +309,31 @@ pub(crate) unsafe fn claim(t: *mut Tasklet, s: tasklet::State, kind: Kind) -> bo
 }
 
 /// Delivers a bomb (stolen) to `t`, which will claim it when it resumes;
-/// if `t` holds a value a channel delivered, the bomb waits for its next
-/// switching call instead, so that no message is lost. Returns what it
-/// displaced, for the caller to release (outside any lock).
+/// if `t` holds the result of a channel operation a partner completed
+/// (from another thread, or from any thread when `keep_local`), the bomb
+/// waits for its next switching call instead, so that no message is lost.
+/// Returns what it displaced, for the caller to release (outside any lock).
 ///
 /// # Safety
 /// `t` must be a live tasklet of the calling thread, not blocked; if it is
 /// `Handed`, the caller holds its thread's inbox lock.
 #[must_use]
-pub(crate) unsafe fn give_bomb(t: *mut Tasklet, b: *mut PyObject) -> *mut PyObject {
+pub(crate) unsafe fn give_bomb(
+    t: *mut Tasklet,
+    b: *mut PyObject,
+    keep_local: bool,
+) -> *mut PyObject {
     // SAFETY: per the contract, the fields are ours.
     unsafe {
-        if (*t).delivered {
+        let keep = match (*t).delivered {
+            Delivery::None => false,
+            Delivery::Local => keep_local,
+            Delivery::Remote => true,
+        };
+        if keep {
             core::mem::replace(&mut (*t).pending_bomb, b)
         } else {
+            (*t).delivered = Delivery::None;
             core::mem::replace(&mut (*t).tempval, b)
         }
     }
@@ -475,7 +486,7 @@ unsafe fn tasklet_end(ts: Ts, t: *mut Tasklet, result: PyResult<*mut PyObject>) 
             next = w;
             let was_blocked = tasklet::blocked(w);
             let _ = make_runnable(ts, w);
-            if the_bomb.is_null() && was_blocked != 0 && !(*w).delivered {
+            if the_bomb.is_null() && was_blocked != 0 && (*w).delivered == Delivery::None {
                 errors::runtime_error(if was_blocked < 0 {
                     msg::MAIN_RECEIVING
                 } else {
@@ -484,7 +495,7 @@ unsafe fn tasklet_end(ts: Ts, t: *mut Tasklet, result: PyResult<*mut PyObject>) 
                 the_bomb = bomb::from_error().unwrap_or(null_mut());
             }
             if !the_bomb.is_null() {
-                xdecref(give_bomb(w, the_bomb));
+                xdecref(give_bomb(w, the_bomb, false));
             }
         } else {
             let _ = make_runnable(ts, next);
@@ -493,7 +504,11 @@ unsafe fn tasklet_end(ts: Ts, t: *mut Tasklet, result: PyResult<*mut PyObject>) 
             // No stack for `next`: its start fails in the wake-up target.
             next = w;
             let _ = make_runnable(ts, w);
-            xdecref(give_bomb(w, bomb::from_error().unwrap_or(null_mut())));
+            xdecref(give_bomb(
+                w,
+                bomb::from_error().unwrap_or(null_mut()),
+                false,
+            ));
         }
         // Dead before the callback sees it (SPEC §2.5: steps 2 and 3 come
         // before the switch of step 4).

@@ -67,10 +67,9 @@ pub(crate) struct Tasklet {
     pub pending_irq: AtomicBool,
     /// The finalizer is killing it (SPEC §2.7).
     pub is_zombie: bool,
-    /// `tempval` holds a value a channel delivered, not yet claimed: a kill
-    /// from another thread or from thread death then waits in
-    /// `pending_bomb` instead of replacing it (no message is ever lost).
-    pub delivered: bool,
+    /// Whether `tempval` holds a value a channel delivered, not yet
+    /// claimed, and from which thread (see [`Delivery`]).
+    pub delivered: Delivery,
     pub recursion_depth: AtomicI32,
     pub nesting_level: AtomicI32,
     pub ring: Links<Tasklet>,
@@ -96,6 +95,23 @@ pub(crate) struct Tasklet {
     /// The red zone of an unguarded stack, checked at switch-out, or NULL.
     pub red_zone: *const u64,
     pub coro: Option<TaskletCoroutine>,
+}
+
+/// Whether a tasklet's tempval holds a value a channel operation delivered
+/// (its send or receive completed) that it has not claimed yet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Delivery {
+    /// No: the tempval is its own (or a bomb).
+    None,
+    /// A partner of its own thread completed the operation: a kill or an
+    /// uncaught error from its own thread replaces the value, as in
+    /// Stackless (SPEC §5.6, §2.5); a kill from another thread or from the
+    /// thread's end waits for the tasklet's next switching call.
+    Local,
+    /// A partner on another thread completed it: every kill waits for the
+    /// tasklet's next switching call instead, so that no message is lost
+    /// to a race between threads.
+    Remote,
 }
 
 /// The links of a blocked tasklet in its channel's queue.
@@ -183,7 +199,7 @@ pub(crate) unsafe fn alloc(ty: *mut PyTypeObject) -> PyResult<*mut Tasklet> {
                 block_trap: AtomicBool::new(false),
                 pending_irq: AtomicBool::new(false),
                 is_zombie: false,
-                delivered: false,
+                delivered: Delivery::None,
                 recursion_depth: AtomicI32::new(0),
                 nesting_level: AtomicI32::new(0),
                 ring: Links::new(),
@@ -351,7 +367,7 @@ pub(crate) unsafe fn drop_frame(t: *mut Tasklet) {
 pub(crate) unsafe fn set_tempval(t: *mut Tasklet, value: *mut PyObject) {
     // SAFETY: per the contract.
     unsafe {
-        (*t).delivered = false;
+        (*t).delivered = Delivery::None;
         let old = core::mem::replace(&mut (*t).tempval, value);
         xdecref(old);
     }
@@ -365,7 +381,7 @@ pub(crate) unsafe fn set_tempval(t: *mut Tasklet, value: *mut PyObject) {
 pub(crate) unsafe fn claim_tempval(t: *mut Tasklet) -> PyResult<*mut PyObject> {
     // SAFETY: per the contract.
     unsafe {
-        (*t).delivered = false;
+        (*t).delivered = Delivery::None;
         let v = core::mem::replace(&mut (*t).tempval, none::new_none());
         if bomb::check(v) {
             bomb::explode(v);
@@ -498,12 +514,15 @@ pub(crate) unsafe fn bind_thread(t: *mut Tasklet, thread_id: c_long) -> PyResult
             if thread_id == -1 && ts.is(s.thread()) {
                 return Ok(());
             }
-            if scheduled(t) && s.blocked() == 0 {
+            if s.blocked() == 0 && (s.in_scheduler() || scheduled(t)) {
                 return Err(errors::runtime_error(msg::REBIND_RUNNABLE));
             }
             if has_c_stack(t) || is_main(t) {
                 return Err(errors::runtime_error(msg::C_STATE));
             }
+            // Only a tasklet that is neither scheduled nor started is left:
+            // no thread but the caller touches it.
+            debug_assert!(matches!(s.kind(), Kind::Idle | Kind::Paused));
             let target = if thread_id == -1 {
                 ts.shared()
             } else {
@@ -563,7 +582,7 @@ pub(crate) unsafe fn set_tempval_checked(t: *mut Tasklet, value: *mut PyObject) 
     // SAFETY: per the contract; `with_tempval` gives access.
     unsafe {
         let old = with_tempval(t, |t| {
-            (*t).delivered = false;
+            (*t).delivered = Delivery::None;
             core::mem::replace(&mut (*t).tempval, object::new_ref(value))
         });
         old.map(|old| xdecref(old))

@@ -83,6 +83,8 @@ impl HandOff {
 /// The inbox proper, under its lock.
 struct InboxState {
     items: Vec<(*mut Tasklet, HandOff)>,
+    /// The thread is ending: nothing is accepted any more.
+    closed: bool,
     /// The owner sleeps in [`ThreadShared::park`] and is not counted awake.
     parked: bool,
 }
@@ -97,7 +99,7 @@ struct InboxState {
 /// | `current`, `main`, `runcount`, `nesting_level` | atomic: written by the owning thread only (relaxed stores of what its own state says), read by any thread |
 /// | `inbox` | its lock |
 /// | `pending` | atomic: set under the inbox lock (release), cleared by the owner under it |
-/// | `ended` | atomic: set once, under the inbox lock, by the owner when it ends |
+/// | `ended` | atomic: set once by the owner when it ended (after it closed its inbox) |
 #[repr(align(64))]
 pub(crate) struct ThreadShared {
     pub thread_id: c_ulong,
@@ -129,9 +131,9 @@ pub(crate) struct InboxGuard<'a> {
 }
 
 impl InboxGuard<'_> {
-    /// Whether the owner ended: nothing may be handed to it any more.
-    pub(crate) fn ended(&self) -> bool {
-        self.owner.ended.load(Ordering::Relaxed)
+    /// Whether the owner is ending: nothing may be handed to it any more.
+    pub(crate) fn closed(&self) -> bool {
+        self.state.closed
     }
 
     /// Hands `t` over (the caller's reference moves in) and, if `wake`,
@@ -142,7 +144,7 @@ impl InboxGuard<'_> {
     /// # Safety
     /// `t` must be a live tasklet of this thread; the inbox must be open.
     pub(crate) unsafe fn push(&mut self, t: *mut Tasklet, what: HandOff, wake: bool) {
-        debug_assert!(!self.ended());
+        debug_assert!(!self.closed());
         self.state.items.push((t, what));
         self.owner.pending.store(true, Ordering::Release);
         if wake && self.state.parked {
@@ -164,6 +166,7 @@ impl ThreadShared {
             nesting_level: AtomicI32::new(0),
             inbox: Mutex::new(InboxState {
                 items: Vec::new(),
+                closed: false,
                 parked: false,
             }),
             pending: AtomicBool::new(false),
@@ -198,13 +201,19 @@ impl ThreadShared {
         core::mem::take(&mut s.items)
     }
 
-    /// Ends the thread (owner only): nothing is accepted from now on;
-    /// returns what was handed over until now.
+    /// The thread begins to end (owner only): nothing is handed to it from
+    /// now on; returns what was handed over until now.
     pub(crate) fn close(&self) -> Vec<(*mut Tasklet, HandOff)> {
         let mut s = self.inbox.lock();
-        self.ended.store(true, Ordering::Release);
+        s.closed = true;
         self.pending.store(false, Ordering::Relaxed);
         core::mem::take(&mut s.items)
+    }
+
+    /// The thread ended (owner only, after `close`): its tasklets are
+    /// threadless from now on.
+    pub(crate) fn end(&self) {
+        self.ended.store(true, Ordering::Release);
     }
 
     /// SPEC §3.3/§6.4: parks the calling thread (the owner) until something
@@ -364,11 +373,19 @@ pub(crate) unsafe fn drain(ts: Ts) {
 ///
 /// # Safety
 /// `t` must be a tasklet of `ts`'s thread, the reference owned.
-unsafe fn apply(ts: Ts, t: *mut Tasklet, what: HandOff) {
+pub(crate) unsafe fn apply(ts: Ts, t: *mut Tasklet, what: HandOff) {
     // SAFETY: per the contract; the owner's fields of its own tasklet.
     unsafe {
         let s = tasklet::state(t);
         let request = what.is_request();
+        if !ts.is(s.thread()) {
+            // Rebound to another thread since it was asked: stale.
+            if request {
+                (*t).requests.done();
+            }
+            drop_hand_off(t, what);
+            return;
+        }
         let linked = match what {
             HandOff::Ready => {
                 debug_assert_eq!(s.kind(), Kind::Handed);
@@ -451,14 +468,14 @@ unsafe fn throw(ts: Ts, t: *mut Tasklet, b: *mut PyObject) {
             // queue's reference moves into the ring), unless a partner took
             // it first (then it got its value and the bomb waits).
             Kind::BlockedSend | Kind::BlockedRecv if channel::unblock(t, Kind::Runnable) => {
-                tasklet::set_tempval(t, b);
                 ts.link(t);
+                tasklet::set_tempval(t, b);
             }
             _ => {
                 // A `Handed` tasklet's fields are its inbox lock's until
                 // its `Ready` is applied (see `Tasklet`).
                 let inbox = ts.shared().lock();
-                let displaced = give_bomb(t, b);
+                let displaced = give_bomb(t, b, true);
                 drop(inbox);
                 xdecref(displaced);
             }
@@ -477,7 +494,7 @@ pub(crate) unsafe fn request(t: *mut Tasklet, what: HandOff, wake: bool) -> Resu
     // SAFETY: per the contract.
     unsafe {
         let mut g = tasklet::state(t).thread().lock();
-        if g.ended() {
+        if g.closed() {
             return Err(what);
         }
         let insert = match what {

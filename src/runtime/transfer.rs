@@ -2,13 +2,14 @@
 //! partners on the same thread or on others, and the channel callback
 //! (§5.10).
 
+use super::bomb;
 use super::callbacks;
 use super::channel::{
     enqueue, lock, requeue_head, unblock_from, unlink_locked, Channel, Guard, Queue,
 };
 use super::messages as msg;
 use super::switch::{self, NotSwitched, Switched};
-use super::tasklet::{self, Kind, Tasklet};
+use super::tasklet::{self, Delivery, Kind, Tasklet};
 use super::thread_state::Ts;
 use super::threads::HandOff;
 use super::watchdog;
@@ -126,12 +127,22 @@ unsafe fn transfer(
                 return rendezvous(ts, g, ch, src, tgt, dir);
             }
             let mut inbox = tasklet::state(tgt).thread().lock();
-            if inbox.ended() {
-                drop(inbox);
+            if inbox.closed() {
+                // Its thread is ending: it leaves the queue, and if it is
+                // ever resumed its operation fails as its thread's end
+                // kills it (it must not seem to have completed).
+                let displaced = match bomb::tasklet_exit() {
+                    Ok(b) => core::mem::replace(&mut (*tgt).tempval, b),
+                    Err(Raised) => {
+                        errors::clear();
+                        null_mut()
+                    }
+                };
                 unlink_locked(&mut g, tgt, Kind::Paused);
+                drop(inbox);
                 drop(g);
-                // The queue's reference, outside the lock (it may be the
-                // last one).
+                // Outside the locks: releasing may run any deallocator.
+                object::xdecref(displaced);
                 decref(tgt.cast());
                 g = lock(ch);
                 continue;
@@ -142,7 +153,7 @@ unsafe fn transfer(
             // The values are exchanged while `tgt` is still blocked (its
             // tempval the lock's), before `Handed` publishes them.
             core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
-            (*tgt).delivered = true;
+            (*tgt).delivered = Delivery::Remote;
             unlink_locked(&mut g, tgt, Kind::Handed);
             inbox.push(tgt, HandOff::Ready, true);
             return Ok(tasklet::claim_tempval(src));
@@ -167,7 +178,10 @@ unsafe fn rendezvous(
     unsafe {
         unlink_locked(&mut g, tgt, Kind::Runnable);
         core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
-        (*tgt).delivered = true;
+        // Both operations completed; either tasklet may be switched out
+        // before it claims its result.
+        (*tgt).delivered = Delivery::Local;
+        (*src).delivered = Delivery::Local;
         let schedule_all = g.schedule_all;
         let preference = c_int::from(g.preference);
         drop(g);
@@ -183,7 +197,8 @@ unsafe fn rendezvous(
         };
         if switched.is_err() {
             ts.unlink(tgt);
-            (*tgt).delivered = false;
+            (*tgt).delivered = Delivery::None;
+            (*src).delivered = Delivery::None;
             core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
             let mut g = lock(ch);
             requeue_head(&mut g, ch, tgt, -dir);

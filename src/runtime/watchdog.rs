@@ -229,7 +229,7 @@ unsafe fn pop_watchdogs(ts: Ts, w: *mut Tasklet) {
                 decref(w.cast());
                 return;
             }
-            if tasklet::scheduled(top) {
+            if tasklet::state(top).in_scheduler() {
                 decref(top.cast());
             } else {
                 tasklet::set_state(top, tasklet::state(top).with_kind(Kind::Runnable));
