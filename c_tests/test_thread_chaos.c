@@ -23,7 +23,9 @@
  * tasklet; 150), CHAOS_CHANNELS (4), CHAOS_STALL_MS (a thread stops
  * running its scheduler when no tasklet anywhere did anything for this
  * long; 50), CHAOS_BUDGET_MS (at most this long per seed; 3000),
- * CHAOS_LIMIT_S (the hang guard; 60), CHAOS_VERBOSE=1 (a line per seed). */
+ * CHAOS_LIMIT_S (the hang guard: at most this long in all; 60),
+ * CHAOS_HANG_S (the hang guard: no operation anywhere for this long; 10),
+ * CHAOS_STRICT=1, CHAOS_VERBOSE=1 (a line per seed). */
 #define _POSIX_C_SOURCE 200809L
 #include "tasklet_helpers.h"
 #include "hang_guard.h"
@@ -905,7 +907,8 @@ int main(void) {
                MAX_THREADS, MAX_TASKLETS, MAX_CHANNELS);
         return 1;
     }
-    hang_guard_start("test_thread_chaos", (int)env_long("CHAOS_LIMIT_S", 60), 0, chaos_context);
+    hang_guard_start("test_thread_chaos", (int)env_long("CHAOS_LIMIT_S", 60),
+                     (int)env_long("CHAOS_HANG_S", 10), chaos_context);
     for (int run = 0; run < runs; run++) {
         static char name[64];
         seed = first + (unsigned long long)run;
