@@ -97,7 +97,7 @@ fi
 crash_signature() { # log
     panic=$(grep -m1 -A1 'panicked at' "$1" | tr '\n' ' ' | sed 's/^.*panicked at //; s/  */ /g')
     frames=$(sed -n '/^== backtrace of the faulting thread/,/^== every thread/p' "$1" | grep '^#' |
-        sed 's/^#[0-9]* *//; s/^0x[0-9a-f]* in //; s/ (.*) at / @ /; s/ at / @ /; s/<[^>]*>//g' |
+        sed 's/^#[0-9]* *//; s/^0x[0-9a-f]* in //; s/ (.*) at / @ /; s/ at / @ /; s/ () from .*//; s/<[^>]*>//g' |
         grep -v '^core::\|^std::\|^__\|^raise\|^abort\|^<signal' | uniq | head -3 | tr '\n' ';' | sed 's/;$//; s/;/ < /g')
     if [ -n "$panic" ]; then
         echo "panic: $panic | $frames"
@@ -136,19 +136,31 @@ summary_of() { # test
     bad=$((bad + crashes + hangs + violations))
 }
 
+# Groups lines "signature<TAB>seed" by signature, most frequent first.
+group() { # kind
+    awk -F'\t' '{n[$1]++; s[$1] = s[$1] " " $2} END {for (k in n) printf "%d\t%s\t%s\n", n[k], k, s[k]}' |
+        sort -t "$(printf '\t')" -k1,1nr -k2 |
+        while IFS="$(printf '\t')" read -r n sig seeds; do
+            echo "  $n $1: $sig"
+            echo "      seeds: $(echo $seeds | tr ' ' '\n' | sort -n | head -20 | tr '\n' ' ')"
+        done
+}
+
 details_of() { # test
     for f in "$OUT/$1"/crash-*.log; do
         [ -e "$f" ] || continue
-        echo "$(crash_signature "$f")	$(basename "$f" .log | sed 's/crash-//')"
-    done | awk -F'\t' '{n[$1]++; if (length(s[$1]) < 60) s[$1] = s[$1] " " $2} END {for (k in n) printf "  %d crashes: %s\n      seeds:%s\n", n[k], k, s[k]}' | sort -rn -k1
+        printf '%s\t%s\n' "$(crash_signature "$f")" "$(basename "$f" .log | sed 's/crash-//')"
+    done | group crashes
     for f in "$OUT/$1"/hang-*.log; do
         [ -e "$f" ] || continue
-        echo "$(hang_signature "$f")	$(basename "$f" .log | sed 's/hang-//')"
-    done | awk -F'\t' '{n[$1]++; if (length(s[$1]) < 60) s[$1] = s[$1] " " $2} END {for (k in n) printf "  %d hangs: %s\n      seeds:%s\n", n[k], k, s[k]}' | sort -rn -k1
+        printf '%s\t%s\n' "$(hang_signature "$f")" "$(basename "$f" .log | sed 's/hang-//')"
+    done | group hangs
     for f in "$OUT/$1"/violation-*.log; do
         [ -e "$f" ] || continue
-        grep -h '^    c_tests/\|^    [a-z_]*\.c:' "$f" | sed 's/^ *c_tests\/[a-z_]*\.c:[0-9]*: //; s/seed=[0-9]*: //; s/[0-9][0-9]*/N/g' | sort -u | sed "s/\$/	$(basename "$f" .log | sed 's/violation-//')/"
-    done | awk -F'\t' '{n[$1]++; if (length(s[$1]) < 60) s[$1] = s[$1] " " $2} END {for (k in n) printf "  %d violations: %s\n      seeds:%s\n", n[k], k, s[k]}' | sort -rn -k1
+        seed=$(basename "$f" .log | sed 's/violation-//')
+        grep -h '^    c_tests/' "$f" | sed 's/^ *c_tests\/[a-z_]*\.c:[0-9]*: //; s/seed=[0-9]*: //; s/[0-9][0-9]*/N/g' |
+            sort -u | sed "s/\$/	$seed/"
+    done | group violations
 }
 
 # ---- the whole run --------------------------------------------------------------

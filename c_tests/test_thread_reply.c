@@ -217,10 +217,28 @@ static PyObject *ask(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* main's main: asks itself, or runs an asking tasklet. */
+static pthread_t server;
+static int server_started;
+
+/* main's main: starts T and waits until T is inside the runtime (so both
+ * threads are in the runtime before the first request), then asks itself,
+ * or runs an asking tasklet. */
 static PyObject *client_main(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
+    if (pthread_create(&server, NULL, server_thread, NULL) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "pthread_create failed");
+        return NULL;
+    }
+    server_started = 1;
+    double end = hang_guard_now() + 10;
+    while (!__atomic_load_n(&srv.entered, __ATOMIC_ACQUIRE) && !__atomic_load_n(&srv.done, __ATOMIC_ACQUIRE)) {
+        if (hang_guard_now() > end) {
+            PyErr_SetString(PyExc_RuntimeError, "T did not enter the runtime within 10 s");
+            return NULL;
+        }
+        sched_yield();
+    }
     if (cli.kind == CLIENT_MAIN) {
         return ask(NULL, NULL);
     }
@@ -282,24 +300,15 @@ static void reply_context(char *buf, size_t size) {
         harness_fail(__FILE__, __LINE__, m_);                                  \
     } while (0)
 
-/* One round: T starts and enters the runtime, then `trips` round trips. */
+/* One round: main enters the runtime, T starts and enters it too, then
+ * `trips` round trips. */
 static void one_round(int server_kind, int client_kind, int finalize) {
     memset(&srv, 0, sizeof srv);
     memset(&cli, 0, sizeof cli);
     srv.kind = server_kind;
     srv.finalize = finalize;
     cli.kind = client_kind;
-    pthread_t t;
-    pthread_create(&t, NULL, server_thread, NULL);
-    double end = hang_guard_now() + 10;
-    while (!__atomic_load_n(&srv.entered, __ATOMIC_ACQUIRE) && !__atomic_load_n(&srv.done, __ATOMIC_ACQUIRE)) {
-        if (hang_guard_now() > end) {
-            ROUND_FAIL("T did not enter the runtime within 10 s");
-            printf("-- test_thread_reply: stuck\n");
-            _exit(1);
-        }
-        sched_yield();
-    }
+    server_started = 0;
     PyObject *r = PyStackless_Call_Main(client_main_f, NULL, NULL);
     int client_failed = r == NULL;
     if (r == NULL) {
@@ -309,6 +318,9 @@ static void one_round(int server_kind, int client_kind, int finalize) {
                    cli.error[0] ? cli.error : text);
     }
     Py_XDECREF(r);
+    if (!server_started) {
+        return;
+    }
     PyTaskletObject *serving = __atomic_load_n(&srv.serving, __ATOMIC_ACQUIRE);
     if (client_failed && !wait_done(200) && serving != NULL) {
         /* T waits for a request that will not come: kill its server. */
@@ -326,9 +338,9 @@ static void one_round(int server_kind, int client_kind, int finalize) {
         fflush(stdout);
         _exit(1);
     }
-    pthread_join(t, NULL);
+    pthread_join(server, NULL);
     Py_XDECREF(serving);
-    if (!client_failed && srv.error[0] != '\0') {
+    if (srv.error[0] != '\0') {
         ROUND_FAIL("server (%s): %s", server_names[server_kind], srv.error);
     }
     if (!client_failed && __atomic_load_n(&srv.served, __ATOMIC_RELAXED) != trips) {
