@@ -19,6 +19,9 @@
 #   STRESS_TIMEOUT=120    seconds before a run counts as a hang
 #   STRESS_BUSY=1         keep one more process spinning on a core for the
 #                         whole time (a number: that many); default 0
+#   STRESS_PIN=1          run each test with all its threads on one core
+#                         (taskset -c 0): every switch between its threads
+#                         is a preemption
 #   STRESS_TESTS="chaos reply"  which tests
 #   STRESS_KEEP_CORES=1   keep the core files of crashes (else only the
 #                         backtraces are kept)
@@ -48,12 +51,14 @@ if [ "${1:-}" = "--one" ]; then
     # The test's own guard fires first (with backtraces), the timeout last.
     limit=$((TIMEOUT - 15))
     [ "$limit" -lt 10 ] && limit=10
+    pin=""
+    [ "${STRESS_PIN:-0}" = 1 ] && pin="taskset -c 0"
     case "$test" in
     chaos) CHAOS_SEED=$seed CHAOS_RUNS=1 CHAOS_LIMIT_S=${CHAOS_LIMIT_S:-$limit} \
         CHAOS_HANG_S=${CHAOS_HANG_S:-3} HANG_GDB=1 \
-        timeout -k 10 "$TIMEOUT" "$BIN/test_thread_chaos" >run.log 2>&1 ;;
+        timeout -k 10 "$TIMEOUT" $pin "$BIN/test_thread_chaos" >run.log 2>&1 ;;
     reply) REPLY_LIMIT_S=${REPLY_LIMIT_S:-$limit} HANG_GDB=1 \
-        timeout -k 10 "$TIMEOUT" "$BIN/test_thread_reply" >run.log 2>&1 ;;
+        timeout -k 10 "$TIMEOUT" $pin "$BIN/test_thread_reply" >run.log 2>&1 ;;
     esac
     status=$?
     if [ "$status" -eq 0 ]; then
@@ -221,7 +226,7 @@ for t in $TESTS; do
     *) echo "stress: no test $t"; exit 1 ;;
     esac
     [ "$n" -gt 0 ] || continue
-    echo "stress: $t: $n runs, $JOBS at once, ${TIMEOUT}s each at most$([ "$BUSY" != 0 ] && echo ", busy $BUSY")"
+    echo "stress: $t: $n runs, $JOBS at once, ${TIMEOUT}s each at most$([ "$BUSY" != 0 ] && echo ", busy $BUSY")$([ "${STRESS_PIN:-0}" = 1 ] && echo ", pinned to one core")${CHAOS_SKIP:+, CHAOS_SKIP=$CHAOS_SKIP}"
     seq "$FIRST" $((FIRST + n - 1)) | xargs -P "$JOBS" -n 1 sh "$ROOT/c_tests/stress.sh" --one "$t"
 done
 stop_spinners

@@ -25,7 +25,12 @@
  * long; 50), CHAOS_BUDGET_MS (at most this long per seed; 3000),
  * CHAOS_LIMIT_S (the hang guard: at most this long in all; 60),
  * CHAOS_HANG_S (the hang guard: no operation anywhere for this long; 10),
- * CHAOS_STRICT=1, CHAOS_VERBOSE=1 (a line per seed). */
+ * CHAOS_STRICT=1, CHAOS_VERBOSE=1 (a line per seed), CHAOS_SKIP (operations
+ * left out, comma-separated, to narrow a failure down: send, receive,
+ * schedule, insert, run, remove, kill, throw, close, predicates, wake (an
+ * insert of another thread's main), rescue (main's throw into a blocked
+ * tasklet of another thread when nothing moves), threadblock or spin (the
+ * two ways a thread runs its scheduler)). */
 #define _POSIX_C_SOURCE 200809L
 #include "tasklet_helpers.h"
 #include "hang_guard.h"
@@ -328,6 +333,25 @@ static int wake_main_of(int other) {
     return rc;
 }
 
+/* The operations by name, for CHAOS_SKIP; op_kind maps the random number
+ * 0..999 of the tasklet loop to one of them. */
+enum { OP_SEND, OP_RECEIVE, OP_SCHEDULE, OP_INSERT, OP_RUN, OP_REMOVE, OP_KILL, OP_THROW, OP_CLOSE,
+       OP_PREDICATES, OP_WAKE, OP_RESCUE, OP_THREADBLOCK, OP_SPIN, OP_COUNT };
+static const char *const op_names[OP_COUNT] = {"send", "receive", "schedule", "insert", "run",
+                                               "remove", "kill", "throw", "close", "predicates",
+                                               "wake", "rescue", "threadblock", "spin"};
+static unsigned skipped;
+
+static int op_kind(int r) {
+    static const int limits[] = {240, 480, 580, 630, 670, 700, 712, 740, 760, 950, 965};
+    for (int k = 0; k < (int)(sizeof limits / sizeof *limits); k++) {
+        if (r < limits[k]) {
+            return k;
+        }
+    }
+    return OP_SCHEDULE;
+}
+
 static PyObject *chaos_tasklet(PyObject *self, PyObject *args) {
     (void)self;
     int t = (int)PyLong_AsLong(PyTuple_GetItem(args, 0));
@@ -343,6 +367,9 @@ static PyObject *chaos_tasklet(PyObject *self, PyObject *args) {
         int r = rnd(rng, 1000), rc = 0, k = rnd(rng, n_channels), recv_op = 0;
         PyChannelObject *ch = channels[k];
         const char *what = "?";
+        if (skipped & (1u << op_kind(r))) {
+            r = 999; /* a plain schedule instead */
+        }
         if (r < 480 && rnd(rng, 7) == 0) {
             PyChannel_SetPreference(ch, rnd(rng, 3) - 1);
             PyChannel_SetScheduleAll(ch, rnd(rng, 4) == 0);
@@ -370,15 +397,18 @@ static PyObject *chaos_tasklet(PyObject *self, PyObject *args) {
             if (o == NULL) {
                 rc = -1;
             } else {
-                long long v = -1;
                 if (PyLong_Check(o)) {
-                    v = PyLong_AsLong(o);
+                    L->recvs[L->n_recvs] = PyLong_AsLong(o);
+                    L->recv_channel[L->n_recvs] = (signed char)k;
+                    L->n_recvs++;
                 } else {
-                    problem(t, "received an object that is not an int");
+                    PyObject *repr = PyObject_Repr(o);
+                    const char *text = repr ? PyUnicode_AsUTF8(repr) : NULL;
+                    problem(t, "phantom: a receive on channel %d returned %.60s (%s), not a value sent", k,
+                            text ? text : "?", Py_TYPE(o)->tp_name);
+                    Py_XDECREF(repr);
+                    PyErr_Clear();
                 }
-                L->recvs[L->n_recvs] = v;
-                L->recv_channel[L->n_recvs] = (signed char)k;
-                L->n_recvs++;
                 Py_DECREF(o);
             }
         } else if (r < 580) {
@@ -600,12 +630,19 @@ static PyObject *chaos_main(PyObject *self, PyObject *args) {
                 }
             }
         }
-        if ((L->main_deadlocks > deadlocks_seen || now - changed > stall_ms / 5.0) && n_threads > 1) {
+        if ((L->main_deadlocks > deadlocks_seen || now - changed > stall_ms / 5.0) && n_threads > 1 &&
+            !(skipped & (1u << OP_RESCUE))) {
             rescue(t, rng);
         }
         deadlocks_seen = L->main_deadlocks;
         PyObject *r;
-        if (rnd(rng, 2)) {
+        int threadblock = rnd(rng, 2);
+        if (skipped & (1u << OP_THREADBLOCK)) {
+            threadblock = 0;
+        } else if (skipped & (1u << OP_SPIN)) {
+            threadblock = 1;
+        }
+        if (threadblock) {
             L->threadblock_runs++;
             r = PyStackless_RunWatchdogEx(1000000000L, Py_WATCHDOG_THREADBLOCK);
         } else {
@@ -901,6 +938,14 @@ int main(void) {
     budget_ms = env_long("CHAOS_BUDGET_MS", 3000);
     strict = (int)env_long("CHAOS_STRICT", 0);
     verbose = (int)env_long("CHAOS_VERBOSE", 0);
+    const char *skip = getenv("CHAOS_SKIP");
+    for (int k = 0; skip != NULL && k < OP_COUNT; k++) {
+        const char *at = strstr(skip, op_names[k]);
+        size_t n = strlen(op_names[k]);
+        if (at != NULL && (at == skip || at[-1] == ',') && (at[n] == '\0' || at[n] == ',')) {
+            skipped |= 1u << k;
+        }
+    }
     if (threads < 1 || threads > MAX_THREADS || fixed_tasklets < 0 || fixed_tasklets > MAX_TASKLETS ||
         n_ops < 1 || n_ops >= (1 << COUNTER_BITS) || n_channels < 1 || n_channels > MAX_CHANNELS) {
         printf("FAILED: test_thread_chaos (bad settings: threads 1..%d, tasklets 0..%d, channels 1..%d)\n",

@@ -5,7 +5,10 @@
  * who serves on T (T's main tasklet; a tasklet while T's main sits in a
  * THREADBLOCK run; a tasklet while T's main spins on untimed runs) and who
  * asks on the main thread (its main tasklet; a tasklet while main sits in
- * a THREADBLOCK run).
+ * a THREADBLOCK run; plain C code outside, every call auto-wrapped).
+ *
+ * T finalizes its scheduler every other round (else its thread-exit
+ * destructor does), and so does the main thread after every other round.
  *
  * Both threads are always alive while a request is outstanding, so a
  * RuntimeError("Deadlock: the last runnable tasklet cannot be blocked.")
@@ -16,7 +19,10 @@
  *
  * Environment: REPLY_TRIPS (round trips per round; 10000), REPLY_ROUNDS
  * (rounds per combination; 2), REPLY_VARIANT (run only combination N,
- * 1-6), REPLY_STALL_S (10), REPLY_LIMIT_S (300). */
+ * 1-8), REPLY_STALL_S (10), REPLY_LIMIT_S (300), REPLY_START_OUTSIDE=1
+ * (main starts T before it enters the runtime itself: T may then block
+ * while it is the only thread in the runtime, and SPEC §6.4 gives it the
+ * deadlock). */
 #define _POSIX_C_SOURCE 200809L
 #include "tasklet_helpers.h"
 #include "hang_guard.h"
@@ -25,11 +31,12 @@
 #include <sched.h>
 
 enum { SERVER_MAIN, SERVER_THREADBLOCK, SERVER_SPIN };
-enum { CLIENT_MAIN, CLIENT_THREADBLOCK };
+enum { CLIENT_MAIN, CLIENT_THREADBLOCK, CLIENT_OUTSIDE };
 
 static const char *const server_names[] = {"T's main", "a tasklet in a THREADBLOCK run",
                                            "a tasklet, untimed runs"};
-static const char *const client_names[] = {"main's main", "a tasklet in a THREADBLOCK run"};
+static const char *const client_names[] = {"main's main", "a tasklet in a THREADBLOCK run",
+                                           "main outside (every call auto-wraps)"};
 
 static long trips;
 static PyChannelObject *requests, *replies;
@@ -218,26 +225,33 @@ static PyObject *ask(PyObject *self, PyObject *args) {
 }
 
 static pthread_t server;
-static int server_started;
+static int server_started, start_outside;
 
-/* main's main: starts T and waits until T is inside the runtime (so both
- * threads are in the runtime before the first request), then asks itself,
- * or runs an asking tasklet. */
-static PyObject *client_main(PyObject *self, PyObject *args) {
-    (void)self;
-    (void)args;
+/* Starts T and waits until it is inside the runtime. */
+static int start_server(void) {
     if (pthread_create(&server, NULL, server_thread, NULL) != 0) {
         PyErr_SetString(PyExc_RuntimeError, "pthread_create failed");
-        return NULL;
+        return -1;
     }
     server_started = 1;
     double end = hang_guard_now() + 10;
     while (!__atomic_load_n(&srv.entered, __ATOMIC_ACQUIRE) && !__atomic_load_n(&srv.done, __ATOMIC_ACQUIRE)) {
         if (hang_guard_now() > end) {
             PyErr_SetString(PyExc_RuntimeError, "T did not enter the runtime within 10 s");
-            return NULL;
+            return -1;
         }
         sched_yield();
+    }
+    return 0;
+}
+
+/* main's main: starts T (so both threads are in the runtime before the
+ * first request), then asks itself, or runs an asking tasklet. */
+static PyObject *client_main(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    if (!start_outside && start_server() < 0) {
+        return NULL;
     }
     if (cli.kind == CLIENT_MAIN) {
         return ask(NULL, NULL);
@@ -309,7 +323,20 @@ static void one_round(int server_kind, int client_kind, int finalize) {
     srv.finalize = finalize;
     cli.kind = client_kind;
     server_started = 0;
-    PyObject *r = PyStackless_Call_Main(client_main_f, NULL, NULL);
+    if (start_outside && start_server() < 0) {
+        ROUND_FAIL("%s", error_text());
+    }
+    PyObject *r;
+    if (client_kind == CLIENT_OUTSIDE) {
+        /* A plain C main: no Call_Main, every channel call runs as a
+         * temporary main tasklet (SPEC §7.2). Its first call enters the
+         * runtime before T starts. */
+        r = PyStackless_Schedule(Py_None, 0);
+        Py_XDECREF(r);
+        r = start_outside || start_server() == 0 ? ask(NULL, NULL) : NULL;
+    } else {
+        r = PyStackless_Call_Main(client_main_f, NULL, NULL);
+    }
     int client_failed = r == NULL;
     if (r == NULL) {
         char text[600];
@@ -360,14 +387,16 @@ static PyObject *func_of(PyMethodDef *def, const char *name, PyCFunction f) {
 }
 
 int main(void) {
-    static const int variants[6][2] = {
+    static const int variants[8][2] = {
         {SERVER_MAIN, CLIENT_MAIN},        {SERVER_THREADBLOCK, CLIENT_MAIN},
         {SERVER_MAIN, CLIENT_THREADBLOCK}, {SERVER_THREADBLOCK, CLIENT_THREADBLOCK},
         {SERVER_SPIN, CLIENT_MAIN},        {SERVER_SPIN, CLIENT_THREADBLOCK},
+        {SERVER_MAIN, CLIENT_OUTSIDE},     {SERVER_THREADBLOCK, CLIENT_OUTSIDE},
     };
     trips = env_long("REPLY_TRIPS", 10000);
     long rounds = env_long("REPLY_ROUNDS", 2);
     long only = env_long("REPLY_VARIANT", 0);
+    start_outside = (int)env_long("REPLY_START_OUTSIDE", 0);
     hang_guard_start("test_thread_reply", (int)env_long("REPLY_LIMIT_S", 300),
                      (int)env_long("REPLY_STALL_S", 10), reply_context);
     requests = PyChannel_New(NULL);
@@ -376,7 +405,7 @@ int main(void) {
     server_main_f = func_of(&server_main_def, "server_main", server_main);
     client_f = func_of(&client_def, "ask", ask);
     client_main_f = func_of(&client_main_def, "client_main", client_main);
-    for (int v = 0; v < 6; v++) {
+    for (int v = 0; v < 8; v++) {
         if (only != 0 && only != v + 1) {
             continue;
         }
@@ -385,9 +414,14 @@ int main(void) {
             round_no = (int)k + 1;
             snprintf(name, sizeof name, "reply_%d_server_%s_client_%s_round_%ld", v + 1,
                      variants[v][0] == SERVER_MAIN ? "main" : variants[v][0] == SERVER_THREADBLOCK ? "threadblock" : "spin",
-                     variants[v][1] == CLIENT_MAIN ? "main" : "threadblock", k + 1);
+                     variants[v][1] == CLIENT_MAIN ? "main" : variants[v][1] == CLIENT_THREADBLOCK ? "threadblock" : "outside",
+                     k + 1);
             harness_case_begin(name);
             one_round(variants[v][0], variants[v][1], (int)(k % 2));
+            if (k % 2 == 1 && PyStackless_Finalize() != 0) {
+                /* Every other round main's scheduler starts afresh. */
+                harness_fail(__FILE__, __LINE__, error_text());
+            }
             harness_case_end(__FILE__, __LINE__);
         }
     }
