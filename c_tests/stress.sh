@@ -133,7 +133,8 @@ hang_signature() { # log
 
 summary_of() { # test
     results=$OUT/$1/results
-    runs=$(wc -l <"$results" 2>/dev/null || echo 0)
+    runs=0
+    [ -f "$results" ] && runs=$(wc -l <"$results")
     crashes=$(grep -c ' crash$' "$results" 2>/dev/null)
     hangs=$(grep -c ' hang$' "$results" 2>/dev/null)
     violations=$(grep -c ' violation$' "$results" 2>/dev/null)

@@ -30,7 +30,10 @@
  * schedule, insert, run, remove, kill, throw, close, predicates, wake (an
  * insert of another thread's main), rescue (main's throw into a blocked
  * tasklet of another thread when nothing moves), threadblock or spin (the
- * two ways a thread runs its scheduler)). */
+ * two ways a thread runs its scheduler), remove-own or remove-other (a
+ * remove of a tasklet of one's own thread, of another thread), own or
+ * other (insert, run and remove of a tasklet of one's own thread, of
+ * another thread)). */
 #define _POSIX_C_SOURCE 200809L
 #include "tasklet_helpers.h"
 #include "hang_guard.h"
@@ -336,10 +339,12 @@ static int wake_main_of(int other) {
 /* The operations by name, for CHAOS_SKIP; op_kind maps the random number
  * 0..999 of the tasklet loop to one of them. */
 enum { OP_SEND, OP_RECEIVE, OP_SCHEDULE, OP_INSERT, OP_RUN, OP_REMOVE, OP_KILL, OP_THROW, OP_CLOSE,
-       OP_PREDICATES, OP_WAKE, OP_RESCUE, OP_THREADBLOCK, OP_SPIN, OP_COUNT };
+       OP_PREDICATES, OP_WAKE, OP_RESCUE, OP_THREADBLOCK, OP_SPIN, OP_REMOVE_OWN, OP_REMOVE_OTHER,
+       OP_OWN, OP_OTHER, OP_COUNT };
 static const char *const op_names[OP_COUNT] = {"send", "receive", "schedule", "insert", "run",
                                                "remove", "kill", "throw", "close", "predicates",
-                                               "wake", "rescue", "threadblock", "spin"};
+                                               "wake", "rescue", "threadblock", "spin",
+                                               "remove-own", "remove-other", "own", "other"};
 static unsigned skipped;
 
 static int op_kind(int r) {
@@ -424,7 +429,17 @@ static PyObject *chaos_tasklet(PyObject *self, PyObject *args) {
                 Py_DECREF(o);
             }
         } else if (r < 700) {
-            PyTaskletObject *x = pick_tasklet(rng, t, 0, NULL);
+            int owner = 0;
+            PyTaskletObject *x = pick_tasklet(rng, t, 0, &owner);
+            /* The same operations on tasklets of one's own thread or of
+             * other threads can be left out on their own. */
+            int mine = owner == t;
+            if (x != NULL && (skipped & (1u << (mine ? OP_OWN : OP_OTHER))) && r >= 580) {
+                x = NULL;
+            }
+            if (x != NULL && (skipped & (1u << (mine ? OP_REMOVE_OWN : OP_REMOVE_OTHER))) && r >= 670) {
+                x = NULL;
+            }
             if (x != NULL) {
                 Py_INCREF(x);
                 if (r < 630) {
