@@ -17,7 +17,7 @@ LDLIBS_A  := $(RELEASE)/libstackless.a -pthread -ldl -lm
 C_TESTS   := $(sort $(wildcard c_tests/test_*.c))
 EXAMPLES  := $(sort $(wildcard examples/*.c))
 
-.PHONY: all header demo check check-valgrind check-asan check-tsan bench install uninstall clean
+.PHONY: all header demo check check-valgrind check-asan check-tsan stress bench install uninstall clean
 
 all: header
 
@@ -47,6 +47,11 @@ check-asan:
 
 check-tsan:
 	@MODE=tsan sh c_tests/check.sh
+
+# The thread tests over and over: STRESS_RUNS, STRESS_JOBS, STRESS_BUSY=1 ...
+# (c_tests/stress.sh says more).
+stress:
+	@sh c_tests/stress.sh
 
 bench: all
 	@sh bench/run.sh
