@@ -463,21 +463,27 @@ pub(crate) unsafe fn bind(
 }
 
 /// Drops the pending call of a tasklet that is neither scheduled nor
-/// started: it becomes `Idle`.
+/// started: it becomes `Idle`. Of several threads that try at once (on a
+/// threadless tasklet, which no thread owns), the one whose transition
+/// succeeds drops the call.
 ///
 /// # Safety
 /// `t` must be live, neither scheduled nor started.
 pub(crate) unsafe fn become_idle(t: *mut Tasklet) {
-    // SAFETY: per the contract.
+    // SAFETY: per the contract; the pending call belongs to whoever moves
+    // the state out of `Paused`.
     unsafe {
         loop {
             let s = state(t);
-            if s.is(Kind::Idle) || replace_state(t, s, s.with_kind(Kind::Idle)) {
-                break;
+            if s.is(Kind::Idle) {
+                return;
+            }
+            if replace_state(t, s, s.with_kind(Kind::Idle)) {
+                drop_frame(t);
+                (*t).recursion_depth.store(0, Ordering::Relaxed);
+                return;
             }
         }
-        drop_frame(t);
-        (*t).recursion_depth.store(0, Ordering::Relaxed);
     }
 }
 
