@@ -537,7 +537,9 @@ struct PyObject *PyStackless_GetChannelCallback(void);
 
 // A new channel of `type` (NULL: `PyChannel_Type`): empty, balance 0,
 // preference -1, schedule_all 0, not closing. New reference; NULL with
-// `TypeError("channel_new: type must be subtype of channel")`.
+// `TypeError("channel_new: type must be subtype of channel")`. The calling
+// thread joins the runtime: deadlock detection counts it as a thread that
+// may still send or receive. Does not switch. Any thread.
 struct PyChannelObject *PyChannel_New(struct PyTypeObject *type);
 
 // Sends `arg` (borrowed) on the channel; blocks until a receiver takes it

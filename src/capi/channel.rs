@@ -34,7 +34,9 @@ fn field<R>(ch: *mut PyChannelObject, default: R, f: impl FnOnce(&mut Queue) -> 
 
 /// A new channel of `type` (NULL: `PyChannel_Type`): empty, balance 0,
 /// preference -1, schedule_all 0, not closing. New reference; NULL with
-/// `TypeError("channel_new: type must be subtype of channel")`.
+/// `TypeError("channel_new: type must be subtype of channel")`. The calling
+/// thread joins the runtime: deadlock detection counts it as a thread that
+/// may still send or receive. Does not switch. Any thread.
 #[no_mangle]
 pub extern "C" fn PyChannel_New(r#type: *mut PyTypeObject) -> *mut PyChannelObject {
     guard(null_mut(), || {

@@ -17,6 +17,7 @@
 
 use super::messages as msg;
 use super::tasklet::{self, Delivery, Kind, Tasklet};
+use super::thread_state::Ts;
 use super::threads::HandOff;
 use crate::errors::{self, PyResult, Raised};
 use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
@@ -213,11 +214,15 @@ unsafe extern "C-unwind" fn channel_dealloc(op: *mut PyObject) {
     }
 }
 
-/// A new channel of `ty` (a subtype of the channel type).
+/// A new channel of `ty` (a subtype of the channel type). The calling
+/// thread joins the runtime: from now on it counts as a thread that may
+/// still send or receive, so that another thread that waits on the channel
+/// is not told it is deadlocked (SPEC §6.4).
 ///
 /// # Safety
 /// `ty` must be a ready type object.
 pub(crate) unsafe fn new(ty: *mut PyTypeObject) -> PyResult<*mut PyObject> {
+    Ts::get();
     // SAFETY: per the contract.
     unsafe {
         if !typeobj::is_subtype(ty, channel_type()) {
