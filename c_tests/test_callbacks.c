@@ -680,6 +680,7 @@ TEST(fast_callback_at_main_creation) {
 }
 
 int main(void) {
+    alarm(120); /* it starts threads: a hang is a failure, never a stuck run */
     RUN(setter_and_getter);
     RUN(setter_rejects_non_callables);
     RUN_INSIDE(sequence_of_run);

@@ -833,6 +833,7 @@ TEST(print_ignores_a_failed_write) {
 }
 
 int main(void) {
+    alarm(120); /* it starts threads: a hang is a failure, never a stuck run */
     RUN(set_string_stores_type_and_str_value);
     RUN(set_string_keeps_utf8_text);
     RUN(set_object_borrows_the_value);

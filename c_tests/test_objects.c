@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <unistd.h>
 
 /* ---- A user-defined static type that counts its deallocations ------------ */
 
@@ -1325,6 +1326,7 @@ TEST(thread_ident_is_pthread_self) {
 }
 
 int main(void) {
+    alarm(120); /* it starts threads: a hang is a failure, never a stuck run */
     RUN(long_roundtrip);
     RUN(long_from_every_c_type);
     RUN(long_as_long_overflow);
