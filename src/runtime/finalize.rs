@@ -126,6 +126,7 @@ pub(crate) unsafe fn finalize() -> PyResult<()> {
         for w in ts.take_watchdogs() {
             decref(w.cast());
         }
+        ts.release_now();
         threads::retire(ts.shared());
         ts.free();
     }

@@ -32,6 +32,7 @@ pub(crate) unsafe fn with_main<R>(body: impl FnOnce(Ts) -> PyResult<R>) -> PyRes
         if ts.shared().pending() {
             threads::drain(ts);
         }
+        ts.release_now();
         if ts.main().is_null() {
             return enter_main(ts, body);
         }

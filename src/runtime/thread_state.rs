@@ -52,6 +52,9 @@ pub(crate) struct ThreadState {
     /// Tasklets that survived the kills of their deallocation (SPEC §2.7),
     /// with the reference that keeps them: finalization kills them again.
     uncollectable: Slot<Vec<*mut Tasklet>>,
+    /// References given up inside a switch, released at the next call
+    /// into the runtime (`release_later`).
+    to_release: Slot<Vec<*mut PyObject>>,
     switch_count: Cell<u64>,
 }
 
@@ -136,6 +139,7 @@ impl Ts {
             started: Slot::default(),
             tasklet_cache: Slot::default(),
             uncollectable: Slot::default(),
+            to_release: Slot::default(),
             switch_count: Cell::new(0),
         });
         let ts = Ts(NonNull::from(Box::leak(state)));
@@ -473,6 +477,22 @@ impl ThreadState {
     /// The kept survivors, with their references.
     pub(crate) fn take_uncollectable(&self) -> Vec<*mut Tasklet> {
         self.uncollectable.with(core::mem::take)
+    }
+
+    /// Releases `op` (an owned reference) at the current tasklet's next
+    /// call into the runtime: here, inside a switch, its deallocation could
+    /// run code that switches.
+    pub(crate) fn release_later(&self, op: *mut PyObject) {
+        self.to_release.with(|list| list.push(op));
+    }
+
+    /// Releases what [`ThreadState::release_later`] kept; the caller is a
+    /// call into the runtime made by the current tasklet, outside switches.
+    pub(crate) fn release_now(&self) {
+        while let Some(op) = self.to_release.with(|list| list.pop()) {
+            // SAFETY: kept references are owned.
+            unsafe { crate::object::decref(op) };
+        }
     }
 
     /// A freed tasklet object to reuse, if one is kept.

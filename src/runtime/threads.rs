@@ -356,7 +356,11 @@ pub(crate) fn uncollectable() -> usize {
     UNCOLLECTABLE.load(Ordering::Relaxed)
 }
 
-/// Applies everything other threads handed over (owner only).
+/// Applies everything other threads handed over (owner only). The
+/// references the hand-offs give up are released later, by the current
+/// tasklet's next call into the runtime ([`Ts::release_later`]): a drain
+/// runs inside switches, where a tasklet's deallocation (which kills a
+/// suspended one, SPEC §2.7) must not run.
 ///
 /// # Safety
 /// `ts` is the calling thread's state.
@@ -383,7 +387,10 @@ pub(crate) unsafe fn apply(ts: Ts, t: *mut Tasklet, what: HandOff) {
             if request {
                 (*t).requests.done();
             }
-            drop_hand_off(t, what);
+            if let HandOff::Throw(b) = what {
+                decref(b);
+            }
+            ts.release_later(t.cast());
             return;
         }
         let linked = match what {
@@ -405,7 +412,7 @@ pub(crate) unsafe fn apply(ts: Ts, t: *mut Tasklet, what: HandOff) {
                 if s.is(Kind::Runnable) && t != ts.head() {
                     ts.unlink(t);
                     tasklet::set_state(t, s.with_kind(Kind::Paused));
-                    decref(t.cast());
+                    ts.release_later(t.cast());
                 }
                 false
             }
@@ -418,7 +425,7 @@ pub(crate) unsafe fn apply(ts: Ts, t: *mut Tasklet, what: HandOff) {
             (*t).requests.done();
         }
         if !linked {
-            decref(t.cast());
+            ts.release_later(t.cast());
         }
     }
 }
@@ -434,7 +441,8 @@ unsafe fn run_next(ts: Ts, t: *mut Tasklet, s: tasklet::State) -> bool {
         match s.kind() {
             Kind::Paused if switch::claim(t, s, Kind::Runnable) => {}
             Kind::Runnable if t != ts.head() => {
-                // Moves: the ring's reference is dropped below instead.
+                // Moves: the ring's reference is given up instead of the
+                // hand-off's (both are owned, it is not the last one).
                 ts.unlink(t);
                 decref(t.cast());
             }
