@@ -326,6 +326,30 @@ pub(crate) unsafe fn unlink_locked(g: &mut Guard, t: *mut Tasklet, then: Kind) {
     }
 }
 
+/// [`unlink_locked`] for the head of the queue, whose state word `s` the
+/// caller just read: the rendezvous path, kept short.
+///
+/// # Safety
+/// As [`unlink_locked`]; `t` is `g`'s head and `s` its state.
+#[inline(always)]
+pub(crate) unsafe fn unlink_head(g: &mut Guard, t: *mut Tasklet, s: tasklet::State, then: Kind) {
+    // SAFETY: per the contract.
+    unsafe {
+        debug_assert!(g.head == t && (*t).queue.prev.is_null());
+        let next = (*t).queue.next;
+        g.head = next;
+        if next.is_null() {
+            g.tail = null_mut();
+        } else {
+            (*next).queue.prev = null_mut();
+        }
+        g.balance -= c_int::from(s.blocked());
+        (*t).queue.next = null_mut();
+        (*t).channel.store(null_mut(), Ordering::Relaxed);
+        tasklet::set_state(t, s.with_kind(then));
+    }
+}
+
 /// The channel `t` is blocked on, with a new reference, or None when it is
 /// not blocked. Safe against the channel's deallocation (see the module's
 /// doc).

@@ -37,9 +37,8 @@ pub(crate) unsafe fn with_main<R>(body: impl FnOnce(Ts) -> PyResult<R>) -> PyRes
             return enter_main(ts, body);
         }
         let cur = ts.head();
-        let b = core::mem::replace(&mut (*cur).pending_bomb, null_mut());
-        if !b.is_null() {
-            bomb::explode(b);
+        if !(*cur).pending_bomb.is_null() {
+            bomb::explode(core::mem::replace(&mut (*cur).pending_bomb, null_mut()));
             return Err(Raised);
         }
     }

@@ -109,13 +109,7 @@ impl State {
     /// +1 blocked sending, -1 blocked receiving, else 0.
     #[inline(always)]
     pub(crate) fn blocked(self) -> i8 {
-        if self.is(Kind::BlockedSend) {
-            1
-        } else if self.is(Kind::BlockedRecv) {
-            -1
-        } else {
-            0
-        }
+        i8::from(self.is(Kind::BlockedSend)) - i8::from(self.is(Kind::BlockedRecv))
     }
 
     /// In a ring, a queue, or on its way into a ring.

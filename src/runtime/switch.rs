@@ -433,10 +433,12 @@ unsafe fn block_target(
         let threadblock = watchdog::threadblock(ts);
         let revive = if floating && !threadblock {
             true
-        } else if ts.shared().park() {
-            // Woken: something was handed over, or re-check the deadlock.
-            continue;
         } else {
+            ts.publish_nothing_current();
+            if ts.shared().park() {
+                // Woken: something was handed over, or re-check the deadlock.
+                continue;
+            }
             floating && ts.shared().is_initial
         };
         if !revive {

@@ -244,11 +244,13 @@ impl ThreadState {
         }
     }
 
-    /// Makes `t`, a member, the head.
+    /// Makes `t`, a member, the head: a switch, never made while a
+    /// schedule callback runs.
     #[inline(always)]
     pub(crate) fn set_head(&self, t: *mut Tasklet) {
+        debug_assert!(self.callback_current.get().is_null());
         self.ring.set_head(t);
-        self.publish_current();
+        self.shared.current.store(t, Ordering::Relaxed);
     }
 
     /// Appends `t` at the tail of the ring (a reference moves in).
@@ -301,6 +303,26 @@ impl ThreadState {
         if head {
             self.publish_current();
         }
+    }
+
+    /// Tells other threads that nothing runs here (the ring is empty, the
+    /// thread is about to park).
+    pub(crate) fn publish_nothing_current(&self) {
+        debug_assert!(self.ring.head().is_null());
+        self.shared.current.store(null_mut(), Ordering::Relaxed);
+    }
+
+    /// Unlinks `t`, the head, which is about to switch away: the switch
+    /// publishes the new current tasklet.
+    ///
+    /// # Safety
+    /// `t` must be the head of this thread's ring.
+    #[inline(always)]
+    pub(crate) unsafe fn unlink_current(&self, t: *mut Tasklet) {
+        debug_assert!(t == self.ring.head());
+        // SAFETY: per the contract.
+        unsafe { self.ring.remove(t) };
+        self.count(-1);
     }
 
     /// Reports `prev` as current while a schedule callback runs (NULL ends
@@ -488,7 +510,15 @@ impl ThreadState {
 
     /// Releases what [`ThreadState::release_later`] kept; the caller is a
     /// call into the runtime made by the current tasklet, outside switches.
+    #[inline(always)]
     pub(crate) fn release_now(&self) {
+        if !self.to_release.with(|list| list.is_empty()) {
+            self.release_kept();
+        }
+    }
+
+    #[cold]
+    fn release_kept(&self) {
         while let Some(op) = self.to_release.with(|list| list.pop()) {
             // SAFETY: kept references are owned.
             unsafe { crate::object::decref(op) };

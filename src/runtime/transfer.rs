@@ -5,7 +5,7 @@
 use super::bomb;
 use super::callbacks;
 use super::channel::{
-    enqueue, lock, requeue_head, unblock_from, unlink_locked, Channel, Guard, Queue,
+    enqueue, lock, requeue_head, unblock_from, unlink_head, unlink_locked, Channel, Guard, Queue,
 };
 use super::messages as msg;
 use super::switch::{self, NotSwitched, Switched};
@@ -123,10 +123,11 @@ unsafe fn transfer(
                 return block(ts, g, ch, src, dir, leaves);
             }
             let tgt = g.head;
-            if tasklet::is_own(tgt, ts) {
-                return rendezvous(ts, g, ch, src, tgt, dir);
+            let st = tasklet::state(tgt);
+            if ts.is(st.thread()) {
+                return rendezvous(ts, g, ch, src, tgt, st, dir);
             }
-            let mut inbox = tasklet::state(tgt).thread().lock();
+            let mut inbox = st.thread().lock();
             if inbox.closed() {
                 // Its thread is ending: it leaves the queue, and if it is
                 // ever resumed its operation fails as its thread's end
@@ -154,7 +155,7 @@ unsafe fn transfer(
             // tempval the lock's), before `Handed` publishes them.
             core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
             (*tgt).delivered = Delivery::Remote;
-            unlink_locked(&mut g, tgt, Kind::Handed);
+            unlink_head(&mut g, tgt, st, Kind::Handed);
             inbox.push(tgt, HandOff::Ready, true);
             return Ok(tasklet::claim_tempval(src));
         }
@@ -164,19 +165,20 @@ unsafe fn transfer(
 /// SPEC §4.2 step 3 with a partner `tgt` of the calling thread.
 ///
 /// # Safety
-/// As [`transfer`]; `g` locks `ch`, whose head is `tgt`.
+/// As [`transfer`]; `g` locks `ch`, whose head is `tgt`, of state `st`.
 unsafe fn rendezvous(
     ts: Ts,
     mut g: Guard,
     ch: *mut Channel,
     src: *mut Tasklet,
     tgt: *mut Tasklet,
+    st: tasklet::State,
     dir: i8,
 ) -> Switched {
     // SAFETY: per the contract; both tasklets are ours, `tgt` leaves the
     // queue under the lock and its reference moves into the ring.
     unsafe {
-        unlink_locked(&mut g, tgt, Kind::Runnable);
+        unlink_head(&mut g, tgt, st, Kind::Runnable);
         core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
         // Both operations completed; either tasklet may be switched out
         // before it claims its result.
@@ -231,8 +233,9 @@ unsafe fn block(
             errors::value_error(msg::CHANNEL_CLOSED);
             return Err(NotSwitched);
         }
-        // The ring's reference moves into the queue.
-        ts.unlink(src);
+        // The ring's reference moves into the queue; the switch below
+        // tells other threads the new current tasklet.
+        ts.unlink_current(src);
         enqueue(&mut g, ch, src, dir);
         drop(g);
         let switched = switch::switch_to(ts, src, ts.head(), false, leaves);
