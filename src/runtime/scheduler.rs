@@ -207,35 +207,39 @@ pub(crate) unsafe fn setup(
 ) -> PyResult<()> {
     let ts = Ts::get();
     // SAFETY: per the contract. A tasklet that is not alive is touched by
-    // no thread but the caller until the state word says otherwise, which
-    // the compare-and-swap below checks.
+    // no thread but the one whose compare-and-swap makes it alive.
     unsafe {
         loop {
             let s = tasklet::state(t);
             if tasklet::alive(t) {
                 return Err(errors::runtime_error(msg::ALIVE));
             }
-            if !protocol::is_callable((*t).tempval) {
-                return Err(errors::runtime_error(msg::NOT_BOUND));
-            }
-            if s.thread().ended() {
-                return Err(errors::runtime_error(msg::NO_THREAD));
-            }
-            let args = if args.is_null() {
-                tuple::empty()?
-            } else {
-                object::new_ref(args)
-            };
             let own = ts.is(s.thread());
             let mut inbox = (!own).then(|| s.thread().lock());
-            if inbox.as_ref().is_some_and(|g| g.closed()) {
-                decref(args);
-                return Err(errors::runtime_error(msg::THREAD_UNINITIALIZED));
-            }
             let kind = if own { Kind::Runnable } else { Kind::Handed };
+            // Claimed: from here on no other thread touches its fields
+            // (the state word says it is alive).
             if !tasklet::replace_state(t, s, s.with_kind(kind).with_started(false)) {
-                decref(args);
                 continue;
+            }
+            let refused = if !protocol::is_callable((*t).tempval) {
+                Some(msg::NOT_BOUND)
+            } else if s.thread().ended() {
+                Some(msg::NO_THREAD)
+            } else if inbox.as_ref().is_some_and(|g| g.closed()) {
+                Some(msg::THREAD_UNINITIALIZED)
+            } else {
+                None
+            };
+            let args = match refused {
+                Some(_) => null_mut(),
+                None if args.is_null() => tuple::empty().unwrap_or(null_mut()),
+                None => object::new_ref(args),
+            };
+            if args.is_null() {
+                // Back to what it was: nothing changed.
+                tasklet::set_state(t, s);
+                return Err(refused.map_or(Raised, errors::runtime_error));
             }
             let func = core::mem::replace(&mut (*t).tempval, none::new_none());
             tasklet::drop_frame(t);
