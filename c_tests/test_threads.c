@@ -299,6 +299,14 @@ TEST(operations_on_tasklets_of_another_thread) {
     CHECK_INT(PyTasklet_BindThread(b, -1), -1);
     CHECK_ERROR(PyExc_RuntimeError, "tasklet has C state on its stack");
     CHECK_INT(PyTasklet_Insert(r), 0); /* already scheduled: no-op */
+    /* Its tempval and its ring are its thread's while it is scheduled. */
+    CHECK(PyTasklet_GetTempval(r) == NULL);
+    CHECK_ERROR(PyExc_RuntimeError, "the tempval of a tasklet scheduled on another thread is that thread's");
+    CHECK_INT(PyTasklet_SetTempval(r, Py_None), -1);
+    CHECK_ERROR(PyExc_RuntimeError, "the tempval of a tasklet scheduled on another thread is that thread's");
+    PyObject *next = PyTasklet_GetNext(r);
+    CHECK_PTR(next, Py_None);
+    Py_DECREF(next);
     /* Removed from its own thread's ring: unscheduled when Remove returns,
      * and the caller's run count does not change. */
     int runcount = PyStackless_GetRunCount();

@@ -922,12 +922,15 @@ int PyTasklet_Restorable(struct PyTaskletObject *task);
 int PyTasklet_GetBlocked(struct PyTaskletObject *task);
 
 // Extension: the tasklet's tempval (new reference): the value it receives
-// when it resumes. NULL with `SystemError` for bad input.
+// when it resumes. NULL with `SystemError` for bad input, or with
+// `RuntimeError` when another thread asks while the tasklet is scheduled
+// or running there (its tempval is that thread's then). Does not switch.
 struct PyObject *PyTasklet_GetTempval(struct PyTaskletObject *task);
 
 // Extension: replaces the tempval with `value` (borrowed), e.g. to hand
 // a result to a tasklet parked with `PyStackless_Schedule(retval, 1)`.
-// Returns 0, or -1 with `SystemError`.
+// Returns 0, or -1 with `SystemError`, or `RuntimeError` as
+// `PyTasklet_GetTempval` from another thread. Does not switch.
 int PyTasklet_SetTempval(struct PyTaskletObject *task, struct PyObject *value);
 
 // Extension: the id of the tasklet's thread, -1 when its thread died (0
@@ -935,11 +938,13 @@ int PyTasklet_SetTempval(struct PyTaskletObject *task, struct PyObject *value);
 long PyTasklet_GetThreadId(struct PyTaskletObject *task);
 
 // Extension: the tasklet after `task` in its ring or channel queue (new
-// reference), or `None`. NULL with `SystemError` for bad input.
+// reference), or `None`. NULL with `SystemError` for bad input. From
+// another thread, only a channel queue's neighbours are reported (a ring
+// is its thread's own): a runnable tasklet there reads `None`.
 struct PyObject *PyTasklet_GetNext(struct PyTaskletObject *task);
 
 // Extension: the tasklet before `task` in its ring or channel queue (new
-// reference), or `None`.
+// reference), or `None`; from another thread as `PyTasklet_GetNext`.
 struct PyObject *PyTasklet_GetPrev(struct PyTaskletObject *task);
 
 #ifdef __cplusplus

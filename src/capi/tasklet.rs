@@ -429,7 +429,9 @@ pub extern "C" fn PyTasklet_GetBlocked(task: *mut PyTaskletObject) -> c_int {
 }
 
 /// Extension: the tasklet's tempval (new reference): the value it receives
-/// when it resumes. NULL with `SystemError` for bad input.
+/// when it resumes. NULL with `SystemError` for bad input, or with
+/// `RuntimeError` when another thread asks while the tasklet is scheduled
+/// or running there (its tempval is that thread's then). Does not switch.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetTempval(task: *mut PyTaskletObject) -> *mut PyObject {
     guard(null_mut(), || {
@@ -440,7 +442,8 @@ pub extern "C" fn PyTasklet_GetTempval(task: *mut PyTaskletObject) -> *mut PyObj
 
 /// Extension: replaces the tempval with `value` (borrowed), e.g. to hand
 /// a result to a tasklet parked with `PyStackless_Schedule(retval, 1)`.
-/// Returns 0, or -1 with `SystemError`.
+/// Returns 0, or -1 with `SystemError`, or `RuntimeError` as
+/// `PyTasklet_GetTempval` from another thread. Does not switch.
 #[no_mangle]
 pub extern "C" fn PyTasklet_SetTempval(task: *mut PyTaskletObject, value: *mut PyObject) -> c_int {
     guard(-1, || {
@@ -465,7 +468,9 @@ pub extern "C" fn PyTasklet_GetThreadId(task: *mut PyTaskletObject) -> c_long {
 }
 
 /// Extension: the tasklet after `task` in its ring or channel queue (new
-/// reference), or `None`. NULL with `SystemError` for bad input.
+/// reference), or `None`. NULL with `SystemError` for bad input. From
+/// another thread, only a channel queue's neighbours are reported (a ring
+/// is its thread's own): a runnable tasklet there reads `None`.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetNext(task: *mut PyTaskletObject) -> *mut PyObject {
     guard(null_mut(), || {
@@ -475,7 +480,7 @@ pub extern "C" fn PyTasklet_GetNext(task: *mut PyTaskletObject) -> *mut PyObject
 }
 
 /// Extension: the tasklet before `task` in its ring or channel queue (new
-/// reference), or `None`.
+/// reference), or `None`; from another thread as `PyTasklet_GetNext`.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetPrev(task: *mut PyTaskletObject) -> *mut PyObject {
     guard(null_mut(), || {
