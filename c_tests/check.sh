@@ -204,7 +204,7 @@ asan)
     fi
     ;;
 tsan)
-    sanitized_library thread tsan __tsan_func_entry
+    sanitized_library thread tsan __tsan_func_entry --features tsan
     c_tests "" "" "$SAN_LIBS" "" "-fsanitize=thread"
     if nm "$BUILD/test_objects.o" | grep -q __tsan_func_entry; then
         pass "tsan-instruments-the-c-side"

@@ -1,7 +1,9 @@
 #!/bin/sh
 # `make stress`: runs the randomized thread test (test_thread_chaos) over many
 # seeds and the request/reply test (test_thread_reply) many times, two runs at
-# once, each under a time limit, and sorts every run into
+# once, and the stack overflow test with its million-tasklet cases
+# (test_overflow, OVERFLOW_MILLION=1) once, each under a time limit, and
+# sorts every run into
 #   crash      it died by a signal (the log gets the backtrace from its core),
 #   hang       the time limit killed it, or its own hang guard fired (the log
 #              then holds every thread's backtrace, taken with gdb),
@@ -22,7 +24,7 @@
 #   STRESS_PIN=1          run each test with all its threads on one core
 #                         (taskset -c 0): every switch between its threads
 #                         is a preemption
-#   STRESS_TESTS="chaos reply"  which tests
+#   STRESS_TESTS="chaos reply overflow"  which tests
 #   STRESS_KEEP_CORES=1   keep the core files of crashes (else only the
 #                         backtraces are kept)
 # Any CHAOS_* or REPLY_* variable is passed on to the tests.
@@ -54,11 +56,17 @@ if [ "${1:-}" = "--one" ]; then
     pin=""
     [ "${STRESS_PIN:-0}" = 1 ] && pin="taskset -c 0"
     case "$test" in
+    overflow) prog=test_overflow
+        ulimit -c 0 2>/dev/null ;; # its children abort on purpose
+    *) prog=test_thread_$test ;;
+    esac
+    case "$test" in
     chaos) CHAOS_SEED=$seed CHAOS_RUNS=1 CHAOS_LIMIT_S=${CHAOS_LIMIT_S:-$limit} \
         CHAOS_HANG_S=${CHAOS_HANG_S:-3} HANG_GDB=1 \
-        timeout -k 10 "$TIMEOUT" $pin "$BIN/test_thread_chaos" >run.log 2>&1 ;;
+        timeout -k 10 "$TIMEOUT" $pin "$BIN/$prog" >run.log 2>&1 ;;
     reply) REPLY_LIMIT_S=${REPLY_LIMIT_S:-$limit} HANG_GDB=1 \
-        timeout -k 10 "$TIMEOUT" $pin "$BIN/test_thread_reply" >run.log 2>&1 ;;
+        timeout -k 10 "$TIMEOUT" $pin "$BIN/$prog" >run.log 2>&1 ;;
+    overflow) OVERFLOW_MILLION=1 timeout -k 10 "$TIMEOUT" $pin "$BIN/$prog" >run.log 2>&1 ;;
     esac
     status=$?
     if [ "$status" -eq 0 ]; then
@@ -79,9 +87,9 @@ if [ "${1:-}" = "--one" ]; then
         if [ -n "$core" ] && command -v gdb >/dev/null 2>&1; then
             {
                 echo "== backtrace of the faulting thread (core)"
-                gdb -q -batch -ex bt "$BIN/test_thread_$test" "$core" 2>/dev/null | grep '^#'
+                gdb -q -batch -ex bt "$BIN/$prog" "$core" 2>/dev/null | grep '^#'
                 echo "== every thread"
-                gdb -q -batch -ex 'thread apply all bt' "$BIN/test_thread_$test" "$core" 2>/dev/null
+                gdb -q -batch -ex 'thread apply all bt' "$BIN/$prog" "$core" 2>/dev/null
             } >>run.log
         fi
         mv run.log "$OUT/$test/$kind-$seed.log"
@@ -175,7 +183,7 @@ RUNS=${STRESS_RUNS:-1000}
 REPLY_RUNS=${STRESS_REPLY_RUNS:-50}
 FIRST=${STRESS_SEED:-1}
 JOBS=${STRESS_JOBS:-2}
-TESTS=${STRESS_TESTS:-chaos reply}
+TESTS=${STRESS_TESTS:-chaos reply overflow}
 BUSY=${STRESS_BUSY:-0}
 CC=${CC:-cc}
 CFLAGS="-std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Ic_tests -pthread"
@@ -186,11 +194,11 @@ if ! cargo build --release --quiet; then
 fi
 ln -sf libstackless.so "$RELEASE/libstackless.so.0"
 mkdir -p "$BIN"
-for t in chaos reply; do
+for t in thread_chaos thread_reply overflow; do
     # shellcheck disable=SC2086
-    if ! $CC $CFLAGS "c_tests/test_thread_$t.c" -o "$BIN/test_thread_$t" \
+    if ! $CC $CFLAGS "c_tests/test_$t.c" -o "$BIN/test_$t" \
         -L"$RELEASE" -Wl,-rpath,"$RELEASE" -lstackless; then
-        echo "stress: building test_thread_$t failed"
+        echo "stress: building test_$t failed"
         exit 1
     fi
 done
@@ -224,6 +232,7 @@ for t in $TESTS; do
     case "$t" in
     chaos) n=$RUNS ;;
     reply) n=$REPLY_RUNS ;;
+    overflow) n=1 ;;
     *) echo "stress: no test $t"; exit 1 ;;
     esac
     [ "$n" -gt 0 ] || continue

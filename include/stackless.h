@@ -55,8 +55,11 @@
 // Smallest accepted stack size.
 #define MIN_STACK_SIZE (16 * 1024)
 
+// Largest accepted stack size (1 GiB of address space per tasklet).
+#define MAX_STACK_SIZE (1 << 30)
+
 // Number of pointer-sized private words after the header of a tasklet.
-#define PY_TASKLET_PRIVATE_WORDS 30
+#define PY_TASKLET_PRIVATE_WORDS 36
 
 // Thread may sleep instead of reviving the watchdog (SPEC §3.3).
 #define Py_WATCHDOG_THREADBLOCK 1

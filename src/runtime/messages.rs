@@ -49,8 +49,9 @@ pub const RECURSIVE_CHANNEL: &str = "Recursive channel call due to callbacks!";
 pub const SEND_EXCEPTION_NEEDS_CLASS: &str =
     "channel.send_exception needs Exception or string subclass as first parameter";
 pub const CHANNEL_NEW_TYPE: &str = "channel_new: type must be subtype of channel";
-pub const STACK_OVERFLOW: &str = "a tasklet overflowed its stack; raise the stack size with \
-PyStackless_SetStackSize() or the STACKLESS_STACK_SIZE environment variable";
+/// The end of the line that reports a stack overflow.
+pub const RAISE_STACK_SIZE: &str = "raise the stack size with PyStackless_SetStackSize() or the \
+STACKLESS_STACK_SIZE environment variable";
 pub const ERROR_HANDLER_NOT_CALLABLE: &str = "error handler must be callable";
 pub const TEMPVAL_OTHER_THREAD: &str =
     "the tempval of a tasklet scheduled on another thread is that thread's";

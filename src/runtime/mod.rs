@@ -16,4 +16,5 @@ pub mod tasklet;
 pub mod thread_state;
 pub mod threads;
 pub mod transfer;
+pub mod tsan;
 pub mod watchdog;

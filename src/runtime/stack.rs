@@ -1,14 +1,31 @@
 //! Tasklet stacks, carved from large slabs so that a million of them fit a
-//! stock Linux: a guard page costs two memory mappings and
-//! `vm.max_map_count` is 65530 by default. The first stacks get real guard
-//! pages; past a mapping budget the guard page stays mapped but untouched,
-//! a red zone whose first words are checked at every switch-out (reading an
-//! untouched page maps the shared zero page and costs no memory). Freed
-//! stacks go back to a per-thread pool, so creating a tasklet costs no
-//! system call once the pool is warm.
+//! stock Linux, every one guarded, and the handler that names an overflow
+//! (EXTENSIONS.md §8).
+//!
+//! Below each stack lies a guard region. On Linux 6.13 and later it is a
+//! `MADV_GUARD_INSTALL` region, which costs no memory mapping: any number
+//! of stacks are guarded. Where the kernel lacks it, the guard is an
+//! `mprotect`ed region as long as a mapping budget lasts (each splits a
+//! mapping in two, and `vm.max_map_count` is 65530 by default), and past it
+//! a red zone that stays mapped and must stay zero, checked when the
+//! tasklet switches out and when it ends. (`STACKLESS_GUARD=mprotect` or
+//! `=redzone` forces the older paths, for tests.)
+//!
+//! A fault in a guard region, or just below a thread's own stack (main
+//! inside `PyStackless_Call_Main`), is caught by a `SIGSEGV`/`SIGBUS`
+//! handler that runs on an alternate signal stack of the thread, writes one
+//! line naming the tasklet and the stack size, and aborts. Any other fault
+//! goes to the handler installed before, or to the default action.
+//!
+//! Freed stacks go back to a per-thread pool, so creating a tasklet costs
+//! no system call once the pool is warm.
 
+use super::threads;
+use super::tsan::Fiber;
+use core::ffi::{c_int, c_ulong, c_void};
 use core::num::NonZeroUsize;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::{Stack, StackPointer};
 use parking_lot::Mutex;
@@ -18,17 +35,32 @@ use parking_lot::Mutex;
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// Smallest accepted stack size.
 pub const MIN_STACK_SIZE: usize = 16 * 1024;
+/// Largest accepted stack size (1 GiB of address space per tasklet).
+pub const MAX_STACK_SIZE: usize = 1 << 30;
 /// Environment variable that sets the stack size at start-up.
 pub const STACK_SIZE_ENV: &str = "STACKLESS_STACK_SIZE";
+/// Environment variable that forces an older kernel's guard: `mprotect`
+/// (guard pages within the mapping budget) or `redzone`.
+const GUARD_ENV: &str = "STACKLESS_GUARD";
 /// Stacks carved from one slab (one mmap).
 const SLAB_STACKS: usize = 64;
-/// Words of the red zone checked at switch-out on unguarded stacks.
-const RED_ZONE_WORDS: usize = 8;
+/// The guard region below each stack: a frame larger than this could jump
+/// over it.
+const GUARD_SIZE: usize = 16 * 1024;
+/// `madvise` advice that installs guard regions (Linux 6.13).
+const MADV_GUARD_INSTALL: c_int = 102;
 
 /// 0 until first use, then the stack size for new tasklets.
 static STACK_SIZE: AtomicUsize = AtomicUsize::new(0);
-/// Guard pages still allowed (each costs two mappings).
+/// `mprotect` guard regions still allowed (each costs two mappings).
 static GUARD_BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// How new stacks are guarded: one of the `MODE_*` values.
+static MODE: AtomicU8 = AtomicU8::new(MODE_UNDECIDED);
+
+const MODE_UNDECIDED: u8 = 0;
+const MODE_GUARD_REGION: u8 = 1;
+const MODE_PROTECT: u8 = 2;
+const MODE_RED_ZONE: u8 = 3;
 
 fn page_size() -> usize {
     static PAGE: AtomicUsize = AtomicUsize::new(0);
@@ -44,7 +76,12 @@ fn page_size() -> usize {
 
 fn round_to_pages(size: usize) -> usize {
     let page = page_size();
-    size.max(MIN_STACK_SIZE).div_ceil(page) * page
+    size.clamp(MIN_STACK_SIZE, MAX_STACK_SIZE).div_ceil(page) * page
+}
+
+/// The guard region's size, in whole pages.
+fn guard_size() -> usize {
+    GUARD_SIZE.div_ceil(page_size()) * page_size()
 }
 
 /// The stack size new tasklets get: `PyStackless_SetStackSize`, else
@@ -64,15 +101,31 @@ pub fn stack_size() -> usize {
 }
 
 /// Sets the stack size of tasklets started from now on (rounded up to whole
-/// pages, at least [`MIN_STACK_SIZE`]). Returns the previous size.
+/// pages, at least [`MIN_STACK_SIZE`], at most [`MAX_STACK_SIZE`]). Returns
+/// the previous size.
 pub fn set_stack_size(size: usize) -> usize {
     let old = stack_size();
     STACK_SIZE.store(round_to_pages(size), Ordering::Relaxed);
     old
 }
 
-/// A quarter of `vm.max_map_count` as guard pages: each splits a mapping
-/// in two, and the rest of the process needs mappings too.
+/// How stacks are guarded from now on, decided at the first slab.
+fn mode() -> u8 {
+    let m = MODE.load(Ordering::Relaxed);
+    if m != MODE_UNDECIDED {
+        return m;
+    }
+    let m = match std::env::var(GUARD_ENV).as_deref() {
+        Ok("mprotect") => MODE_PROTECT,
+        Ok("redzone") => MODE_RED_ZONE,
+        _ => MODE_GUARD_REGION,
+    };
+    let _ = MODE.compare_exchange(MODE_UNDECIDED, m, Ordering::Relaxed, Ordering::Relaxed);
+    MODE.load(Ordering::Relaxed)
+}
+
+/// A quarter of `vm.max_map_count` as `mprotect` guards: each splits a
+/// mapping in two, and the rest of the process needs mappings too.
 fn initial_guard_budget() -> usize {
     let max = std::fs::read_to_string("/proc/sys/vm/max_map_count")
         .ok()
@@ -81,8 +134,8 @@ fn initial_guard_budget() -> usize {
     max / 4
 }
 
-/// Takes one guard page from the budget; false when it is spent.
-fn take_guard() -> bool {
+/// Takes one `mprotect` guard from the budget; false when it is spent.
+fn take_protect_budget() -> bool {
     if GUARD_BUDGET.load(Ordering::Relaxed) == usize::MAX {
         let _ = GUARD_BUDGET.compare_exchange(
             usize::MAX,
@@ -96,44 +149,113 @@ fn take_guard() -> bool {
         .is_ok()
 }
 
-/// One tasklet stack: `[limit, base)`; its lowest page is a guard page or,
-/// when `guarded` is false, a red zone that must stay zero.
+/// Guards `[start, start + len)`, inside a slab just mapped; returns
+/// whether the region faults (false: it is a red zone to check).
+fn guard(start: usize, len: usize) -> bool {
+    if mode() == MODE_GUARD_REGION {
+        // SAFETY: the region lies inside a private anonymous mapping of ours.
+        if unsafe { libc::madvise(start as *mut c_void, len, MADV_GUARD_INSTALL) } == 0 {
+            return true;
+        }
+        // An older kernel: the fallbacks from now on.
+        MODE.store(MODE_PROTECT, Ordering::Relaxed);
+    }
+    mode() == MODE_PROTECT
+        && take_protect_budget()
+        // SAFETY: as above.
+        && unsafe { libc::mprotect(start as *mut c_void, len, libc::PROT_NONE) } == 0
+}
+
+/// A slab of stacks, for the fault handler: where it is, how it is cut, and
+/// which tasklet runs on each stack. Never freed (nor unmapped: its stacks
+/// are recycled); linked into [`SLABS`] once, read without locks.
+struct Slab {
+    start: usize,
+    slot: usize,
+    guard: usize,
+    /// The tasklet (address) that runs on each stack, 0 when none.
+    owners: [AtomicUsize; SLAB_STACKS],
+    /// Its thread's id.
+    threads: [AtomicUsize; SLAB_STACKS],
+    next: *const Slab,
+}
+
+// SAFETY: immutable once linked, but for the atomics.
+unsafe impl Sync for Slab {}
+// SAFETY: as above.
+unsafe impl Send for Slab {}
+
+/// Every slab, newest first.
+static SLABS: AtomicPtr<Slab> = AtomicPtr::new(null_mut());
+
+/// One tasklet stack: `[limit, base)`. The lowest `guard` bytes are its
+/// guard region, or a red zone that must stay zero when `red_zone`.
 pub struct TaskletStack {
     limit: usize,
     base: usize,
-    guarded: bool,
+    red_zone: bool,
+    slab: &'static Slab,
+    index: usize,
+    fiber: Fiber,
     _valgrind: ValgrindStackRegistration,
 }
 
 impl TaskletStack {
     /// Usable size in bytes.
     pub fn size(&self) -> usize {
-        self.base - self.limit - page_size()
+        self.base - self.limit - self.slab.guard
     }
 
-    /// The red-zone words of an unguarded stack, or NULL when the stack has
-    /// a real guard page.
+    /// The red zone of an unguarded stack, or NULL when the stack has a
+    /// guard region.
     pub fn red_zone(&self) -> *const u64 {
-        if self.guarded {
-            core::ptr::null()
-        } else {
+        if self.red_zone {
             self.limit as *const u64
+        } else {
+            core::ptr::null()
         }
+    }
+
+    /// The fiber ThreadSanitizer knows this stack by.
+    pub(crate) fn fiber(&self) -> Fiber {
+        self.fiber
+    }
+
+    /// Records that `tasklet` (an address) of thread `thread` runs on this
+    /// stack, for the fault handler.
+    pub fn claim(&self, tasklet: usize, thread: c_ulong) {
+        self.slab.threads[self.index].store(thread as usize, Ordering::Relaxed);
+        self.slab.owners[self.index].store(tasklet, Ordering::Release);
+    }
+
+    /// No tasklet runs on this stack any more.
+    pub fn release(&self) {
+        self.slab.owners[self.index].store(0, Ordering::Release);
     }
 }
 
-/// Whether an unguarded stack's red zone is still untouched.
+/// Checks the red zone of an unguarded stack (when its tasklet switches
+/// out and when it ends): a write anywhere in it is an overflow, reported
+/// like one that hit a guard region, and the process aborts. Every word is
+/// read (16 KiB, a few hundred nanoseconds): this is the last resort of
+/// kernels without guard regions, past the budget of guard pages.
 ///
 /// # Safety
-/// `zone` must come from [`TaskletStack::red_zone`] of a live stack.
-pub unsafe fn red_zone_intact(zone: *const u64) -> bool {
-    // SAFETY: the red zone is the first page of a live stack, which holds
-    // RED_ZONE_WORDS words.
-    (0..RED_ZONE_WORDS).all(|i| unsafe { core::ptr::read_volatile(zone.add(i)) } == 0)
+/// `zone` must come from [`TaskletStack::red_zone`] (stacks are never
+/// unmapped).
+pub unsafe fn check_red_zone(zone: *const u64) {
+    let words = guard_size() / 8;
+    // SAFETY: the zone holds `words` mapped words (a red zone is never
+    // protected).
+    let zone = unsafe { core::slice::from_raw_parts(zone, words) };
+    if zone.iter().fold(0, |acc, &w| acc | w) != 0 {
+        let (tasklet, thread, size) = guard_hit(zone.as_ptr() as usize).unwrap_or((0, 0, 0));
+        overflow::report(tasklet, thread, size);
+    }
 }
 
 // SAFETY: base and limit bound a page-aligned region owned by this value
-// with a guard page (or checked red zone) at the bottom and at least
+// with a guard region (or checked red zone) at the bottom and at least
 // MIN_STACK_SIZE usable bytes.
 unsafe impl Stack for TaskletStack {
     fn base(&self) -> StackPointer {
@@ -186,18 +308,19 @@ impl StackPool {
     /// resident for the next tasklet: returning them to the system would
     /// cost a system call per tasklet on the spawn path.
     pub fn give(&mut self, stack: TaskletStack) {
+        stack.release();
         self.free.push(stack);
     }
 
     /// Maps a slab of [`SLAB_STACKS`] stacks into the pool.
     fn carve_slab(&mut self, size: usize) -> Option<()> {
-        let page = page_size();
-        let slot = size + page;
+        let guard_len = guard_size();
+        let slot = size + guard_len;
         let len = slot * SLAB_STACKS;
         // SAFETY: an anonymous private mapping; the result is checked.
-        let slab = unsafe {
+        let start = unsafe {
             libc::mmap(
-                core::ptr::null_mut(),
+                null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
@@ -205,21 +328,30 @@ impl StackPool {
                 0,
             )
         };
-        if slab == libc::MAP_FAILED {
+        if start == libc::MAP_FAILED {
             return None;
         }
+        let slab: &'static Slab = Box::leak(Box::new(Slab {
+            start: start as usize,
+            slot,
+            guard: guard_len,
+            owners: [const { AtomicUsize::new(0) }; SLAB_STACKS],
+            threads: [const { AtomicUsize::new(0) }; SLAB_STACKS],
+            next: null_mut(),
+        }));
+        push_slab(slab);
         // The slab lives as long as the process: its stacks are recycled.
         for i in (0..SLAB_STACKS).rev() {
-            let limit = slab as usize + i * slot;
-            // SAFETY: the guard page lies inside the slab just mapped.
-            let guarded = take_guard()
-                && unsafe { libc::mprotect(limit as *mut libc::c_void, page, libc::PROT_NONE) }
-                    == 0;
+            let limit = start as usize + i * slot;
+            let red_zone = !guard(limit, guard_len);
             self.free.push(TaskletStack {
                 limit,
                 base: limit + slot,
-                guarded,
-                _valgrind: ValgrindStackRegistration::new((limit + page) as *mut u8, size),
+                red_zone,
+                slab,
+                index: i,
+                fiber: Fiber::new(),
+                _valgrind: ValgrindStackRegistration::new((limit + guard_len) as *mut u8, size),
             });
         }
         Some(())
@@ -229,5 +361,226 @@ impl StackPool {
 impl Drop for StackPool {
     fn drop(&mut self) {
         with_shared_free(|shared| shared.append(&mut self.free));
+    }
+}
+
+/// Links a new slab into [`SLABS`].
+fn push_slab(slab: &'static Slab) {
+    let node = slab as *const Slab as *mut Slab;
+    let mut head = SLABS.load(Ordering::Relaxed);
+    loop {
+        // SAFETY: the node is not linked yet; only this thread writes it.
+        unsafe { (*node).next = head };
+        match SLABS.compare_exchange_weak(head, node, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(now) => head = now,
+        }
+    }
+}
+
+/// The tasklet and thread whose guard region holds `addr`, and the stack
+/// size: `(tasklet, thread, size)`. Safe to call from a signal handler.
+fn guard_hit(addr: usize) -> Option<(usize, usize, usize)> {
+    let mut s = SLABS.load(Ordering::Acquire);
+    while !s.is_null() {
+        // SAFETY: slabs are never freed; a linked one is fully written.
+        let slab = unsafe { &*s };
+        let off = addr.wrapping_sub(slab.start);
+        if off < slab.slot * SLAB_STACKS {
+            let i = off / slab.slot;
+            if off % slab.slot >= slab.guard {
+                return None;
+            }
+            return Some((
+                slab.owners[i].load(Ordering::Acquire),
+                slab.threads[i].load(Ordering::Relaxed),
+                slab.slot - slab.guard,
+            ));
+        }
+        s = slab.next as *mut Slab;
+    }
+    None
+}
+
+pub(crate) use overflow::{install_handler, AltStack};
+
+/// The fault handler and the alternate signal stacks it runs on.
+mod overflow {
+    use super::*;
+    use core::cell::UnsafeCell;
+    use core::fmt::Write;
+    use std::sync::Once;
+
+    /// The alternate signal stack's size.
+    const ALT_STACK_SIZE: usize = 64 * 1024;
+    /// How far below a thread's own stack a fault still counts as its
+    /// overflow (Linux keeps a gap of 1 MiB below a growing stack).
+    const THREAD_GAP: usize = 1 << 20;
+
+    /// The handlers installed before ours, written once before ours is.
+    struct Previous(UnsafeCell<[libc::sigaction; 2]>);
+    // SAFETY: written once (under `INSTALL`) before the handler that reads
+    // it is installed, read-only afterwards.
+    unsafe impl Sync for Previous {}
+
+    // SAFETY: an all-zero sigaction is a valid (default) action.
+    static PREVIOUS: Previous = Previous(UnsafeCell::new(unsafe { core::mem::zeroed() }));
+    static INSTALL: Once = Once::new();
+
+    /// Installs the fault handler for the whole process, once.
+    pub(crate) fn install_handler() {
+        INSTALL.call_once(|| {
+            for (i, sig) in [libc::SIGSEGV, libc::SIGBUS].into_iter().enumerate() {
+                // SAFETY: a zeroed sigaction is valid; the handler has the
+                // SA_SIGINFO signature; PREVIOUS is written before the
+                // handler that reads it can run.
+                unsafe {
+                    let mut action: libc::sigaction = core::mem::zeroed();
+                    action.sa_sigaction = on_fault as *const () as usize;
+                    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                    libc::sigemptyset(&mut action.sa_mask);
+                    let previous = &mut (*PREVIOUS.0.get())[i];
+                    libc::sigaction(sig, &action, previous);
+                }
+            }
+        });
+    }
+
+    /// A buffer the message is written into, on the signal stack.
+    struct Line {
+        bytes: [u8; 400],
+        len: usize,
+    }
+
+    impl Write for Line {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            let n = s.len().min(self.bytes.len() - self.len);
+            self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+            self.len += n;
+            Ok(())
+        }
+    }
+
+    /// Writes the overflow line and aborts.
+    pub(crate) fn report(tasklet: usize, thread: usize, size: usize) -> ! {
+        let mut line = Line {
+            bytes: [0; 400],
+            len: 0,
+        };
+        let _ = write!(line, "Fatal error in libstackless: ");
+        let _ = if tasklet == 0 {
+            write!(line, "the main tasklet of thread {thread}")
+        } else {
+            write!(line, "tasklet {tasklet:#x} of thread {thread}")
+        };
+        let _ = writeln!(
+            line,
+            " overflowed its stack of {size} bytes; {}",
+            super::super::messages::RAISE_STACK_SIZE
+        );
+        // SAFETY: write(2) is async-signal-safe; the buffer is initialised.
+        unsafe {
+            libc::write(2, line.bytes.as_ptr().cast(), line.len);
+            libc::abort();
+        }
+    }
+
+    /// The handler: an overflow is reported, anything else goes to the
+    /// handler installed before.
+    extern "C" fn on_fault(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+        // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO.
+        let addr = unsafe { (*info).si_addr() } as usize;
+        if let Some((tasklet, thread, size)) = guard_hit(addr) {
+            report(tasklet, thread, size);
+        }
+        if let Some((thread, size)) = threads::native_stack_overflow(addr, THREAD_GAP) {
+            report(0, thread as usize, size);
+        }
+        // SAFETY: PREVIOUS was written before this handler was installed.
+        let previous = unsafe { &(*PREVIOUS.0.get())[usize::from(sig != libc::SIGSEGV)] };
+        let handler = previous.sa_sigaction;
+        if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+            // The default action, when the faulting instruction runs again.
+            // SAFETY: resetting a signal's action is async-signal-safe.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: the previous handler, called as it asked to be.
+            unsafe {
+                let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
+                    core::mem::transmute(handler);
+                f(sig, info, ctx);
+            }
+        } else {
+            // SAFETY: as above.
+            unsafe {
+                let f: extern "C" fn(c_int) = core::mem::transmute(handler);
+                f(sig);
+            }
+        }
+    }
+
+    /// An alternate signal stack of the calling thread, which the fault
+    /// handler runs on (an overflow leaves no room on the stack that
+    /// faulted). None when the thread had one of its own already.
+    pub(crate) struct AltStack(*mut c_void);
+
+    impl AltStack {
+        /// Gives the calling thread an alternate signal stack, unless it
+        /// has one.
+        pub(crate) fn install() -> Option<AltStack> {
+            // SAFETY: querying and setting the calling thread's signal
+            // stack; the memory is a fresh private mapping checked below.
+            unsafe {
+                let mut current: libc::stack_t = core::mem::zeroed();
+                if libc::sigaltstack(null_mut(), &mut current) != 0
+                    || current.ss_flags & libc::SS_DISABLE == 0
+                {
+                    return None;
+                }
+                let mem = libc::mmap(
+                    null_mut(),
+                    ALT_STACK_SIZE,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                if mem == libc::MAP_FAILED {
+                    return None;
+                }
+                let stack = libc::stack_t {
+                    ss_sp: mem,
+                    ss_flags: 0,
+                    ss_size: ALT_STACK_SIZE,
+                };
+                if libc::sigaltstack(&stack, null_mut()) != 0 {
+                    libc::munmap(mem, ALT_STACK_SIZE);
+                    return None;
+                }
+                Some(AltStack(mem))
+            }
+        }
+    }
+
+    impl Drop for AltStack {
+        /// Takes the stack down (at the thread's end), if it is still the
+        /// thread's.
+        fn drop(&mut self) {
+            // SAFETY: the calling thread's signal stack, ours if it still
+            // points at our mapping; unmapped only once disabled.
+            unsafe {
+                let mut current: libc::stack_t = core::mem::zeroed();
+                if libc::sigaltstack(null_mut(), &mut current) == 0 && current.ss_sp == self.0 {
+                    let off = libc::stack_t {
+                        ss_sp: null_mut(),
+                        ss_flags: libc::SS_DISABLE,
+                        ss_size: 0,
+                    };
+                    if libc::sigaltstack(&off, null_mut()) == 0 {
+                        libc::munmap(self.0, ALT_STACK_SIZE);
+                    }
+                }
+            }
+        }
     }
 }

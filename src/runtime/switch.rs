@@ -19,6 +19,7 @@ use super::stack;
 use super::tasklet::{self, Delivery, Kind, Tasklet, TaskletCoroutine};
 use super::thread_state::Ts;
 use super::threads;
+use super::tsan::Fiber;
 use super::watchdog;
 use crate::errors::{self, ErrorState, PyResult, Raised};
 use crate::object::{self, decref, exceptions, protocol, xdecref, PyObject};
@@ -92,6 +93,7 @@ unsafe fn transfer(ts: Ts, prev: *mut Tasklet, next: *mut Tasklet) {
 /// # Safety
 /// Runs on main's stack, inside main's switching call.
 unsafe fn run_loop(ts: Ts) {
+    let home = Fiber::current();
     loop {
         let t = ts.target();
         if t == ts.main() {
@@ -104,13 +106,19 @@ unsafe fn run_loop(ts: Ts) {
             let Some(coro) = (*t).coro.as_mut() else {
                 fatal("switched to a tasklet without a coroutine")
             };
-            match coro.resume(()) {
+            (*t).fiber.enter();
+            let result = coro.resume(());
+            home.enter();
+            match result {
                 CoroutineResult::Yield(()) => {
-                    if !(*t).red_zone.is_null() && !stack::red_zone_intact((*t).red_zone) {
-                        fatal(msg::STACK_OVERFLOW);
+                    if !(*t).red_zone.is_null() {
+                        stack::check_red_zone((*t).red_zone);
                     }
                 }
                 CoroutineResult::Return(()) => {
+                    if !(*t).red_zone.is_null() {
+                        stack::check_red_zone((*t).red_zone);
+                    }
                     let coro = (*t).coro.take().unwrap_or_else(|| unreachable!());
                     ts.give_stack(coro.into_stack());
                     retire_started(ts, t);
@@ -147,6 +155,8 @@ unsafe fn create_coroutine(ts: Ts, t: *mut Tasklet) -> PyResult<()> {
         return Err(errors::no_memory());
     };
     let red_zone = stack.red_zone();
+    let fiber = stack.fiber();
+    stack.claim(t as usize, ts.shared().thread_id);
     let coro: TaskletCoroutine = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
         // SAFETY: `t` stays alive while it runs: its ring holds a reference.
         unsafe { tasklet_body(t, y) }
@@ -155,6 +165,7 @@ unsafe fn create_coroutine(ts: Ts, t: *mut Tasklet) -> PyResult<()> {
     // contract): its state and owner fields are ours to write.
     unsafe {
         (*t).red_zone = red_zone;
+        (*t).fiber = fiber;
         (*t).coro = Some(coro);
         tasklet::set_state(t, tasklet::state(t).with_started(true));
         (*t).started_index = ts.add_started(t);

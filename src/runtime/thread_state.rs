@@ -8,7 +8,7 @@
 //! there with plain (relaxed) stores whenever they change.
 
 use super::run_queue::RunQueue;
-use super::stack::{StackPool, TaskletStack};
+use super::stack::{self, AltStack, StackPool, TaskletStack};
 use super::tasklet::Tasklet;
 use super::threads::{self, ThreadShared};
 use super::watchdog::TimerSettings;
@@ -22,6 +22,8 @@ use core::sync::atomic::Ordering;
 /// The scheduler state of one OS thread. Every field belongs to that thread.
 pub(crate) struct ThreadState {
     shared: &'static ThreadShared,
+    /// The stack the fault handler runs on, if the thread had none.
+    _alt_stack: Option<AltStack>,
     /// The runnables; its head is the current tasklet.
     ring: RunQueue<Tasklet>,
     /// While a schedule callback runs: the tasklet it reports as current
@@ -121,8 +123,10 @@ impl Ts {
     fn create() -> Ts {
         // SAFETY: pthread_self has no preconditions.
         let thread_id = unsafe { libc::pthread_self() } as c_ulong;
+        stack::install_handler();
         let state = Box::new(ThreadState {
             shared: threads::register(thread_id),
+            _alt_stack: AltStack::install(),
             ring: RunQueue::new(),
             callback_current: Cell::new(null_mut()),
             target: Cell::new(null_mut()),

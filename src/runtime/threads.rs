@@ -114,6 +114,13 @@ pub(crate) struct ThreadShared {
     pending: AtomicBool,
     ended: AtomicBool,
     wake: Condvar,
+    /// The thread's own stack, `[stack_low, stack_high)` (immutable), for
+    /// the fault handler.
+    stack_low: usize,
+    stack_high: usize,
+    /// The thread registered before it (immutable once linked): every
+    /// thread ever registered, for the fault handler, which takes no lock.
+    older: *const ThreadShared,
 }
 
 // SAFETY: the tasklet pointers in the inbox are only touched under its
@@ -172,6 +179,9 @@ impl ThreadShared {
             pending: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             wake: Condvar::new(),
+            stack_low: 0,
+            stack_high: 0,
+            older: core::ptr::null(),
         }
     }
 
@@ -301,16 +311,68 @@ static AWAKE: AtomicUsize = AtomicUsize::new(0);
 
 static UNCOLLECTABLE: AtomicUsize = AtomicUsize::new(0);
 
+/// Every thread ever registered, newest first (see `ThreadShared::older`).
+static ALL: AtomicPtr<ThreadShared> = AtomicPtr::new(null_mut());
+
 /// Registers the calling thread: its shared face, counted awake. The first
 /// thread ever registered is the initial thread.
 pub(crate) fn register(thread_id: c_ulong) -> &'static ThreadShared {
+    let mut shared = Box::new(ThreadShared::new(thread_id, false));
+    (shared.stack_low, shared.stack_high) = own_stack();
     let mut r = REGISTRY.lock();
-    let is_initial = *r.initial.get_or_insert(thread_id) == thread_id;
-    let shared: &'static ThreadShared =
-        Box::leak(Box::new(ThreadShared::new(thread_id, is_initial)));
+    shared.is_initial = *r.initial.get_or_insert(thread_id) == thread_id;
+    // Linked under the registry lock: ALL has one writer at a time.
+    shared.older = ALL.load(Ordering::Relaxed);
+    let shared: &'static ThreadShared = Box::leak(shared);
+    ALL.store(
+        shared as *const ThreadShared as *mut ThreadShared,
+        Ordering::Release,
+    );
     r.live.push(shared);
     AWAKE.fetch_add(1, Ordering::AcqRel);
     shared
+}
+
+/// The calling thread's own stack, `(low, high)`, or zeros when unknown.
+fn own_stack() -> (usize, usize) {
+    // SAFETY: pthread attributes of the calling thread, initialised by
+    // pthread_getattr_np and destroyed after use.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return (0, 0);
+        }
+        let mut addr = null_mut();
+        let mut size = 0;
+        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        if ok {
+            (addr as usize, addr as usize + size)
+        } else {
+            (0, 0)
+        }
+    }
+}
+
+/// If `addr` lies within `gap` bytes below the calling thread's own stack,
+/// the overflow of its main tasklet: `(thread id, stack size)`. Safe to
+/// call from a signal handler (no lock, no allocation).
+pub(crate) fn native_stack_overflow(addr: usize, gap: usize) -> Option<(c_ulong, usize)> {
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() } as c_ulong;
+    let mut t = ALL.load(Ordering::Acquire);
+    while !t.is_null() {
+        // SAFETY: registered thread states are never freed, and a linked
+        // one is fully written.
+        let s = unsafe { &*t };
+        if s.thread_id == me && !s.ended() {
+            let below = s.stack_low.wrapping_sub(addr);
+            return (s.stack_low != 0 && below > 0 && below <= gap)
+                .then_some((me, s.stack_high - s.stack_low));
+        }
+        t = s.older as *mut ThreadShared;
+    }
+    None
 }
 
 /// Takes an ended thread out of the registry. If it was the last one
