@@ -744,8 +744,11 @@ int PyStackless_SwitchTrap(int delta);
 int PyStackless_AdjustSwitchTrap(int delta);
 
 // Extension: sets the stack size of tasklets started from now on (bytes,
-// rounded up to pages, at least 16 KiB; default 256 KiB or the
-// environment variable `STACKLESS_STACK_SIZE`). Returns the previous size.
+// rounded up to pages, at least `MIN_STACK_SIZE` (16 KiB), at most
+// `MAX_STACK_SIZE` (1 GiB): a size outside is brought to the nearer
+// bound; default 256 KiB or the environment variable
+// `STACKLESS_STACK_SIZE`). Returns the previous size. A tasklet that
+// overflows its stack ends the process with a message that names it.
 size_t PyStackless_SetStackSize(size_t size);
 
 // Extension mirroring `stackless.get_thread_info(thread_id)`: a new tuple
