@@ -19,23 +19,41 @@ pub fn set_recursion_depth(depth: i32) {
 }
 
 /// `Py_EnterRecursiveCall(where_)`: `where_` completes the message of the
-/// `RecursionError` (`" while calling a Python object"`).
+/// `RecursionError` (`" while calling a Python object"`). The error comes
+/// past [`RECURSION_LIMIT`] nested calls, or sooner when the stack is
+/// nearly full, so that a recursion stops before any stack overflows.
 pub fn enter_recursive_call(where_: &str) -> PyResult<()> {
     let depth = recursion_depth() + 1;
     if depth > RECURSION_LIMIT {
-        return Err(errors::set_string(
-            exceptions::recursion_error(),
-            &format!("maximum recursion depth exceeded{where_}"),
-        ));
+        return Err(recursion_error(where_));
     }
+    check_stack(where_)?;
     set_recursion_depth(depth);
     Ok(())
+}
+
+/// `RecursionError` when the stack is nearly full, whatever the depth.
+fn check_stack(where_: &str) -> PyResult<()> {
+    if crate::runtime::thread_state::stack_nearly_full() {
+        return Err(recursion_error(where_));
+    }
+    Ok(())
+}
+
+fn recursion_error(where_: &str) -> Raised {
+    errors::set_string(
+        exceptions::recursion_error(),
+        &format!("maximum recursion depth exceeded{where_}"),
+    )
 }
 
 /// `Py_LeaveRecursiveCall`.
 pub fn leave_recursive_call() {
     set_recursion_depth(recursion_depth() - 1);
 }
+
+/// The end of the `RecursionError` message of a call.
+const CALLING: &str = " while calling a Python object";
 
 /// `PyObject_Call`: calls `callable(*args, **kwds)` and checks that the
 /// result agrees with the error indicator.
@@ -55,15 +73,19 @@ pub unsafe fn call(
             unsafe { typeobj::type_name_of(callable) }
         )));
     };
+    // C functions do not count in the recursion depth (SPEC §2.8), but
+    // they stop too when the stack is nearly full.
     // SAFETY: as above.
-    let guarded = !unsafe { cfunction::check(callable) };
-    if guarded {
-        enter_recursive_call(" while calling a Python object")?;
+    let counted = !unsafe { cfunction::check(callable) };
+    if counted {
+        enter_recursive_call(CALLING)?;
+    } else {
+        check_stack(CALLING)?;
     }
     // SAFETY: `tp_call` of the callable's own type, with the callable and
     // what the caller guarantees: `args` a tuple, `kwds` NULL or a dict.
     let result = unsafe { f(callable, args, kwds) };
-    if guarded {
+    if counted {
         leave_recursive_call();
     }
     // SAFETY: `callable` is live; `result` is what the slot returned, NULL

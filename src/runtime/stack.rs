@@ -49,6 +49,9 @@ const SLAB_STACKS: usize = 64;
 const GUARD_SIZE: usize = 16 * 1024;
 /// `madvise` advice that installs guard regions (Linux 6.13).
 const MADV_GUARD_INSTALL: c_int = 102;
+/// The most stack a recursion leaves unused: it stops with `RecursionError`
+/// there (see [`recursion_margin`]).
+const RECURSION_MARGIN: usize = 32 * 1024;
 
 /// 0 until first use, then the stack size for new tasklets.
 static STACK_SIZE: AtomicUsize = AtomicUsize::new(0);
@@ -107,6 +110,14 @@ pub fn set_stack_size(size: usize) -> usize {
     let old = stack_size();
     STACK_SIZE.store(round_to_pages(size), Ordering::Relaxed);
     old
+}
+
+/// The lowest bytes of a stack of `size` usable bytes where a recursion
+/// stops with `RecursionError` instead of overflowing: the last quarter, at
+/// most [`RECURSION_MARGIN`] (4 KiB of the smallest stack, enough to raise
+/// the error and return).
+pub fn recursion_margin(size: usize) -> usize {
+    (size / 4).min(RECURSION_MARGIN)
 }
 
 /// How stacks are guarded from now on, decided at the first slab.
@@ -204,6 +215,11 @@ impl TaskletStack {
     /// Usable size in bytes.
     pub fn size(&self) -> usize {
         self.base - self.limit - self.slab.guard
+    }
+
+    /// The lowest usable address (above the guard region).
+    pub fn low(&self) -> usize {
+        self.limit + self.slab.guard
     }
 
     /// The red zone of an unguarded stack, or NULL when the stack has a

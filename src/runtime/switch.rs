@@ -156,6 +156,8 @@ unsafe fn create_coroutine(ts: Ts, t: *mut Tasklet) -> PyResult<()> {
     };
     let red_zone = stack.red_zone();
     let fiber = stack.fiber();
+    let low = stack.low();
+    let floor = low + stack::recursion_margin(stack.size());
     stack.claim(t as usize, ts.shared().thread_id);
     let coro: TaskletCoroutine = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
         // SAFETY: `t` stays alive while it runs: its ring holds a reference.
@@ -165,6 +167,8 @@ unsafe fn create_coroutine(ts: Ts, t: *mut Tasklet) -> PyResult<()> {
     // contract): its state and owner fields are ours to write.
     unsafe {
         (*t).red_zone = red_zone;
+        (*t).stack_low = low;
+        (*t).stack_floor = floor;
         (*t).fiber = fiber;
         (*t).coro = Some(coro);
         tasklet::set_state(t, tasklet::state(t).with_started(true));

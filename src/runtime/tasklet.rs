@@ -55,7 +55,7 @@ pub struct PyTaskletObject {
 /// | `channel` | atomic: written under the channel's lock (and the owner's inbox lock when cleared by another thread); read without a lock only to find which lock to take |
 /// | `queue` | the lock of `channel` |
 /// | `tempval`, `delivered`, `func`, `args`, `kwds`, `pending_bomb` | the owning thread; the lock of `channel` while `Blocked*`; the inbox lock of its thread while `Handed` (the thread that hands it over writes them under that lock; the owner reads them once it applied the hand-off, or under that lock) |
-/// | `ring`, `is_zombie`, `err`, `started_index`, `switched_out_at`, `yielder`, `red_zone`, `fiber`, `coro` | the owning thread |
+/// | `ring`, `is_zombie`, `err`, `started_index`, `switched_out_at`, `yielder`, `red_zone`, `stack_low`, `stack_floor`, `fiber`, `coro` | the owning thread |
 #[repr(C)]
 pub(crate) struct Tasklet {
     pub ob_base: PyObject,
@@ -94,6 +94,10 @@ pub(crate) struct Tasklet {
     pub yielder: *const Yielder<(), ()>,
     /// The red zone of an unguarded stack, checked at switch-out, or NULL.
     pub red_zone: *const u64,
+    /// Where its stack ends, `[stack_low, stack_floor)` the stretch where a
+    /// recursion stops (0, 0 until it starts, and for main).
+    pub stack_low: usize,
+    pub stack_floor: usize,
     /// Its stack's fiber, for ThreadSanitizer (empty without it).
     pub fiber: super::tsan::Fiber,
     pub coro: Option<TaskletCoroutine>,
@@ -220,6 +224,8 @@ pub(crate) unsafe fn alloc(ty: *mut PyTypeObject) -> PyResult<*mut Tasklet> {
                 switched_out_at: 0,
                 yielder: core::ptr::null(),
                 red_zone: core::ptr::null(),
+                stack_low: 0,
+                stack_floor: 0,
                 fiber: super::tsan::Fiber::current(),
                 coro: None,
             },

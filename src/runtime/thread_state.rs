@@ -178,6 +178,26 @@ impl Ts {
     }
 }
 
+/// Whether the calling code runs in the stretch at the end of its stack
+/// where a recursion stops with `RecursionError` (see
+/// [`stack::recursion_margin`]): of the current tasklet's stack, or of the
+/// thread's own stack for main (a thread the runtime never saw gets its
+/// state here, which knows the bounds of its stack).
+pub(crate) fn stack_nearly_full() -> bool {
+    let ts = Ts::get();
+    let here = 0u8;
+    let sp = core::ptr::addr_of!(here) as usize;
+    let t = ts.current();
+    let (low, floor) = if t.is_null() || t == ts.main() {
+        ts.shared().recursion_stretch()
+    } else {
+        // SAFETY: the current tasklet of this thread: its owner fields are
+        // ours to read.
+        unsafe { ((*t).stack_low, (*t).stack_floor) }
+    };
+    low <= sp && sp < floor
+}
+
 /// Its destructor runs when the thread ends: the thread's tasklets are
 /// killed or unbound as `PyStackless_Finalize` does.
 struct ExitGuard;

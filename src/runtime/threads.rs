@@ -163,6 +163,17 @@ impl InboxGuard<'_> {
 }
 
 impl ThreadShared {
+    /// The stretch at the end of the thread's own stack where a recursion
+    /// stops (see [`super::stack::recursion_margin`]): `[low, floor)`,
+    /// empty when the bounds are unknown.
+    pub(crate) fn recursion_stretch(&self) -> (usize, usize) {
+        let size = self.stack_high - self.stack_low;
+        (
+            self.stack_low,
+            self.stack_low + super::stack::recursion_margin(size),
+        )
+    }
+
     fn new(thread_id: c_ulong, is_initial: bool) -> ThreadShared {
         ThreadShared {
             thread_id,
