@@ -2063,6 +2063,35 @@ TEST(bad_input_null) {
     check_bad_tasklet_queries(NULL);
 }
 
+/* Setup, BindEx and a call of the tasklet refuse an args that is not a
+ * tuple and a kwds that is not a dict, and change nothing: the tasklet
+ * still runs with good arguments afterwards. */
+TEST(bad_call_arguments_are_refused) {
+    PyObject *func = FUNC(log_arg), *five = PyLong_FromLong(5);
+    PyObject *args = Py_BuildValue("(s)", "runs");
+    PyTaskletObject *t = PyTasklet_New(NULL, func);
+    CHECK_INT(PyTasklet_Setup(t, five, NULL), -1);
+    CHECK_ERROR(PyExc_TypeError, "argument list must be a tuple");
+    CHECK_INT(PyTasklet_Setup(t, args, five), -1);
+    CHECK_ERROR(PyExc_TypeError, "keyword list must be a dictionary");
+    CHECK_INT(PyTasklet_Setup(t, args, args), -1);
+    CHECK_ERROR(PyExc_TypeError, "keyword list must be a dictionary");
+    CHECK_INT(PyTasklet_BindEx(t, func, five, NULL), -1);
+    CHECK_ERROR(PyExc_TypeError, "argument list must be a tuple");
+    CHECK_INT(PyTasklet_BindEx(t, NULL, args, five), -1);
+    CHECK_ERROR(PyExc_TypeError, "keyword list must be a dictionary");
+    CHECK(Py_TYPE(t)->tp_call((PyObject *)t, five, NULL) == NULL);
+    CHECK_ERROR(PyExc_TypeError, "argument list must be a tuple");
+    CHECK_STATES(t, ST_UNBOUND);
+    CHECK_INT(PyTasklet_Setup(t, args, NULL), 0);
+    CHECK_RUN_NONE();
+    CHECK_TRACE("runs");
+    Py_DECREF(t);
+    Py_DECREF(func);
+    Py_DECREF(five);
+    Py_DECREF(args);
+}
+
 TEST(bad_input_not_a_tasklet) {
     PyObject *five = PyLong_FromLong(5);
     check_bad_tasklet_calls((PyTaskletObject *)five);
@@ -2086,7 +2115,7 @@ TEST(bad_input_other_arguments) {
     PyObject *func = FUNC(noop), *five = PyLong_FromLong(5);
     CHECK_INT(PyTasklet_BindEx(t, func, NULL, NULL), 0);
     CHECK_INT(PyTasklet_Setup(t, five, NULL), -1);
-    CHECK_ERROR(PyExc_SystemError, "bad argument to internal function");
+    CHECK_ERROR(PyExc_TypeError, "argument list must be a tuple");
     CHECK_STATES(t, ST_UNBOUND);
     CHECK(tempval_is(t, func));
     Py_DECREF(t);
@@ -2187,6 +2216,7 @@ int main(void) {
     RUN_INSIDE(call_callable_object);
 
     RUN_INSIDE(bad_input_null);
+    RUN_INSIDE(bad_call_arguments_are_refused);
     RUN_INSIDE(bad_input_not_a_tasklet);
     RUN_INSIDE(bad_input_other_arguments);
 

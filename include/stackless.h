@@ -783,8 +783,10 @@ struct PyTaskletObject *PyTasklet_New(struct PyTypeObject *type, struct PyObject
 // Binds the tasklet's function to `args` (NULL: `()`) and `kwds` (NULL: no
 // keywords) and appends it to the runnables of its thread.
 //
-// Returns 0, or -1 with `RuntimeError`: "tasklet is alive", "the tasklet
-// was not bound to a function", "tasklet has no thread". Does not switch.
+// Returns 0, or -1: `TypeError` "argument list must be a tuple", "keyword
+// list must be a dictionary"; `RuntimeError` "tasklet is alive", "the
+// tasklet was not bound to a function", "tasklet has no thread". Does not
+// switch.
 int PyTasklet_Setup(struct PyTaskletObject *task, struct PyObject *args, struct PyObject *kwds);
 
 // Binds `func` and/or `args`/`kwargs` (each may be NULL or `Py_None`):
@@ -792,7 +794,8 @@ int PyTasklet_Setup(struct PyTaskletObject *task, struct PyObject *args, struct 
 // with arguments it becomes paused and ready to run (not scheduled).
 //
 // Returns 0, or -1: `TypeError` "tasklet function must be a callable or
-// None"; `RuntimeError` "can't (re)bind the current tasklet", "tasklet is
+// None", "argument list must be a tuple", "keyword list must be a
+// dictionary"; `RuntimeError` "can't (re)bind the current tasklet", "tasklet is
 // scheduled", "tasklet has C state on its stack", "can't unbind the main
 // tasklet", "the tasklet was not bound to a function", "tasklet has no
 // thread". Does not switch.

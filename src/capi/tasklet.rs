@@ -3,7 +3,7 @@
 
 use super::{guard, to_object, to_status};
 use crate::errors::{self as err, PyResult};
-use crate::object::{tuple, PyObject, PyTypeObject};
+use crate::object::{PyObject, PyTypeObject};
 use crate::runtime::messages as msg;
 use crate::runtime::tasklet::{self, PyTaskletObject, Tasklet};
 use crate::runtime::{bomb, scheduler, watchdog};
@@ -93,8 +93,10 @@ pub extern "C" fn PyTasklet_New(
 /// Binds the tasklet's function to `args` (NULL: `()`) and `kwds` (NULL: no
 /// keywords) and appends it to the runnables of its thread.
 ///
-/// Returns 0, or -1 with `RuntimeError`: "tasklet is alive", "the tasklet
-/// was not bound to a function", "tasklet has no thread". Does not switch.
+/// Returns 0, or -1: `TypeError` "argument list must be a tuple", "keyword
+/// list must be a dictionary"; `RuntimeError` "tasklet is alive", "the
+/// tasklet was not bound to a function", "tasklet has no thread". Does not
+/// switch.
 #[no_mangle]
 pub extern "C" fn PyTasklet_Setup(
     task: *mut PyTaskletObject,
@@ -104,12 +106,7 @@ pub extern "C" fn PyTasklet_Setup(
     guard(-1, || {
         with_tasklet(task, |t| {
             // SAFETY: a checked tasklet; args/kwds NULL or live.
-            unsafe {
-                if !args.is_null() && !tuple::check(args) {
-                    return Err(err::bad_internal_call());
-                }
-                scheduler::setup(t, args, kwds)
-            }
+            unsafe { scheduler::setup(t, args, kwds) }
         })
     })
 }
@@ -119,7 +116,8 @@ pub extern "C" fn PyTasklet_Setup(
 /// with arguments it becomes paused and ready to run (not scheduled).
 ///
 /// Returns 0, or -1: `TypeError` "tasklet function must be a callable or
-/// None"; `RuntimeError` "can't (re)bind the current tasklet", "tasklet is
+/// None", "argument list must be a tuple", "keyword list must be a
+/// dictionary"; `RuntimeError` "can't (re)bind the current tasklet", "tasklet is
 /// scheduled", "tasklet has C state on its stack", "can't unbind the main
 /// tasklet", "the tasklet was not bound to a function", "tasklet has no
 /// thread". Does not switch.

@@ -52,6 +52,29 @@ pub fn leave_recursive_call() {
     set_recursion_depth(recursion_depth() - 1);
 }
 
+/// CPython's texts for the arguments of a call that are not a tuple and a
+/// dict.
+const ARGS_NOT_TUPLE: &str = "argument list must be a tuple";
+const KWDS_NOT_DICT: &str = "keyword list must be a dictionary";
+
+/// Checks the arguments of a call made later (a tasklet's pending call):
+/// `args` NULL or a tuple, `kwds` NULL or a dict, else `TypeError`.
+///
+/// # Safety
+/// `args` and `kwds` must be NULL or live objects.
+pub unsafe fn check_call_args(args: *mut PyObject, kwds: *mut PyObject) -> PyResult<()> {
+    // SAFETY: per the contract, each is read only when non-NULL.
+    unsafe {
+        if !args.is_null() && !tuple::check(args) {
+            return Err(errors::type_error(ARGS_NOT_TUPLE));
+        }
+        if !kwds.is_null() && !dict::check(kwds) {
+            return Err(errors::type_error(KWDS_NOT_DICT));
+        }
+    }
+    Ok(())
+}
+
 /// The end of the `RecursionError` message of a call.
 const CALLING: &str = " while calling a Python object";
 

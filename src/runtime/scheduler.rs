@@ -205,6 +205,8 @@ pub(crate) unsafe fn setup(
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> PyResult<()> {
+    // SAFETY: per the contract, args and kwds are NULL or live.
+    unsafe { protocol::check_call_args(args, kwds)? };
     let ts = Ts::get();
     // SAFETY: per the contract. A tasklet that is not alive is touched by
     // no thread but the one whose compare-and-swap makes it alive.

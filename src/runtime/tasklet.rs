@@ -422,6 +422,7 @@ pub(crate) unsafe fn bind(
         if !func.is_null() && !protocol::is_callable(func) {
             return Err(errors::type_error(msg::NOT_CALLABLE));
         }
+        protocol::check_call_args(args, kwds)?;
         if is_current(t) {
             return Err(errors::runtime_error(msg::REBIND_CURRENT));
         }
