@@ -573,7 +573,22 @@ static PyObject *spawn_and_run(PyObject *self, PyObject *args) {
     return r;
 }
 
-TEST(switch_inside_callback_is_fatal) {
+/* A callback that blocks on a channel nobody sends on. */
+static PyObject *blocking_cb(PyObject *self, PyObject *args) {
+    (void)self;
+    if (PyTuple_GetItem(args, 0) == Py_None) {
+        Py_RETURN_NONE;
+    }
+    PyChannelObject *ch = PyChannel_New(NULL);
+    PyObject *r = PyChannel_Receive(ch);
+    Py_XDECREF(r);
+    Py_DECREF(ch);
+    Py_RETURN_NONE;
+}
+
+/* Runs a tasklet under RunWatchdog with the schedule callback `cb` in a
+ * child, which must abort with the fatal message. */
+static void expect_fatal_callback(PyCFunction cb, const char *name) {
     int fds[2];
     CHECK_INT(pipe(fds), 0);
     fflush(stdout);
@@ -583,7 +598,7 @@ TEST(switch_inside_callback_is_fatal) {
     if (pid == 0) {
         dup2(fds[1], 2);
         close(fds[0]);
-        INSTALL(switching_cb);
+        install(cb, name);
         PyObject *f = cfunc(spawn_and_run);
         PyStackless_Call_Main(f, NULL, NULL);
         _exit(0);
@@ -601,6 +616,14 @@ TEST(switch_inside_callback_is_fatal) {
     CHECK(WIFSIGNALED(status));
     CHECK_INT(WTERMSIG(status), SIGABRT);
     CHECK_CAPTURED("Recursive scheduler call due to callbacks!");
+}
+
+TEST(switch_inside_callback_is_fatal) {
+    expect_fatal_callback(switching_cb, "switching_cb");
+}
+
+TEST(blocking_inside_callback_is_fatal) {
+    expect_fatal_callback(blocking_cb, "blocking_cb");
 }
 
 /* ---- The fast callback (S51) --------------------------------------------- */
@@ -698,6 +721,7 @@ int main(void) {
     RUN_INSIDE(failing_callback_is_unraisable);
     RUN_INSIDE(failing_fast_hook_is_unraisable);
     RUN(switch_inside_callback_is_fatal);
+    RUN(blocking_inside_callback_is_fatal);
     RUN_INSIDE(fast_callback_counts_switches);
     RUN_INSIDE(fast_callback_and_callable_replace_each_other);
     RUN(fast_callback_at_main_creation);
