@@ -6,6 +6,9 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static long first_size;
 
@@ -73,6 +76,121 @@ TEST(a_tasklet_runs_on_a_1_gib_stack) {
     PyStackless_SetStackSize(old);
 }
 
+/* ---- No memory for a stack ------------------------------------------------ */
+
+static PyChannelObject *mem_ch;
+
+static PyObject *mem_receiver(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *v = PyChannel_Receive(mem_ch);
+    trace("got %ld", v ? PyLong_AsLong(v) : -1L);
+    Py_XDECREF(v);
+    Py_RETURN_NONE;
+}
+
+BODY(mem_late) {
+    trace("%s runs", arg_str(args, 0));
+    Py_RETURN_NONE;
+}
+
+/* Traces the outcome of a call that returns -1 or NULL on failure. */
+static void trace_call(const char *what, int failed) {
+    PyObject *type = PyErr_Occurred();
+    trace("%s: %s", what, !failed ? "ok" : type ? ((PyTypeObject *)type)->tp_name : "no error");
+    PyErr_Clear();
+}
+
+/* The process's address space in bytes (VmSize). */
+static rlim_t address_space(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long kib = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        if (sscanf(line, "VmSize: %lu kB", &kib) == 1) {
+            break;
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return (rlim_t)kib * 1024;
+}
+
+/* What the child does: stacks of a size no free stack has, under an
+ * address-space limit 256 MiB above what the process has, so that no
+ * tasklet can start; then the limit goes. */
+static void tasklets_without_stacks(void) {
+    mem_ch = PyChannel_New(NULL);
+    PyTaskletObject *r = spawn(mem_receiver);
+    schedule(); /* r blocks receiving */
+    size_t old = PyStackless_SetStackSize(((size_t)1 << 29) + 4096);
+    struct rlimit limit;
+    getrlimit(RLIMIT_AS, &limit);
+    rlim_t unlimited = limit.rlim_cur;
+    limit.rlim_cur = address_space() + ((rlim_t)256 << 20);
+    setrlimit(RLIMIT_AS, &limit);
+
+    PyTaskletObject *a = spawn_def_s(&mem_late_def, "a");
+    trace_call("run a", PyTasklet_Run(a) != 0);
+    trace("a %s", states(a));
+    PyObject *v = PyLong_FromLong(7);
+    trace_call("send", PyChannel_Send(mem_ch, v) != 0);
+    Py_DECREF(v);
+    PyTaskletObject *b = spawn_def_s(&mem_late_def, "b");
+    trace_call("schedule", schedule() != 0);
+    trace("b %s", states(b));
+    trace_call("schedule", schedule() != 0);
+
+    limit.rlim_cur = unlimited;
+    setrlimit(RLIMIT_AS, &limit);
+    PyStackless_SetStackSize(old);
+    trace_call("insert a", PyTasklet_Insert(a) != 0);
+    trace_call("insert b", PyTasklet_Insert(b) != 0);
+    trace_call("schedule", schedule() != 0);
+    Py_DECREF(r);
+    Py_DECREF(a);
+    Py_DECREF(b);
+    Py_DECREF(mem_ch);
+}
+
+/* A tasklet that gets no stack (MemoryError) leaves the ring, paused: the
+ * call that tried to start it fails before anything else changed (a send
+ * delivers its value and succeeds), later switches pass it by, and it runs
+ * once memory is back. Address-space limits break the sanitizers' shadow
+ * memory: run without them. */
+TEST(a_tasklet_without_a_stack_is_paused_and_nothing_is_lost) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return;
+#endif
+    int fds[2];
+    CHECK_INT(pipe(fds), 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        trace_reset();
+        tasklets_without_stacks();
+        ssize_t n = write(fds[1], trace_buf, strlen(trace_buf));
+        _exit(n < 0);
+    }
+    close(fds[1]);
+    char got[2048];
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fds[0], got + len, sizeof got - 1 - len)) > 0) {
+        len += (size_t)n;
+    }
+    got[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    CHECK_INT(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_STR(got, "run a: MemoryError a a1 s0 p1 b0 r1 n0 got 7 send: ok "
+                   "schedule: MemoryError b a1 s0 p1 b0 r1 n0 schedule: ok "
+                   "insert a: ok insert b: ok a runs b runs schedule: ok");
+}
+
 TEST(stacks_are_reused) {
     for (int round = 0; round < 3; round++) {
         PyTaskletObject *ts[100];
@@ -100,6 +218,7 @@ int main(void) {
     RUN_INSIDE(a_tasklet_can_use_a_large_stack);
     RUN_INSIDE(a_tasklet_runs_on_a_1_gib_stack);
     RUN_INSIDE(stacks_are_reused);
+    RUN_INSIDE(a_tasklet_without_a_stack_is_paused_and_nothing_is_lost);
     PyStackless_Finalize();
     return harness_summary("test_stacks");
 }

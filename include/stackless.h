@@ -748,7 +748,11 @@ int PyStackless_AdjustSwitchTrap(int delta);
 // `MAX_STACK_SIZE` (1 GiB): a size outside is brought to the nearer
 // bound; default 256 KiB or the environment variable
 // `STACKLESS_STACK_SIZE`). Returns the previous size. A tasklet that
-// overflows its stack ends the process with a message that names it.
+// overflows its stack ends the process with a message that names it. A
+// tasklet that cannot get a stack when it is to start leaves the
+// runnables, paused, and the switching call that tried to start it fails
+// with `MemoryError` (when a tasklet ends, its wake-up target gets it);
+// nothing else changes.
 size_t PyStackless_SetStackSize(size_t size);
 
 // Extension mirroring `stackless.get_thread_info(thread_id)`: a new tuple
@@ -814,9 +818,10 @@ int PyTasklet_BindThread(struct PyTaskletObject *task, long thread_id);
 //
 // Returns 0, or -1: `RuntimeError` "You cannot run a blocked tasklet",
 // "You cannot run an unbound(dead) tasklet", "tasklet has no thread",
-// "switch_trap", or any exception delivered to the caller meanwhile (e.g.
-// an uncaught error of `task` when the caller is main). Switches tasklets.
-// Auto-wraps when called from outside.
+// "switch_trap"; `MemoryError` when `task` cannot get a stack to start
+// on (it is then paused); or any exception delivered to the caller
+// meanwhile (e.g. an uncaught error of `task` when the caller is main).
+// Switches tasklets. Auto-wraps when called from outside.
 int PyTasklet_Run(struct PyTaskletObject *task);
 
 // `PyTasklet_Run`; every switch is a hard switch, so this returns 0 on

@@ -121,7 +121,11 @@ pub extern "C" fn PyStackless_AdjustSwitchTrap(delta: c_int) -> c_int {
 /// `MAX_STACK_SIZE` (1 GiB): a size outside is brought to the nearer
 /// bound; default 256 KiB or the environment variable
 /// `STACKLESS_STACK_SIZE`). Returns the previous size. A tasklet that
-/// overflows its stack ends the process with a message that names it.
+/// overflows its stack ends the process with a message that names it. A
+/// tasklet that cannot get a stack when it is to start leaves the
+/// runnables, paused, and the switching call that tried to start it fails
+/// with `MemoryError` (when a tasklet ends, its wake-up target gets it);
+/// nothing else changes.
 #[no_mangle]
 pub extern "C" fn PyStackless_SetStackSize(size: usize) -> usize {
     guard(0, || stack::set_stack_size(size))

@@ -153,9 +153,10 @@ pub extern "C" fn PyTasklet_BindThread(task: *mut PyTaskletObject, thread_id: c_
 ///
 /// Returns 0, or -1: `RuntimeError` "You cannot run a blocked tasklet",
 /// "You cannot run an unbound(dead) tasklet", "tasklet has no thread",
-/// "switch_trap", or any exception delivered to the caller meanwhile (e.g.
-/// an uncaught error of `task` when the caller is main). Switches tasklets.
-/// Auto-wraps when called from outside.
+/// "switch_trap"; `MemoryError` when `task` cannot get a stack to start
+/// on (it is then paused); or any exception delivered to the caller
+/// meanwhile (e.g. an uncaught error of `task` when the caller is main).
+/// Switches tasklets. Auto-wraps when called from outside.
 #[no_mangle]
 pub extern "C" fn PyTasklet_Run(task: *mut PyTaskletObject) -> c_int {
     guard(-1, || {

@@ -384,7 +384,7 @@ pub(crate) unsafe fn switch_to(
             errors::runtime_error(msg::SWITCH_TRAP);
             return Err(NotSwitched);
         }
-        let linked = make_runnable(ts, next)?;
+        make_runnable(ts, next)?;
         if (*prev).pending_irq.load(Ordering::Relaxed) && prev != next {
             next = watchdog::soft_interrupt(ts, prev, next, no_soft_irq);
         }
@@ -393,9 +393,9 @@ pub(crate) unsafe fn switch_to(
             return Ok(tasklet::claim_tempval(prev));
         }
         if ensure_coroutine(ts, next).is_err() {
-            if linked {
-                unlink_back(ts, next);
-            }
+            // No stack for it: it leaves the ring (paused, not started), so
+            // that no later switch trips on it, and the call fails.
+            unlink_back(ts, next);
             return Err(NotSwitched);
         }
         callbacks::schedule_callback(ts, prev, next);
@@ -407,8 +407,8 @@ pub(crate) unsafe fn switch_to(
     }
 }
 
-/// Undoes [`make_runnable`] after a switch that could not happen: the
-/// tasklet is paused again and the ring's reference dropped.
+/// Takes a tasklet that could not be switched to out of the ring: it is
+/// paused and the ring's reference dropped.
 ///
 /// # Safety
 /// `t` must be a started or paused member of `ts`'s ring, not current.
@@ -518,7 +518,9 @@ unsafe fn tasklet_end(ts: Ts, t: *mut Tasklet, result: PyResult<*mut PyObject>) 
             let _ = make_runnable(ts, next);
         }
         if ensure_coroutine(ts, next).is_err() {
-            // No stack for `next`: its start fails in the wake-up target.
+            // No stack for `next`: it leaves the ring (paused, not
+            // started), and its start fails in the wake-up target.
+            unlink_back(ts, next);
             next = w;
             let _ = make_runnable(ts, w);
             xdecref(give_bomb(
