@@ -507,11 +507,12 @@ TEST(call_main_arguments_and_result) {
     CHECK(r != NULL);
     CHECK_REPR(r, "((), None)");
     Py_DECREF(r);
-    /* Not a tuple / not a dict (project decision: bad internal call). */
+    /* Not a tuple / not a dict: CPython's TypeError, as for every call
+     * whose arguments come in separately (PyTasklet_Setup too). */
     CHECK(PyStackless_Call_Main(f, kwds, NULL) == NULL);
-    CHECK_ERROR(PyExc_SystemError, "bad argument to internal function");
+    CHECK_ERROR(PyExc_TypeError, "argument list must be a tuple");
     CHECK(PyStackless_Call_Main(f, args, args) == NULL);
-    CHECK_ERROR(PyExc_SystemError, "bad argument to internal function");
+    CHECK_ERROR(PyExc_TypeError, "keyword list must be a dictionary");
     Py_DECREF(args);
     Py_DECREF(kwds);
     Py_DECREF(f);

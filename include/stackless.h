@@ -670,8 +670,9 @@ void PyErr_Print(void);
 //
 // Returns `func`'s result (new reference), or NULL: `RuntimeError
 // ("Call_Main cannot run within a main tasklet")`, `TypeError("cframe
-// function must be a callable")`, an exception already set on entry, or
-// the exception main ends with.
+// function must be a callable")`, an exception already set on entry,
+// `TypeError` "argument list must be a tuple" or "keyword list must be a
+// dictionary", or the exception main ends with.
 struct PyObject *PyStackless_Call_Main(struct PyObject *func, struct PyObject *args, struct PyObject *kwds);
 
 // Extension (SPEC §7.6): the last call of a thread, from outside. Kills

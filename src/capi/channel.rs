@@ -1,8 +1,8 @@
 //! Exports of the channel section of the C-API (SPEC §8.2).
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use super::{guard, required, to_status};
-use crate::errors::{self as err, PyResult};
+use super::{guard, required, required_kind, to_status, valid};
+use crate::errors::PyResult;
 use crate::object::{PyObject, PyTypeObject};
 use crate::runtime::channel::{self, PyChannelObject, Queue};
 use crate::runtime::messages as msg;
@@ -10,26 +10,19 @@ use crate::runtime::{bomb, transfer};
 use core::ffi::c_int;
 use core::ptr::null_mut;
 
-/// Checks a channel argument: NULL or not a channel gives
-/// `SystemError("bad argument to internal function")`.
+/// Checks a channel argument (see [`required_kind`]).
 fn channel_arg(ch: *mut PyChannelObject) -> PyResult<*mut PyObject> {
-    // SAFETY: checked non-NULL before the type is read.
-    if ch.is_null() || !unsafe { channel::check(ch.cast()) } {
-        Err(err::bad_internal_call())
-    } else {
-        Ok(ch.cast())
-    }
+    required_kind(ch, channel::check).map(|c| c.cast())
 }
 
 /// Reads or writes fields of a checked channel, under its lock; `default`
 /// for bad input.
 fn field<R>(ch: *mut PyChannelObject, default: R, f: impl FnOnce(&mut Queue) -> R) -> R {
-    // SAFETY: checked non-NULL before the type is read; a live channel.
-    if ch.is_null() || !unsafe { channel::check(ch.cast()) } {
-        return default;
+    match valid(ch, channel::check) {
+        // SAFETY: a checked, live channel.
+        Some(ch) => unsafe { channel::with_queue(ch.cast(), f) },
+        None => default,
     }
-    // SAFETY: as above.
-    unsafe { channel::with_queue(ch.cast(), f) }
 }
 
 /// A new channel of `type` (NULL: `PyChannel_Type`): empty, balance 0,

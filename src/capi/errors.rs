@@ -3,7 +3,7 @@
 //! from one tasklet to another.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use super::{guard, to_object};
+use super::{guard, optional_kind, to_object};
 use crate::errors::{self as err, ErrorState};
 use crate::object::{self, exceptions, PyObject};
 use core::ffi::{c_char, c_int, CStr};
@@ -184,8 +184,7 @@ pub extern "C" fn PyErr_NewException(
     dict: *mut PyObject,
 ) -> *mut PyObject {
     guard(null_mut(), || {
-        // SAFETY: `dict` is NULL or a live object; checked before use.
-        if name.is_null() || (!dict.is_null() && !unsafe { object::dict::check(dict) }) {
+        if name.is_null() || optional_kind(dict, object::dict::check).is_err() {
             err::bad_internal_call();
             return null_mut();
         }

@@ -2,9 +2,8 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use super::{guard, to_object, to_status};
-use crate::errors as err;
 use crate::object::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
-use crate::object::{dict, static_header, tuple, PyObject, PyTypeObject};
+use crate::object::{static_header, PyObject, PyTypeObject};
 use crate::runtime::{finalize, scheduler};
 use core::ptr::null_mut;
 
@@ -15,8 +14,9 @@ use core::ptr::null_mut;
 ///
 /// Returns `func`'s result (new reference), or NULL: `RuntimeError
 /// ("Call_Main cannot run within a main tasklet")`, `TypeError("cframe
-/// function must be a callable")`, an exception already set on entry, or
-/// the exception main ends with.
+/// function must be a callable")`, an exception already set on entry,
+/// `TypeError` "argument list must be a tuple" or "keyword list must be a
+/// dictionary", or the exception main ends with.
 #[no_mangle]
 pub extern "C" fn PyStackless_Call_Main(
     func: *mut PyObject,
@@ -24,14 +24,9 @@ pub extern "C" fn PyStackless_Call_Main(
     kwds: *mut PyObject,
 ) -> *mut PyObject {
     guard(null_mut(), || {
-        // SAFETY: each pointer is NULL or checked for its type before use.
-        unsafe {
-            if (!args.is_null() && !tuple::check(args)) || (!kwds.is_null() && !dict::check(kwds)) {
-                err::bad_internal_call();
-                return null_mut();
-            }
-            to_object(scheduler::call_main(func, args, kwds))
-        }
+        // SAFETY: each pointer is NULL or a live object (C callers pass
+        // live objects); the core checks their types.
+        to_object(unsafe { scheduler::call_main(func, args, kwds) })
     })
 }
 

@@ -47,27 +47,49 @@ pub(crate) fn to_status(r: PyResult<()>) -> c_int {
     }
 }
 
-/// Checks that a required object argument is not NULL.
-pub(crate) fn required(op: *mut PyObject) -> PyResult<*mut PyObject> {
+/// The one argument check of every export. `op` must not be NULL and must
+/// pass `check` (a type check such as `tasklet::check`; [`any`] for a
+/// parameter of any type); else `SystemError("bad argument to internal
+/// function")`, CPython's answer to a C caller's bad argument. Nothing is
+/// read from `op` before the NULL check.
+pub(crate) fn required_kind<T>(
+    op: *mut T,
+    check: unsafe fn(*mut PyObject) -> bool,
+) -> PyResult<*mut T> {
+    valid(op, check).ok_or_else(err::bad_internal_call)
+}
+
+/// [`required_kind`] with [`any`]: a required object of any type.
+pub(crate) fn required<T>(op: *mut T) -> PyResult<*mut T> {
+    required_kind(op, any)
+}
+
+/// [`required_kind`] for an optional parameter: NULL passes.
+pub(crate) fn optional_kind<T>(
+    op: *mut T,
+    check: unsafe fn(*mut PyObject) -> bool,
+) -> PyResult<*mut T> {
     if op.is_null() {
-        Err(err::bad_internal_call())
-    } else {
         Ok(op)
+    } else {
+        required_kind(op, check)
     }
 }
 
-/// Checks that `op` is not NULL and passes `check`, else
-/// `SystemError("bad argument to internal function")`.
-pub(crate) fn required_kind(
-    op: *mut PyObject,
-    check: unsafe fn(*mut PyObject) -> bool,
-) -> PyResult<*mut PyObject> {
-    // SAFETY: `op` is non-NULL and C callers pass live objects.
-    if op.is_null() || !unsafe { check(op) } {
-        Err(err::bad_internal_call())
-    } else {
-        Ok(op)
-    }
+/// The same check for the predicates and getters that answer a default,
+/// with no exception, for bad input: `Some(op)` when it passes.
+pub(crate) fn valid<T>(op: *mut T, check: unsafe fn(*mut PyObject) -> bool) -> Option<*mut T> {
+    // SAFETY: checked non-NULL before `check` reads its type; C callers
+    // pass live objects.
+    (!op.is_null() && unsafe { check(op.cast()) }).then_some(op)
+}
+
+/// The check of a parameter of any type.
+///
+/// # Safety
+/// None: reads nothing.
+pub(crate) unsafe fn any(_op: *mut PyObject) -> bool {
+    true
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Exports of the tasklet section of the C-API (SPEC §8.1).
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use super::{guard, to_object, to_status};
-use crate::errors::{self as err, PyResult};
+use super::{guard, required, required_kind, to_object, to_status, valid};
+use crate::errors::PyResult;
 use crate::object::{PyObject, PyTypeObject};
 use crate::runtime::messages as msg;
 use crate::runtime::tasklet::{self, PyTaskletObject, Tasklet};
@@ -11,21 +11,14 @@ use core::ffi::{c_int, c_long};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-/// Checks a tasklet argument: NULL or not a tasklet gives
-/// `SystemError("bad argument to internal function")`.
+/// Checks a tasklet argument (see [`required_kind`]).
 pub(crate) fn tasklet_arg(task: *mut PyTaskletObject) -> PyResult<*mut Tasklet> {
-    // SAFETY: checked non-NULL before the type is read.
-    if task.is_null() || !unsafe { tasklet::check(task.cast()) } {
-        Err(err::bad_internal_call())
-    } else {
-        Ok(task.cast())
-    }
+    required_kind(task, tasklet::check).map(|t| t.cast())
 }
 
 /// For predicates and getters: the tasklet, or None for bad input.
 fn tasklet_or_none(task: *mut PyTaskletObject) -> Option<*mut Tasklet> {
-    // SAFETY: checked non-NULL before the type is read.
-    (!task.is_null() && unsafe { tasklet::check(task.cast()) }).then_some(task.cast())
+    valid(task, tasklet::check).map(|t| t.cast())
 }
 
 /// Sets a flag that defers watchdog interrupts (`atomic`, `ignore_nesting`)
@@ -447,9 +440,7 @@ pub extern "C" fn PyTasklet_GetTempval(task: *mut PyTaskletObject) -> *mut PyObj
 pub extern "C" fn PyTasklet_SetTempval(task: *mut PyTaskletObject, value: *mut PyObject) -> c_int {
     guard(-1, || {
         with_tasklet(task, |t| {
-            if value.is_null() {
-                return Err(err::bad_internal_call());
-            }
+            let value = required(value)?;
             // SAFETY: a checked tasklet and a live value.
             unsafe { tasklet::set_tempval_checked(t, value) }
         })

@@ -102,6 +102,7 @@ pub(crate) unsafe fn call_main(
         if errors::is_set() {
             return Err(Raised);
         }
+        protocol::check_call_args(args, kwds)?;
         enter_main(ts, |_| {
             let args = if args.is_null() {
                 tuple::empty()?
