@@ -2092,6 +2092,24 @@ TEST(bad_call_arguments_are_refused) {
     Py_DECREF(args);
 }
 
+/* The type's slots, called directly from C, check what they are given. */
+TEST(tasklet_slots_refuse_bad_arguments) {
+    PyObject *five = PyLong_FromLong(5), *empty = PyTuple_New(0);
+    PyTaskletObject *t = PyTasklet_New(NULL, NULL);
+    CHECK_INT(PyTasklet_Type.tp_init((PyObject *)t, five, NULL), -1);
+    CHECK_ERROR(PyExc_SystemError, "bad argument to internal function");
+    CHECK_INT(PyTasklet_Type.tp_init(five, empty, NULL), -1);
+    CHECK_ERROR(PyExc_SystemError, "bad argument to internal function");
+    CHECK(PyTasklet_Type.tp_call(five, empty, NULL) == NULL);
+    CHECK_ERROR(PyExc_SystemError, "bad argument to internal function");
+    CHECK(PyTasklet_Type.tp_call(NULL, empty, NULL) == NULL);
+    CHECK_ERROR(PyExc_SystemError, "bad argument to internal function");
+    CHECK_STATES(t, ST_UNBOUND);
+    Py_DECREF(t);
+    Py_DECREF(five);
+    Py_DECREF(empty);
+}
+
 TEST(bad_input_not_a_tasklet) {
     PyObject *five = PyLong_FromLong(5);
     check_bad_tasklet_calls((PyTaskletObject *)five);
@@ -2217,6 +2235,7 @@ int main(void) {
 
     RUN_INSIDE(bad_input_null);
     RUN_INSIDE(bad_call_arguments_are_refused);
+    RUN_INSIDE(tasklet_slots_refuse_bad_arguments);
     RUN_INSIDE(bad_input_not_a_tasklet);
     RUN_INSIDE(bad_input_other_arguments);
 

@@ -1,6 +1,7 @@
 //! Exceptions in transit between tasklets (Stackless's "bombs", SPEC §1.5).
 
 use super::messages as msg;
+use crate::capi;
 use crate::errors::{self, ErrorState, PyResult, Raised};
 use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
 use crate::object::{self, decref, exceptions, none, tuple, PyObject, PyTypeObject};
@@ -17,11 +18,13 @@ struct Bomb {
 /// # Safety
 /// `op` must be a bomb whose last reference went.
 unsafe extern "C-unwind" fn bomb_dealloc(op: *mut PyObject) {
-    // SAFETY: the last reference to a bomb went.
-    unsafe {
-        (*op.cast::<Bomb>()).state.release();
-        typeobj::free_object(op);
-    }
+    capi::guard((), || {
+        // SAFETY: the last reference to a bomb went.
+        unsafe {
+            (*op.cast::<Bomb>()).state.release();
+            typeobj::free_object(op);
+        }
+    })
 }
 
 static mut BOMB_TYPE: PyTypeObject = PyTypeObject {

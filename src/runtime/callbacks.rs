@@ -5,6 +5,7 @@ use super::messages as msg;
 use super::tasklet::{self, Tasklet};
 use super::thread_state::Ts;
 use super::watchdog;
+use crate::capi;
 use crate::errors::{self, PyResult, Raised};
 use crate::object::{self, decref, exceptions, none, protocol, tuple, xdecref, PyObject};
 use core::ffi::c_int;
@@ -148,29 +149,31 @@ unsafe extern "C-unwind" fn call_schedule_callable(
     from: *mut tasklet::PyTaskletObject,
     to: *mut tasklet::PyTaskletObject,
 ) -> c_int {
-    let cb = get(&SCHEDULE_CALLABLE);
-    if cb.is_null() {
-        return 0;
-    }
-    let or_none =
-        |t: *mut tasklet::PyTaskletObject| if t.is_null() { none::none() } else { t.cast() };
-    // SAFETY: `cb` is a live callable (new reference); the tasklets are
-    // live for the duration of the hook.
-    unsafe {
-        let r = tuple::from_borrowed(&[or_none(from), or_none(to)]).and_then(|args| {
-            let r = protocol::call(cb, args, null_mut());
-            decref(args);
-            r
-        });
-        decref(cb);
-        match r {
-            Ok(v) => {
-                decref(v);
-                0
-            }
-            Err(Raised) => -1,
+    capi::guard(-1, || {
+        let cb = get(&SCHEDULE_CALLABLE);
+        if cb.is_null() {
+            return 0;
         }
-    }
+        let or_none =
+            |t: *mut tasklet::PyTaskletObject| if t.is_null() { none::none() } else { t.cast() };
+        // SAFETY: `cb` is a live callable (new reference); the tasklets are
+        // live for the duration of the hook.
+        unsafe {
+            let r = tuple::from_borrowed(&[or_none(from), or_none(to)]).and_then(|args| {
+                let r = protocol::call(cb, args, null_mut());
+                decref(args);
+                r
+            });
+            decref(cb);
+            match r {
+                Ok(v) => {
+                    decref(v);
+                    0
+                }
+                Err(Raised) => -1,
+            }
+        }
+    })
 }
 
 /// `PyStackless_SetChannelCallback`: NULL removes it.

@@ -19,6 +19,7 @@ use super::messages as msg;
 use super::tasklet::{self, Delivery, Kind, Tasklet};
 use super::thread_state::Ts;
 use super::threads::HandOff;
+use crate::capi;
 use crate::errors::{self, PyResult, Raised};
 use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
 use crate::object::{self, decref, none, PyObject, PyTypeObject};
@@ -104,27 +105,29 @@ unsafe extern "C-unwind" fn channel_new(
     _args: *mut PyObject,
     _kwds: *mut PyObject,
 ) -> *mut PyObject {
-    // SAFETY: called through a channel type.
-    let Ok(op) = (unsafe { typeobj::alloc(ty, 0) }) else {
-        return null_mut();
-    };
-    let ch = op.cast::<Channel>();
-    // SAFETY: a fresh allocation of at least `size_of::<Channel>()` bytes.
-    unsafe {
-        core::ptr::write(&raw mut (*ch).lock, AtomicBool::new(false));
-        core::ptr::write(
-            &raw mut (*ch).queue,
-            UnsafeCell::new(Queue {
-                head: null_mut(),
-                tail: null_mut(),
-                balance: 0,
-                preference: -1,
-                closing: false,
-                schedule_all: false,
-            }),
-        );
-    }
-    op
+    capi::guard(null_mut(), || {
+        // SAFETY: called through a channel type.
+        let Ok(op) = (unsafe { typeobj::alloc(ty, 0) }) else {
+            return null_mut();
+        };
+        let ch = op.cast::<Channel>();
+        // SAFETY: a fresh allocation of at least `size_of::<Channel>()` bytes.
+        unsafe {
+            core::ptr::write(&raw mut (*ch).lock, AtomicBool::new(false));
+            core::ptr::write(
+                &raw mut (*ch).queue,
+                UnsafeCell::new(Queue {
+                    head: null_mut(),
+                    tail: null_mut(),
+                    balance: 0,
+                    preference: -1,
+                    closing: false,
+                    schedule_all: false,
+                }),
+            );
+        }
+        op
+    })
 }
 
 /// A channel, locked. The lock is held only for a few dozen instructions,
@@ -190,28 +193,30 @@ pub(crate) unsafe fn with_queue<R>(op: *mut PyObject, f: impl FnOnce(&mut Queue)
 /// # Safety
 /// `op` must be a channel whose last reference went.
 unsafe extern "C-unwind" fn channel_dealloc(op: *mut PyObject) {
-    let ch = op.cast::<Channel>();
-    let mut released = Vec::new();
-    // SAFETY: the last reference went; only tasklets in the queue still
-    // point here, and each is cleared under its thread's inbox lock (see
-    // the module's doc) before the memory goes.
-    unsafe {
-        let mut g = lock(ch);
-        g.closing = true;
-        while !g.head.is_null() {
-            let t = g.head;
-            let thread = tasklet::state(t).thread();
-            let _inbox = thread.lock();
-            unlink_locked(&mut g, t, Kind::Paused);
-            released.push(t);
+    capi::guard((), || {
+        let ch = op.cast::<Channel>();
+        let mut released = Vec::new();
+        // SAFETY: the last reference went; only tasklets in the queue still
+        // point here, and each is cleared under its thread's inbox lock (see
+        // the module's doc) before the memory goes.
+        unsafe {
+            let mut g = lock(ch);
+            g.closing = true;
+            while !g.head.is_null() {
+                let t = g.head;
+                let thread = tasklet::state(t).thread();
+                let _inbox = thread.lock();
+                unlink_locked(&mut g, t, Kind::Paused);
+                released.push(t);
+            }
+            drop(g);
+            // Outside the lock: dropping a reference may kill the tasklet (§2.7).
+            for t in released {
+                decref(t.cast());
+            }
+            typeobj::free_object(op);
         }
-        drop(g);
-        // Outside the lock: dropping a reference may kill the tasklet (§2.7).
-        for t in released {
-            decref(t.cast());
-        }
-        typeobj::free_object(op);
-    }
+    })
 }
 
 /// A new channel of `ty` (a subtype of the channel type). The calling

@@ -13,6 +13,7 @@ pub(crate) use super::state::{
 use super::switch::settle;
 use super::thread_state::Ts;
 use super::threads;
+use crate::capi;
 use crate::errors::{self, ErrorState, PyResult, Raised};
 use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
 use crate::object::{
@@ -243,8 +244,10 @@ unsafe extern "C-unwind" fn tasklet_new(
     _args: *mut PyObject,
     _kwds: *mut PyObject,
 ) -> *mut PyObject {
-    // SAFETY: called through the type, which is a tasklet type.
-    unsafe { alloc(ty) }.map_or(null_mut(), |t| t.cast())
+    capi::guard(null_mut(), || {
+        // SAFETY: called through the type, which is a tasklet type.
+        unsafe { alloc(ty) }.map_or(null_mut(), |t| t.cast())
+    })
 }
 
 /// `tasklet(func)`: binds `func` (None: unbound).
@@ -256,20 +259,27 @@ unsafe extern "C-unwind" fn tasklet_init(
     args: *mut PyObject,
     _kwds: *mut PyObject,
 ) -> c_int {
-    // SAFETY: `args` is the call's argument tuple.
-    let func = match unsafe { tuple::items(args) } {
-        [] => null_mut(),
-        [f] => *f,
-        _ => {
-            errors::type_error("tasklet() takes at most 1 argument");
+    capi::guard(-1, || {
+        if capi::required_kind(op, check).is_err()
+            || capi::required_kind(args, tuple::check).is_err()
+        {
             return -1;
         }
-    };
-    // SAFETY: `op` is the tasklet being initialised.
-    match unsafe { bind(op.cast(), func, null_mut(), null_mut()) } {
-        Ok(()) => 0,
-        Err(Raised) => -1,
-    }
+        // SAFETY: `args` is a tuple.
+        let func = match unsafe { tuple::items(args) } {
+            [] => null_mut(),
+            [f] => *f,
+            _ => {
+                errors::type_error("tasklet() takes at most 1 argument");
+                return -1;
+            }
+        };
+        // SAFETY: `op` is the tasklet being initialised.
+        match unsafe { bind(op.cast(), func, null_mut(), null_mut()) } {
+            Ok(()) => 0,
+            Err(Raised) => -1,
+        }
+    })
 }
 
 /// Calling a tasklet sets it up with the call's arguments and returns it.
@@ -281,13 +291,19 @@ unsafe extern "C-unwind" fn tasklet_call(
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
-    // SAFETY: `op` is a tasklet; args/kwds come from the call.
-    unsafe {
-        match super::scheduler::setup(op.cast(), args, kwds) {
-            Ok(()) => object::new_ref(op),
-            Err(Raised) => null_mut(),
+    capi::guard(null_mut(), || {
+        if capi::required_kind(op, check).is_err() {
+            return null_mut();
         }
-    }
+        // SAFETY: `op` is a tasklet; args/kwds NULL or live (checked by
+        // setup).
+        unsafe {
+            match super::scheduler::setup(op.cast(), args, kwds) {
+                Ok(()) => object::new_ref(op),
+                Err(Raised) => null_mut(),
+            }
+        }
+    })
 }
 
 /// `tp_dealloc` of tasklets (SPEC §2.7).
@@ -295,25 +311,27 @@ unsafe extern "C-unwind" fn tasklet_call(
 /// # Safety
 /// `op` must be a tasklet whose last reference went.
 unsafe extern "C-unwind" fn tasklet_dealloc(op: *mut PyObject) {
-    let t = op.cast::<Tasklet>();
-    // SAFETY: the last reference went: nobody else reaches `t`.
-    unsafe {
-        if !super::finalize::finalize_on_dealloc(t) {
-            return;
+    capi::guard((), || {
+        let t = op.cast::<Tasklet>();
+        // SAFETY: the last reference went: nobody else reaches `t`.
+        unsafe {
+            if !super::finalize::finalize_on_dealloc(t) {
+                return;
+            }
+            drop_frame(t);
+            let tempval = core::mem::replace(&mut (*t).tempval, null_mut());
+            xdecref(tempval);
+            xdecref(core::mem::replace(&mut (*t).pending_bomb, null_mut()));
+            (*t).err.release();
+            // Only never-resumed coroutines reach this point (finished ones
+            // gave their stack back): dropping one runs nothing.
+            drop((*t).coro.take());
+            match Ts::existing() {
+                Some(ts) if object::type_of(op) == tasklet_type() && ts.cache_tasklet(op) => {}
+                _ => super::threads::free_tasklet(op),
+            }
         }
-        drop_frame(t);
-        let tempval = core::mem::replace(&mut (*t).tempval, null_mut());
-        xdecref(tempval);
-        xdecref(core::mem::replace(&mut (*t).pending_bomb, null_mut()));
-        (*t).err.release();
-        // Only never-resumed coroutines reach this point (finished ones
-        // gave their stack back): dropping one runs nothing.
-        drop((*t).coro.take());
-        match Ts::existing() {
-            Some(ts) if object::type_of(op) == tasklet_type() && ts.cache_tasklet(op) => {}
-            _ => super::threads::free_tasklet(op),
-        }
-    }
+    })
 }
 
 /// `PyTasklet_New(ty, func)`: the tasklet type itself is allocated and
