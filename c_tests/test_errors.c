@@ -91,6 +91,12 @@ TEST(set_string_keeps_utf8_text) {
     CHECK_ERROR(PyExc_ValueError, "caf\xc3\xa9 \xe2\x82\xac");
 }
 
+/* A NULL message is a bad call (CPython would crash on it). */
+TEST(set_string_with_null_message_is_a_bad_call) {
+    PyErr_SetString(PyExc_ValueError, NULL);
+    CHECK_ERROR(PyExc_SystemError, "bad argument to internal function");
+}
+
 TEST(set_object_borrows_the_value) {
     PyObject *o = PyLong_FromLong(7);
     PyErr_SetObject(PyExc_ValueError, o);
@@ -836,6 +842,7 @@ int main(void) {
     alarm(120); /* it starts threads: a hang is a failure, never a stuck run */
     RUN(set_string_stores_type_and_str_value);
     RUN(set_string_keeps_utf8_text);
+    RUN(set_string_with_null_message_is_a_bad_call);
     RUN(set_object_borrows_the_value);
     RUN(set_none_stores_no_value);
     RUN(setting_replaces_and_releases_the_previous_error);

@@ -608,7 +608,7 @@ void PyChannel_SetScheduleAll(struct PyChannelObject *self_, int val);
 int PyChannel_GetBalance(struct PyChannelObject *self_);
 
 // Sets the error indicator to `(type, str(message))`. A `type` that is no
-// exception class sets `SystemError` instead.
+// exception class, or a NULL `message`, sets `SystemError` instead.
 void PyErr_SetString(struct PyObject *ty, const char *message);
 
 // Sets the error indicator to `(type, value)`; both borrowed, `value` may

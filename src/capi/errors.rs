@@ -3,27 +3,23 @@
 //! from one tasklet to another.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use super::{guard, optional_kind, to_object};
+use super::{guard, optional_kind, required, to_object};
 use crate::errors::{self as err, ErrorState};
 use crate::object::{self, exceptions, PyObject};
 use core::ffi::{c_char, c_int, CStr};
 use core::ptr::null_mut;
 
 /// Sets the error indicator to `(type, str(message))`. A `type` that is no
-/// exception class sets `SystemError` instead.
+/// exception class, or a NULL `message`, sets `SystemError` instead.
 #[no_mangle]
 pub extern "C" fn PyErr_SetString(ty: *mut PyObject, message: *const c_char) {
     guard((), || {
         // SAFETY: `ty` is checked; `message` is NUL-terminated per the C API.
         unsafe {
-            if err::check_exception_class(ty).is_err() {
+            if err::check_exception_class(ty).is_err() || required(message.cast_mut()).is_err() {
                 return;
             }
-            if message.is_null() {
-                err::set_none(ty);
-            } else {
-                err::set_string(ty, &CStr::from_ptr(message).to_string_lossy());
-            }
+            err::set_string(ty, &CStr::from_ptr(message).to_string_lossy());
         }
     })
 }
