@@ -38,6 +38,14 @@ TEST(new_channel_with_non_channel_type) {
     ch = PyChannel_New(&PyLong_Type);
     CHECK_PTR(ch, NULL);
     CHECK_ERROR(PyExc_TypeError, "channel_new: type must be subtype of channel");
+    /* Not a type object at all: a bad call. */
+    PyObject *objects[] = {PyLong_FromLong(5), PyTuple_New(0), Py_None};
+    for (int i = 0; i < 3; i++) {
+        CHECK_PTR(PyChannel_New((PyTypeObject *)objects[i]), NULL);
+        CHECK_ERROR(PyExc_SystemError, "bad argument to internal function");
+    }
+    Py_DECREF(objects[0]);
+    Py_DECREF(objects[1]);
 }
 
 /* A C subtype of the channel type, subclassing by embedding. */

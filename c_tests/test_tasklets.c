@@ -161,6 +161,15 @@ TEST(new_tasklet_bad_arguments) {
     /* Not a subtype of tasklet: TypeError without a message. */
     CHECK(PyTasklet_New(&PyLong_Type, NULL) == NULL);
     CHECK_ERROR(PyExc_TypeError, "");
+    /* Not a type object at all: a bad call. */
+    PyObject *empty = PyTuple_New(0);
+    CHECK(PyTasklet_New((PyTypeObject *)five, NULL) == NULL);
+    CHECK_ERROR(PyExc_SystemError, "bad argument to internal function");
+    CHECK(PyTasklet_New((PyTypeObject *)empty, NULL) == NULL);
+    CHECK_ERROR(PyExc_SystemError, "bad argument to internal function");
+    CHECK(PyTasklet_New((PyTypeObject *)Py_None, NULL) == NULL);
+    CHECK_ERROR(PyExc_SystemError, "bad argument to internal function");
+    Py_DECREF(empty);
     Py_DECREF(five);
 }
 

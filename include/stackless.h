@@ -540,7 +540,8 @@ struct PyObject *PyStackless_GetChannelCallback(void);
 
 // A new channel of `type` (NULL: `PyChannel_Type`): empty, balance 0,
 // preference -1, schedule_all 0, not closing. New reference; NULL with
-// `TypeError("channel_new: type must be subtype of channel")`. The calling
+// `SystemError` when `type` is not a type object, `TypeError("channel_new:
+// type must be subtype of channel")` when it is no subtype. The calling
 // thread joins the runtime: deadlock detection counts it as a thread that
 // may still send or receive. Does not switch. Any thread.
 struct PyChannelObject *PyChannel_New(struct PyTypeObject *type);
@@ -779,9 +780,10 @@ size_t PyStackless_GetUncollectableCount(void);
 // A new tasklet of `type` (NULL: `PyTasklet_Type`) bound to `func` (NULL or
 // `Py_None`: unbound; bind it later with `PyTasklet_BindEx`).
 //
-// Returns a new reference; NULL with `TypeError` when `type` is not a
-// subtype of tasklet (no message) or `func` is not callable ("tasklet
-// function must be a callable or None"). Does not switch. Any thread; the
+// Returns a new reference; NULL with `SystemError` when `type` is not a
+// type object, `TypeError` when it is not a subtype of tasklet (no
+// message) or `func` is not callable ("tasklet function must be a
+// callable or None"). Does not switch. Any thread; the
 // tasklet belongs to the calling thread.
 struct PyTaskletObject *PyTasklet_New(struct PyTypeObject *type, struct PyObject *func);
 

@@ -3,7 +3,7 @@
 
 use super::{guard, required, required_kind, to_status, valid};
 use crate::errors::PyResult;
-use crate::object::{PyObject, PyTypeObject};
+use crate::object::{typeobj, PyObject, PyTypeObject};
 use crate::runtime::channel::{self, PyChannelObject, Queue};
 use crate::runtime::messages as msg;
 use crate::runtime::{bomb, transfer};
@@ -27,7 +27,8 @@ fn field<R>(ch: *mut PyChannelObject, default: R, f: impl FnOnce(&mut Queue) -> 
 
 /// A new channel of `type` (NULL: `PyChannel_Type`): empty, balance 0,
 /// preference -1, schedule_all 0, not closing. New reference; NULL with
-/// `TypeError("channel_new: type must be subtype of channel")`. The calling
+/// `SystemError` when `type` is not a type object, `TypeError("channel_new:
+/// type must be subtype of channel")` when it is no subtype. The calling
 /// thread joins the runtime: deadlock detection counts it as a thread that
 /// may still send or receive. Does not switch. Any thread.
 #[no_mangle]
@@ -38,7 +39,10 @@ pub extern "C" fn PyChannel_New(r#type: *mut PyTypeObject) -> *mut PyChannelObje
         } else {
             r#type
         };
-        // SAFETY: a type object per the C API.
+        let Ok(ty) = required_kind(ty, typeobj::check) else {
+            return null_mut();
+        };
+        // SAFETY: a type object.
         unsafe { channel::new(ty) }.map_or(null_mut(), |c| c.cast())
     })
 }

@@ -3,7 +3,7 @@
 
 use super::{guard, required, required_kind, to_object, to_status, valid};
 use crate::errors::PyResult;
-use crate::object::{PyObject, PyTypeObject};
+use crate::object::{typeobj, PyObject, PyTypeObject};
 use crate::runtime::messages as msg;
 use crate::runtime::tasklet::{self, PyTaskletObject, Tasklet};
 use crate::runtime::{bomb, scheduler, watchdog};
@@ -63,9 +63,10 @@ fn predicate(task: *mut PyTaskletObject, f: unsafe fn(*mut Tasklet) -> bool) -> 
 /// A new tasklet of `type` (NULL: `PyTasklet_Type`) bound to `func` (NULL or
 /// `Py_None`: unbound; bind it later with `PyTasklet_BindEx`).
 ///
-/// Returns a new reference; NULL with `TypeError` when `type` is not a
-/// subtype of tasklet (no message) or `func` is not callable ("tasklet
-/// function must be a callable or None"). Does not switch. Any thread; the
+/// Returns a new reference; NULL with `SystemError` when `type` is not a
+/// type object, `TypeError` when it is not a subtype of tasklet (no
+/// message) or `func` is not callable ("tasklet function must be a
+/// callable or None"). Does not switch. Any thread; the
 /// tasklet belongs to the calling thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_New(
@@ -78,7 +79,10 @@ pub extern "C" fn PyTasklet_New(
         } else {
             r#type
         };
-        // SAFETY: `ty` is a type object per the C API; `func` NULL or live.
+        let Ok(ty) = required_kind(ty, typeobj::check) else {
+            return null_mut();
+        };
+        // SAFETY: `ty` is a type object; `func` NULL or live.
         unsafe { tasklet::new(ty, func) }.map_or(null_mut(), |t| t.cast())
     })
 }
