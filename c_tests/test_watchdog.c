@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tasklet_helpers.h"
 
+#include <limits.h>
 #include <pthread.h>
 
 /* ---- Helpers --------------------------------------------------------- */
@@ -284,6 +285,31 @@ TEST(tick_arithmetic) {
         CHECK_INT(PyTasklet_Alive(t), 0);
         Py_DECREF(t);
     }
+    CHECK_WATCHDOG_LIST_EMPTY();
+}
+
+/* The counter wraps around but a timeout never does: the longest one
+ * (LONG_MAX ticks) is not reached by a tasklet ticking huge steps, a short
+ * one still is after them; a negative count is refused. */
+TEST(extreme_tick_counts) {
+    BEGIN();
+    PyTaskletObject *t = spawn_ticker("T", 3, LONG_MAX / 2);
+    PyObject *r = PyStackless_RunWatchdog(LONG_MAX);
+    CHECK_NONE(r);
+    CHECK_TRACE("T done");
+    Py_DECREF(t);
+    trace_reset();
+    t = spawn_ticker("U", 1000, LONG_MAX / 4);
+    r = PyStackless_RunWatchdog(10);
+    CHECK_PTR(r, t);
+    Py_DECREF(r);
+    CHECK_INT(*ticks_of("U"), 1);
+    CHECK_INT(PyTasklet_Kill(t), 0);
+    Py_DECREF(t);
+    CHECK_INT(PyStackless_Tick(-1), -1);
+    CHECK_ERROR(PyExc_ValueError, "tick count must not be negative");
+    CHECK_INT(PyStackless_Tick(LONG_MIN), -1);
+    CHECK_ERROR(PyExc_ValueError, "tick count must not be negative");
     CHECK_WATCHDOG_LIST_EMPTY();
 }
 
@@ -1723,6 +1749,7 @@ int main(void) {
     RUN_INSIDE(no_tick_points_no_interrupt);
     RUN_INSIDE(no_tick_points_any_flags);
     RUN_INSIDE(tick_arithmetic);
+    RUN_INSIDE(extreme_tick_counts);
     RUN_INSIDE(slice_restarts_at_every_switch);
     RUN_INSIDE(total_timeout_counts_all_ticks);
     RUN_INSIDE(no_restart_without_a_real_switch);

@@ -732,8 +732,9 @@ struct PyObject *PyStackless_RunWatchdogEx(long timeout, int flags);
 // tasklet (SPEC §9.2). Advances the thread's tick counter by `n`. The
 // runtime's own calls are never tick points.
 //
-// Returns 0 (also after an interrupt, when the tasklet resumes), or -1
-// when an exception was delivered to it while it was interrupted.
+// Returns 0 (also after an interrupt, when the tasklet resumes), or -1:
+// `ValueError("tick count must not be negative")`, or an exception
+// delivered to the tasklet while it was interrupted.
 int PyStackless_Tick(long n);
 
 // Extension mirroring `stackless.switch_trap(delta)`: adds `delta` to the

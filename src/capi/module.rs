@@ -94,8 +94,9 @@ pub extern "C" fn PyStackless_RunWatchdogEx(timeout: c_long, flags: c_int) -> *m
 /// tasklet (SPEC §9.2). Advances the thread's tick counter by `n`. The
 /// runtime's own calls are never tick points.
 ///
-/// Returns 0 (also after an interrupt, when the tasklet resumes), or -1
-/// when an exception was delivered to it while it was interrupted.
+/// Returns 0 (also after an interrupt, when the tasklet resumes), or -1:
+/// `ValueError("tick count must not be negative")`, or an exception
+/// delivered to the tasklet while it was interrupted.
 #[no_mangle]
 pub extern "C" fn PyStackless_Tick(n: c_long) -> c_int {
     guard(-1, || to_status(watchdog::tick(n)))

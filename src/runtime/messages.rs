@@ -55,3 +55,5 @@ STACKLESS_STACK_SIZE environment variable";
 pub const ERROR_HANDLER_NOT_CALLABLE: &str = "error handler must be callable";
 pub const TEMPVAL_OTHER_THREAD: &str =
     "the tempval of a tasklet scheduled on another thread is that thread's";
+/// libstackless's own: `PyStackless_Tick` with a negative count.
+pub const TICKS_NEGATIVE: &str = "tick count must not be negative";

@@ -44,9 +44,11 @@ impl TimerSettings {
         self.runflags & flag != 0
     }
 
-    /// Whether the slice ran out at tick `ticks`.
+    /// Whether the slice ran out at tick `ticks`. The counter wraps, so the
+    /// two are compared by their distance (any timeout up to `LONG_MAX`
+    /// ticks works).
     fn expired(self, ticks: c_long) -> bool {
-        self.active && ticks > self.watermark
+        self.active && ticks.wrapping_sub(self.watermark) > 0
     }
 
     /// A new slice from tick `ticks` (a switch happened); unchanged with
@@ -242,6 +244,9 @@ unsafe fn pop_watchdogs(ts: Ts, w: *mut Tasklet) {
 /// `PyStackless_Tick(n)` (SPEC §9.2): a point where the watchdog may
 /// interrupt the current tasklet.
 pub(crate) fn tick(n: c_long) -> PyResult<()> {
+    if n < 0 {
+        return Err(errors::value_error(msg::TICKS_NEGATIVE));
+    }
     let ts = Ts::get();
     if ts.timer().expired(ts.ticks()) && !ts.main().is_null() && !errors::is_set() {
         interrupt(ts)?;
@@ -312,7 +317,7 @@ pub(crate) unsafe fn recheck_pending_irq(t: *mut Tasklet) {
             return;
         }
         ts.set_timer(TimerSettings {
-            watermark: ts.ticks() + 1,
+            watermark: ts.ticks().wrapping_add(1),
             ..timer
         });
         (*t).pending_irq.store(false, Ordering::Relaxed);
@@ -355,5 +360,15 @@ mod tests {
         let t = TimerSettings::start(c_long::MAX, 2, 0);
         assert_eq!(t.watermark, c_long::MIN + 1);
         assert_eq!(t.restarted(c_long::MAX).watermark, c_long::MIN + 1);
+        assert!(!t.expired(c_long::MIN + 1));
+        assert!(t.expired(c_long::MIN + 2));
+    }
+
+    #[test]
+    fn the_longest_timeout_runs_out_only_after_as_many_ticks() {
+        let t = TimerSettings::start(7, c_long::MAX, 0);
+        assert!(!t.expired(8));
+        assert!(!t.expired(c_long::wrapping_add(7, c_long::MAX)));
+        assert!(t.expired(c_long::wrapping_add(7, c_long::MAX).wrapping_add(1)));
     }
 }
