@@ -347,9 +347,15 @@ extern struct PyTypeObject PyChannel_Type;
 // `PyTasklet_Type`: subclassable.
 extern struct PyTypeObject PyTasklet_Type;
 
-// Finishes a user-defined type: fills `ob_type`, `tp_base` (default
-// `object`) and every slot left NULL from the base. 0, or -1 with
-// `TypeError` when the base does not allow subclassing.
+// Finishes a user-defined type and its bases that are not ready yet:
+// fills `ob_type`, `tp_base` (default `object`) and every slot left NULL
+// from the base, then marks it `Py_TPFLAGS_READY`. A ready type is left
+// alone. Any thread may call it, several at once on the same type.
+//
+// Returns 0, or -1 with nothing written: `SystemError` for NULL, an object
+// or a base that is no type, or a type without `tp_name`; `TypeError` for
+// a cycle of bases, a base that does not allow subclassing, or a
+// `tp_basicsize` smaller than the base's.
 int PyType_Ready(struct PyTypeObject *ty);
 
 // Frees an object whose reference count reached zero (used by `Py_DECREF`).
@@ -493,11 +499,11 @@ int PyCallable_Check(struct PyObject *op);
 
 // Allocates a zeroed instance of `ty` with room for `nitems` items;
 // refcount 1. The default `tp_alloc`. NULL with `SystemError` when `ty` is
-// NULL or no type object, or `nitems` is negative.
+// NULL, no type object or not ready, or `nitems` is negative.
 struct PyObject *PyType_GenericAlloc(struct PyTypeObject *ty, Py_ssize_t nitems);
 
 // The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
-// NULL with `SystemError` when `ty` is NULL or no type object.
+// NULL with `SystemError` when `ty` is NULL, no type object or not ready.
 struct PyObject *PyType_GenericNew(struct PyTypeObject *ty, struct PyObject *_args, struct PyObject *_kwds);
 
 // Allocates `size` bytes for an object (`malloc`).

@@ -15,17 +15,20 @@ use core::ptr::null_mut;
 
 // PyType_Ready comes first: cbindgen emits types in the order the first
 // export meets them, and PyTypeObject must lead the PyObject cycle.
-/// Finishes a user-defined type: fills `ob_type`, `tp_base` (default
-/// `object`) and every slot left NULL from the base. 0, or -1 with
-/// `TypeError` when the base does not allow subclassing.
+/// Finishes a user-defined type and its bases that are not ready yet:
+/// fills `ob_type`, `tp_base` (default `object`) and every slot left NULL
+/// from the base, then marks it `Py_TPFLAGS_READY`. A ready type is left
+/// alone. Any thread may call it, several at once on the same type.
+///
+/// Returns 0, or -1 with nothing written: `SystemError` for NULL, an object
+/// or a base that is no type, or a type without `tp_name`; `TypeError` for
+/// a cycle of bases, a base that does not allow subclassing, or a
+/// `tp_basicsize` smaller than the base's.
 #[no_mangle]
 pub extern "C" fn PyType_Ready(ty: *mut PyTypeObject) -> c_int {
     guard(-1, || {
-        if ty.is_null() {
-            err::bad_internal_call();
-            return -1;
-        }
-        // SAFETY: a writable type object per the C API.
+        // SAFETY: NULL or an object; a type object that is not ready yet
+        // is written, as the C API allows.
         to_status(unsafe { typeobj::ready(ty) })
     })
 }
@@ -600,13 +603,16 @@ pub extern "C" fn PyCallable_Check(op: *mut PyObject) -> c_int {
 
 /// Allocates a zeroed instance of `ty` with room for `nitems` items;
 /// refcount 1. The default `tp_alloc`. NULL with `SystemError` when `ty` is
-/// NULL or no type object, or `nitems` is negative.
+/// NULL, no type object or not ready, or `nitems` is negative.
 #[no_mangle]
 pub extern "C" fn PyType_GenericAlloc(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: checked to be a type object before it is used as one.
         unsafe {
-            if ty.is_null() || !typeobj::check(ty.cast()) || nitems < 0 {
+            if typeobj::check_type_arg(ty).is_err() {
+                return null_mut();
+            }
+            if nitems < 0 {
                 err::bad_internal_call();
                 return null_mut();
             }
@@ -617,7 +623,7 @@ pub extern "C" fn PyType_GenericAlloc(ty: *mut PyTypeObject, nitems: Py_ssize_t)
 }
 
 /// The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
-/// NULL with `SystemError` when `ty` is NULL or no type object.
+/// NULL with `SystemError` when `ty` is NULL, no type object or not ready.
 #[no_mangle]
 pub extern "C" fn PyType_GenericNew(
     ty: *mut PyTypeObject,
@@ -626,13 +632,7 @@ pub extern "C" fn PyType_GenericNew(
 ) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: checked to be a type object before it is used as one.
-        unsafe {
-            if ty.is_null() || !typeobj::check(ty.cast()) {
-                err::bad_internal_call();
-                return null_mut();
-            }
-            to_object(typeobj::alloc(ty, 0))
-        }
+        to_object(unsafe { typeobj::check_type_arg(ty).and_then(|()| typeobj::alloc(ty, 0)) })
     })
 }
 

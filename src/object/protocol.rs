@@ -47,8 +47,17 @@ pub unsafe fn call(
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> PyResult<*mut PyObject> {
-    // SAFETY: the caller guarantees `callable` is live, so its type is.
-    let Some(f) = (unsafe { (*type_of(callable)).tp_call }) else {
+    // SAFETY: the caller guarantees `callable` is live.
+    let ty = unsafe { type_of(callable) };
+    if ty.is_null() {
+        // Only a static type object that `PyType_Ready` has not seen has no
+        // type of its own.
+        // SAFETY: such a type object is what `require_ready` reads.
+        unsafe { typeobj::require_ready(callable.cast()) }?;
+        return Err(errors::bad_internal_call());
+    }
+    // SAFETY: `ty` is the type of a live object.
+    let Some(f) = (unsafe { (*ty).tp_call }) else {
         return Err(errors::type_error(&format!(
             "'{}' object is not callable",
             // SAFETY: as above.

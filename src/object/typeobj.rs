@@ -5,6 +5,9 @@ use super::*;
 use crate::errors::{self, PyResult, Raised};
 use core::ffi::CStr;
 use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use parking_lot::Mutex;
+use std::collections::HashSet;
 
 /// A type object with CPython's defaults, for the static built-in types.
 pub const fn builtin(
@@ -165,57 +168,238 @@ pub unsafe fn type_name_of<'a>(op: *mut PyObject) -> &'a str {
     unsafe { message_name(type_of(op)) }
 }
 
-/// `PyType_Ready`: fills in the inherited slots of a user type.
+/// CPython's text for a class that would be among its own bases.
+const INHERITANCE_CYCLE: &str = "a __bases__ item causes an inheritance cycle";
+
+/// Serialises `PyType_Ready`: the slots of a type and its unready bases are
+/// written with it held, and published by the `Py_TPFLAGS_READY` bit
+/// ([`is_ready`]).
+static READY_LOCK: Mutex<()> = Mutex::new(());
+
+/// The atomic view of a type's `tp_flags`: `Py_TPFLAGS_READY` is set with
+/// release ordering once every slot is written, and read with acquire.
 ///
 /// # Safety
-/// `ty` must point to a type object that is ready (it is left alone) or
-/// writable, and not used by another thread meanwhile; the same holds for
-/// its `tp_base` (NULL or a type object, other than `ty`) and its bases.
+/// `ty` must point to a type object.
+unsafe fn flags<'a>(ty: *mut PyTypeObject) -> &'a AtomicU64 {
+    // SAFETY: the caller guarantees `ty` is a type object, so `tp_flags` is
+    // an aligned `c_ulong` (a u64 here); Rust code touches a type's flags
+    // only through this view once it may be shared.
+    unsafe { AtomicU64::from_ptr(&raw mut (*ty).tp_flags) }
+}
+
+/// The atomic view of an object's `ob_type`: `PyType_Ready` fills that of
+/// a static type while other threads may look at it.
+///
+/// # Safety
+/// `op` must point to an object header.
+unsafe fn meta<'a>(op: *mut PyTypeObject) -> &'a AtomicPtr<PyTypeObject> {
+    // SAFETY: the caller guarantees `op` starts with an object header, whose
+    // `ob_type` is an aligned pointer.
+    unsafe { AtomicPtr::from_ptr(&raw mut (*op).ob_base.ob_base.ob_type) }
+}
+
+/// Whether `ty` went through `PyType_Ready` (the built-in types always
+/// did). When it did, every slot it filled is visible to the caller.
+///
+/// # Safety
+/// `ty` must point to a type object.
+#[inline]
+pub unsafe fn is_ready(ty: *mut PyTypeObject) -> bool {
+    // SAFETY: per the contract.
+    unsafe { flags(ty) }.load(Ordering::Acquire) & Py_TPFLAGS_READY != 0
+}
+
+/// Requires a type that went through `PyType_Ready`: for the runtime's and
+/// the object model's constructors. Else `SystemError("type 'NAME' is not
+/// ready: call PyType_Ready() on it first")`.
+///
+/// # Safety
+/// `ty` must point to a type object (one that `PyType_Ready` has not seen
+/// included: see [`check_type_arg`]).
+#[inline]
+pub unsafe fn require_ready(ty: *mut PyTypeObject) -> PyResult<()> {
+    // SAFETY: per the contract.
+    if unsafe { is_ready(ty) } {
+        Ok(())
+    } else {
+        // SAFETY: per the contract.
+        Err(unsafe { not_ready(ty) })
+    }
+}
+
+/// Sets the error of [`require_ready`].
+///
+/// # Safety
+/// `ty` must point to a type object.
+#[cold]
+#[inline(never)]
+unsafe fn not_ready(ty: *mut PyTypeObject) -> Raised {
+    errors::system_error(&format!(
+        "type '{}' is not ready: call PyType_Ready() on it first",
+        // SAFETY: per the contract.
+        unsafe { name(ty) }
+    ))
+}
+
+/// Checks a type argument from C: not NULL, and its header names `type` or
+/// a subtype of it, or nothing (a static type `PyType_Ready` has not seen
+/// yet). Else `SystemError("bad argument to internal function")`. Nothing
+/// past the header is read.
+///
+/// # Safety
+/// `ty` must be NULL or point to an object header.
+pub unsafe fn check_type_arg(ty: *mut PyTypeObject) -> PyResult<()> {
+    if ty.is_null() {
+        return Err(errors::bad_internal_call());
+    }
+    // SAFETY: `ty` is not NULL, so by the caller's contract it has a header.
+    let m = unsafe { meta(ty) }.load(Ordering::Acquire);
+    // SAFETY: a non-NULL type in a header is a type object, whose bases
+    // `is_subtype` walks.
+    if m.is_null() || unsafe { is_subtype(m, type_type()) } {
+        Ok(())
+    } else {
+        Err(errors::bad_internal_call())
+    }
+}
+
+/// `PyType_Ready`: fills in the inherited slots of a type and of its bases
+/// that are not ready yet, from the root down. Refuses, writing nothing: an
+/// argument or a base that is no type (`SystemError`), a chain of bases with
+/// a cycle, a base that does not allow subclassing, a basic size smaller
+/// than the base's (`TypeError`), a type without a name (`SystemError`).
+/// Readying a ready type does nothing; threads may ready one type at once.
+///
+/// # Safety
+/// `ty` must be NULL or point to an object header; if that names no type,
+/// `ty` must point to a type object, and so must each `tp_base` (NULL
+/// aside) of its chain of bases up to a ready one. Types that are not ready
+/// yet are written here; nobody else may write them meanwhile.
 pub unsafe fn ready(ty: *mut PyTypeObject) -> PyResult<()> {
-    // SAFETY: the caller guarantees `ty` is a type object, written only
-    // while not ready, and that its bases are ready or writable type
-    // objects, which is what the recursive `ready` and `inherit_slots` need
-    // (`base` is not `ty`).
+    // SAFETY: `check_type_arg` reads only the header; past it, `ty` is a
+    // type object (caller), and so are the bases `unready_chain` returns,
+    // which are written only with the lock held.
     unsafe {
-        if (*ty).tp_flags & Py_TPFLAGS_READY != 0 {
+        check_type_arg(ty)?;
+        if is_ready(ty) {
             return Ok(());
         }
-        if (*ty).tp_name.is_null() {
-            return Err(errors::system_error(
-                "Type does not define the tp_name field.",
-            ));
+        let _serial = READY_LOCK.lock();
+        if is_ready(ty) {
+            return Ok(());
         }
-        if (*ty).tp_base.is_null() && ty != object_type() {
-            (*ty).tp_base = object_type();
+        let chain = unready_chain(ty)?;
+        check_chain(&chain)?;
+        for &t in chain.iter().rev() {
+            fill_in(t);
         }
-        let base = (*ty).tp_base;
-        if !base.is_null() {
-            ready(base)?;
+    }
+    Ok(())
+}
+
+/// `ty` and its bases up to the first ready one, derived first. Refuses a
+/// base that is no type, and a cycle.
+///
+/// # Safety
+/// As for [`ready`], with `READY_LOCK` held; `ty` passed `check_type_arg`.
+unsafe fn unready_chain(ty: *mut PyTypeObject) -> PyResult<Vec<*mut PyTypeObject>> {
+    let mut chain = Vec::new();
+    let mut seen = HashSet::new();
+    let mut t = ty;
+    // SAFETY: each `t` is `ty` or a base of the chain: checked to be a type
+    // before its flags or its base are read.
+    unsafe {
+        while !t.is_null() {
+            check_type_arg(t)?;
+            if is_ready(t) {
+                break;
+            }
+            if !seen.insert(t) {
+                return Err(errors::type_error(INHERITANCE_CYCLE));
+            }
+            chain.push(t);
+            t = (*t).tp_base;
+        }
+    }
+    Ok(chain)
+}
+
+/// The checks of [`ready`] on the types of an [`unready_chain`], from the
+/// root down, before anything is written.
+///
+/// # Safety
+/// `chain` must come from `unready_chain`, with `READY_LOCK` still held.
+unsafe fn check_chain(chain: &[*mut PyTypeObject]) -> PyResult<()> {
+    // The basic size the previous (base) type of the chain will have.
+    let mut inherited: Option<Py_ssize_t> = None;
+    for &t in chain.iter().rev() {
+        // SAFETY: `t` is an unready type object; its base is NULL (which
+        // means `object`), the previous type of the chain, or a ready type.
+        unsafe {
+            if (*t).tp_name.is_null() {
+                return Err(errors::system_error(
+                    "Type does not define the tp_name field.",
+                ));
+            }
+            let base = if (*t).tp_base.is_null() {
+                object_type()
+            } else {
+                (*t).tp_base
+            };
             if (*base).tp_flags & Py_TPFLAGS_BASETYPE == 0 {
                 return Err(errors::type_error(&format!(
                     "type '{}' is not an acceptable base type",
                     message_name(base)
                 )));
             }
-            inherit_slots(ty, base);
-            // CPython's rule: a static type whose base is `object` does not
-            // inherit `tp_new`, so that it cannot be instantiated unless it
-            // says how (`cannot create 'T' instances`).
-            if (*ty).tp_new.is_none()
-                && (base != object_type() || (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE != 0)
-            {
-                (*ty).tp_new = (*base).tp_new;
+            let base_size = inherited.unwrap_or((*base).tp_basicsize);
+            let size = (*t).tp_basicsize;
+            if size != 0 && size < base_size {
+                return Err(errors::type_error(&format!(
+                    "tp_basicsize for type '{}' ({size}) is too small for base '{}' ({base_size})",
+                    name(t),
+                    name(base)
+                )));
             }
+            inherited = Some(if size == 0 { base_size } else { size });
         }
-        if (*ty).ob_base.ob_base.ob_type.is_null() {
-            (*ty).ob_base.ob_base.ob_type = type_type();
-        }
-        if (*ty).ob_base.ob_base.ob_refcnt == 0 {
-            (*ty).ob_base.ob_base.ob_refcnt = 1;
-        }
-        (*ty).tp_flags |= Py_TPFLAGS_READY;
     }
     Ok(())
+}
+
+/// Readies one type whose base is ready: fills in its base, its inherited
+/// slots, its header, then publishes the ready bit.
+///
+/// # Safety
+/// `ty` must be an unready type object that passed `check_chain`, other
+/// than `object`, whose base is ready; `READY_LOCK` must be held.
+unsafe fn fill_in(ty: *mut PyTypeObject) {
+    // SAFETY: per the contract, `ty` is written by nobody else, and its base
+    // is a ready type object other than `ty`.
+    unsafe {
+        if (*ty).tp_base.is_null() {
+            (*ty).tp_base = object_type();
+        }
+        let base = (*ty).tp_base;
+        inherit_slots(ty, base);
+        // CPython's rule: a static type whose base is `object` does not
+        // inherit `tp_new`, so that it cannot be instantiated unless it
+        // says how (`cannot create 'T' instances`).
+        if (*ty).tp_new.is_none()
+            && (base != object_type() || (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE != 0)
+        {
+            (*ty).tp_new = (*base).tp_new;
+        }
+        let _ = meta(ty).compare_exchange(
+            null_mut(),
+            type_type(),
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+        let _ = refcnt(ty.cast()).compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed);
+        flags(ty).fetch_or(Py_TPFLAGS_READY, Ordering::Release);
+    }
 }
 
 /// Copies the slots `ty` leaves empty from `base`.
@@ -245,16 +429,21 @@ unsafe fn inherit_slots(ty: *mut PyTypeObject, base: *mut PyTypeObject) {
     t.tp_iternext = t.tp_iternext.or(b.tp_iternext);
 }
 
-/// `PyType_GenericAlloc`: a zeroed instance with refcount 1.
+/// `PyType_GenericAlloc`: a zeroed instance with refcount 1; NULL with
+/// `SystemError` when `ty` is not ready.
 ///
 /// # Safety
-/// `ty` must be a ready type object; one with items (`tp_itemsize` not 0)
-/// must start its instances with a `PyVarObject`.
+/// `ty` must be a type object; one with items (`tp_itemsize` not 0) must
+/// start its instances with a `PyVarObject`.
 pub unsafe extern "C-unwind" fn generic_alloc(
     ty: *mut PyTypeObject,
     nitems: Py_ssize_t,
 ) -> *mut PyObject {
-    // SAFETY: the caller guarantees `ty` is a ready type object.
+    // SAFETY: the caller guarantees `ty` is a type object.
+    if unsafe { require_ready(ty) }.is_err() {
+        return null_mut();
+    }
+    // SAFETY: `ty` is a ready type object.
     let size = unsafe {
         (*ty).tp_basicsize as usize + nitems.max(0) as usize * (*ty).tp_itemsize as usize
     };
@@ -282,14 +471,16 @@ pub unsafe extern "C-unwind" fn generic_alloc(
     op
 }
 
-/// Allocates an instance of `ty` through its `tp_alloc`.
+/// Allocates an instance of `ty` through its `tp_alloc`; `SystemError`
+/// when `ty` is not ready.
 ///
 /// # Safety
-/// `ty` must be a ready type object.
+/// `ty` must be a type object.
 pub unsafe fn alloc(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> PyResult<*mut PyObject> {
-    // SAFETY: the caller guarantees `ty` is a ready type object, which is
-    // what its `tp_alloc` (or `generic_alloc`) needs.
+    // SAFETY: the caller guarantees `ty` is a type object; once it is known
+    // to be ready, its `tp_alloc` (or `generic_alloc`) may be called.
     let op = unsafe {
+        require_ready(ty)?;
         let f = (*ty).tp_alloc.unwrap_or(generic_alloc);
         f(ty, nitems)
     };
@@ -465,7 +656,7 @@ unsafe extern "C-unwind" fn object_init(
 /// through `tp_new` and initialises it through `tp_init`.
 ///
 /// # Safety
-/// `op` must be a live, ready type object; `args` NULL or a tuple of live
+/// `op` must be a live type object; `args` NULL or a tuple of live
 /// objects, `kwds` NULL or a dict.
 unsafe extern "C-unwind" fn type_call(
     op: *mut PyObject,
@@ -479,12 +670,15 @@ unsafe extern "C-unwind" fn type_call(
         // SAFETY: as above, `args` is a tuple with one live item.
         return unsafe { new_ref(type_of(tuple::items(args)[0]).cast()) };
     }
-    // SAFETY: the caller guarantees `op` is a live, ready type object; its
-    // `tp_new` is called with it and the caller's `args` and `kwds`; the
-    // object it returns is NULL (checked) or a new reference to a live
-    // object, whose own type's `tp_init` is called with it, and which is
-    // released once if that fails.
+    // SAFETY: the caller guarantees `op` is a live type object; once it is
+    // known to be ready, its `tp_new` is called with it and the caller's
+    // `args` and `kwds`; the object it returns is NULL (checked) or a new
+    // reference to a live object, whose own type's `tp_init` is called with
+    // it, and which is released once if that fails.
     unsafe {
+        if require_ready(ty).is_err() {
+            return null_mut();
+        }
         let Some(new) = (*ty).tp_new else {
             errors::type_error(&format!("cannot create '{}' instances", message_name(ty)));
             return null_mut();
