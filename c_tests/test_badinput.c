@@ -264,6 +264,49 @@ TEST(tuple_new_negative_size) {
     CHECK_ERROR(PyExc_SystemError, BAD_CALL);
 }
 
+/* CPython's PY_SSIZE_T_MAX (the header has no such macro). */
+#define SSIZE_MAX_ ((Py_ssize_t)((size_t)-1 >> 1))
+
+/* Sizes whose byte count overflows, or that no allocation can hold, give
+ * MemoryError (CPython's PyErr_NoMemory, no message), never a short
+ * allocation or a crash. */
+TEST(huge_sizes_raise_memory_error) {
+    static const Py_ssize_t sizes[] = {
+        SSIZE_MAX_,
+        SSIZE_MAX_ / (Py_ssize_t)sizeof(PyObject *),
+        (SSIZE_MAX_ - (Py_ssize_t)sizeof(PyVarObject)) / (Py_ssize_t)sizeof(PyObject *) + 1,
+        SSIZE_MAX_ / 2,
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        CHECK_PTR(PyTuple_New(sizes[i]), NULL);
+        CHECK_ERROR(PyExc_MemoryError, "");
+        CHECK_PTR(PyType_GenericAlloc(&PyTuple_Type, sizes[i]), NULL);
+        CHECK_ERROR(PyExc_MemoryError, "");
+        CHECK_PTR(PyBytes_FromStringAndSize(NULL, sizes[i]), NULL);
+        CHECK_ERROR(PyExc_MemoryError, "");
+        CHECK_PTR(PyTuple_Pack(sizes[i]), NULL);
+        CHECK_ERROR(PyExc_MemoryError, "");
+    }
+    CHECK_PTR(PyBytes_FromStringAndSize(NULL, SSIZE_MAX_ - 8), NULL);
+    CHECK_ERROR(PyExc_MemoryError, "");
+}
+
+/* A type with items whose basic size leaves no room for the item count:
+ * the count still lands inside the allocation (valgrind and ASan see). */
+static PyTypeObject Items_Type = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = "badtest.Items",
+                                  .tp_basicsize = sizeof(PyObject), .tp_itemsize = 1,
+                                  .tp_new = PyType_GenericNew};
+
+TEST(generic_alloc_of_items_with_a_small_basic_size) {
+    CHECK_INT(PyType_Ready(&Items_Type), 0);
+    PyObject *o = PyType_GenericAlloc(&Items_Type, 0);
+    CHECK(o != NULL);
+    CHECK_INT(((PyVarObject *)o)->ob_size, 0);
+    Py_DECREF(o);
+    CHECK_PTR(PyType_GenericAlloc(&Items_Type, SSIZE_MAX_), NULL);
+    CHECK_ERROR(PyExc_MemoryError, "");
+}
+
 TEST(tuple_get_item_bad_input) {
     PyObject *d = PyDict_New();
     PyObject *t = Py_BuildValue("(ii)", 1, 2);
@@ -844,6 +887,8 @@ int main(void) {
     RUN(bytes_from_negative_size_or_null);
     RUN(bytes_accessors_bad_input);
     RUN(tuple_new_negative_size);
+    RUN(huge_sizes_raise_memory_error);
+    RUN(generic_alloc_of_items_with_a_small_basic_size);
     RUN(tuple_get_item_bad_input);
     RUN(tuple_set_item_steals_on_failure);
     RUN(tuple_size_bad_input);

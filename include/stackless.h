@@ -409,6 +409,8 @@ struct PyObject *PyUnicode_FromStringAndSize(const char *s, Py_ssize_t size);
 const char *PyUnicode_AsUTF8(struct PyObject *op);
 
 // A new `bytes` of `size` bytes copied from `s` (zeroed when `s` is NULL).
+// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
+// a negative size.
 struct PyObject *PyBytes_FromStringAndSize(const char *s, Py_ssize_t size);
 
 // The NUL-terminated contents of a `bytes`, valid as long as it lives.
@@ -419,6 +421,8 @@ char *PyBytes_AsString(struct PyObject *op);
 Py_ssize_t PyBytes_Size(struct PyObject *op);
 
 // A new tuple of `size` NULL items, to be filled with `PyTuple_SetItem`.
+// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
+// a negative size.
 struct PyObject *PyTuple_New(Py_ssize_t size);
 
 // The item at `index`, borrowed. NULL with `IndexError("tuple index out of

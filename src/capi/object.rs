@@ -212,6 +212,8 @@ pub extern "C" fn PyUnicode_AsUTF8(op: *mut PyObject) -> *const c_char {
 }
 
 /// A new `bytes` of `size` bytes copied from `s` (zeroed when `s` is NULL).
+/// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
+/// a negative size.
 #[no_mangle]
 pub extern "C" fn PyBytes_FromStringAndSize(s: *const c_char, size: Py_ssize_t) -> *mut PyObject {
     guard(null_mut(), || {
@@ -219,13 +221,8 @@ pub extern "C" fn PyBytes_FromStringAndSize(s: *const c_char, size: Py_ssize_t) 
             err::system_error("Negative size passed to PyBytes_FromStringAndSize");
             return null_mut();
         }
-        let data = if s.is_null() {
-            vec![0u8; size as usize]
-        } else {
-            // SAFETY: `s` holds `size` bytes per the C API.
-            unsafe { core::slice::from_raw_parts(s.cast::<u8>(), size as usize).to_vec() }
-        };
-        bytes::from_slice(&data)
+        // SAFETY: `s` is NULL or holds `size` bytes per the C API.
+        unsafe { bytes::from_raw(s.cast(), size as usize) }
     })
 }
 
@@ -268,6 +265,8 @@ pub extern "C" fn PyBytes_Size(op: *mut PyObject) -> Py_ssize_t {
 }
 
 /// A new tuple of `size` NULL items, to be filled with `PyTuple_SetItem`.
+/// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
+/// a negative size.
 #[no_mangle]
 pub extern "C" fn PyTuple_New(size: Py_ssize_t) -> *mut PyObject {
     guard(null_mut(), || {

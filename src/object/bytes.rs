@@ -1,7 +1,7 @@
 //! `bytes`: immutable byte strings, with the layout of `str`.
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
-use super::unicode::{alloc_with_bytes, data, quote, DATA_OFFSET};
+use super::unicode::{alloc_with_bytes, alloc_with_raw, data, quote, DATA_OFFSET};
 use super::*;
 
 /// `tp_repr` of bytes: `b'...'`, with Python's escapes.
@@ -42,4 +42,15 @@ pub unsafe fn check(op: *mut PyObject) -> bool {
 pub fn from_slice(b: &[u8]) -> *mut PyObject {
     // SAFETY: PyBytes_Type is a ready static type.
     unsafe { alloc_with_bytes(&raw mut PyBytes_Type, b) }
+}
+
+/// A new bytes object of `len` bytes copied from `src`, or zero bytes when
+/// `src` is NULL; NULL with `MemoryError` when it cannot be allocated.
+///
+/// # Safety
+/// `src` must be NULL or hold `len` readable bytes.
+pub unsafe fn from_raw(src: *const u8, len: usize) -> *mut PyObject {
+    // SAFETY: PyBytes_Type is a ready static type; the caller's guarantee
+    // on `src`, which no new object can overlap.
+    unsafe { alloc_with_raw(&raw mut PyBytes_Type, src, len) }
 }

@@ -2,7 +2,7 @@
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::*;
-use crate::errors::PyResult;
+use crate::errors::{self, PyResult};
 use core::ptr::null_mut;
 
 const ITEMS_OFFSET: usize = core::mem::size_of::<PyVarObject>();
@@ -71,13 +71,17 @@ pub unsafe fn check(op: *mut PyObject) -> bool {
     unsafe { type_check(op, &raw mut PyTuple_Type) }
 }
 
-/// A new tuple of `n` NULL items (the shared empty tuple for 0).
+/// A new tuple of `n` NULL items (the shared empty tuple for 0);
+/// `MemoryError` when it cannot be allocated.
 pub fn new(n: usize) -> PyResult<*mut PyObject> {
     if n == 0 {
         return empty();
     }
+    let Ok(n) = Py_ssize_t::try_from(n) else {
+        return Err(errors::no_memory());
+    };
     // SAFETY: PyTuple_Type is a ready static type; calloc zeroes the items.
-    unsafe { typeobj::alloc(&raw mut PyTuple_Type, n as Py_ssize_t) }
+    unsafe { typeobj::alloc(&raw mut PyTuple_Type, n) }
 }
 
 /// A new tuple holding new references to `objs`.

@@ -444,20 +444,20 @@ pub unsafe extern "C-unwind" fn generic_alloc(
         return null_mut();
     }
     // SAFETY: `ty` is a ready type object.
-    let size = unsafe {
-        (*ty).tp_basicsize as usize + nitems.max(0) as usize * (*ty).tp_itemsize as usize
+    let Some(size) = (unsafe { instance_size(ty, nitems) }) else {
+        errors::no_memory();
+        return null_mut();
     };
     // SAFETY: calloc has no precondition; the result is checked for NULL.
-    let op =
-        unsafe { libc::calloc(1, size.max(core::mem::size_of::<PyObject>())) } as *mut PyObject;
+    let op = unsafe { libc::calloc(1, size) } as *mut PyObject;
     if op.is_null() {
         errors::no_memory();
         return null_mut();
     }
-    // SAFETY: `op` is a new zeroed block of at least a header's size that
-    // nobody else sees; a type with items has a basic size that covers the
-    // `PyVarObject` header (caller). A heap type is live (`ty` is) and the
-    // instance takes a reference to it.
+    // SAFETY: `op` is a new zeroed block that nobody else sees, large
+    // enough for the header and, for a type with items, the item count
+    // (`instance_size`). A heap type is live (`ty` is) and the instance
+    // takes a reference to it.
     unsafe {
         (*op).ob_refcnt = 1;
         (*op).ob_type = ty;
@@ -469,6 +469,30 @@ pub unsafe extern "C-unwind" fn generic_alloc(
         }
     }
     op
+}
+
+/// The bytes of an instance of `ty` with `nitems` items (none when
+/// negative): at least its header, a `PyVarObject` for a type with items.
+/// None when a size is negative or the total does not fit in an object.
+///
+/// # Safety
+/// `ty` must be a type object.
+unsafe fn instance_size(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> Option<usize> {
+    // SAFETY: the caller guarantees `ty` is a type object.
+    let (basic, item) = unsafe { ((*ty).tp_basicsize, (*ty).tp_itemsize) };
+    let basic = usize::try_from(basic).ok()?;
+    let item = usize::try_from(item).ok()?;
+    let header = if item == 0 {
+        core::mem::size_of::<PyObject>()
+    } else {
+        core::mem::size_of::<PyVarObject>()
+    };
+    let size = usize::try_from(nitems.max(0))
+        .ok()?
+        .checked_mul(item)?
+        .checked_add(basic)?
+        .max(header);
+    (size <= Py_ssize_t::MAX as usize).then_some(size)
 }
 
 /// Allocates an instance of `ty` through its `tp_alloc`; `SystemError`
