@@ -591,12 +591,51 @@ TEST(call_object_bad_input) {
     PyObject *s = PyUnicode_FromString("not a tuple");
     CHECK_PTR(PyObject_CallObject(NULL, NULL), NULL);
     CHECK_ERROR(PyExc_SystemError, BAD_CALL);
-    CHECK_PTR(PyObject_CallObject(f, s), NULL);
-    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_PTR(PyObject_CallObject(f, s), NULL); /* CPython 3.7's check */
+    CHECK_ERROR(PyExc_TypeError, "argument list must be a tuple");
     CHECK_PTR(PyObject_CallObject(s, NULL), NULL);
     CHECK_ERROR(PyExc_TypeError, "'str' object is not callable");
     Py_DECREF(f);
     Py_DECREF(s);
+}
+
+/* The call, new and init slots of the built-in types, called directly by
+ * C code, refuse an argument list that is no tuple and keywords that are
+ * no dict (SystemError where CPython would crash); NULL arguments mean (). */
+TEST(slots_called_directly_check_their_arguments) {
+    static PyMethodDef var = {"var", return_none, METH_VARARGS, NULL};
+    PyObject *f = PyCFunction_New(&var, NULL);
+    PyObject *five = PyLong_FromLong(5);
+    PyObject *args = PyTuple_New(0);
+    PyTypeObject *value_error = (PyTypeObject *)PyExc_ValueError;
+    CHECK_PTR(Py_TYPE(f)->tp_call(f, five, NULL), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_PTR(Py_TYPE(f)->tp_call(f, args, five), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    PyObject *r = Py_TYPE(f)->tp_call(f, NULL, NULL);
+    CHECK_PTR(r, Py_None);
+    Py_DECREF(r);
+    CHECK_PTR(PyType_Type.tp_call(PyExc_ValueError, five, NULL), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_PTR(PyType_Type.tp_call(PyExc_ValueError, args, five), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_PTR(value_error->tp_new(value_error, five, NULL), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_PTR(PyBaseObject_Type.tp_new(&PyBaseObject_Type, five, NULL), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_PTR(PyBaseObject_Type.tp_new(&PyBaseObject_Type, args, five), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    PyObject *e = value_error->tp_new(value_error, NULL, NULL);
+    CHECK(e != NULL);
+    CHECK_INT(value_error->tp_init(e, five, NULL), -1);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_INT(value_error->tp_init(e, args, five), -1);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_REPR(e, "ValueError()");
+    Py_DECREF(e);
+    Py_DECREF(args);
+    Py_DECREF(five);
+    Py_DECREF(f);
 }
 
 TEST(call_function_bad_input) {
@@ -905,6 +944,7 @@ int main(void) {
     RUN(cfunction_breaking_the_protocol);
     RUN(object_call_bad_input);
     RUN(call_object_bad_input);
+    RUN(slots_called_directly_check_their_arguments);
     RUN(call_function_bad_input);
     RUN(call_method_bad_input);
     RUN(get_attr_string_bad_input);

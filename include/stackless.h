@@ -470,10 +470,12 @@ struct PyObject *PyCFunction_NewEx(struct PyMethodDef *ml, struct PyObject *self
 struct PyObject *PyCFunction_New(struct PyMethodDef *ml, struct PyObject *self_);
 
 // Calls `callable(*args, **kwargs)`. `args` must be a tuple, `kwargs`
-// NULL or a dict. Returns a new reference, or NULL with the exception.
+// NULL or a dict (else `SystemError`). Returns a new reference, or NULL
+// with the exception.
 struct PyObject *PyObject_Call(struct PyObject *callable, struct PyObject *args, struct PyObject *kwargs);
 
-// Calls `callable(*args)`; `args` may be NULL (no arguments).
+// Calls `callable(*args)`; `args` may be NULL (no arguments), else it must
+// be a tuple (`TypeError("argument list must be a tuple")`, as CPython).
 struct PyObject *PyObject_CallObject(struct PyObject *callable, struct PyObject *args);
 
 // `getattr(op, name)`: a method of the type's `tp_methods` (bound to

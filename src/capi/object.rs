@@ -472,7 +472,8 @@ pub extern "C" fn PyCFunction_New(ml: *mut PyMethodDef, self_: *mut PyObject) ->
 }
 
 /// Calls `callable(*args, **kwargs)`. `args` must be a tuple, `kwargs`
-/// NULL or a dict. Returns a new reference, or NULL with the exception.
+/// NULL or a dict (else `SystemError`). Returns a new reference, or NULL
+/// with the exception.
 #[no_mangle]
 pub extern "C" fn PyObject_Call(
     callable: *mut PyObject,
@@ -480,37 +481,39 @@ pub extern "C" fn PyObject_Call(
     kwargs: *mut PyObject,
 ) -> *mut PyObject {
     guard(null_mut(), || {
-        to_object((|| {
-            let callable = required(callable)?;
-            let args = required_kind(args, tuple::check)?;
-            // SAFETY: checked above; kwargs is checked before use.
-            unsafe {
-                if !kwargs.is_null() && !dict::check(kwargs) {
-                    return Err(err::bad_internal_call());
-                }
-                protocol::call(callable, args, kwargs)
-            }
-        })())
+        to_object(required(callable).and_then(|callable| {
+            // SAFETY: checked non-NULL; `protocol::call` checks the others.
+            unsafe { protocol::call(callable, args, kwargs) }
+        }))
     })
 }
 
-/// Calls `callable(*args)`; `args` may be NULL (no arguments).
+/// Calls `callable(*args)`; `args` may be NULL (no arguments), else it must
+/// be a tuple (`TypeError("argument list must be a tuple")`, as CPython).
 #[no_mangle]
 pub extern "C" fn PyObject_CallObject(
     callable: *mut PyObject,
     args: *mut PyObject,
 ) -> *mut PyObject {
     guard(null_mut(), || {
-        if !args.is_null() {
-            return PyObject_Call(callable, args, null_mut());
-        }
-        let Ok(empty) = tuple::empty() else {
-            return null_mut();
-        };
-        let r = PyObject_Call(callable, empty, null_mut());
-        // SAFETY: `empty` is owned.
-        unsafe { object::decref(empty) };
-        r
+        to_object((|| {
+            let callable = required(callable)?;
+            if args.is_null() {
+                let empty = tuple::empty()?;
+                // SAFETY: a checked callable and an owned empty tuple.
+                return unsafe {
+                    let r = protocol::call(callable, empty, null_mut());
+                    object::decref(empty);
+                    r
+                };
+            }
+            // SAFETY: `args` is not NULL: a live object per the C API.
+            if !unsafe { tuple::check(args) } {
+                return Err(err::type_error("argument list must be a tuple"));
+            }
+            // SAFETY: a checked callable and argument tuple.
+            unsafe { protocol::call(callable, args, null_mut()) }
+        })())
     })
 }
 

@@ -60,18 +60,34 @@ unsafe extern "C-unwind" fn cfunction_repr(op: *mut PyObject) -> *mut PyObject {
     }
 }
 
-/// `tp_call` of built-in functions: [`call`] in the slot's convention.
+/// `tp_call` of built-in functions: [`call`] in the slot's convention;
+/// NULL `args` means `()`.
 ///
 /// # Safety
-/// As for [`call`]: `op` must be a built-in function object, `args` a tuple,
-/// `kwds` NULL or a dict.
+/// `op` must be a built-in function object, `args` and `kwds` NULL or live.
 unsafe extern "C-unwind" fn cfunction_call(
     op: *mut PyObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
-    // SAFETY: the caller's guarantees are the ones `call` needs.
-    unsafe { call(op, args, kwds) }.unwrap_or(null_mut())
+    // SAFETY: the caller guarantees `op` is a built-in function and the
+    // others NULL or live; `args` and `kwds` are checked before `call`
+    // gets them.
+    unsafe {
+        if protocol::check_args(args, kwds).is_err() {
+            return null_mut();
+        }
+        let result = if args.is_null() {
+            tuple::empty().and_then(|empty| {
+                let r = call(op, empty, kwds);
+                decref(empty);
+                r
+            })
+        } else {
+            call(op, args, kwds)
+        };
+        result.unwrap_or(null_mut())
+    }
 }
 
 /// `builtin_function_or_method`.

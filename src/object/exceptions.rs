@@ -20,12 +20,16 @@ pub struct PyBaseExceptionObject {
 /// empty tuple when NULL).
 ///
 /// # Safety
-/// `ty` must be a ready exception class; `args` NULL or a live tuple.
+/// `ty` must be a ready exception class; `args` and `kwds` NULL or live.
 unsafe extern "C-unwind" fn exc_new(
     ty: *mut PyTypeObject,
     args: *mut PyObject,
-    _kwds: *mut PyObject,
+    kwds: *mut PyObject,
 ) -> *mut PyObject {
+    // SAFETY: the caller guarantees both are NULL or live.
+    if unsafe { protocol::check_args(args, kwds) }.is_err() {
+        return null_mut();
+    }
     // SAFETY: the caller guarantees `ty` is a ready type.
     let Ok(op) = (unsafe { typeobj::alloc(ty, 0) }) else {
         return null_mut();
@@ -70,22 +74,20 @@ unsafe fn message_name<'a>(ty: *mut PyTypeObject) -> &'a str {
 /// are refused.
 ///
 /// # Safety
-/// `op` must be a live exception instance, `args` NULL or a live tuple,
-/// `kwds` NULL or a live object.
+/// `op` must be a live exception instance, `args` and `kwds` NULL or live.
 unsafe extern "C-unwind" fn exc_init(
     op: *mut PyObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> c_int {
+    // SAFETY: the caller guarantees both are NULL or live.
+    if unsafe { protocol::check_args(args, kwds) }.is_err() {
+        return -1;
+    }
     if !kwds.is_null() {
-        // SAFETY: `kwds` is not NULL, so by the caller's contract it is
-        // live; its length is read only once it is known to be a dict, and
-        // `op` is live, so its type is.
+        // SAFETY: `kwds` is a dict (checked above), and `op` is live, so its
+        // type is.
         unsafe {
-            if !dict::check(kwds) {
-                errors::bad_internal_call();
-                return -1;
-            }
             if dict::len(kwds) > 0 {
                 errors::type_error(&format!(
                     "{}() takes no keyword arguments",

@@ -37,16 +37,39 @@ pub fn leave_recursive_call() {
     set_recursion_depth(recursion_depth() - 1);
 }
 
-/// `PyObject_Call`: calls `callable(*args, **kwds)` and checks that the
-/// result agrees with the error indicator.
+/// Checks the arguments of a call slot (`tp_call`, `tp_new`, `tp_init`),
+/// which C code may call directly: `args` NULL or a tuple, `kwds` NULL or a
+/// dict, else `SystemError("bad argument to internal function")`.
 ///
 /// # Safety
-/// `callable` must be live, `args` a tuple, `kwds` NULL or a dict.
+/// Both must be NULL or live.
+#[inline]
+pub unsafe fn check_args(args: *mut PyObject, kwds: *mut PyObject) -> PyResult<()> {
+    // SAFETY: per the contract, each is checked for NULL first.
+    let ok =
+        unsafe { (args.is_null() || tuple::check(args)) && (kwds.is_null() || dict::check(kwds)) };
+    if ok {
+        Ok(())
+    } else {
+        Err(errors::bad_internal_call())
+    }
+}
+
+/// `PyObject_Call`: calls `callable(*args, **kwds)` and checks that the
+/// result agrees with the error indicator. `args` that is no tuple (NULL
+/// included) and `kwds` that is no dict raise `SystemError`.
+///
+/// # Safety
+/// `callable` must be live, `args` and `kwds` NULL or live.
 pub unsafe fn call(
     callable: *mut PyObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> PyResult<*mut PyObject> {
+    // SAFETY: the caller guarantees both are NULL or live.
+    if args.is_null() || unsafe { check_args(args, kwds) }.is_err() {
+        return Err(errors::bad_internal_call());
+    }
     // SAFETY: the caller guarantees `callable` is live.
     let ty = unsafe { type_of(callable) };
     if ty.is_null() {
@@ -69,8 +92,8 @@ pub unsafe fn call(
     if guarded {
         enter_recursive_call(" while calling a Python object")?;
     }
-    // SAFETY: `tp_call` of the callable's own type, with the callable and
-    // what the caller guarantees: `args` a tuple, `kwds` NULL or a dict.
+    // SAFETY: `tp_call` of the callable's own type, with the callable,
+    // `args` a tuple and `kwds` NULL or a dict (checked above).
     let result = unsafe { f(callable, args, kwds) };
     if guarded {
         leave_recursive_call();

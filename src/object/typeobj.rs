@@ -641,16 +641,18 @@ unsafe extern "C-unwind" fn object_repr(op: *mut PyObject) -> *mut PyObject {
 /// type has an `__init__` of its own.
 ///
 /// # Safety
-/// `ty` must be a ready type object; `args` NULL or a tuple, `kwds` NULL or
-/// a dict.
+/// `ty` must be a ready type object; `args` and `kwds` NULL or live.
 unsafe extern "C-unwind" fn object_new(
     ty: *mut PyTypeObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
-    // SAFETY: the caller guarantees `args` is NULL (checked first) or a
-    // tuple, `kwds` NULL (checked first) or a dict, and `ty` a ready type.
+    // SAFETY: the caller guarantees `ty` is a ready type; `args` and `kwds`
+    // are checked to be NULL or a tuple and a dict before use.
     unsafe {
+        if protocol::check_args(args, kwds).is_err() {
+            return null_mut();
+        }
         let has_args =
             (!args.is_null() && tuple::len(args) > 0) || (!kwds.is_null() && dict::len(kwds) > 0);
         let default_init = (*ty).tp_init.is_some_and(|f| {
@@ -680,16 +682,19 @@ unsafe extern "C-unwind" fn object_init(
 /// through `tp_new` and initialises it through `tp_init`.
 ///
 /// # Safety
-/// `op` must be a live type object; `args` NULL or a tuple of live
-/// objects, `kwds` NULL or a dict.
+/// `op` must be a live type object; `args` and `kwds` NULL or live.
 unsafe extern "C-unwind" fn type_call(
     op: *mut PyObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
     let ty = op as *mut PyTypeObject;
-    // SAFETY: the caller guarantees `args` is NULL (checked first) or a
-    // tuple, whose one item (length checked) is live, so its type is.
+    // SAFETY: the caller guarantees both are NULL or live.
+    if unsafe { protocol::check_args(args, kwds) }.is_err() {
+        return null_mut();
+    }
+    // SAFETY: `args` is NULL (checked first) or a tuple, whose one item
+    // (length checked) is live, so its type is.
     if ty == type_type() && !args.is_null() && unsafe { tuple::len(args) } == 1 {
         // SAFETY: as above, `args` is a tuple with one live item.
         return unsafe { new_ref(type_of(tuple::items(args)[0]).cast()) };
