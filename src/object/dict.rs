@@ -38,37 +38,78 @@ unsafe fn entries<'a>(op: *mut PyObject) -> &'a mut Vec<(*mut PyObject, *mut PyO
 unsafe extern "C-unwind" fn dict_dealloc(op: *mut PyObject) {
     let d = op.cast::<DictObject>();
     // SAFETY: the caller guarantees `op` is a dead dict: its vector (if any)
-    // came from `Box::into_raw` and is taken back once, each key and value
-    // is an owned reference, and the memory is freed last, once.
+    // came from `Box::into_raw` and is taken back once (the field is
+    // cleared first), each key and value is an owned reference, and the
+    // memory is freed last, once.
     unsafe {
-        if !(*d).entries.is_null() {
-            let entries = Box::from_raw((*d).entries);
-            for (k, v) in entries.iter() {
-                decref(*k);
-                decref(*v);
+        let entries = core::mem::replace(&mut (*d).entries, null_mut());
+        if !entries.is_null() {
+            for (k, v) in *Box::from_raw(entries) {
+                decref(k);
+                decref(v);
             }
         }
         typeobj::free_object(op);
     }
 }
 
-/// `tp_repr` of dicts: `{k: v, ...}`.
+/// Entry `i` as new references to its key and value, or None past the end.
+///
+/// # Safety
+/// `op` must be a live dict.
+unsafe fn entry(op: *mut PyObject, i: usize) -> Option<(*mut PyObject, *mut PyObject)> {
+    // SAFETY: the caller guarantees `op` is a live dict; the borrow of its
+    // entries ends here, and its keys and values are live.
+    unsafe {
+        let (k, v) = *entries(op).get(i)?;
+        Some((new_ref(k), new_ref(v)))
+    }
+}
+
+/// `tp_repr` of dicts: `{k: v, ...}`; `{...}` for a dict inside its own
+/// repr. As CPython's, it walks the entries by position and holds each key
+/// and value while their reprs run, which may change the dict.
 ///
 /// # Safety
 /// `op` must be a live dict.
 unsafe extern "C-unwind" fn dict_repr(op: *mut PyObject) -> *mut PyObject {
-    let mut parts = Vec::new();
-    // SAFETY: the caller guarantees `op` is a live dict; its keys and values
-    // are live objects it holds references to.
-    for &(k, v) in unsafe { entries(op) }.iter() {
-        // SAFETY: `k` and `v` are live (see above).
-        let (Ok(k), Ok(v)) = (unsafe { (protocol::repr_string(k), protocol::repr_string(v)) })
-        else {
-            return null_mut();
-        };
-        parts.push(format!("{k}: {v}"));
+    // SAFETY: the caller guarantees `op` is a live dict.
+    if unsafe { len(op) } == 0 {
+        return unicode::from_str("{}");
     }
-    unicode::from_string(format!("{{{}}}", parts.join(", ")))
+    if protocol::repr_enter(op) {
+        return unicode::from_str("{...}");
+    }
+    let mut out = String::from("{");
+    let mut i = 0;
+    let mut shown = Ok(());
+    // SAFETY: `op` stays a live dict (the caller holds it); `k` and `v` are
+    // new references, released once.
+    while let Some((k, v)) = unsafe { entry(op, i) } {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        // SAFETY: as above.
+        shown = unsafe {
+            let r = protocol::push_repr(&mut out, k).and_then(|()| {
+                out.push_str(": ");
+                protocol::push_repr(&mut out, v)
+            });
+            decref(k);
+            decref(v);
+            r
+        };
+        if shown.is_err() {
+            break;
+        }
+        i += 1;
+    }
+    protocol::repr_leave(op);
+    if shown.is_err() {
+        return null_mut();
+    }
+    out.push('}');
+    unicode::from_string(out)
 }
 
 /// `dict`.

@@ -125,21 +125,36 @@ unsafe extern "C-unwind" fn exc_dealloc(op: *mut PyObject) {
     }
 }
 
+/// Runs `f` with the argument tuple of `op`, held meanwhile: the user code
+/// `f` runs (a `tp_repr`) may replace it (`tp_init`).
+///
+/// # Safety
+/// `op` must be a live exception instance.
+unsafe fn with_args<R>(op: *mut PyObject, f: impl FnOnce(*mut PyObject) -> R) -> R {
+    // SAFETY: the caller guarantees `op` is a live exception instance, so
+    // its `args` is a live tuple; the reference taken is released once.
+    unsafe {
+        let args = new_ref(args_of(op));
+        let r = f(args);
+        decref(args);
+        r
+    }
+}
+
 /// `tp_str` of the exception classes: `""`, `str` of the one argument, or
 /// `str` of the argument tuple.
 ///
 /// # Safety
 /// `op` must be a live exception instance.
 unsafe extern "C-unwind" fn exc_str(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live exception instance, so
-    // its `args` is a live tuple, whose items are live.
+    // SAFETY: the caller guarantees `op` is a live exception instance; its
+    // `args` is a live tuple of live items, held meanwhile.
     unsafe {
-        let args = args_of(op);
-        match tuple::items(args) {
+        with_args(op, |args| match tuple::items(args) {
             [] => unicode::from_str(""),
             [one] => protocol::str_object(*one).unwrap_or(null_mut()),
             _ => protocol::str_object(args).unwrap_or(null_mut()),
-        }
+        })
     }
 }
 
@@ -149,13 +164,13 @@ unsafe extern "C-unwind" fn exc_str(op: *mut PyObject) -> *mut PyObject {
 /// # Safety
 /// `op` must be a live exception instance.
 unsafe extern "C-unwind" fn key_error_str(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live exception instance, so
-    // its `args` is a live tuple, whose items are live.
+    // SAFETY: the caller guarantees `op` is a live exception instance; its
+    // `args` is a live tuple of live items, held meanwhile.
     unsafe {
-        match tuple::items(args_of(op)) {
+        with_args(op, |args| match tuple::items(args) {
             [one] => protocol::repr_object(*one).unwrap_or(null_mut()),
             _ => exc_str(op),
-        }
+        })
     }
 }
 
@@ -165,16 +180,19 @@ unsafe extern "C-unwind" fn key_error_str(op: *mut PyObject) -> *mut PyObject {
 /// `op` must be a live exception instance.
 unsafe extern "C-unwind" fn exc_repr(op: *mut PyObject) -> *mut PyObject {
     // SAFETY: the caller guarantees `op` is a live exception instance, so
-    // its type is a type object and its `args` a live tuple of live items.
+    // its type is a type object; its `args` is a live tuple of live items,
+    // held meanwhile.
     unsafe {
-        let name = typeobj::short_name(type_of(op));
-        let args = args_of(op);
-        let shown = match tuple::items(args) {
-            [one] => protocol::repr_string(*one).map(|r| format!("({r})")),
-            _ => protocol::repr_string(args),
-        };
+        let mut out = typeobj::short_name(type_of(op)).to_string();
+        let shown = with_args(op, |args| match tuple::items(args) {
+            [one] => {
+                out.push('(');
+                protocol::push_repr(&mut out, *one).map(|()| out.push(')'))
+            }
+            _ => protocol::push_repr(&mut out, args),
+        });
         match shown {
-            Ok(s) => unicode::from_string(format!("{name}{s}")),
+            Ok(()) => unicode::from_string(out),
             Err(_) => null_mut(),
         }
     }

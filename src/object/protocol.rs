@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::errors::{self, PyResult, Raised};
+use core::cell::RefCell;
 use core::ptr::null_mut;
 
 /// The recursion limit of the guard (`sys.getrecursionlimit()`).
@@ -223,6 +224,54 @@ unsafe fn ensure_str(r: *mut PyObject, slot: &str) -> PyResult<*mut PyObject> {
     Err(errors::type_error(&format!(
         "{slot} returned non-string (type {name})"
     )))
+}
+
+/// Appends `repr(op)` to `out` (`<NULL>` for NULL).
+///
+/// # Safety
+/// `op` must be NULL or live.
+pub unsafe fn push_repr(out: &mut String, op: *mut PyObject) -> PyResult<()> {
+    // SAFETY: the caller guarantees `op` is NULL or live; `r` is a new str
+    // reference, copied before it is released.
+    unsafe {
+        let r = repr_object(op)?;
+        out.push_str(unicode::as_str(r));
+        decref(r);
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// The containers whose repr is being computed on this thread
+    /// (CPython's `Py_ReprEnter` list), innermost last.
+    static REPR_ACTIVE: RefCell<Vec<*mut PyObject>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `Py_ReprEnter`: whether the repr of `op` is already being computed on
+/// this thread (a container that holds itself, which then shows as `...`);
+/// if not, `op` is recorded until [`repr_leave`].
+pub fn repr_enter(op: *mut PyObject) -> bool {
+    REPR_ACTIVE
+        .try_with(|active| {
+            let mut active = active.borrow_mut();
+            if active.contains(&op) {
+                true
+            } else {
+                active.push(op);
+                false
+            }
+        })
+        .unwrap_or(false)
+}
+
+/// `Py_ReprLeave`: the repr of `op` is done.
+pub fn repr_leave(op: *mut PyObject) {
+    let _ = REPR_ACTIVE.try_with(|active| {
+        let mut active = active.borrow_mut();
+        if let Some(i) = active.iter().rposition(|&o| o == op) {
+            active.remove(i);
+        }
+    });
 }
 
 /// `repr(op)` as Rust text.

@@ -23,28 +23,39 @@ unsafe extern "C-unwind" fn tuple_dealloc(op: *mut PyObject) {
     }
 }
 
-/// `tp_repr` of tuples: `(a, b)`, `(a,)`, `()`.
+/// `tp_repr` of tuples: `(a, b)`, `(a,)`, `()`; `(...)` for a tuple
+/// inside its own repr.
 ///
 /// # Safety
 /// `op` must be a live tuple.
 unsafe extern "C-unwind" fn tuple_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live tuple; its items cannot
-    // change (tuples are immutable once shared) and it outlives this call.
-    let items = unsafe { items(op) };
-    let mut parts = Vec::with_capacity(items.len());
-    for &item in items {
-        // SAFETY: each item is NULL (shown as `<NULL>`) or live.
-        match unsafe { protocol::repr_string(item) } {
-            Ok(s) => parts.push(s),
-            Err(_) => return null_mut(),
-        }
+    // SAFETY: the caller guarantees `op` is a live tuple.
+    let n = unsafe { len(op) };
+    if n == 0 {
+        return unicode::from_str("()");
     }
-    let body = parts.join(", ");
-    unicode::from_string(if items.len() == 1 {
-        format!("({body},)")
-    } else {
-        format!("({body})")
-    })
+    if protocol::repr_enter(op) {
+        return unicode::from_str("(...)");
+    }
+    let mut out = String::from("(");
+    // SAFETY: `op` stays a live tuple of `n` slots (the caller holds it);
+    // each item is read when its turn comes and held while its repr runs,
+    // which may replace it in the tuple.
+    let shown = (0..n).try_for_each(|i| unsafe {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let item = xnew_ref(get(op, i));
+        let r = protocol::push_repr(&mut out, item);
+        xdecref(item);
+        r
+    });
+    protocol::repr_leave(op);
+    if shown.is_err() {
+        return null_mut();
+    }
+    out.push_str(if n == 1 { ",)" } else { ")" });
+    unicode::from_string(out)
 }
 
 /// `tuple`.
@@ -119,6 +130,23 @@ pub unsafe fn items<'a>(op: *mut PyObject) -> &'a [*mut PyObject] {
     // its `len(op)` item slots follow the header at `ITEMS_OFFSET` (pointer
     // aligned), allocated with it.
     unsafe { core::slice::from_raw_parts(op.cast::<u8>().add(ITEMS_OFFSET).cast(), len(op)) }
+}
+
+/// Item `i`, borrowed, read now (user code may have replaced it since the
+/// tuple was last looked at).
+///
+/// # Safety
+/// `op` must be a live tuple with more than `i` items.
+pub unsafe fn get(op: *mut PyObject, i: usize) -> *mut PyObject {
+    // SAFETY: the caller guarantees slot `i` is one of the tuple's, which
+    // follow the header at `ITEMS_OFFSET` (pointer aligned).
+    unsafe {
+        op.cast::<u8>()
+            .add(ITEMS_OFFSET)
+            .cast::<*mut PyObject>()
+            .add(i)
+            .read()
+    }
 }
 
 /// The item slots, for filling a new tuple.
