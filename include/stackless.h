@@ -441,7 +441,8 @@ Py_ssize_t PyTuple_Size(struct PyObject *op);
 struct PyObject *PyDict_New(void);
 
 // Stores `value` (borrowed) under `key`; 0, or -1 with `SystemError` for a
-// non-dict or NULL.
+// non-dict or NULL, `RecursionError` when comparing nested tuple keys
+// recurses too deeply.
 int PyDict_SetItem(struct PyObject *op, struct PyObject *key, struct PyObject *value);
 
 // Stores `value` (borrowed) under the str key `key`; 0 or -1.
@@ -511,6 +512,18 @@ struct PyObject *PyType_GenericAlloc(struct PyTypeObject *ty, Py_ssize_t nitems)
 // The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
 // NULL with `SystemError` when `ty` is NULL, no type object or not ready.
 struct PyObject *PyType_GenericNew(struct PyTypeObject *ty, struct PyObject *_args, struct PyObject *_kwds);
+
+// `Py_EnterRecursiveCall(where)`: counts one more level of nesting of the
+// calling tasklet, before a recursive step (a container inside a
+// container, a call that may call back). `where` (may be NULL) ends the
+// message. Returns 0, or -1 with `RecursionError("maximum recursion depth
+// exceeded" + where)` and nothing counted when the nesting is too deep.
+// Each 0 is paired with a `Py_LeaveRecursiveCall()`. Does not switch.
+int Py_EnterRecursiveCall(const char *where_);
+
+// `Py_LeaveRecursiveCall()`: ends a level counted by
+// `Py_EnterRecursiveCall`. Does not switch.
+void Py_LeaveRecursiveCall(void);
 
 // Allocates `size` bytes for an object (`malloc`).
 void *PyObject_Malloc(size_t size);

@@ -353,7 +353,8 @@ pub extern "C" fn PyDict_New() -> *mut PyObject {
 }
 
 /// Stores `value` (borrowed) under `key`; 0, or -1 with `SystemError` for a
-/// non-dict or NULL.
+/// non-dict or NULL, `RecursionError` when comparing nested tuple keys
+/// recurses too deeply.
 #[no_mangle]
 pub extern "C" fn PyDict_SetItem(
     op: *mut PyObject,
@@ -366,8 +367,7 @@ pub extern "C" fn PyDict_SetItem(
             let key = required(key)?;
             let value = required(value)?;
             // SAFETY: all three checked.
-            unsafe { dict::set_item(op, key, value) };
-            Ok(())
+            unsafe { dict::set_item(op, key, value) }
         })())
     })
 }
@@ -390,10 +390,10 @@ pub extern "C" fn PyDict_SetItemString(
             }
             // SAFETY: all checked; `k` is owned.
             unsafe {
-                dict::set_item(op, k, value);
+                let r = dict::set_item(op, k, value);
                 object::decref(k);
+                r
             }
-            Ok(())
         })())
     })
 }
@@ -636,6 +636,39 @@ pub extern "C" fn PyType_GenericNew(
         // SAFETY: checked to be a type object before it is used as one.
         to_object(unsafe { typeobj::check_type_arg(ty).and_then(|()| typeobj::alloc(ty, 0)) })
     })
+}
+
+/// `Py_EnterRecursiveCall(where)`: counts one more level of nesting of the
+/// calling tasklet, before a recursive step (a container inside a
+/// container, a call that may call back). `where` (may be NULL) ends the
+/// message. Returns 0, or -1 with `RecursionError("maximum recursion depth
+/// exceeded" + where)` and nothing counted when the nesting is too deep.
+/// Each 0 is paired with a `Py_LeaveRecursiveCall()`. Does not switch.
+#[no_mangle]
+pub extern "C" fn Py_EnterRecursiveCall(where_: *const c_char) -> c_int {
+    guard(-1, || {
+        let where_ = if where_.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: a NUL-terminated string per the C API.
+            unsafe { CStr::from_ptr(where_) }.to_bytes()
+        };
+        // The usual ASCII literal is used as it is (this runs at every
+        // level of a nesting), anything else decoded.
+        to_status(if where_.is_ascii() {
+            // SAFETY: ASCII is UTF-8.
+            protocol::enter_recursive_call(unsafe { core::str::from_utf8_unchecked(where_) })
+        } else {
+            protocol::enter_recursive_call(&String::from_utf8_lossy(where_))
+        })
+    })
+}
+
+/// `Py_LeaveRecursiveCall()`: ends a level counted by
+/// `Py_EnterRecursiveCall`. Does not switch.
+#[no_mangle]
+pub extern "C" fn Py_LeaveRecursiveCall() {
+    guard((), protocol::leave_recursive_call)
 }
 
 /// Allocates `size` bytes for an object (`malloc`).

@@ -31,25 +31,33 @@ unsafe fn entries<'a>(op: *mut PyObject) -> &'a mut Vec<(*mut PyObject, *mut PyO
     }
 }
 
-/// `tp_dealloc` of dicts: releases the keys and values.
+/// `tp_dealloc` of dicts: releases the keys and values, in constant stack
+/// however deep dicts nest ([`Graveyard`]).
 ///
 /// # Safety
 /// `op` must be a dict whose reference count has dropped to zero.
-unsafe extern "C-unwind" fn dict_dealloc(op: *mut PyObject) {
+pub(crate) unsafe extern "C-unwind" fn dict_dealloc(op: *mut PyObject) {
+    // SAFETY: the caller's guarantee is what `clear` needs.
+    unsafe { Graveyard::dealloc_container(op, clear) }
+}
+
+/// Releases the keys and values of a dead dict into `graveyard`.
+///
+/// # Safety
+/// `op` must be a dict whose reference count has dropped to zero.
+pub(crate) unsafe fn clear(op: *mut PyObject, graveyard: &mut Graveyard) {
     let d = op.cast::<DictObject>();
-    // SAFETY: the caller guarantees `op` is a dead dict: its vector (if any)
+    // SAFETY: per the contract, `op` is a dead dict: its vector (if any)
     // came from `Box::into_raw` and is taken back once (the field is
-    // cleared first), each key and value is an owned reference, and the
-    // memory is freed last, once.
+    // cleared first), and each key and value is an owned reference.
     unsafe {
         let entries = core::mem::replace(&mut (*d).entries, null_mut());
         if !entries.is_null() {
             for (k, v) in *Box::from_raw(entries) {
-                decref(k);
-                decref(v);
+                graveyard.release(k);
+                graveyard.release(v);
             }
         }
-        typeobj::free_object(op);
     }
 }
 
@@ -144,30 +152,44 @@ pub fn new() -> PyResult<*mut PyObject> {
 
 /// Whether two keys are the same key, as Python's `==` on the hashable
 /// built-in types: numbers by value across int, bool and float (`1 == 1.0
-/// == True`), str and bytes by content, tuples item by item; any other
-/// object only equals itself.
+/// == True`), str and bytes by content, tuples item by item (nested ones
+/// through the recursion guard: `RecursionError("maximum recursion depth
+/// exceeded in comparison")`, as CPython's rich comparison); any other
+/// object only equals itself. No user code runs.
 ///
 /// # Safety
 /// Both must be live objects (tuples among them holding live items).
-unsafe fn key_eq(a: *mut PyObject, b: *mut PyObject) -> bool {
+unsafe fn key_eq(a: *mut PyObject, b: *mut PyObject) -> PyResult<bool> {
     if a == b {
-        return true;
+        return Ok(true);
     }
     // SAFETY: the caller guarantees both are live, and the items of tuples
     // among them; `data` and `items` are read only after the type checks.
     unsafe {
         if let (Some(x), Some(y)) = (number(a), number(b)) {
-            return x == y;
+            return Ok(x == y);
         }
         if unicode::check(a) && unicode::check(b) || bytes::check(a) && bytes::check(b) {
-            return unicode::data(a) == unicode::data(b);
+            return Ok(unicode::data(a) == unicode::data(b));
         }
         if tuple::check(a) && tuple::check(b) {
             let (x, y) = (tuple::items(a), tuple::items(b));
-            return x.len() == y.len() && x.iter().zip(y).all(|(&p, &q)| key_eq(p, q));
+            if x.len() != y.len() {
+                return Ok(false);
+            }
+            protocol::enter_recursive_call(" in comparison")?;
+            let mut equal = Ok(true);
+            for (&p, &q) in x.iter().zip(y) {
+                equal = key_eq(p, q);
+                if equal != Ok(true) {
+                    break;
+                }
+            }
+            protocol::leave_recursive_call();
+            return equal;
         }
     }
-    false
+    Ok(false)
 }
 
 /// The value of a number key: an int, or a float.
@@ -219,25 +241,34 @@ pub unsafe fn len(op: *mut PyObject) -> usize {
 }
 
 /// Stores `value` under `key` (both borrowed; the dict takes references).
+/// Fails only when comparing nested tuple keys recurses too deeply.
 ///
 /// # Safety
 /// `op` must be a dict; `key` and `value` live objects (a tuple key with
 /// live items, as `key_eq` compares them).
-pub unsafe fn set_item(op: *mut PyObject, key: *mut PyObject, value: *mut PyObject) {
+pub unsafe fn set_item(
+    op: *mut PyObject,
+    key: *mut PyObject,
+    value: *mut PyObject,
+) -> PyResult<()> {
     // SAFETY: the caller guarantees `op` is a dict and `key`, `value` live
     // (tuple keys with live items), which holds for the keys stored before
-    // too; the reference the dict held to a replaced value is released
-    // once.
+    // too. Each borrow of the entries ends before the next statement; the
+    // replaced value is released after the dict was changed, as its
+    // deallocation may run code that uses the dict.
     unsafe {
-        incref(value);
-        let e = entries(op);
-        if let Some(slot) = e.iter_mut().find(|(k, _)| key_eq(*k, key)) {
-            let old = core::mem::replace(&mut slot.1, value);
-            decref(old);
-        } else {
-            e.push((new_ref(key), value));
+        let mut i = 0;
+        while let Some(&(k, _)) = entries(op).get(i) {
+            if key_eq(k, key)? {
+                let old = core::mem::replace(&mut entries(op)[i].1, new_ref(value));
+                decref(old);
+                return Ok(());
+            }
+            i += 1;
         }
+        entries(op).push((new_ref(key), new_ref(value)));
     }
+    Ok(())
 }
 
 /// The value stored under the str key `key`, borrowed, or NULL.

@@ -110,18 +110,28 @@ unsafe extern "C-unwind" fn exc_init(
     0
 }
 
-/// `tp_dealloc` of the exception classes: releases `args`.
+/// `tp_dealloc` of the exception classes: releases `args`, in constant
+/// stack however deep exceptions nest in arguments ([`Graveyard`]).
 ///
 /// # Safety
 /// `op` must be an exception instance whose reference count has dropped to
 /// zero.
-unsafe extern "C-unwind" fn exc_dealloc(op: *mut PyObject) {
-    // SAFETY: the caller guarantees `op` is a dead exception instance: its
-    // `args` is NULL or an owned reference, and the memory is freed last,
-    // once.
+pub(crate) unsafe extern "C-unwind" fn exc_dealloc(op: *mut PyObject) {
+    // SAFETY: the caller's guarantee is what `clear` needs.
+    unsafe { Graveyard::dealloc_container(op, clear) }
+}
+
+/// Releases the argument tuple of a dead exception into `graveyard`.
+///
+/// # Safety
+/// `op` must be an exception instance whose reference count has dropped to
+/// zero.
+pub(crate) unsafe fn clear(op: *mut PyObject, graveyard: &mut Graveyard) {
+    // SAFETY: per the contract, `args` is NULL or an owned reference,
+    // released once (the field is cleared first).
     unsafe {
-        xdecref((*op.cast::<PyBaseExceptionObject>()).args);
-        typeobj::free_object(op);
+        let args = core::mem::replace(&mut (*op.cast::<PyBaseExceptionObject>()).args, null_mut());
+        graveyard.release(args);
     }
 }
 

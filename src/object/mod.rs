@@ -263,6 +263,105 @@ pub unsafe fn dealloc(op: *mut PyObject) {
     }
 }
 
+/// Releases the references a dead container holds into a [`Graveyard`].
+pub(crate) type ClearFn = unsafe fn(*mut PyObject, &mut Graveyard);
+
+/// The containers of the object model a [`Graveyard`] frees itself: their
+/// `tp_dealloc` and how to release their references.
+const CONTAINERS: [(unsafe extern "C-unwind" fn(*mut PyObject), ClearFn); 3] = [
+    (tuple::tuple_dealloc, tuple::clear),
+    (dict::dict_dealloc, dict::clear),
+    (exceptions::exc_dealloc, exceptions::clear),
+];
+
+/// The dead containers that the deallocation of another released, waiting
+/// to be freed. Freeing them one after the other from a loop rather than
+/// from inside the deallocation that released them keeps the stack flat
+/// however deeply tuples, dicts and exceptions nest (what CPython's
+/// trashcan does for its containers). Any other object is deallocated at
+/// once.
+pub(crate) struct Graveyard(Vec<*mut PyObject>);
+
+impl Graveyard {
+    /// Deallocates the dead container `op`: releases its references with
+    /// `clear`, frees it, then frees the containers that released.
+    ///
+    /// # Safety
+    /// `op` must be an object whose reference count has dropped to zero, of
+    /// a type whose references `clear` releases.
+    pub(crate) unsafe fn dealloc_container(op: *mut PyObject, clear: ClearFn) {
+        let mut graveyard = Graveyard(Vec::new());
+        // SAFETY: per the contract: `op` is dead; its references are
+        // released once, then its memory freed once.
+        unsafe {
+            clear(op, &mut graveyard);
+            typeobj::free_object(op);
+            graveyard.bury();
+        }
+    }
+
+    /// `Py_XDECREF(op)`, except that a container of [`CONTAINERS`] whose
+    /// count drops to zero is kept, to be freed by [`Graveyard::bury`].
+    ///
+    /// # Safety
+    /// `op` must be NULL or an owned reference to a live object.
+    #[inline(always)]
+    pub(crate) unsafe fn release(&mut self, op: *mut PyObject) {
+        if op.is_null() {
+            return;
+        }
+        // SAFETY: the caller guarantees `op` is live and its reference owned.
+        unsafe {
+            let rc = refcnt(op);
+            if rc.load(Ordering::Relaxed) >= _Py_IMMORTAL_REFCNT
+                || rc.fetch_sub(1, Ordering::AcqRel) != 1
+            {
+                return;
+            }
+            // The count went from 1 to 0: nobody else can reach `op`.
+            if clear_of(op).is_some() && self.0.try_reserve(1).is_ok() {
+                self.0.push(op);
+            } else {
+                dealloc(op);
+            }
+        }
+    }
+
+    /// Frees the containers kept, releasing their references into this
+    /// graveyard, until none is left.
+    ///
+    /// # Safety
+    /// The containers kept are dead (`release` put them there).
+    unsafe fn bury(&mut self) {
+        while let Some(op) = self.0.pop() {
+            // SAFETY: `op` is a dead container of `CONTAINERS` (`release`),
+            // freed once: its references released, then its memory.
+            unsafe {
+                if let Some(clear) = clear_of(op) {
+                    clear(op, self);
+                    typeobj::free_object(op);
+                }
+            }
+        }
+    }
+}
+
+/// How to release the references of `op` when its type deallocates with
+/// one of [`CONTAINERS`].
+///
+/// # Safety
+/// `op` must point to an unfreed object.
+#[inline]
+unsafe fn clear_of(op: *mut PyObject) -> Option<ClearFn> {
+    // SAFETY: the caller guarantees the header of `op` is readable, so its
+    // type is a type object.
+    let dealloc = unsafe { (*type_of(op)).tp_dealloc }?;
+    CONTAINERS
+        .iter()
+        .find(|(d, _)| core::ptr::fn_addr_eq(*d, dealloc))
+        .map(|&(_, clear)| clear)
+}
+
 /// The object's type.
 ///
 /// # Safety

@@ -141,78 +141,68 @@ pub unsafe fn check_result(
     }
 }
 
-/// The result of a `tp_repr`/`tp_str` slot: NULL without an exception set
-/// becomes a `SystemError`, as CPython's result check does for calls.
-fn slot_result(op: *mut PyObject) -> PyResult<*mut PyObject> {
-    if !op.is_null() {
-        Ok(op)
-    } else if errors::is_set() {
+/// The str `"<NULL>"`: what repr and str show for NULL (an unfilled tuple
+/// slot).
+#[cold]
+#[inline(never)]
+fn null_text() -> PyResult<*mut PyObject> {
+    let r = unicode::from_str("<NULL>");
+    // A NULL str comes with MemoryError set.
+    if r.is_null() {
         Err(Raised)
     } else {
-        Err(errors::system_error(
-            "NULL result without error in PyObject_Repr or PyObject_Str",
-        ))
+        Ok(r)
     }
 }
 
-/// `PyObject_Repr`: a new str; `"<NULL>"` for NULL (an unfilled tuple slot).
-///
-/// # Safety
-/// `op` must be NULL or live.
-pub unsafe fn repr_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
-    if op.is_null() {
-        return slot_result(unicode::from_str("<NULL>"));
-    }
-    enter_recursive_call(" while getting the repr of an object")?;
-    // SAFETY: `op` is not NULL, so by the caller's contract it is live and
-    // its type a type object; `tp_repr` of its own type is called with it.
-    let r = unsafe {
-        match (*type_of(op)).tp_repr {
-            Some(f) => f(op),
-            None => unicode::from_string(format!(
-                "<{} object at {:p}>",
-                typeobj::name(type_of(op)),
-                op
-            )),
-        }
-    };
-    leave_recursive_call();
-    let r = slot_result(r)?;
-    // SAFETY: `r` is a new reference, not NULL (`slot_result`).
-    unsafe { ensure_str(r, "__repr__") }
+/// [`enter_recursive_call`] out of line: the frames of a nested repr stay
+/// small.
+#[inline(never)]
+fn enter_text_slot(where_: &str) -> PyResult<()> {
+    enter_recursive_call(where_)
 }
 
-/// `PyObject_Str`: a new str (falls back to `repr`).
+/// Calls the `tp_repr` or `tp_str` slot `f` of `op` under the recursion
+/// guard and checks that it returned a str. One frame of every level of a
+/// nested repr: the rest is out of line.
 ///
 /// # Safety
-/// `op` must be live.
-pub unsafe fn str_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
-    if op.is_null() {
-        return slot_result(unicode::from_str("<NULL>"));
-    }
-    // SAFETY: `op` is not NULL, so by the caller's contract it is live.
-    let Some(f) = (unsafe { (*type_of(op)).tp_str }) else {
-        // SAFETY: as above.
-        return unsafe { repr_object(op) };
-    };
-    enter_recursive_call(" while getting the str of an object")?;
-    // SAFETY: `tp_str` of the object's own type, called with the object.
+/// `op` must be live and `f` a text slot of its type.
+#[inline(always)]
+unsafe fn call_text_slot(
+    op: *mut PyObject,
+    f: unsafe extern "C-unwind" fn(*mut PyObject) -> *mut PyObject,
+    where_: &str,
+    slot: &'static str,
+) -> PyResult<*mut PyObject> {
+    enter_text_slot(where_)?;
+    // SAFETY: per the contract.
     let r = unsafe { f(op) };
     leave_recursive_call();
-    let r = slot_result(r)?;
-    // SAFETY: `r` is a new reference, not NULL (`slot_result`).
-    unsafe { ensure_str(r, "__str__") }
+    // SAFETY: `r` is NULL or a new reference, as a slot returns.
+    if !r.is_null() && unsafe { unicode::check(r) } {
+        Ok(r)
+    } else {
+        // SAFETY: as above.
+        Err(unsafe { bad_text_result(r, slot) })
+    }
 }
 
-/// `r` itself if it is a str; else it is released and a `TypeError` set.
+/// The error of a text slot that returned no str: NULL without an
+/// exception set becomes a `SystemError` (as CPython's result check does
+/// for calls), another object a `TypeError` (the object is released).
 ///
 /// # Safety
-/// `r` must be an owned reference to a live object (it is consumed on
-/// failure).
-unsafe fn ensure_str(r: *mut PyObject, slot: &str) -> PyResult<*mut PyObject> {
-    // SAFETY: the caller guarantees `r` is live.
-    if unsafe { unicode::check(r) } {
-        return Ok(r);
+/// `r` must be NULL or an owned reference to a live object.
+#[cold]
+#[inline(never)]
+unsafe fn bad_text_result(r: *mut PyObject, slot: &str) -> Raised {
+    if r.is_null() {
+        return if errors::is_set() {
+            Raised
+        } else {
+            errors::system_error("NULL result without error in PyObject_Repr or PyObject_Str")
+        };
     }
     // SAFETY: `r` is live, and the caller's reference, given up once its
     // type name was copied.
@@ -221,9 +211,41 @@ unsafe fn ensure_str(r: *mut PyObject, slot: &str) -> PyResult<*mut PyObject> {
         decref(r);
         name
     };
-    Err(errors::type_error(&format!(
-        "{slot} returned non-string (type {name})"
-    )))
+    errors::type_error(&format!("{slot} returned non-string (type {name})"))
+}
+
+/// `PyObject_Repr`: a new str; `"<NULL>"` for NULL (an unfilled tuple slot).
+///
+/// # Safety
+/// `op` must be NULL or live.
+pub unsafe fn repr_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
+    if op.is_null() {
+        return null_text();
+    }
+    // SAFETY: `op` is not NULL, so by the caller's contract it is live and
+    // its type a type object; the repr of `object` serves a type that has
+    // none (one that is not ready).
+    unsafe {
+        let f = (*type_of(op)).tp_repr.unwrap_or(typeobj::object_repr);
+        call_text_slot(op, f, " while getting the repr of an object", "__repr__")
+    }
+}
+
+/// `PyObject_Str`: a new str (falls back to `repr`).
+///
+/// # Safety
+/// `op` must be NULL or live.
+pub unsafe fn str_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
+    if op.is_null() {
+        return null_text();
+    }
+    // SAFETY: `op` is not NULL, so by the caller's contract it is live.
+    let Some(f) = (unsafe { (*type_of(op)).tp_str }) else {
+        // SAFETY: as above.
+        return unsafe { repr_object(op) };
+    };
+    // SAFETY: `tp_str` of the object's own type, called with the object.
+    unsafe { call_text_slot(op, f, " while getting the str of an object", "__str__") }
 }
 
 /// Appends `repr(op)` to `out` (`<NULL>` for NULL).
@@ -378,7 +400,12 @@ pub unsafe fn getattr(op: *mut PyObject, name: &str) -> PyResult<*mut PyObject> 
     unsafe {
         if typeobj::check(op) {
             if name == "__name__" {
-                return slot_result(unicode::from_str(typeobj::short_name(op.cast())));
+                let name = unicode::from_str(typeobj::short_name(op.cast()));
+                return if name.is_null() {
+                    Err(Raised)
+                } else {
+                    Ok(name)
+                };
             }
             return Err(errors::set_string(
                 exceptions::attribute_error(),
@@ -405,7 +432,10 @@ pub unsafe fn getattr(op: *mut PyObject, name: &str) -> PyResult<*mut PyObject> 
     }
 }
 
-/// `PyObject_IsInstance(inst, cls)`: `cls` is a type or a tuple of types.
+/// `PyObject_IsInstance(inst, cls)`: `cls` is a type or a tuple of types
+/// (nested ones through the recursion guard, as CPython:
+/// `RecursionError("maximum recursion depth exceeded in
+/// __instancecheck__")`).
 ///
 /// # Safety
 /// Both must be live, and so must the items of a tuple `cls` (nested
@@ -415,12 +445,16 @@ pub unsafe fn is_instance(inst: *mut PyObject, cls: *mut PyObject) -> PyResult<b
     // `cls`; `cls` is used as a type only once it is known to be one.
     unsafe {
         if tuple::check(cls) {
+            enter_recursive_call(" in __instancecheck__")?;
+            let mut found = Ok(false);
             for &c in tuple::items(cls) {
-                if is_instance(inst, c)? {
-                    return Ok(true);
+                found = is_instance(inst, c);
+                if found != Ok(false) {
+                    break;
                 }
             }
-            return Ok(false);
+            leave_recursive_call();
+            return found;
         }
         if !typeobj::check(cls) {
             return Err(errors::type_error(

@@ -7,19 +7,27 @@ use core::ptr::null_mut;
 
 const ITEMS_OFFSET: usize = core::mem::size_of::<PyVarObject>();
 
-/// `tp_dealloc` of tuples: releases the items.
+/// `tp_dealloc` of tuples: releases the items, in constant stack however
+/// deep tuples nest ([`Graveyard`]).
 ///
 /// # Safety
 /// `op` must be a tuple whose reference count has dropped to zero.
-unsafe extern "C-unwind" fn tuple_dealloc(op: *mut PyObject) {
-    // SAFETY: the caller guarantees `op` is a dead tuple: each item is NULL
-    // or an owned reference, and the memory is freed last, once, after the
-    // slice of items is no longer used.
+pub(crate) unsafe extern "C-unwind" fn tuple_dealloc(op: *mut PyObject) {
+    // SAFETY: the caller's guarantee is what `clear` needs.
+    unsafe { Graveyard::dealloc_container(op, clear) }
+}
+
+/// Releases the items of a dead tuple into `graveyard`.
+///
+/// # Safety
+/// `op` must be a tuple whose reference count has dropped to zero; its
+/// items are released once.
+pub(crate) unsafe fn clear(op: *mut PyObject, graveyard: &mut Graveyard) {
+    // SAFETY: per the contract, each item is NULL or an owned reference.
     unsafe {
         for &item in items(op) {
-            xdecref(item);
+            graveyard.release(item);
         }
-        typeobj::free_object(op);
     }
 }
 

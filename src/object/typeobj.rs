@@ -628,7 +628,7 @@ unsafe extern "C-unwind" fn type_repr(op: *mut PyObject) -> *mut PyObject {
 ///
 /// # Safety
 /// `op` must be a live object.
-unsafe extern "C-unwind" fn object_repr(op: *mut PyObject) -> *mut PyObject {
+pub(crate) unsafe extern "C-unwind" fn object_repr(op: *mut PyObject) -> *mut PyObject {
     unicode::from_string(format!(
         "<{} object at {:p}>",
         // SAFETY: the caller guarantees `op` is live, so its type is.
