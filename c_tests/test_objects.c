@@ -1488,6 +1488,52 @@ TEST(new_objects_have_refcount_one) {
     }
 }
 
+/* ---- slots called by C code ------------------------------------------------ */
+
+/* Every built-in type has the memory slots C code calls directly: a
+ * subtype's tp_dealloc ends with its base's, tp_alloc and tp_free pair. */
+TEST(builtin_types_have_memory_slots) {
+    PyTypeObject *types[] = {&PyBaseObject_Type, &PyType_Type,     &PyLong_Type,       &PyBool_Type,
+                             &PyFloat_Type,      &PyUnicode_Type,  &PyBytes_Type,      &PyTuple_Type,
+                             &PyDict_Type,       &PyCapsule_Type,  &PyCFunction_Type,
+                             (PyTypeObject *)PyExc_ValueError,     (PyTypeObject *)PyExc_KeyError};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        CHECK(types[i]->tp_dealloc != NULL);
+        CHECK(types[i]->tp_alloc != NULL);
+        CHECK(types[i]->tp_free != NULL);
+        CHECK(types[i]->tp_repr != NULL);
+    }
+}
+
+static int chained_deallocs;
+
+static void chained_dealloc(PyObject *op) {
+    chained_deallocs++;
+    PyBaseObject_Type.tp_dealloc(op);
+}
+
+static PyTypeObject Chained_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "objtest.Chained",
+    .tp_dealloc = chained_dealloc,
+    .tp_new = PyType_GenericNew,
+};
+
+TEST(dealloc_ends_with_the_base_dealloc) {
+    CHECK_INT(PyType_Ready(&Chained_Type), 0);
+    PyObject *o = PyObject_CallObject((PyObject *)&Chained_Type, NULL);
+    CHECK(o != NULL);
+    Py_DECREF(o);
+    CHECK_INT(chained_deallocs, 1);
+    PyObject *i = PyLong_Type.tp_alloc(&PyLong_Type, 0);
+    CHECK(i != NULL);
+    PyObject *r = PyLong_Type.tp_repr(i);
+    CHECK_STR(PyUnicode_AsUTF8(r), "0");
+    Py_DECREF(r);
+    PyLong_Type.tp_dealloc(i);
+    CHECK_NO_ERROR();
+}
+
 /* ---- threads ---------------------------------------------------------------- */
 
 static void *thread_ident_check(void *arg) {
@@ -1592,6 +1638,8 @@ int main(void) {
     RUN(py_setref);
     RUN(dealloc_exactly_once);
     RUN(new_objects_have_refcount_one);
+    RUN(builtin_types_have_memory_slots);
+    RUN(dealloc_ends_with_the_base_dealloc);
     RUN(thread_ident_is_pthread_self);
     return harness_summary("test_objects");
 }

@@ -3,16 +3,20 @@
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::unicode::{alloc_with_bytes, alloc_with_raw, data, quote, DATA_OFFSET};
 use super::*;
+use crate::capi::guard;
+use core::ptr::null_mut;
 
 /// `tp_repr` of bytes: `b'...'`, with Python's escapes.
 ///
 /// # Safety
 /// `op` must be a live bytes object.
 unsafe extern "C-unwind" fn bytes_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live bytes object; the slice
-    // is dropped before this returns.
-    let text: String = unsafe { data(op) }.iter().map(|&b| b as char).collect();
-    unicode::from_string(quote(&text, true))
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live bytes object; the slice
+        // is dropped before this returns.
+        let text: String = unsafe { data(op) }.iter().map(|&b| b as char).collect();
+        unicode::from_string(quote(&text, true))
+    })
 }
 
 /// `bytes`.

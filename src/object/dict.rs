@@ -2,6 +2,7 @@
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::*;
+use crate::capi::guard;
 use crate::errors::PyResult;
 use core::ptr::null_mut;
 
@@ -37,8 +38,10 @@ unsafe fn entries<'a>(op: *mut PyObject) -> &'a mut Vec<(*mut PyObject, *mut PyO
 /// # Safety
 /// `op` must be a dict whose reference count has dropped to zero.
 pub(crate) unsafe extern "C-unwind" fn dict_dealloc(op: *mut PyObject) {
-    // SAFETY: the caller's guarantee is what `clear` needs.
-    unsafe { Graveyard::dealloc_container(op, clear) }
+    guard((), || {
+        // SAFETY: the caller's guarantee is what `clear` needs.
+        unsafe { Graveyard::dealloc_container(op, clear) }
+    })
 }
 
 /// Releases the keys and values of a dead dict into `graveyard`.
@@ -81,43 +84,45 @@ unsafe fn entry(op: *mut PyObject, i: usize) -> Option<(*mut PyObject, *mut PyOb
 /// # Safety
 /// `op` must be a live dict.
 unsafe extern "C-unwind" fn dict_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live dict.
-    if unsafe { len(op) } == 0 {
-        return unicode::from_str("{}");
-    }
-    if protocol::repr_enter(op) {
-        return unicode::from_str("{...}");
-    }
-    let mut out = String::from("{");
-    let mut i = 0;
-    let mut shown = Ok(());
-    // SAFETY: `op` stays a live dict (the caller holds it); `k` and `v` are
-    // new references, released once.
-    while let Some((k, v)) = unsafe { entry(op, i) } {
-        if i > 0 {
-            out.push_str(", ");
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live dict.
+        if unsafe { len(op) } == 0 {
+            return unicode::from_str("{}");
         }
-        // SAFETY: as above.
-        shown = unsafe {
-            let r = protocol::push_repr(&mut out, k).and_then(|()| {
-                out.push_str(": ");
-                protocol::push_repr(&mut out, v)
-            });
-            decref(k);
-            decref(v);
-            r
-        };
+        if protocol::repr_enter(op) {
+            return unicode::from_str("{...}");
+        }
+        let mut out = String::from("{");
+        let mut i = 0;
+        let mut shown = Ok(());
+        // SAFETY: `op` stays a live dict (the caller holds it); `k` and `v` are
+        // new references, released once.
+        while let Some((k, v)) = unsafe { entry(op, i) } {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            // SAFETY: as above.
+            shown = unsafe {
+                let r = protocol::push_repr(&mut out, k).and_then(|()| {
+                    out.push_str(": ");
+                    protocol::push_repr(&mut out, v)
+                });
+                decref(k);
+                decref(v);
+                r
+            };
+            if shown.is_err() {
+                break;
+            }
+            i += 1;
+        }
+        protocol::repr_leave(op);
         if shown.is_err() {
-            break;
+            return null_mut();
         }
-        i += 1;
-    }
-    protocol::repr_leave(op);
-    if shown.is_err() {
-        return null_mut();
-    }
-    out.push('}');
-    unicode::from_string(out)
+        out.push('}');
+        unicode::from_string(out)
+    })
 }
 
 /// `dict`.

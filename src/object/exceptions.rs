@@ -3,6 +3,7 @@
 
 use super::typeobj::{builtin, PyType_Type};
 use super::*;
+use crate::capi::guard;
 use crate::errors::{self, PyResult};
 use core::ffi::CStr;
 use core::ptr::null_mut;
@@ -26,32 +27,34 @@ unsafe extern "C-unwind" fn exc_new(
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
-    // SAFETY: the caller guarantees both are NULL or live.
-    if unsafe { protocol::check_args(args, kwds) }.is_err() {
-        return null_mut();
-    }
-    // SAFETY: the caller guarantees `ty` is a ready type.
-    let Ok(op) = (unsafe { typeobj::alloc(ty, 0) }) else {
-        return null_mut();
-    };
-    // SAFETY: `op` is a new instance of an exception class (laid out as
-    // `PyBaseExceptionObject`) that nobody else sees, owned here; the
-    // caller guarantees a non-NULL `args` is live.
-    unsafe {
-        let args = if args.is_null() {
-            match tuple::empty() {
-                Ok(t) => t,
-                Err(_) => {
-                    decref(op);
-                    return null_mut();
-                }
-            }
-        } else {
-            new_ref(args)
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees both are NULL or live.
+        if unsafe { protocol::check_args(args, kwds) }.is_err() {
+            return null_mut();
+        }
+        // SAFETY: the caller guarantees `ty` is a ready type.
+        let Ok(op) = (unsafe { typeobj::alloc(ty, 0) }) else {
+            return null_mut();
         };
-        (*op.cast::<PyBaseExceptionObject>()).args = args;
-    }
-    op
+        // SAFETY: `op` is a new instance of an exception class (laid out as
+        // `PyBaseExceptionObject`) that nobody else sees, owned here; the
+        // caller guarantees a non-NULL `args` is live.
+        unsafe {
+            let args = if args.is_null() {
+                match tuple::empty() {
+                    Ok(t) => t,
+                    Err(_) => {
+                        decref(op);
+                        return null_mut();
+                    }
+                }
+            } else {
+                new_ref(args)
+            };
+            (*op.cast::<PyBaseExceptionObject>()).args = args;
+        }
+        op
+    })
 }
 
 /// The name CPython's messages give a type: `tp_name`, which for a class
@@ -80,34 +83,36 @@ unsafe extern "C-unwind" fn exc_init(
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> c_int {
-    // SAFETY: the caller guarantees both are NULL or live.
-    if unsafe { protocol::check_args(args, kwds) }.is_err() {
-        return -1;
-    }
-    if !kwds.is_null() {
-        // SAFETY: `kwds` is a dict (checked above), and `op` is live, so its
-        // type is.
-        unsafe {
-            if dict::len(kwds) > 0 {
-                errors::type_error(&format!(
-                    "{}() takes no keyword arguments",
-                    message_name(type_of(op))
-                ));
-                return -1;
+    guard(-1, || {
+        // SAFETY: the caller guarantees both are NULL or live.
+        if unsafe { protocol::check_args(args, kwds) }.is_err() {
+            return -1;
+        }
+        if !kwds.is_null() {
+            // SAFETY: `kwds` is a dict (checked above), and `op` is live, so its
+            // type is.
+            unsafe {
+                if dict::len(kwds) > 0 {
+                    errors::type_error(&format!(
+                        "{}() takes no keyword arguments",
+                        message_name(type_of(op))
+                    ));
+                    return -1;
+                }
             }
         }
-    }
-    if !args.is_null() {
-        let e = op.cast::<PyBaseExceptionObject>();
-        // SAFETY: the caller guarantees `op` is a live exception instance,
-        // whose `args` is NULL or an owned reference (replaced here), and a
-        // non-NULL `args` live.
-        unsafe {
-            let old = core::mem::replace(&mut (*e).args, new_ref(args));
-            xdecref(old);
+        if !args.is_null() {
+            let e = op.cast::<PyBaseExceptionObject>();
+            // SAFETY: the caller guarantees `op` is a live exception instance,
+            // whose `args` is NULL or an owned reference (replaced here), and a
+            // non-NULL `args` live.
+            unsafe {
+                let old = core::mem::replace(&mut (*e).args, new_ref(args));
+                xdecref(old);
+            }
         }
-    }
-    0
+        0
+    })
 }
 
 /// `tp_dealloc` of the exception classes: releases `args`, in constant
@@ -117,8 +122,10 @@ unsafe extern "C-unwind" fn exc_init(
 /// `op` must be an exception instance whose reference count has dropped to
 /// zero.
 pub(crate) unsafe extern "C-unwind" fn exc_dealloc(op: *mut PyObject) {
-    // SAFETY: the caller's guarantee is what `clear` needs.
-    unsafe { Graveyard::dealloc_container(op, clear) }
+    guard((), || {
+        // SAFETY: the caller's guarantee is what `clear` needs.
+        unsafe { Graveyard::dealloc_container(op, clear) }
+    })
 }
 
 /// Releases the argument tuple of a dead exception into `graveyard`.
@@ -157,15 +164,17 @@ unsafe fn with_args<R>(op: *mut PyObject, f: impl FnOnce(*mut PyObject) -> R) ->
 /// # Safety
 /// `op` must be a live exception instance.
 unsafe extern "C-unwind" fn exc_str(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live exception instance; its
-    // `args` is a live tuple of live items, held meanwhile.
-    unsafe {
-        with_args(op, |args| match tuple::items(args) {
-            [] => unicode::from_str(""),
-            [one] => protocol::str_object(*one).unwrap_or(null_mut()),
-            _ => protocol::str_object(args).unwrap_or(null_mut()),
-        })
-    }
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live exception instance; its
+        // `args` is a live tuple of live items, held meanwhile.
+        unsafe {
+            with_args(op, |args| match tuple::items(args) {
+                [] => unicode::from_str(""),
+                [one] => protocol::str_object(*one).unwrap_or(null_mut()),
+                _ => protocol::str_object(args).unwrap_or(null_mut()),
+            })
+        }
+    })
 }
 
 /// `tp_str` of `KeyError`: the repr of the one argument, else as
@@ -174,14 +183,16 @@ unsafe extern "C-unwind" fn exc_str(op: *mut PyObject) -> *mut PyObject {
 /// # Safety
 /// `op` must be a live exception instance.
 unsafe extern "C-unwind" fn key_error_str(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live exception instance; its
-    // `args` is a live tuple of live items, held meanwhile.
-    unsafe {
-        with_args(op, |args| match tuple::items(args) {
-            [one] => protocol::repr_object(*one).unwrap_or(null_mut()),
-            _ => exc_str(op),
-        })
-    }
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live exception instance; its
+        // `args` is a live tuple of live items, held meanwhile.
+        unsafe {
+            with_args(op, |args| match tuple::items(args) {
+                [one] => protocol::repr_object(*one).unwrap_or(null_mut()),
+                _ => exc_str(op),
+            })
+        }
+    })
 }
 
 /// `tp_repr` of the exception classes: `Name(arg)` or `Name(args...)`.
@@ -189,23 +200,42 @@ unsafe extern "C-unwind" fn key_error_str(op: *mut PyObject) -> *mut PyObject {
 /// # Safety
 /// `op` must be a live exception instance.
 unsafe extern "C-unwind" fn exc_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live exception instance, so
-    // its type is a type object; its `args` is a live tuple of live items,
-    // held meanwhile.
-    unsafe {
-        let mut out = typeobj::short_name(type_of(op)).to_string();
-        let shown = with_args(op, |args| match tuple::items(args) {
-            [one] => {
-                out.push('(');
-                protocol::push_repr(&mut out, *one).map(|()| out.push(')'))
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live exception instance, so
+        // its type is a type object; its `args` is a live tuple of live items,
+        // held meanwhile.
+        unsafe {
+            let mut out = repr_prefix(op);
+            let shown: PyResult<()> = with_args(op, |args| {
+                // One argument shows as `(repr)`, others as the tuple's repr.
+                let one = tuple::len(args) == 1;
+                if one {
+                    out.push('(');
+                }
+                protocol::push_repr(&mut out, if one { tuple::get(args, 0) } else { args })?;
+                if one {
+                    out.push(')');
+                }
+                Ok(())
+            });
+            match shown {
+                Ok(()) => unicode::from_string(out),
+                Err(_) => null_mut(),
             }
-            _ => protocol::push_repr(&mut out, args),
-        });
-        match shown {
-            Ok(()) => unicode::from_string(out),
-            Err(_) => null_mut(),
         }
-    }
+    })
+}
+
+/// The start of the repr of an exception: its class's short name. Out of
+/// line: `exc_repr` is a frame of every level of a nested repr.
+///
+/// # Safety
+/// `op` must be a live exception instance.
+#[inline(never)]
+unsafe fn repr_prefix(op: *mut PyObject) -> String {
+    // SAFETY: the caller guarantees `op` is live, so its type is a type
+    // object.
+    unsafe { typeobj::short_name(type_of(op)) }.to_string()
 }
 
 const fn exc_type(

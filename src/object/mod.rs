@@ -257,18 +257,22 @@ pub unsafe fn dealloc(op: *mut PyObject) {
     unsafe {
         let ty = (*op).ob_type;
         match (*ty).tp_dealloc {
-            Some(f) => f(op),
-            None => typeobj::default_dealloc(op),
+            // `default_dealloc`'s body directly: its guard is for C callers.
+            Some(f) if !core::ptr::fn_addr_eq(f, typeobj::default_dealloc as DeallocFn) => f(op),
+            _ => typeobj::free_object(op),
         }
     }
 }
+
+/// The type of a `tp_dealloc` slot function.
+type DeallocFn = unsafe extern "C-unwind" fn(*mut PyObject);
 
 /// Releases the references a dead container holds into a [`Graveyard`].
 pub(crate) type ClearFn = unsafe fn(*mut PyObject, &mut Graveyard);
 
 /// The containers of the object model a [`Graveyard`] frees itself: their
 /// `tp_dealloc` and how to release their references.
-const CONTAINERS: [(unsafe extern "C-unwind" fn(*mut PyObject), ClearFn); 3] = [
+const CONTAINERS: [(DeallocFn, ClearFn); 3] = [
     (tuple::tuple_dealloc, tuple::clear),
     (dict::dict_dealloc, dict::clear),
     (exceptions::exc_dealloc, exceptions::clear),
@@ -439,4 +443,43 @@ pub unsafe fn try_incref(op: *mut PyObject) -> bool {
 pub unsafe fn decref_in_dealloc(op: *mut PyObject) -> Py_ssize_t {
     // SAFETY: per the contract.
     unsafe { refcnt(op) }.fetch_sub(1, Ordering::AcqRel) - 1
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every slot function of `src/object` (an `extern "C-unwind" fn` that
+    /// a type object stores, which C code may call) runs its body inside
+    /// `guard`: no panic unwinds into C.
+    #[test]
+    fn every_slot_goes_through_the_guard() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/object");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut lines = text.lines();
+            while let Some(line) = lines.next() {
+                let definition = line
+                    .trim_start_matches("pub(crate) ")
+                    .trim_start_matches("pub ");
+                if !definition.starts_with("unsafe extern \"C-unwind\" fn") {
+                    continue;
+                }
+                // The body starts after the signature's opening brace.
+                let mut sig = line.to_string();
+                while !sig.trim_end().ends_with('{') {
+                    sig = lines.next().unwrap().to_string();
+                }
+                let body = lines.next().unwrap().trim();
+                assert!(
+                    body.starts_with("guard("),
+                    "{}: slot `{}` does not start with guard(",
+                    path.display(),
+                    line
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 30, "only {checked} slots found");
+    }
 }

@@ -89,16 +89,21 @@ pub unsafe fn call(
         )));
     };
     // SAFETY: as above.
-    let guarded = !unsafe { cfunction::check(callable) };
-    if guarded {
+    let result = if unsafe { cfunction::check(callable) } {
+        // A built-in function adds no level (SPEC §9.5). Its call slot's
+        // body is called directly: the slot's checks and guard are for C
+        // callers.
+        // SAFETY: a built-in function, `args` a tuple and `kwds` NULL or a
+        // dict (checked above).
+        unsafe { cfunction::call(callable, args, kwds) }.unwrap_or(null_mut())
+    } else {
         enter_recursive_call(" while calling a Python object")?;
-    }
-    // SAFETY: `tp_call` of the callable's own type, with the callable,
-    // `args` a tuple and `kwds` NULL or a dict (checked above).
-    let result = unsafe { f(callable, args, kwds) };
-    if guarded {
+        // SAFETY: `tp_call` of the callable's own type, with the callable,
+        // `args` a tuple and `kwds` NULL or a dict (checked above).
+        let result = unsafe { f(callable, args, kwds) };
         leave_recursive_call();
-    }
+        result
+    };
     // SAFETY: `callable` is live; `result` is what the slot returned, NULL
     // or a new reference.
     unsafe { check_result(callable, result) }
@@ -252,6 +257,7 @@ pub unsafe fn str_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
 ///
 /// # Safety
 /// `op` must be NULL or live.
+#[inline(always)]
 pub unsafe fn push_repr(out: &mut String, op: *mut PyObject) -> PyResult<()> {
     // SAFETY: the caller guarantees `op` is NULL or live; `r` is a new str
     // reference, copied before it is released.
@@ -271,7 +277,9 @@ thread_local! {
 
 /// `Py_ReprEnter`: whether the repr of `op` is already being computed on
 /// this thread (a container that holds itself, which then shows as `...`);
-/// if not, `op` is recorded until [`repr_leave`].
+/// if not, `op` is recorded until [`repr_leave`]. Out of line, as
+/// `repr_leave`: the frames of a nested repr stay small.
+#[inline(never)]
 pub fn repr_enter(op: *mut PyObject) -> bool {
     REPR_ACTIVE
         .try_with(|active| {
@@ -287,6 +295,7 @@ pub fn repr_enter(op: *mut PyObject) -> bool {
 }
 
 /// `Py_ReprLeave`: the repr of `op` is done.
+#[inline(never)]
 pub fn repr_leave(op: *mut PyObject) {
     let _ = REPR_ACTIVE.try_with(|active| {
         let mut active = active.borrow_mut();

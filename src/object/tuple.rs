@@ -2,6 +2,7 @@
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::*;
+use crate::capi::guard;
 use crate::errors::{self, PyResult};
 use core::ptr::null_mut;
 
@@ -13,8 +14,10 @@ const ITEMS_OFFSET: usize = core::mem::size_of::<PyVarObject>();
 /// # Safety
 /// `op` must be a tuple whose reference count has dropped to zero.
 pub(crate) unsafe extern "C-unwind" fn tuple_dealloc(op: *mut PyObject) {
-    // SAFETY: the caller's guarantee is what `clear` needs.
-    unsafe { Graveyard::dealloc_container(op, clear) }
+    guard((), || {
+        // SAFETY: the caller's guarantee is what `clear` needs.
+        unsafe { Graveyard::dealloc_container(op, clear) }
+    })
 }
 
 /// Releases the items of a dead tuple into `graveyard`.
@@ -37,33 +40,35 @@ pub(crate) unsafe fn clear(op: *mut PyObject, graveyard: &mut Graveyard) {
 /// # Safety
 /// `op` must be a live tuple.
 unsafe extern "C-unwind" fn tuple_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live tuple.
-    let n = unsafe { len(op) };
-    if n == 0 {
-        return unicode::from_str("()");
-    }
-    if protocol::repr_enter(op) {
-        return unicode::from_str("(...)");
-    }
-    let mut out = String::from("(");
-    // SAFETY: `op` stays a live tuple of `n` slots (the caller holds it);
-    // each item is read when its turn comes and held while its repr runs,
-    // which may replace it in the tuple.
-    let shown = (0..n).try_for_each(|i| unsafe {
-        if i > 0 {
-            out.push_str(", ");
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live tuple.
+        let n = unsafe { len(op) };
+        if n == 0 {
+            return unicode::from_str("()");
         }
-        let item = xnew_ref(get(op, i));
-        let r = protocol::push_repr(&mut out, item);
-        xdecref(item);
-        r
-    });
-    protocol::repr_leave(op);
-    if shown.is_err() {
-        return null_mut();
-    }
-    out.push_str(if n == 1 { ",)" } else { ")" });
-    unicode::from_string(out)
+        if protocol::repr_enter(op) {
+            return unicode::from_str("(...)");
+        }
+        let mut out = String::from("(");
+        // SAFETY: `op` stays a live tuple of `n` slots (the caller holds it);
+        // each item is read when its turn comes and held while its repr runs,
+        // which may replace it in the tuple.
+        let shown = (0..n).try_for_each(|i| unsafe {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let item = xnew_ref(get(op, i));
+            let r = protocol::push_repr(&mut out, item);
+            xdecref(item);
+            r
+        });
+        protocol::repr_leave(op);
+        if shown.is_err() {
+            return null_mut();
+        }
+        out.push_str(if n == 1 { ",)" } else { ")" });
+        unicode::from_string(out)
+    })
 }
 
 /// `tuple`.

@@ -2,6 +2,7 @@
 //! generic slots every type inherits.
 
 use super::*;
+use crate::capi::guard;
 use crate::errors::{self, PyResult, Raised};
 use core::ffi::CStr;
 use core::ptr::null_mut;
@@ -26,7 +27,7 @@ pub const fn builtin(
         tp_name: name.as_ptr(),
         tp_basicsize: basicsize as Py_ssize_t,
         tp_itemsize: itemsize as Py_ssize_t,
-        tp_dealloc: None,
+        tp_dealloc: Some(default_dealloc),
         tp_repr: None,
         tp_str: None,
         tp_call: None,
@@ -439,23 +440,29 @@ pub unsafe extern "C-unwind" fn generic_alloc(
     ty: *mut PyTypeObject,
     nitems: Py_ssize_t,
 ) -> *mut PyObject {
-    // SAFETY: the caller guarantees `ty` is a type object.
-    if unsafe { require_ready(ty) }.is_err() {
-        return null_mut();
-    }
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `ty` is a type object, ready once
+        // checked.
+        unsafe { require_ready(ty).and_then(|()| alloc_ready(ty, nitems)) }.unwrap_or(null_mut())
+    })
+}
+
+/// The body of [`generic_alloc`] for a ready type.
+///
+/// # Safety
+/// As for `generic_alloc`, and `ty` must be ready.
+unsafe fn alloc_ready(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> PyResult<*mut PyObject> {
     // SAFETY: `ty` is a ready type object.
     let Some(size) = (unsafe { instance_size(ty, nitems) }) else {
-        errors::no_memory();
-        return null_mut();
+        return Err(errors::no_memory());
     };
     // SAFETY: calloc has no precondition; the result is checked for NULL.
     let op = unsafe { libc::calloc(1, size) } as *mut PyObject;
     if op.is_null() {
-        errors::no_memory();
-        return null_mut();
+        return Err(errors::no_memory());
     }
-    // SAFETY: `op` is a new zeroed block that nobody else sees, large
-    // enough for the header and, for a type with items, the item count
+    // SAFETY: `op` is a new zeroed block that nobody else sees, large enough
+    // for the header and, for a type with items, the item count
     // (`instance_size`). A heap type is live (`ty` is) and the instance
     // takes a reference to it.
     unsafe {
@@ -468,7 +475,7 @@ pub unsafe extern "C-unwind" fn generic_alloc(
             incref(ty.cast());
         }
     }
-    op
+    Ok(op)
 }
 
 /// The bytes of an instance of `ty` with `nitems` items (none when
@@ -502,26 +509,39 @@ unsafe fn instance_size(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> Option<usi
 /// `ty` must be a type object.
 pub unsafe fn alloc(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> PyResult<*mut PyObject> {
     // SAFETY: the caller guarantees `ty` is a type object; once it is known
-    // to be ready, its `tp_alloc` (or `generic_alloc`) may be called.
-    let op = unsafe {
+    // to be ready, its `tp_alloc` may be called (`generic_alloc`'s body
+    // directly: the check and the guard are for C callers).
+    unsafe {
         require_ready(ty)?;
-        let f = (*ty).tp_alloc.unwrap_or(generic_alloc);
-        f(ty, nitems)
-    };
-    if op.is_null() {
-        Err(Raised)
-    } else {
-        Ok(op)
+        match (*ty).tp_alloc {
+            Some(f) if !core::ptr::fn_addr_eq(f, generic_alloc as GenericAlloc) => {
+                let op = f(ty, nitems);
+                if op.is_null() {
+                    Err(Raised)
+                } else {
+                    Ok(op)
+                }
+            }
+            _ => alloc_ready(ty, nitems),
+        }
     }
 }
+
+/// The type of [`generic_alloc`].
+type GenericAlloc = unsafe extern "C-unwind" fn(*mut PyTypeObject, Py_ssize_t) -> *mut PyObject;
+
+/// The type of [`object_free`].
+type FreeFn = unsafe extern "C-unwind" fn(*mut c_void);
 
 /// The default `tp_free`: `free()`.
 ///
 /// # Safety
 /// `p` must come from `generic_alloc` (calloc) or be NULL.
 pub unsafe extern "C-unwind" fn object_free(p: *mut c_void) {
-    // SAFETY: the caller guarantees `p` is NULL or a live calloc block.
-    unsafe { libc::free(p) };
+    guard((), || {
+        // SAFETY: the caller guarantees `p` is NULL or a live calloc block.
+        unsafe { libc::free(p) };
+    })
 }
 
 /// Frees the memory of `op` through its type's `tp_free`, and releases the
@@ -536,20 +556,27 @@ pub unsafe fn free_object(op: *mut PyObject) {
     // holds to it (taken in `generic_alloc`) is released after that.
     unsafe {
         let ty = type_of(op);
-        (*ty).tp_free.unwrap_or(object_free)(op.cast());
+        match (*ty).tp_free {
+            // `object_free`'s body directly: its guard is for C callers.
+            Some(f) if !core::ptr::fn_addr_eq(f, object_free as FreeFn) => f(op.cast()),
+            _ => libc::free(op.cast()),
+        }
         if (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE != 0 {
             decref(ty.cast());
         }
     }
 }
 
-/// The `tp_dealloc` of objects that hold no references.
+/// The `tp_dealloc` of objects that hold no references: that of the
+/// built-in types that set none, for C code that calls its base's.
 ///
 /// # Safety
 /// `op` must be a dead object.
 pub unsafe extern "C-unwind" fn default_dealloc(op: *mut PyObject) {
-    // SAFETY: the caller guarantees `op` is dead; it holds no references.
-    unsafe { free_object(op) };
+    guard((), || {
+        // SAFETY: the caller guarantees `op` is dead; it holds no references.
+        unsafe { free_object(op) };
+    })
 }
 
 /// Storage of a type created at run time (`PyErr_NewException`).
@@ -600,19 +627,21 @@ pub unsafe fn new_heap_type(name: &CStr, base: *mut PyTypeObject) -> PyResult<*m
 /// # Safety
 /// `op` must be a type object whose reference count has dropped to zero.
 unsafe extern "C-unwind" fn type_dealloc(op: *mut PyObject) {
-    let ty = op as *mut PyTypeObject;
-    // SAFETY: the caller guarantees `op` is a dead type object. A heap type
-    // was made by `new_heap_type`, so it is a `HeapType` from calloc with a
-    // strdup'ed name, freed here once, and it holds a reference to its base.
-    unsafe {
-        if (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE == 0 {
-            return;
+    guard((), || {
+        let ty = op as *mut PyTypeObject;
+        // SAFETY: the caller guarantees `op` is a dead type object. A heap type
+        // was made by `new_heap_type`, so it is a `HeapType` from calloc with a
+        // strdup'ed name, freed here once, and it holds a reference to its base.
+        unsafe {
+            if (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE == 0 {
+                return;
+            }
+            let heap = op as *mut HeapType;
+            xdecref((*ty).tp_base.cast());
+            libc::free((*heap).name.cast());
+            libc::free(heap.cast());
         }
-        let heap = op as *mut HeapType;
-        xdecref((*ty).tp_base.cast());
-        libc::free((*heap).name.cast());
-        libc::free(heap.cast());
-    }
+    })
 }
 
 /// `tp_repr` of `type`: `<class 'name'>`.
@@ -620,8 +649,10 @@ unsafe extern "C-unwind" fn type_dealloc(op: *mut PyObject) {
 /// # Safety
 /// `op` must be a live type object.
 unsafe extern "C-unwind" fn type_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live type object.
-    unicode::from_string(format!("<class '{}'>", unsafe { name(op.cast()) }))
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live type object.
+        unicode::from_string(format!("<class '{}'>", unsafe { name(op.cast()) }))
+    })
 }
 
 /// `tp_repr` of `object`: `<name object at 0x...>`.
@@ -629,12 +660,14 @@ unsafe extern "C-unwind" fn type_repr(op: *mut PyObject) -> *mut PyObject {
 /// # Safety
 /// `op` must be a live object.
 pub(crate) unsafe extern "C-unwind" fn object_repr(op: *mut PyObject) -> *mut PyObject {
-    unicode::from_string(format!(
-        "<{} object at {:p}>",
-        // SAFETY: the caller guarantees `op` is live, so its type is.
-        unsafe { name(type_of(op)) },
-        op
-    ))
+    guard(null_mut(), || {
+        unicode::from_string(format!(
+            "<{} object at {:p}>",
+            // SAFETY: the caller guarantees `op` is live, so its type is.
+            unsafe { name(type_of(op)) },
+            op
+        ))
+    })
 }
 
 /// `tp_new` of `object`: a new instance; arguments are refused unless the
@@ -647,23 +680,25 @@ unsafe extern "C-unwind" fn object_new(
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
-    // SAFETY: the caller guarantees `ty` is a ready type; `args` and `kwds`
-    // are checked to be NULL or a tuple and a dict before use.
-    unsafe {
-        if protocol::check_args(args, kwds).is_err() {
-            return null_mut();
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `ty` is a ready type; `args` and `kwds`
+        // are checked to be NULL or a tuple and a dict before use.
+        unsafe {
+            if protocol::check_args(args, kwds).is_err() {
+                return null_mut();
+            }
+            let has_args = (!args.is_null() && tuple::len(args) > 0)
+                || (!kwds.is_null() && dict::len(kwds) > 0);
+            let default_init = (*ty).tp_init.is_some_and(|f| {
+                core::ptr::fn_addr_eq(f, object_init as unsafe extern "C-unwind" fn(_, _, _) -> _)
+            });
+            if has_args && default_init {
+                errors::type_error(&format!("{}() takes no arguments", message_name(ty)));
+                return null_mut();
+            }
+            alloc(ty, 0).unwrap_or(null_mut())
         }
-        let has_args =
-            (!args.is_null() && tuple::len(args) > 0) || (!kwds.is_null() && dict::len(kwds) > 0);
-        let default_init = (*ty).tp_init.is_some_and(|f| {
-            core::ptr::fn_addr_eq(f, object_init as unsafe extern "C-unwind" fn(_, _, _) -> _)
-        });
-        if has_args && default_init {
-            errors::type_error(&format!("{}() takes no arguments", message_name(ty)));
-            return null_mut();
-        }
-        alloc(ty, 0).unwrap_or(null_mut())
-    }
+    })
 }
 
 /// `tp_init` of `object`: accepts anything and does nothing.
@@ -675,7 +710,7 @@ unsafe extern "C-unwind" fn object_init(
     _args: *mut PyObject,
     _kwds: *mut PyObject,
 ) -> c_int {
-    0
+    guard(-1, || 0)
 }
 
 /// `type(...)`: `type(x)` is x's type; any other type creates an instance
@@ -688,40 +723,42 @@ unsafe extern "C-unwind" fn type_call(
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
-    let ty = op as *mut PyTypeObject;
-    // SAFETY: the caller guarantees both are NULL or live.
-    if unsafe { protocol::check_args(args, kwds) }.is_err() {
-        return null_mut();
-    }
-    // SAFETY: `args` is NULL (checked first) or a tuple, whose one item
-    // (length checked) is live, so its type is.
-    if ty == type_type() && !args.is_null() && unsafe { tuple::len(args) } == 1 {
-        // SAFETY: as above, `args` is a tuple with one live item.
-        return unsafe { new_ref(type_of(tuple::items(args)[0]).cast()) };
-    }
-    // SAFETY: the caller guarantees `op` is a live type object; once it is
-    // known to be ready, its `tp_new` is called with it and the caller's
-    // `args` and `kwds`; the object it returns is NULL (checked) or a new
-    // reference to a live object, whose own type's `tp_init` is called with
-    // it, and which is released once if that fails.
-    unsafe {
-        if require_ready(ty).is_err() {
+    guard(null_mut(), || {
+        let ty = op as *mut PyTypeObject;
+        // SAFETY: the caller guarantees both are NULL or live.
+        if unsafe { protocol::check_args(args, kwds) }.is_err() {
             return null_mut();
         }
-        let Some(new) = (*ty).tp_new else {
-            errors::type_error(&format!("cannot create '{}' instances", message_name(ty)));
-            return null_mut();
-        };
-        let obj = new(ty, args, kwds);
-        if obj.is_null() || !type_check(obj, ty) {
-            return obj;
+        // SAFETY: `args` is NULL (checked first) or a tuple, whose one item
+        // (length checked) is live, so its type is.
+        if ty == type_type() && !args.is_null() && unsafe { tuple::len(args) } == 1 {
+            // SAFETY: as above, `args` is a tuple with one live item.
+            return unsafe { new_ref(type_of(tuple::items(args)[0]).cast()) };
         }
-        if let Some(init) = (*type_of(obj)).tp_init {
-            if init(obj, args, kwds) < 0 {
-                decref(obj);
+        // SAFETY: the caller guarantees `op` is a live type object; once it is
+        // known to be ready, its `tp_new` is called with it and the caller's
+        // `args` and `kwds`; the object it returns is NULL (checked) or a new
+        // reference to a live object, whose own type's `tp_init` is called with
+        // it, and which is released once if that fails.
+        unsafe {
+            if require_ready(ty).is_err() {
                 return null_mut();
             }
+            let Some(new) = (*ty).tp_new else {
+                errors::type_error(&format!("cannot create '{}' instances", message_name(ty)));
+                return null_mut();
+            };
+            let obj = new(ty, args, kwds);
+            if obj.is_null() || !type_check(obj, ty) {
+                return obj;
+            }
+            if let Some(init) = (*type_of(obj)).tp_init {
+                if init(obj, args, kwds) < 0 {
+                    decref(obj);
+                    return null_mut();
+                }
+            }
+            obj
         }
-        obj
-    }
+    })
 }

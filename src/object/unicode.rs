@@ -3,6 +3,7 @@
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::*;
+use crate::capi::guard;
 use crate::errors;
 use core::ptr::null_mut;
 
@@ -14,8 +15,10 @@ pub(crate) const DATA_OFFSET: usize = core::mem::size_of::<PyVarObject>();
 /// # Safety
 /// `op` must be a live str.
 unsafe extern "C-unwind" fn str_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live str.
-    from_string(quote(unsafe { as_str(op) }, false))
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live str.
+        from_string(quote(unsafe { as_str(op) }, false))
+    })
 }
 
 /// `tp_str` of str: the object itself (a new reference).
@@ -23,8 +26,10 @@ unsafe extern "C-unwind" fn str_repr(op: *mut PyObject) -> *mut PyObject {
 /// # Safety
 /// `op` must be a live str.
 unsafe extern "C-unwind" fn str_str(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is live.
-    unsafe { new_ref(op) }
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is live.
+        unsafe { new_ref(op) }
+    })
 }
 
 /// `str`.
