@@ -130,6 +130,37 @@ static double seconds(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+/* ---- Py_EnterRecursiveCall ----------------------------------------------------- */
+
+static int levels;
+
+/* Recurses through the guard until it refuses; counts the levels. */
+static int recurse_through_the_guard(const char *where) {
+    if (Py_EnterRecursiveCall(where) < 0) {
+        return -1;
+    }
+    levels++;
+    int r = recurse_through_the_guard(where);
+    Py_LeaveRecursiveCall();
+    return r;
+}
+
+TEST(enter_recursive_call_from_c) {
+    int depth = depth_now();
+    levels = 0;
+    CHECK_INT(recurse_through_the_guard(" in rectest"), -1);
+    CHECK_ERROR(PyExc_RecursionError, TOO_DEEP " in rectest");
+    CHECK(levels > 10 && levels <= 1000);
+    CHECK_INT(depth_now(), depth);
+    CHECK_INT(recurse_through_the_guard(NULL), -1);
+    CHECK_ERROR(PyExc_RecursionError, TOO_DEEP);
+    CHECK_INT(recurse_through_the_guard(" in \xc3\xa9t\xc3\xa9"), -1);
+    CHECK_ERROR(PyExc_RecursionError, TOO_DEEP " in \xc3\xa9t\xc3\xa9");
+    CHECK_INT(recurse_through_the_guard(" in \xff"), -1); /* decoded with replacement */
+    CHECK_ERROR(PyExc_RecursionError, TOO_DEEP " in \xef\xbf\xbd");
+    CHECK_INT(depth_now(), depth);
+}
+
 /* ---- Py_BuildValue -------------------------------------------------------------- */
 
 TEST(build_value_nested_too_deep) {
@@ -363,6 +394,7 @@ typedef struct {
 #define NEEDS_STACK_CHECK 1
 
 static const recursion_case cases[] = {
+    CASE(enter_recursive_call_from_c, NEEDS_STACK_CHECK),
     CASE(build_value_nested_too_deep, NEEDS_STACK_CHECK),
     CASE(build_value_too_deep_releases_stolen_references, NEEDS_STACK_CHECK),
     CASE(build_value_nested_within_the_limit, 0),

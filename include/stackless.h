@@ -518,8 +518,9 @@ struct PyObject *PyType_GenericNew(struct PyTypeObject *ty, struct PyObject *_ar
 // container, a call that may call back). `where` (may be NULL) ends the
 // message. Returns 0, or -1 with `RecursionError("maximum recursion depth
 // exceeded" + where)` and nothing counted when the nesting is too deep.
-// Each 0 is paired with a `Py_LeaveRecursiveCall()`. Does not switch.
-int Py_EnterRecursiveCall(const char *where_);
+// Each 0 is paired with a `Py_LeaveRecursiveCall()`. Does not switch; any
+// thread may call it (the count is its current tasklet's).
+int Py_EnterRecursiveCall(const char *where);
 
 // `Py_LeaveRecursiveCall()`: ends a level counted by
 // `Py_EnterRecursiveCall`. Does not switch.

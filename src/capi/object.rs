@@ -643,15 +643,16 @@ pub extern "C" fn PyType_GenericNew(
 /// container, a call that may call back). `where` (may be NULL) ends the
 /// message. Returns 0, or -1 with `RecursionError("maximum recursion depth
 /// exceeded" + where)` and nothing counted when the nesting is too deep.
-/// Each 0 is paired with a `Py_LeaveRecursiveCall()`. Does not switch.
+/// Each 0 is paired with a `Py_LeaveRecursiveCall()`. Does not switch; any
+/// thread may call it (the count is its current tasklet's).
 #[no_mangle]
-pub extern "C" fn Py_EnterRecursiveCall(where_: *const c_char) -> c_int {
+pub extern "C" fn Py_EnterRecursiveCall(r#where: *const c_char) -> c_int {
     guard(-1, || {
-        let where_ = if where_.is_null() {
+        let where_ = if r#where.is_null() {
             &[][..]
         } else {
             // SAFETY: a NUL-terminated string per the C API.
-            unsafe { CStr::from_ptr(where_) }.to_bytes()
+            unsafe { CStr::from_ptr(r#where) }.to_bytes()
         };
         // The usual ASCII literal is used as it is (this runs at every
         // level of a nesting), anything else decoded.
