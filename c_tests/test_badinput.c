@@ -9,6 +9,15 @@
 #include <pthread.h>
 
 #define BAD_CALL "bad argument to internal function"
+
+#if defined(__SANITIZE_ADDRESS__)
+/* ASan aborts on a huge allocation unless told to fail it as malloc does
+ * (huge_sizes_raise_memory_error). */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) {
+    return "allocator_may_return_null=1";
+}
+#endif
 #define BAD_ARG "bad argument type for built-in operation"
 
 /* ---- Reference counting and types ---------------------------------------- */
