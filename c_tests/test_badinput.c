@@ -9,6 +9,15 @@
 #include <pthread.h>
 
 #define BAD_CALL "bad argument to internal function"
+
+#if defined(__SANITIZE_ADDRESS__)
+/* ASan aborts on a huge allocation unless told to fail it as malloc does
+ * (huge_sizes_raise_memory_error). */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) {
+    return "allocator_may_return_null=1";
+}
+#endif
 #define BAD_ARG "bad argument type for built-in operation"
 
 /* ---- Reference counting and types ---------------------------------------- */
@@ -262,6 +271,49 @@ TEST(bytes_accessors_bad_input) {
 TEST(tuple_new_negative_size) {
     CHECK_PTR(PyTuple_New(-1), NULL);
     CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+}
+
+/* CPython's PY_SSIZE_T_MAX (the header has no such macro). */
+#define SSIZE_MAX_ ((Py_ssize_t)((size_t)-1 >> 1))
+
+/* Sizes whose byte count overflows, or that no allocation can hold, give
+ * MemoryError (CPython's PyErr_NoMemory, no message), never a short
+ * allocation or a crash. */
+TEST(huge_sizes_raise_memory_error) {
+    static const Py_ssize_t sizes[] = {
+        SSIZE_MAX_,
+        SSIZE_MAX_ / (Py_ssize_t)sizeof(PyObject *),
+        (SSIZE_MAX_ - (Py_ssize_t)sizeof(PyVarObject)) / (Py_ssize_t)sizeof(PyObject *) + 1,
+        SSIZE_MAX_ / 2,
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        CHECK_PTR(PyTuple_New(sizes[i]), NULL);
+        CHECK_ERROR(PyExc_MemoryError, "");
+        CHECK_PTR(PyType_GenericAlloc(&PyTuple_Type, sizes[i]), NULL);
+        CHECK_ERROR(PyExc_MemoryError, "");
+        CHECK_PTR(PyBytes_FromStringAndSize(NULL, sizes[i]), NULL);
+        CHECK_ERROR(PyExc_MemoryError, "");
+        CHECK_PTR(PyTuple_Pack(sizes[i]), NULL);
+        CHECK_ERROR(PyExc_MemoryError, "");
+    }
+    CHECK_PTR(PyBytes_FromStringAndSize(NULL, SSIZE_MAX_ - 8), NULL);
+    CHECK_ERROR(PyExc_MemoryError, "");
+}
+
+/* A type with items whose basic size leaves no room for the item count:
+ * the count still lands inside the allocation (valgrind and ASan see). */
+static PyTypeObject Items_Type = {PyVarObject_HEAD_INIT(NULL, 0) .tp_name = "badtest.Items",
+                                  .tp_basicsize = sizeof(PyObject), .tp_itemsize = 1,
+                                  .tp_new = PyType_GenericNew};
+
+TEST(generic_alloc_of_items_with_a_small_basic_size) {
+    CHECK_INT(PyType_Ready(&Items_Type), 0);
+    PyObject *o = PyType_GenericAlloc(&Items_Type, 0);
+    CHECK(o != NULL);
+    CHECK_INT(((PyVarObject *)o)->ob_size, 0);
+    Py_DECREF(o);
+    CHECK_PTR(PyType_GenericAlloc(&Items_Type, SSIZE_MAX_), NULL);
+    CHECK_ERROR(PyExc_MemoryError, "");
 }
 
 TEST(tuple_get_item_bad_input) {
@@ -548,12 +600,51 @@ TEST(call_object_bad_input) {
     PyObject *s = PyUnicode_FromString("not a tuple");
     CHECK_PTR(PyObject_CallObject(NULL, NULL), NULL);
     CHECK_ERROR(PyExc_SystemError, BAD_CALL);
-    CHECK_PTR(PyObject_CallObject(f, s), NULL);
-    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_PTR(PyObject_CallObject(f, s), NULL); /* CPython 3.7's check */
+    CHECK_ERROR(PyExc_TypeError, "argument list must be a tuple");
     CHECK_PTR(PyObject_CallObject(s, NULL), NULL);
     CHECK_ERROR(PyExc_TypeError, "'str' object is not callable");
     Py_DECREF(f);
     Py_DECREF(s);
+}
+
+/* The call, new and init slots of the built-in types, called directly by
+ * C code, refuse an argument list that is no tuple and keywords that are
+ * no dict (SystemError where CPython would crash); NULL arguments mean (). */
+TEST(slots_called_directly_check_their_arguments) {
+    static PyMethodDef var = {"var", return_none, METH_VARARGS, NULL};
+    PyObject *f = PyCFunction_New(&var, NULL);
+    PyObject *five = PyLong_FromLong(5);
+    PyObject *args = PyTuple_New(0);
+    PyTypeObject *value_error = (PyTypeObject *)PyExc_ValueError;
+    CHECK_PTR(Py_TYPE(f)->tp_call(f, five, NULL), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_PTR(Py_TYPE(f)->tp_call(f, args, five), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    PyObject *r = Py_TYPE(f)->tp_call(f, NULL, NULL);
+    CHECK_PTR(r, Py_None);
+    Py_DECREF(r);
+    CHECK_PTR(PyType_Type.tp_call(PyExc_ValueError, five, NULL), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_PTR(PyType_Type.tp_call(PyExc_ValueError, args, five), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_PTR(value_error->tp_new(value_error, five, NULL), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_PTR(PyBaseObject_Type.tp_new(&PyBaseObject_Type, five, NULL), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_PTR(PyBaseObject_Type.tp_new(&PyBaseObject_Type, args, five), NULL);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    PyObject *e = value_error->tp_new(value_error, NULL, NULL);
+    CHECK(e != NULL);
+    CHECK_INT(value_error->tp_init(e, five, NULL), -1);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_INT(value_error->tp_init(e, args, five), -1);
+    CHECK_ERROR(PyExc_SystemError, BAD_CALL);
+    CHECK_REPR(e, "ValueError()");
+    Py_DECREF(e);
+    Py_DECREF(args);
+    Py_DECREF(five);
+    Py_DECREF(f);
 }
 
 TEST(call_function_bad_input) {
@@ -844,6 +935,8 @@ int main(void) {
     RUN(bytes_from_negative_size_or_null);
     RUN(bytes_accessors_bad_input);
     RUN(tuple_new_negative_size);
+    RUN(huge_sizes_raise_memory_error);
+    RUN(generic_alloc_of_items_with_a_small_basic_size);
     RUN(tuple_get_item_bad_input);
     RUN(tuple_set_item_steals_on_failure);
     RUN(tuple_size_bad_input);
@@ -860,6 +953,7 @@ int main(void) {
     RUN(cfunction_breaking_the_protocol);
     RUN(object_call_bad_input);
     RUN(call_object_bad_input);
+    RUN(slots_called_directly_check_their_arguments);
     RUN(call_function_bad_input);
     RUN(call_method_bad_input);
     RUN(get_attr_string_bad_input);

@@ -639,6 +639,188 @@ TEST(dict_keys_compare_by_value) {
     Py_DECREF(s);
 }
 
+/* ---- containers changed by the code their repr runs ---------------------- */
+
+/* A Meddler's repr runs user code against the container it sits in: it
+ * appends `meddle_count` entries to `meddle_dict`, or replaces
+ * `meddle_dict['a']` (`meddle_replace`), or item 0 of `meddle_tuple`, the
+ * first time only. Deallocations are counted. */
+static PyTypeObject Meddler_Type;
+static PyObject *meddle_dict, *meddle_tuple, *meddle_exception;
+static int meddle_count, meddle_replace, meddle_done, meddler_deallocs, meddler_deallocs_seen;
+
+static PyObject *meddler_repr(PyObject *self) {
+    if (!meddle_done) {
+        meddle_done = 1;
+        for (int i = 0; meddle_dict != NULL && i < meddle_count; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "k%d", i);
+            PyObject *v = PyLong_FromLong(i);
+            PyDict_SetItemString(meddle_dict, key, v);
+            Py_DECREF(v);
+        }
+        if (meddle_dict != NULL && meddle_replace) {
+            PyDict_SetItemString(meddle_dict, "a", Py_None);
+        }
+        if (meddle_tuple != NULL) {
+            Py_INCREF(Py_None);
+            PyTuple_SetItem(meddle_tuple, 0, Py_None);
+        }
+        if (meddle_exception != NULL) {
+            PyObject *no_args = PyTuple_New(0);
+            Py_TYPE(meddle_exception)->tp_init(meddle_exception, no_args, NULL);
+            Py_DECREF(no_args);
+        }
+        /* Whoever called this repr still holds `self`. */
+        meddler_deallocs_seen = meddler_deallocs;
+    }
+    return PyUnicode_FromString(Py_TYPE(self) == &Meddler_Type ? "M" : "?");
+}
+
+static void meddler_dealloc(PyObject *op) {
+    meddler_deallocs++;
+    Py_TYPE(op)->tp_free(op);
+}
+
+static PyTypeObject Meddler_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "objtest.Meddler",
+    .tp_repr = meddler_repr,
+    .tp_dealloc = meddler_dealloc,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyObject *new_meddler(void) {
+    meddle_dict = meddle_tuple = meddle_exception = NULL;
+    meddle_count = meddle_replace = meddle_done = meddler_deallocs = meddler_deallocs_seen = 0;
+    if (PyType_Ready(&Meddler_Type) < 0) {
+        return NULL;
+    }
+    return PyObject_CallObject((PyObject *)&Meddler_Type, NULL);
+}
+
+/* Entries added while repr() runs are shown, as CPython's PyDict_Next
+ * walk shows them; the entries are never read from a freed vector. */
+TEST(dict_repr_while_a_value_adds_entries) {
+    PyObject *m = new_meddler();
+    CHECK(m != NULL);
+    PyObject *d = Py_BuildValue("{s:N,s:i}", "a", m, "b", 1);
+    CHECK(d != NULL);
+    meddle_dict = d;
+    meddle_count = 40;
+    PyObject *r = PyObject_Repr(d);
+    CHECK(r != NULL);
+    const char *text = PyUnicode_AsUTF8(r);
+    CHECK(strncmp(text, "{'a': M, 'b': 1, 'k0': 0, 'k1': 1, ", 35) == 0);
+    CHECK(strcmp(text + strlen(text) - 10, "'k39': 39}") == 0);
+    Py_DECREF(r);
+    CHECK_INT(PyDict_Size(d), 42);
+    Py_DECREF(d);
+    CHECK_INT(meddler_deallocs, 1);
+}
+
+/* A value whose repr replaces it: repr() holds it until it is done (the
+ * dict's reference alone would be gone), and shows what it saw. */
+TEST(dict_repr_while_a_value_replaces_itself) {
+    PyObject *m = new_meddler();
+    CHECK(m != NULL);
+    PyObject *d = PyDict_New();
+    CHECK_INT(PyDict_SetItemString(d, "a", m), 0);
+    Py_DECREF(m);
+    meddle_dict = d;
+    meddle_replace = 1;
+    CHECK_REPR(d, "{'a': M}");
+    CHECK_INT(meddler_deallocs_seen, 0);
+    CHECK_INT(meddler_deallocs, 1);
+    CHECK_REPR(d, "{'a': None}");
+    Py_DECREF(d);
+}
+
+/* The same for a tuple whose item's repr replaces it. */
+TEST(tuple_repr_while_an_item_replaces_itself) {
+    PyObject *m = new_meddler();
+    CHECK(m != NULL);
+    PyObject *t = PyTuple_New(2);
+    PyTuple_SetItem(t, 0, m);
+    PyTuple_SetItem(t, 1, PyLong_FromLong(2));
+    meddle_tuple = t;
+    CHECK_REPR(t, "(M, 2)");
+    CHECK_INT(meddler_deallocs_seen, 0);
+    CHECK_INT(meddler_deallocs, 1);
+    CHECK_REPR(t, "(None, 2)");
+    Py_DECREF(t);
+}
+
+/* And for an exception whose argument's repr replaces its arguments. */
+TEST(exception_repr_while_an_argument_replaces_the_arguments) {
+    PyObject *m = new_meddler();
+    CHECK(m != NULL);
+    PyObject *e = PyObject_CallFunction(PyExc_ValueError, "N", m);
+    CHECK(e != NULL);
+    meddle_exception = e;
+    CHECK_REPR(e, "ValueError(M)");
+    CHECK_INT(meddler_deallocs_seen, 0);
+    CHECK_INT(meddler_deallocs, 1);
+    CHECK_REPR(e, "ValueError()");
+    Py_DECREF(e);
+}
+
+/* A value whose dealloc adds entries to the dict that replaces it. */
+static void meddler_dealloc_adds(PyObject *op) {
+    meddler_deallocs++;
+    for (int i = 0; i < 40; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "d%d", i);
+        PyDict_SetItemString(meddle_dict, key, Py_None);
+    }
+    Py_TYPE(op)->tp_free(op);
+}
+
+static PyTypeObject DeallocMeddler_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "objtest.DeallocMeddler",
+    .tp_dealloc = meddler_dealloc_adds,
+    .tp_new = PyType_GenericNew,
+};
+
+TEST(dict_set_item_while_the_old_value_adds_entries) {
+    CHECK_INT(PyType_Ready(&DeallocMeddler_Type), 0);
+    PyObject *m = PyObject_CallObject((PyObject *)&DeallocMeddler_Type, NULL);
+    CHECK(m != NULL);
+    meddler_deallocs = 0;
+    meddle_dict = PyDict_New();
+    CHECK_INT(PyDict_SetItemString(meddle_dict, "a", m), 0);
+    Py_DECREF(m);
+    CHECK_INT(PyDict_SetItemString(meddle_dict, "a", Py_True), 0);
+    CHECK_INT(meddler_deallocs, 1);
+    CHECK_INT(PyDict_Size(meddle_dict), 41);
+    CHECK_PTR(PyDict_GetItemString(meddle_dict, "a"), Py_True);
+    Py_DECREF(meddle_dict);
+    meddle_dict = NULL;
+}
+
+/* Containers that hold themselves show "..." for the inner one, as
+ * CPython's Py_ReprEnter makes them. */
+TEST(repr_of_containers_that_hold_themselves) {
+    PyObject *d = PyDict_New();
+    CHECK_INT(PyDict_SetItemString(d, "self", d), 0);
+    CHECK_REPR(d, "{'self': {...}}");
+    PyObject *t = PyTuple_New(2);
+    Py_INCREF(t);
+    PyTuple_SetItem(t, 0, t);
+    Py_INCREF(d);
+    PyTuple_SetItem(t, 1, d);
+    CHECK_REPR(t, "((...), {'self': {...}})");
+    CHECK_STR_OF(t, "((...), {'self': {...}})");
+    /* Break the cycles. */
+    CHECK_INT(PyDict_SetItemString(d, "self", Py_None), 0);
+    Py_INCREF(Py_None);
+    PyTuple_SetItem(t, 0, Py_None);
+    CHECK_REPR(t, "(None, {'self': None})");
+    Py_DECREF(t);
+    Py_DECREF(d);
+}
+
 TEST(dict_is_true) {
     PyObject *d = PyDict_New();
     CHECK_INT(PyObject_IsTrue(d), 0);
@@ -1306,6 +1488,52 @@ TEST(new_objects_have_refcount_one) {
     }
 }
 
+/* ---- slots called by C code ------------------------------------------------ */
+
+/* Every built-in type has the memory slots C code calls directly: a
+ * subtype's tp_dealloc ends with its base's, tp_alloc and tp_free pair. */
+TEST(builtin_types_have_memory_slots) {
+    PyTypeObject *types[] = {&PyBaseObject_Type, &PyType_Type,     &PyLong_Type,       &PyBool_Type,
+                             &PyFloat_Type,      &PyUnicode_Type,  &PyBytes_Type,      &PyTuple_Type,
+                             &PyDict_Type,       &PyCapsule_Type,  &PyCFunction_Type,
+                             (PyTypeObject *)PyExc_ValueError,     (PyTypeObject *)PyExc_KeyError};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        CHECK(types[i]->tp_dealloc != NULL);
+        CHECK(types[i]->tp_alloc != NULL);
+        CHECK(types[i]->tp_free != NULL);
+        CHECK(types[i]->tp_repr != NULL);
+    }
+}
+
+static int chained_deallocs;
+
+static void chained_dealloc(PyObject *op) {
+    chained_deallocs++;
+    PyBaseObject_Type.tp_dealloc(op);
+}
+
+static PyTypeObject Chained_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "objtest.Chained",
+    .tp_dealloc = chained_dealloc,
+    .tp_new = PyType_GenericNew,
+};
+
+TEST(dealloc_ends_with_the_base_dealloc) {
+    CHECK_INT(PyType_Ready(&Chained_Type), 0);
+    PyObject *o = PyObject_CallObject((PyObject *)&Chained_Type, NULL);
+    CHECK(o != NULL);
+    Py_DECREF(o);
+    CHECK_INT(chained_deallocs, 1);
+    PyObject *i = PyLong_Type.tp_alloc(&PyLong_Type, 0);
+    CHECK(i != NULL);
+    PyObject *r = PyLong_Type.tp_repr(i);
+    CHECK_STR(PyUnicode_AsUTF8(r), "0");
+    Py_DECREF(r);
+    PyLong_Type.tp_dealloc(i);
+    CHECK_NO_ERROR();
+}
+
 /* ---- threads ---------------------------------------------------------------- */
 
 static void *thread_ident_check(void *arg) {
@@ -1360,6 +1588,12 @@ int main(void) {
     RUN(dict_replace_value);
     RUN(dict_repr_in_insertion_order);
     RUN(dict_keys_compare_by_value);
+    RUN(dict_repr_while_a_value_adds_entries);
+    RUN(dict_repr_while_a_value_replaces_itself);
+    RUN(tuple_repr_while_an_item_replaces_itself);
+    RUN(exception_repr_while_an_argument_replaces_the_arguments);
+    RUN(dict_set_item_while_the_old_value_adds_entries);
+    RUN(repr_of_containers_that_hold_themselves);
     RUN(dict_is_true);
     RUN(capsule_get_pointer);
     RUN(capsule_null_name);
@@ -1404,6 +1638,8 @@ int main(void) {
     RUN(py_setref);
     RUN(dealloc_exactly_once);
     RUN(new_objects_have_refcount_one);
+    RUN(builtin_types_have_memory_slots);
+    RUN(dealloc_ends_with_the_base_dealloc);
     RUN(thread_ident_is_pthread_self);
     return harness_summary("test_objects");
 }

@@ -347,9 +347,15 @@ extern struct PyTypeObject PyChannel_Type;
 // `PyTasklet_Type`: subclassable.
 extern struct PyTypeObject PyTasklet_Type;
 
-// Finishes a user-defined type: fills `ob_type`, `tp_base` (default
-// `object`) and every slot left NULL from the base. 0, or -1 with
-// `TypeError` when the base does not allow subclassing.
+// Finishes a user-defined type and its bases that are not ready yet:
+// fills `ob_type`, `tp_base` (default `object`) and every slot left NULL
+// from the base, then marks it `Py_TPFLAGS_READY`. A ready type is left
+// alone. Any thread may call it, several at once on the same type.
+//
+// Returns 0, or -1 with nothing written: `SystemError` for NULL, an object
+// or a base that is no type, or a type without `tp_name`; `TypeError` for
+// a cycle of bases, a base that does not allow subclassing, or a
+// `tp_basicsize` smaller than the base's.
 int PyType_Ready(struct PyTypeObject *ty);
 
 // Frees an object whose reference count reached zero (used by `Py_DECREF`).
@@ -403,6 +409,8 @@ struct PyObject *PyUnicode_FromStringAndSize(const char *s, Py_ssize_t size);
 const char *PyUnicode_AsUTF8(struct PyObject *op);
 
 // A new `bytes` of `size` bytes copied from `s` (zeroed when `s` is NULL).
+// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
+// a negative size.
 struct PyObject *PyBytes_FromStringAndSize(const char *s, Py_ssize_t size);
 
 // The NUL-terminated contents of a `bytes`, valid as long as it lives.
@@ -413,6 +421,8 @@ char *PyBytes_AsString(struct PyObject *op);
 Py_ssize_t PyBytes_Size(struct PyObject *op);
 
 // A new tuple of `size` NULL items, to be filled with `PyTuple_SetItem`.
+// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
+// a negative size.
 struct PyObject *PyTuple_New(Py_ssize_t size);
 
 // The item at `index`, borrowed. NULL with `IndexError("tuple index out of
@@ -431,7 +441,8 @@ Py_ssize_t PyTuple_Size(struct PyObject *op);
 struct PyObject *PyDict_New(void);
 
 // Stores `value` (borrowed) under `key`; 0, or -1 with `SystemError` for a
-// non-dict or NULL.
+// non-dict or NULL, `RecursionError` when comparing nested tuple keys
+// recurses too deeply.
 int PyDict_SetItem(struct PyObject *op, struct PyObject *key, struct PyObject *value);
 
 // Stores `value` (borrowed) under the str key `key`; 0 or -1.
@@ -460,10 +471,12 @@ struct PyObject *PyCFunction_NewEx(struct PyMethodDef *ml, struct PyObject *self
 struct PyObject *PyCFunction_New(struct PyMethodDef *ml, struct PyObject *self_);
 
 // Calls `callable(*args, **kwargs)`. `args` must be a tuple, `kwargs`
-// NULL or a dict. Returns a new reference, or NULL with the exception.
+// NULL or a dict (else `SystemError`). Returns a new reference, or NULL
+// with the exception.
 struct PyObject *PyObject_Call(struct PyObject *callable, struct PyObject *args, struct PyObject *kwargs);
 
-// Calls `callable(*args)`; `args` may be NULL (no arguments).
+// Calls `callable(*args)`; `args` may be NULL (no arguments), else it must
+// be a tuple (`TypeError("argument list must be a tuple")`, as CPython).
 struct PyObject *PyObject_CallObject(struct PyObject *callable, struct PyObject *args);
 
 // `getattr(op, name)`: a method of the type's `tp_methods` (bound to
@@ -493,12 +506,25 @@ int PyCallable_Check(struct PyObject *op);
 
 // Allocates a zeroed instance of `ty` with room for `nitems` items;
 // refcount 1. The default `tp_alloc`. NULL with `SystemError` when `ty` is
-// NULL or no type object, or `nitems` is negative.
+// NULL, no type object or not ready, or `nitems` is negative.
 struct PyObject *PyType_GenericAlloc(struct PyTypeObject *ty, Py_ssize_t nitems);
 
 // The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
-// NULL with `SystemError` when `ty` is NULL or no type object.
+// NULL with `SystemError` when `ty` is NULL, no type object or not ready.
 struct PyObject *PyType_GenericNew(struct PyTypeObject *ty, struct PyObject *_args, struct PyObject *_kwds);
+
+// `Py_EnterRecursiveCall(where)`: counts one more level of nesting of the
+// calling tasklet, before a recursive step (a container inside a
+// container, a call that may call back). `where` (may be NULL) ends the
+// message. Returns 0, or -1 with `RecursionError("maximum recursion depth
+// exceeded" + where)` and nothing counted when the nesting is too deep.
+// Each 0 is paired with a `Py_LeaveRecursiveCall()`. Does not switch; any
+// thread may call it (the count is its current tasklet's).
+int Py_EnterRecursiveCall(const char *where);
+
+// `Py_LeaveRecursiveCall()`: ends a level counted by
+// `Py_EnterRecursiveCall`. Does not switch.
+void Py_LeaveRecursiveCall(void);
 
 // Allocates `size` bytes for an object (`malloc`).
 void *PyObject_Malloc(size_t size);

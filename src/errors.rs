@@ -328,9 +328,10 @@ unsafe fn normalize_triple(state: &mut ErrorState) {
 }
 
 /// Whether `given` (a class or an instance) matches `exc` (a class or a
-/// tuple of classes), as `PyErr_GivenExceptionMatches`: an exception
-/// instance stands for its class, exception classes match their subclasses,
-/// and any other objects match only themselves.
+/// tuple of classes, nested to any depth: walked without recursion), as
+/// `PyErr_GivenExceptionMatches`: an exception instance stands for its
+/// class, exception classes match their subclasses, and any other objects
+/// match only themselves.
 ///
 /// # Safety
 /// Both must be NULL or live objects.
@@ -339,19 +340,40 @@ pub unsafe fn given_matches(given: *mut PyObject, exc_: *mut PyObject) -> bool {
         return false;
     }
     // SAFETY: both are not NULL, so by the caller's contract live; the items
-    // of a tuple are NULL or live, and the tuple keeps them alive meanwhile;
-    // `is_subtype` is reached only with two exception classes (type objects).
+    // of a tuple are NULL or live, and the tuple keeps them alive meanwhile.
     unsafe {
-        if object::tuple::check(exc_) {
-            return object::tuple::items(exc_)
-                .iter()
-                .any(|&e| given_matches(given, e));
-        }
         let given = if exc::is_instance(given) {
             object::type_of(given).cast()
         } else {
             given
         };
+        if !object::tuple::check(exc_) {
+            return matches_class(given, exc_);
+        }
+        let mut pending = vec![exc_];
+        while let Some(e) = pending.pop() {
+            if e.is_null() {
+                continue;
+            }
+            if object::tuple::check(e) {
+                pending.extend(object::tuple::items(e).iter().rev());
+            } else if matches_class(given, e) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Whether `given` (no instance) matches the class `exc_`: a subclass of
+/// it when both are exception classes, else `exc_` itself.
+///
+/// # Safety
+/// Both must be live objects.
+unsafe fn matches_class(given: *mut PyObject, exc_: *mut PyObject) -> bool {
+    // SAFETY: both are live; `is_subtype` is reached only with two
+    // exception classes (type objects).
+    unsafe {
         if exc::is_class(given) && exc::is_class(exc_) {
             object::typeobj::is_subtype(given.cast(), exc_.cast())
         } else {

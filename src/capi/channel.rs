@@ -39,7 +39,7 @@ pub extern "C" fn PyChannel_New(r#type: *mut PyTypeObject) -> *mut PyChannelObje
         } else {
             r#type
         };
-        let Ok(ty) = required_kind(ty, typeobj::check) else {
+        let Ok(ty) = required_kind(ty, typeobj::is_type_arg) else {
             return null_mut();
         };
         // SAFETY: a type object.

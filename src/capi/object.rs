@@ -15,17 +15,20 @@ use core::ptr::null_mut;
 
 // PyType_Ready comes first: cbindgen emits types in the order the first
 // export meets them, and PyTypeObject must lead the PyObject cycle.
-/// Finishes a user-defined type: fills `ob_type`, `tp_base` (default
-/// `object`) and every slot left NULL from the base. 0, or -1 with
-/// `TypeError` when the base does not allow subclassing.
+/// Finishes a user-defined type and its bases that are not ready yet:
+/// fills `ob_type`, `tp_base` (default `object`) and every slot left NULL
+/// from the base, then marks it `Py_TPFLAGS_READY`. A ready type is left
+/// alone. Any thread may call it, several at once on the same type.
+///
+/// Returns 0, or -1 with nothing written: `SystemError` for NULL, an object
+/// or a base that is no type, or a type without `tp_name`; `TypeError` for
+/// a cycle of bases, a base that does not allow subclassing, or a
+/// `tp_basicsize` smaller than the base's.
 #[no_mangle]
 pub extern "C" fn PyType_Ready(ty: *mut PyTypeObject) -> c_int {
     guard(-1, || {
-        if ty.is_null() {
-            err::bad_internal_call();
-            return -1;
-        }
-        // SAFETY: a writable type object per the C API.
+        // SAFETY: NULL or an object; a type object that is not ready yet
+        // is written, as the C API allows.
         to_status(unsafe { typeobj::ready(ty) })
     })
 }
@@ -209,6 +212,8 @@ pub extern "C" fn PyUnicode_AsUTF8(op: *mut PyObject) -> *const c_char {
 }
 
 /// A new `bytes` of `size` bytes copied from `s` (zeroed when `s` is NULL).
+/// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
+/// a negative size.
 #[no_mangle]
 pub extern "C" fn PyBytes_FromStringAndSize(s: *const c_char, size: Py_ssize_t) -> *mut PyObject {
     guard(null_mut(), || {
@@ -216,13 +221,8 @@ pub extern "C" fn PyBytes_FromStringAndSize(s: *const c_char, size: Py_ssize_t) 
             err::system_error("Negative size passed to PyBytes_FromStringAndSize");
             return null_mut();
         }
-        let data = if s.is_null() {
-            vec![0u8; size as usize]
-        } else {
-            // SAFETY: `s` holds `size` bytes per the C API.
-            unsafe { core::slice::from_raw_parts(s.cast::<u8>(), size as usize).to_vec() }
-        };
-        bytes::from_slice(&data)
+        // SAFETY: `s` is NULL or holds `size` bytes per the C API.
+        unsafe { bytes::from_raw(s.cast(), size as usize) }
     })
 }
 
@@ -265,6 +265,8 @@ pub extern "C" fn PyBytes_Size(op: *mut PyObject) -> Py_ssize_t {
 }
 
 /// A new tuple of `size` NULL items, to be filled with `PyTuple_SetItem`.
+/// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
+/// a negative size.
 #[no_mangle]
 pub extern "C" fn PyTuple_New(size: Py_ssize_t) -> *mut PyObject {
     guard(null_mut(), || {
@@ -351,7 +353,8 @@ pub extern "C" fn PyDict_New() -> *mut PyObject {
 }
 
 /// Stores `value` (borrowed) under `key`; 0, or -1 with `SystemError` for a
-/// non-dict or NULL.
+/// non-dict or NULL, `RecursionError` when comparing nested tuple keys
+/// recurses too deeply.
 #[no_mangle]
 pub extern "C" fn PyDict_SetItem(
     op: *mut PyObject,
@@ -364,8 +367,7 @@ pub extern "C" fn PyDict_SetItem(
             let key = required(key)?;
             let value = required(value)?;
             // SAFETY: all three checked.
-            unsafe { dict::set_item(op, key, value) };
-            Ok(())
+            unsafe { dict::set_item(op, key, value) }
         })())
     })
 }
@@ -388,10 +390,10 @@ pub extern "C" fn PyDict_SetItemString(
             }
             // SAFETY: all checked; `k` is owned.
             unsafe {
-                dict::set_item(op, k, value);
+                let r = dict::set_item(op, k, value);
                 object::decref(k);
+                r
             }
-            Ok(())
         })())
     })
 }
@@ -470,7 +472,8 @@ pub extern "C" fn PyCFunction_New(ml: *mut PyMethodDef, self_: *mut PyObject) ->
 }
 
 /// Calls `callable(*args, **kwargs)`. `args` must be a tuple, `kwargs`
-/// NULL or a dict. Returns a new reference, or NULL with the exception.
+/// NULL or a dict (else `SystemError`). Returns a new reference, or NULL
+/// with the exception.
 #[no_mangle]
 pub extern "C" fn PyObject_Call(
     callable: *mut PyObject,
@@ -478,37 +481,39 @@ pub extern "C" fn PyObject_Call(
     kwargs: *mut PyObject,
 ) -> *mut PyObject {
     guard(null_mut(), || {
-        to_object((|| {
-            let callable = required(callable)?;
-            let args = required_kind(args, tuple::check)?;
-            // SAFETY: checked above; kwargs is checked before use.
-            unsafe {
-                if !kwargs.is_null() && !dict::check(kwargs) {
-                    return Err(err::bad_internal_call());
-                }
-                protocol::call(callable, args, kwargs)
-            }
-        })())
+        to_object(required(callable).and_then(|callable| {
+            // SAFETY: checked non-NULL; `protocol::call` checks the others.
+            unsafe { protocol::call(callable, args, kwargs) }
+        }))
     })
 }
 
-/// Calls `callable(*args)`; `args` may be NULL (no arguments).
+/// Calls `callable(*args)`; `args` may be NULL (no arguments), else it must
+/// be a tuple (`TypeError("argument list must be a tuple")`, as CPython).
 #[no_mangle]
 pub extern "C" fn PyObject_CallObject(
     callable: *mut PyObject,
     args: *mut PyObject,
 ) -> *mut PyObject {
     guard(null_mut(), || {
-        if !args.is_null() {
-            return PyObject_Call(callable, args, null_mut());
-        }
-        let Ok(empty) = tuple::empty() else {
-            return null_mut();
-        };
-        let r = PyObject_Call(callable, empty, null_mut());
-        // SAFETY: `empty` is owned.
-        unsafe { object::decref(empty) };
-        r
+        to_object((|| {
+            let callable = required(callable)?;
+            if args.is_null() {
+                let empty = tuple::empty()?;
+                // SAFETY: a checked callable and an owned empty tuple.
+                return unsafe {
+                    let r = protocol::call(callable, empty, null_mut());
+                    object::decref(empty);
+                    r
+                };
+            }
+            // SAFETY: `args` is not NULL: a live object per the C API; the
+            // callable is checked.
+            unsafe {
+                protocol::check_call_args(args, null_mut())?;
+                protocol::call(callable, args, null_mut())
+            }
+        })())
     })
 }
 
@@ -600,13 +605,16 @@ pub extern "C" fn PyCallable_Check(op: *mut PyObject) -> c_int {
 
 /// Allocates a zeroed instance of `ty` with room for `nitems` items;
 /// refcount 1. The default `tp_alloc`. NULL with `SystemError` when `ty` is
-/// NULL or no type object, or `nitems` is negative.
+/// NULL, no type object or not ready, or `nitems` is negative.
 #[no_mangle]
 pub extern "C" fn PyType_GenericAlloc(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: checked to be a type object before it is used as one.
         unsafe {
-            if ty.is_null() || !typeobj::check(ty.cast()) || nitems < 0 {
+            if typeobj::check_type_arg(ty).is_err() {
+                return null_mut();
+            }
+            if nitems < 0 {
                 err::bad_internal_call();
                 return null_mut();
             }
@@ -617,7 +625,7 @@ pub extern "C" fn PyType_GenericAlloc(ty: *mut PyTypeObject, nitems: Py_ssize_t)
 }
 
 /// The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
-/// NULL with `SystemError` when `ty` is NULL or no type object.
+/// NULL with `SystemError` when `ty` is NULL, no type object or not ready.
 #[no_mangle]
 pub extern "C" fn PyType_GenericNew(
     ty: *mut PyTypeObject,
@@ -626,14 +634,42 @@ pub extern "C" fn PyType_GenericNew(
 ) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: checked to be a type object before it is used as one.
-        unsafe {
-            if ty.is_null() || !typeobj::check(ty.cast()) {
-                err::bad_internal_call();
-                return null_mut();
-            }
-            to_object(typeobj::alloc(ty, 0))
-        }
+        to_object(unsafe { typeobj::check_type_arg(ty).and_then(|()| typeobj::alloc(ty, 0)) })
     })
+}
+
+/// `Py_EnterRecursiveCall(where)`: counts one more level of nesting of the
+/// calling tasklet, before a recursive step (a container inside a
+/// container, a call that may call back). `where` (may be NULL) ends the
+/// message. Returns 0, or -1 with `RecursionError("maximum recursion depth
+/// exceeded" + where)` and nothing counted when the nesting is too deep.
+/// Each 0 is paired with a `Py_LeaveRecursiveCall()`. Does not switch; any
+/// thread may call it (the count is its current tasklet's).
+#[no_mangle]
+pub extern "C" fn Py_EnterRecursiveCall(r#where: *const c_char) -> c_int {
+    guard(-1, || {
+        let where_ = if r#where.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: a NUL-terminated string per the C API.
+            unsafe { CStr::from_ptr(r#where) }.to_bytes()
+        };
+        // The usual ASCII literal is used as it is (this runs at every
+        // level of a nesting), anything else decoded.
+        to_status(if where_.is_ascii() {
+            // SAFETY: ASCII is UTF-8.
+            protocol::enter_recursive_call(unsafe { core::str::from_utf8_unchecked(where_) })
+        } else {
+            protocol::enter_recursive_call(&String::from_utf8_lossy(where_))
+        })
+    })
+}
+
+/// `Py_LeaveRecursiveCall()`: ends a level counted by
+/// `Py_EnterRecursiveCall`. Does not switch.
+#[no_mangle]
+pub extern "C" fn Py_LeaveRecursiveCall() {
+    guard((), protocol::leave_recursive_call)
 }
 
 /// Allocates `size` bytes for an object (`malloc`).

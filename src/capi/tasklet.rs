@@ -79,7 +79,7 @@ pub extern "C" fn PyTasklet_New(
         } else {
             r#type
         };
-        let Ok(ty) = required_kind(ty, typeobj::check) else {
+        let Ok(ty) = required_kind(ty, typeobj::is_type_arg) else {
             return null_mut();
         };
         // SAFETY: `ty` is a type object; `func` NULL or live.

@@ -14,7 +14,32 @@
 
 /* ---- Py_BuildValue ---------------------------------------------------- */
 
-static PyObject *build_item(const char **p_format, va_list *p_va);
+/* A build in progress. One pass over the format (count_format) finds the
+ * item count of every container before anything is built: counts[k] is
+ * that of the k-th container in the order of the opening brackets, the
+ * order in which the build meets them; so the build takes time linear in
+ * the format, however deep it nests. Containers nest through
+ * Py_EnterRecursiveCall: a format nested too deeply raises RecursionError.
+ * After a failure the rest of the format is skipped without recursion
+ * (skip_container), reading the arguments so that stolen ('N') references
+ * are released. */
+typedef struct {
+    const char *format; /* the next format character */
+    va_list *va;
+    const Py_ssize_t *counts;
+    Py_ssize_t next; /* the index in counts of the next container */
+    int lost;        /* a bad format character was met: where the arguments
+                      * after it are is unknown, so none is read any more */
+} build_state;
+
+/* The end of the RecursionError of a format nested too deeply. */
+#define BUILD_RECURSION " in Py_BuildValue"
+
+/* The containers of a format with at most this many are counted without
+ * malloc. */
+#define SMALL_FORMAT 16
+
+static PyObject *build_item(build_state *st);
 
 static int format_error(const char *message) {
     if (PyErr_Occurred() == NULL) {
@@ -23,109 +48,190 @@ static int format_error(const char *message) {
     return -1;
 }
 
-/* The number of items before `end` at the current nesting level, or -1. */
-static Py_ssize_t count_items(const char *format, char end) {
-    Py_ssize_t count = 0;
-    int level = 0;
+/* The number of containers (opening brackets) of a format. */
+static Py_ssize_t count_containers(const char *format) {
+    Py_ssize_t n = 0;
+    for (; *format != '\0'; format++) {
+        n += *format == '(' || *format == '{';
+    }
+    return n;
+}
+
+/* Counts the top-level items of a format (returned) and those of each of
+ * its containers (into counts), in one pass; `open` and `kinds` hold the
+ * containers being counted and their brackets (room for one per
+ * container). -1 with SystemError("unmatched paren in format") when a
+ * bracket has no match. */
+static Py_ssize_t count_format(const char *format, Py_ssize_t *counts, Py_ssize_t *open, char *kinds) {
+    Py_ssize_t top = 0, depth = 0, next = 0;
     for (; *format != '\0'; format++) {
         char c = *format;
-        if (level == 0 && c == end) {
-            return count;
-        }
         switch (c) {
-        case '(': case '{':
-            if (level == 0) {
-                count++;
-            }
-            level++;
-            break;
         case ')': case '}':
-            level--;
-            if (level < 0) {
-                format_error("unmatched paren in format");
-                return -1;
+            if (depth == 0 || kinds[open[depth - 1]] != (c == ')' ? '(' : '{')) {
+                return format_error("unmatched paren in format");
             }
-            break;
+            depth--;
+            continue;
         case '#': case '&': case ',': case ':': case ' ': case '\t':
-            break;
-        default:
-            if (level == 0) {
-                count++;
-            }
+            continue;
+        }
+        /* An item of the innermost open container, or of the top level. */
+        if (depth == 0) {
+            top++;
+        } else {
+            counts[open[depth - 1]]++;
+        }
+        if (c == '(' || c == '{') {
+            counts[next] = 0;
+            kinds[next] = c;
+            open[depth++] = next++;
         }
     }
-    if (level != 0 || end != '\0') {
-        format_error("unmatched paren in format");
-        return -1;
+    if (depth != 0) {
+        return format_error("unmatched paren in format");
     }
-    return count;
+    return top;
 }
 
-/* Consumes the closing `end` of a container (nothing at the top level,
- * where `end` is NUL) and returns the container, or releases it and returns
- * NULL when building it `failed` or the paren does not match. */
-static PyObject *finish_container(const char **p_format, char end, PyObject *container, int failed) {
-    if (**p_format != end) {
-        failed = 1;
-        format_error("unmatched paren in format");
-    } else if (end != '\0') {
-        ++*p_format;
+/* Reads the arguments of format character c (just read) without building
+ * anything, as build_item would read them; a stolen ('N') reference is
+ * released. After an unknown character no argument is read any more. */
+static void skip_argument(build_state *st, char c) {
+    if (st->lost) {
+        return;
     }
-    if (failed) {
-        Py_XDECREF(container);
+    switch (c) {
+    case 'b': case 'B': case 'h': case 'i': case 'c': case 'C':
+        (void)va_arg(*st->va, int);
+        break;
+    case 'H': case 'I':
+        (void)va_arg(*st->va, unsigned int);
+        break;
+    case 'n':
+        (void)va_arg(*st->va, Py_ssize_t);
+        break;
+    case 'l':
+        (void)va_arg(*st->va, long);
+        break;
+    case 'k':
+        (void)va_arg(*st->va, unsigned long);
+        break;
+    case 'L':
+        (void)va_arg(*st->va, long long);
+        break;
+    case 'K':
+        (void)va_arg(*st->va, unsigned long long);
+        break;
+    case 'd': case 'f':
+        (void)va_arg(*st->va, double);
+        break;
+    case 's': case 'z': case 'U': case 'y':
+        (void)va_arg(*st->va, const char *);
+        if (*st->format == '#') {
+            st->format++;
+            (void)va_arg(*st->va, Py_ssize_t);
+        }
+        break;
+    case 'O': case 'S':
+        (void)va_arg(*st->va, PyObject *);
+        break;
+    case 'N':
+        Py_XDECREF(va_arg(*st->va, PyObject *));
+        break;
+    case ':': case ',': case ' ': case '\t':
+        break;
+    default:
+        st->lost = 1;
+    }
+}
+
+/* Skips the rest of a container whose opening bracket was read, up to its
+ * closing bracket (the end of the format at the top level), reading the
+ * arguments of its items, nested ones included, as skip_argument does: in
+ * one pass and constant stack (count_format checked the brackets). */
+static void skip_container(build_state *st) {
+    Py_ssize_t depth = 1;
+    while (depth > 0 && *st->format != '\0') {
+        char c = *st->format++;
+        if (c == '(' || c == '{') {
+            depth++;
+            st->next++;
+        } else if (c == ')' || c == '}') {
+            depth--;
+        } else {
+            skip_argument(st, c);
+        }
+    }
+}
+
+/* Reads the closing `end` of a container whose items were built (nothing
+ * at the top level, where `end` is NUL) and returns the container. Anything
+ * else before the bracket (a separator) is refused as CPython refuses it:
+ * the container is released, the rest skipped, and NULL returned with
+ * SystemError("unmatched paren in format"). */
+static PyObject *finish_container(build_state *st, char end, PyObject *container) {
+    if (*st->format == end) {
+        if (end != '\0') {
+            st->format++;
+        }
+        return container;
+    }
+    format_error("unmatched paren in format");
+    Py_DECREF(container);
+    skip_container(st);
+    return NULL;
+}
+
+/* Builds a tuple of the n items that follow, then reads its closing `end`. */
+static PyObject *build_tuple(build_state *st, char end, Py_ssize_t n) {
+    PyObject *tuple = PyTuple_New(n);
+    if (tuple == NULL) {
+        skip_container(st);
         return NULL;
     }
-    return container;
-}
-
-/* Builds `n` items into a new tuple; consumes the closing `end`. Every item
- * is built even after a failure so that stolen ('N') references are
- * released and the va_list stays in step. */
-static PyObject *build_tuple(const char **p_format, va_list *p_va, char end, Py_ssize_t n) {
-    PyObject *tuple = PyTuple_New(n);
-    int failed = tuple == NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = build_item(p_format, p_va);
+        PyObject *item = build_item(st);
         if (item == NULL) {
-            failed = 1;
+            Py_DECREF(tuple);
+            skip_container(st);
+            return NULL;
         }
-        if (tuple != NULL) {
-            PyTuple_SetItem(tuple, i, item);
-        } else {
-            Py_XDECREF(item);
-        }
+        PyTuple_SetItem(tuple, i, item);
     }
-    return finish_container(p_format, end, tuple, failed);
+    return finish_container(st, end, tuple);
 }
 
-/* Builds a dict of `n` items (keys and values alternate); consumes the
- * closing '}'. Like build_tuple, every item is built even after a failure,
- * an odd count included ("Bad dict format"). */
-static PyObject *build_dict(const char **p_format, va_list *p_va, Py_ssize_t n) {
-    PyObject *dict = PyDict_New();
-    int failed = dict == NULL;
-    if (n % 2 != 0) {
-        failed = 1;
+/* Builds a dict of the n items that follow (keys and values alternate; an
+ * odd count is SystemError("Bad dict format")), then reads its '}'. */
+static PyObject *build_dict(build_state *st, Py_ssize_t n) {
+    PyObject *dict = n % 2 == 0 ? PyDict_New() : NULL;
+    if (dict == NULL) {
         format_error("Bad dict format");
+        skip_container(st);
+        return NULL;
     }
     for (Py_ssize_t i = 0; i < n; i += 2) {
-        PyObject *key = build_item(p_format, p_va);
-        PyObject *value = i + 1 < n ? build_item(p_format, p_va) : NULL;
-        if (!failed && (key == NULL || value == NULL || PyDict_SetItem(dict, key, value) < 0)) {
-            failed = 1;
-        }
+        PyObject *key = build_item(st);
+        PyObject *value = key == NULL ? NULL : build_item(st);
+        int failed = value == NULL || PyDict_SetItem(dict, key, value) < 0;
         Py_XDECREF(key);
         Py_XDECREF(value);
+        if (failed) {
+            Py_DECREF(dict);
+            skip_container(st);
+            return NULL;
+        }
     }
-    return finish_container(p_format, '}', dict, failed);
+    return finish_container(st, '}', dict);
 }
 
-static PyObject *build_text(const char **p_format, va_list *p_va, int as_bytes) {
-    const char *s = va_arg(*p_va, const char *);
+static PyObject *build_text(build_state *st, int as_bytes) {
+    const char *s = va_arg(*st->va, const char *);
     Py_ssize_t n = -1;
-    if (**p_format == '#') {
-        ++*p_format;
-        n = va_arg(*p_va, Py_ssize_t);
+    if (*st->format == '#') {
+        st->format++;
+        n = va_arg(*st->va, Py_ssize_t);
     }
     if (s == NULL) {
         Py_RETURN_NONE;
@@ -169,51 +275,53 @@ static PyObject *code_point_text(int cp) {
     return PyUnicode_FromStringAndSize(buf, utf8_encode((unsigned int)cp, buf));
 }
 
-static PyObject *build_item(const char **p_format, va_list *p_va) {
+static PyObject *build_item(build_state *st) {
     for (;;) {
-        char c = *(*p_format)++;
+        char c = *st->format++;
         switch (c) {
-        case '(': {
-            Py_ssize_t n = count_items(*p_format, ')');
-            return n < 0 ? NULL : build_tuple(p_format, p_va, ')', n);
-        }
-        case '{': {
-            Py_ssize_t n = count_items(*p_format, '}');
-            return n < 0 ? NULL : build_dict(p_format, p_va, n);
+        case '(': case '{': {
+            Py_ssize_t n = st->counts[st->next++];
+            if (Py_EnterRecursiveCall(BUILD_RECURSION) < 0) {
+                skip_container(st);
+                return NULL;
+            }
+            PyObject *container = c == '(' ? build_tuple(st, ')', n) : build_dict(st, n);
+            Py_LeaveRecursiveCall();
+            return container;
         }
         case 'b': case 'B': case 'h': case 'i':
-            return PyLong_FromLong((long)va_arg(*p_va, int));
+            return PyLong_FromLong((long)va_arg(*st->va, int));
         case 'H':
             /* As CPython: an unsigned int, not truncated to a short. */
-            return PyLong_FromLong((long)va_arg(*p_va, unsigned int));
+            return PyLong_FromLong((long)va_arg(*st->va, unsigned int));
         case 'I':
-            return PyLong_FromUnsignedLong((unsigned long)va_arg(*p_va, unsigned int));
+            return PyLong_FromUnsignedLong((unsigned long)va_arg(*st->va, unsigned int));
         case 'n':
-            return PyLong_FromSsize_t(va_arg(*p_va, Py_ssize_t));
+            return PyLong_FromSsize_t(va_arg(*st->va, Py_ssize_t));
         case 'l':
-            return PyLong_FromLong(va_arg(*p_va, long));
+            return PyLong_FromLong(va_arg(*st->va, long));
         case 'k':
-            return PyLong_FromUnsignedLong(va_arg(*p_va, unsigned long));
+            return PyLong_FromUnsignedLong(va_arg(*st->va, unsigned long));
         case 'L':
-            return PyLong_FromLongLong(va_arg(*p_va, long long));
+            return PyLong_FromLongLong(va_arg(*st->va, long long));
         case 'K':
-            return PyLong_FromUnsignedLongLong(va_arg(*p_va, unsigned long long));
+            return PyLong_FromUnsignedLongLong(va_arg(*st->va, unsigned long long));
         case 'd': case 'f':
-            return PyFloat_FromDouble(va_arg(*p_va, double));
+            return PyFloat_FromDouble(va_arg(*st->va, double));
         case 'c': {
-            char ch = (char)va_arg(*p_va, int);
+            char ch = (char)va_arg(*st->va, int);
             return PyBytes_FromStringAndSize(&ch, 1);
         }
         case 'C': {
-            int ch = va_arg(*p_va, int);
+            int ch = va_arg(*st->va, int);
             return code_point_text(ch);
         }
         case 's': case 'z': case 'U':
-            return build_text(p_format, p_va, 0);
+            return build_text(st, 0);
         case 'y':
-            return build_text(p_format, p_va, 1);
+            return build_text(st, 1);
         case 'O': case 'S': case 'N': {
-            PyObject *o = va_arg(*p_va, PyObject *);
+            PyObject *o = va_arg(*st->va, PyObject *);
             if (o == NULL) {
                 format_error("NULL object passed to Py_BuildValue");
                 return NULL;
@@ -226,6 +334,10 @@ static PyObject *build_item(const char **p_format, va_list *p_va) {
         case ':': case ',': case ' ': case '\t':
             break;
         default:
+            if (c == '\0') {
+                st->format--; /* never past the end */
+            }
+            st->lost = 1;
             format_error("bad format char passed to Py_BuildValue");
             return NULL;
         }
@@ -237,23 +349,35 @@ SLP_EXPORT PyObject *Py_VaBuildValue(const char *format, va_list va) {
         PyErr_BadInternalCall();
         return NULL;
     }
-    Py_ssize_t n = count_items(format, '\0');
-    if (n < 0) {
-        return NULL;
+    Py_ssize_t containers = count_containers(format);
+    Py_ssize_t small_counts[SMALL_FORMAT], small_open[SMALL_FORMAT];
+    char small_kinds[SMALL_FORMAT];
+    Py_ssize_t *counts = small_counts, *open = small_open;
+    char *kinds = small_kinds;
+    void *block = NULL;
+    if (containers > SMALL_FORMAT) {
+        block = malloc((size_t)containers * (2 * sizeof(Py_ssize_t) + 1));
+        if (block == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        counts = (Py_ssize_t *)block;
+        open = counts + containers;
+        kinds = (char *)(open + containers);
     }
+    Py_ssize_t n = count_format(format, counts, open, kinds);
+    PyObject *result = NULL;
     if (n == 0) {
-        Py_RETURN_NONE;
+        Py_INCREF(Py_None);
+        result = Py_None;
+    } else if (n > 0) {
+        va_list lva;
+        va_copy(lva, va);
+        build_state st = {format, &lva, counts, 0, 0};
+        result = n == 1 ? build_item(&st) : build_tuple(&st, '\0', n);
+        va_end(lva);
     }
-    va_list lva;
-    va_copy(lva, va);
-    const char *f = format;
-    PyObject *result;
-    if (n == 1) {
-        result = build_item(&f, &lva);
-    } else {
-        result = build_tuple(&f, &lva, '\0', n);
-    }
-    va_end(lva);
+    free(block);
     return result;
 }
 

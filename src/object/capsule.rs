@@ -2,7 +2,9 @@
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::*;
+use crate::capi::guard;
 use core::ffi::CStr;
+use core::ptr::null_mut;
 
 /// `PyCapsule_Destructor`: called with the capsule when it is freed.
 #[allow(non_camel_case_types)]
@@ -26,15 +28,17 @@ pub struct CapsuleObject {
 /// # Safety
 /// `op` must be a capsule whose reference count has dropped to zero.
 unsafe extern "C-unwind" fn capsule_dealloc(op: *mut PyObject) {
-    // SAFETY: the caller guarantees `op` is a dead capsule: its fields are
-    // readable, its destructor (the creator's) is called with the capsule as
-    // `PyCapsule_Destructor` expects, and its memory is freed last, once.
-    unsafe {
-        if let Some(d) = (*op.cast::<CapsuleObject>()).destructor {
-            d(op);
+    guard((), || {
+        // SAFETY: the caller guarantees `op` is a dead capsule: its fields are
+        // readable, its destructor (the creator's) is called with the capsule as
+        // `PyCapsule_Destructor` expects, and its memory is freed last, once.
+        unsafe {
+            if let Some(d) = (*op.cast::<CapsuleObject>()).destructor {
+                d(op);
+            }
+            typeobj::free_object(op);
         }
-        typeobj::free_object(op);
-    }
+    })
 }
 
 /// `tp_repr` of capsules: `<capsule object "name" at 0x...>`.
@@ -42,16 +46,18 @@ unsafe extern "C-unwind" fn capsule_dealloc(op: *mut PyObject) {
 /// # Safety
 /// `op` must be a live capsule.
 unsafe extern "C-unwind" fn capsule_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live capsule.
-    let name = unsafe { (*op.cast::<CapsuleObject>()).name };
-    let shown = if name.is_null() {
-        "NULL".to_string()
-    } else {
-        // SAFETY: a non-NULL name is the NUL-terminated string the creator
-        // lent, which must outlive the capsule (`PyCapsule_New`'s rule).
-        format!("\"{}\"", unsafe { CStr::from_ptr(name) }.to_string_lossy())
-    };
-    unicode::from_string(format!("<capsule object {shown} at {op:p}>"))
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live capsule.
+        let name = unsafe { (*op.cast::<CapsuleObject>()).name };
+        let shown = if name.is_null() {
+            "NULL".to_string()
+        } else {
+            // SAFETY: a non-NULL name is the NUL-terminated string the creator
+            // lent, which must outlive the capsule (`PyCapsule_New`'s rule).
+            format!("\"{}\"", unsafe { CStr::from_ptr(name) }.to_string_lossy())
+        };
+        unicode::from_string(format!("<capsule object {shown} at {op:p}>"))
+    })
 }
 
 /// `PyCapsule`.

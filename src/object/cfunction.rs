@@ -2,6 +2,7 @@
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::*;
+use crate::capi::guard;
 use crate::errors::{self, PyResult};
 use core::ffi::CStr;
 use core::ptr::null_mut;
@@ -25,15 +26,17 @@ pub struct CFunctionObject {
 /// `op` must be a built-in function object whose reference count has
 /// dropped to zero.
 unsafe extern "C-unwind" fn cfunction_dealloc(op: *mut PyObject) {
-    let f = op.cast::<CFunctionObject>();
-    // SAFETY: the caller guarantees `op` is a dead built-in function: its
-    // fields are readable, `m_self` and `m_module` are NULL or the owned
-    // references `new` took, and the memory is freed last, once.
-    unsafe {
-        xdecref((*f).m_self);
-        xdecref((*f).m_module);
-        typeobj::free_object(op);
-    }
+    guard((), || {
+        let f = op.cast::<CFunctionObject>();
+        // SAFETY: the caller guarantees `op` is a dead built-in function: its
+        // fields are readable, `m_self` and `m_module` are NULL or the owned
+        // references `new` took, and the memory is freed last, once.
+        unsafe {
+            xdecref((*f).m_self);
+            xdecref((*f).m_module);
+            typeobj::free_object(op);
+        }
+    })
 }
 
 /// `tp_repr` of built-in functions: `<built-in function name>`, or
@@ -42,36 +45,56 @@ unsafe extern "C-unwind" fn cfunction_dealloc(op: *mut PyObject) {
 /// # Safety
 /// `op` must be a live built-in function object.
 unsafe extern "C-unwind" fn cfunction_repr(op: *mut PyObject) -> *mut PyObject {
-    let f = op.cast::<CFunctionObject>();
-    // SAFETY: the caller guarantees `op` is a live built-in function, so its
-    // definition is live (`new`'s contract) and its `m_self` is NULL
-    // (checked before use) or a live object it holds a reference to.
-    unsafe {
-        let name = method_name(op);
-        unicode::from_string(if (*f).m_self.is_null() {
-            format!("<built-in function {name}>")
-        } else {
-            format!(
-                "<built-in method {name} of {} object at {:p}>",
-                typeobj::type_name_of((*f).m_self),
-                (*f).m_self
-            )
-        })
-    }
+    guard(null_mut(), || {
+        let f = op.cast::<CFunctionObject>();
+        // SAFETY: the caller guarantees `op` is a live built-in function, so its
+        // definition is live (`new`'s contract) and its `m_self` is NULL
+        // (checked before use) or a live object it holds a reference to.
+        unsafe {
+            let name = method_name(op);
+            unicode::from_string(if (*f).m_self.is_null() {
+                format!("<built-in function {name}>")
+            } else {
+                format!(
+                    "<built-in method {name} of {} object at {:p}>",
+                    typeobj::type_name_of((*f).m_self),
+                    (*f).m_self
+                )
+            })
+        }
+    })
 }
 
-/// `tp_call` of built-in functions: [`call`] in the slot's convention.
+/// `tp_call` of built-in functions: [`call`] in the slot's convention;
+/// NULL `args` means `()`.
 ///
 /// # Safety
-/// As for [`call`]: `op` must be a built-in function object, `args` a tuple,
-/// `kwds` NULL or a dict.
+/// `op` must be a built-in function object, `args` and `kwds` NULL or live.
 unsafe extern "C-unwind" fn cfunction_call(
     op: *mut PyObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
-    // SAFETY: the caller's guarantees are the ones `call` needs.
-    unsafe { call(op, args, kwds) }.unwrap_or(null_mut())
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a built-in function and the
+        // others NULL or live; `args` and `kwds` are checked before `call`
+        // gets them.
+        unsafe {
+            if protocol::check_args(args, kwds).is_err() {
+                return null_mut();
+            }
+            let result = if args.is_null() {
+                tuple::empty().and_then(|empty| {
+                    let r = call(op, empty, kwds);
+                    decref(empty);
+                    r
+                })
+            } else {
+                call(op, args, kwds)
+            };
+            result.unwrap_or(null_mut())
+        }
+    })
 }
 
 /// `builtin_function_or_method`.
@@ -147,7 +170,7 @@ pub unsafe fn method_name<'a>(op: *mut PyObject) -> &'a str {
 /// # Safety
 /// `op` must be a built-in function object, `args` a tuple, `kwds` NULL or
 /// a dict.
-unsafe fn call(
+pub(crate) unsafe fn call(
     op: *mut PyObject,
     args: *mut PyObject,
     kwds: *mut PyObject,

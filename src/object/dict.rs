@@ -2,6 +2,7 @@
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::*;
+use crate::capi::guard;
 use crate::errors::PyResult;
 use core::ptr::null_mut;
 
@@ -31,44 +32,97 @@ unsafe fn entries<'a>(op: *mut PyObject) -> &'a mut Vec<(*mut PyObject, *mut PyO
     }
 }
 
-/// `tp_dealloc` of dicts: releases the keys and values.
+/// `tp_dealloc` of dicts: releases the keys and values, in constant stack
+/// however deep dicts nest ([`Graveyard`]).
 ///
 /// # Safety
 /// `op` must be a dict whose reference count has dropped to zero.
-unsafe extern "C-unwind" fn dict_dealloc(op: *mut PyObject) {
+pub(crate) unsafe extern "C-unwind" fn dict_dealloc(op: *mut PyObject) {
+    guard((), || {
+        // SAFETY: the caller's guarantee is what `clear` needs.
+        unsafe { Graveyard::dealloc_container(op, clear) }
+    })
+}
+
+/// Releases the keys and values of a dead dict into `graveyard`.
+///
+/// # Safety
+/// `op` must be a dict whose reference count has dropped to zero.
+pub(crate) unsafe fn clear(op: *mut PyObject, graveyard: &mut Graveyard) {
     let d = op.cast::<DictObject>();
-    // SAFETY: the caller guarantees `op` is a dead dict: its vector (if any)
-    // came from `Box::into_raw` and is taken back once, each key and value
-    // is an owned reference, and the memory is freed last, once.
+    // SAFETY: per the contract, `op` is a dead dict: its vector (if any)
+    // came from `Box::into_raw` and is taken back once (the field is
+    // cleared first), and each key and value is an owned reference.
     unsafe {
-        if !(*d).entries.is_null() {
-            let entries = Box::from_raw((*d).entries);
-            for (k, v) in entries.iter() {
-                decref(*k);
-                decref(*v);
+        let entries = core::mem::replace(&mut (*d).entries, null_mut());
+        if !entries.is_null() {
+            for (k, v) in *Box::from_raw(entries) {
+                graveyard.release(k);
+                graveyard.release(v);
             }
         }
-        typeobj::free_object(op);
     }
 }
 
-/// `tp_repr` of dicts: `{k: v, ...}`.
+/// Entry `i` as new references to its key and value, or None past the end.
+///
+/// # Safety
+/// `op` must be a live dict.
+unsafe fn entry(op: *mut PyObject, i: usize) -> Option<(*mut PyObject, *mut PyObject)> {
+    // SAFETY: the caller guarantees `op` is a live dict; the borrow of its
+    // entries ends here, and its keys and values are live.
+    unsafe {
+        let (k, v) = *entries(op).get(i)?;
+        Some((new_ref(k), new_ref(v)))
+    }
+}
+
+/// `tp_repr` of dicts: `{k: v, ...}`; `{...}` for a dict inside its own
+/// repr. As CPython's, it walks the entries by position and holds each key
+/// and value while their reprs run, which may change the dict.
 ///
 /// # Safety
 /// `op` must be a live dict.
 unsafe extern "C-unwind" fn dict_repr(op: *mut PyObject) -> *mut PyObject {
-    let mut parts = Vec::new();
-    // SAFETY: the caller guarantees `op` is a live dict; its keys and values
-    // are live objects it holds references to.
-    for &(k, v) in unsafe { entries(op) }.iter() {
-        // SAFETY: `k` and `v` are live (see above).
-        let (Ok(k), Ok(v)) = (unsafe { (protocol::repr_string(k), protocol::repr_string(v)) })
-        else {
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live dict.
+        if unsafe { len(op) } == 0 {
+            return unicode::from_str("{}");
+        }
+        if protocol::repr_enter(op) {
+            return unicode::from_str("{...}");
+        }
+        let mut out = String::from("{");
+        let mut i = 0;
+        let mut shown = Ok(());
+        // SAFETY: `op` stays a live dict (the caller holds it); `k` and `v` are
+        // new references, released once.
+        while let Some((k, v)) = unsafe { entry(op, i) } {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            // SAFETY: as above.
+            shown = unsafe {
+                let r = protocol::push_repr(&mut out, k).and_then(|()| {
+                    out.push_str(": ");
+                    protocol::push_repr(&mut out, v)
+                });
+                decref(k);
+                decref(v);
+                r
+            };
+            if shown.is_err() {
+                break;
+            }
+            i += 1;
+        }
+        protocol::repr_leave(op);
+        if shown.is_err() {
             return null_mut();
-        };
-        parts.push(format!("{k}: {v}"));
-    }
-    unicode::from_string(format!("{{{}}}", parts.join(", ")))
+        }
+        out.push('}');
+        unicode::from_string(out)
+    })
 }
 
 /// `dict`.
@@ -103,30 +157,44 @@ pub fn new() -> PyResult<*mut PyObject> {
 
 /// Whether two keys are the same key, as Python's `==` on the hashable
 /// built-in types: numbers by value across int, bool and float (`1 == 1.0
-/// == True`), str and bytes by content, tuples item by item; any other
-/// object only equals itself.
+/// == True`), str and bytes by content, tuples item by item (nested ones
+/// through the recursion guard: `RecursionError("maximum recursion depth
+/// exceeded in comparison")`, as CPython's rich comparison); any other
+/// object only equals itself. No user code runs.
 ///
 /// # Safety
 /// Both must be live objects (tuples among them holding live items).
-unsafe fn key_eq(a: *mut PyObject, b: *mut PyObject) -> bool {
+unsafe fn key_eq(a: *mut PyObject, b: *mut PyObject) -> PyResult<bool> {
     if a == b {
-        return true;
+        return Ok(true);
     }
     // SAFETY: the caller guarantees both are live, and the items of tuples
     // among them; `data` and `items` are read only after the type checks.
     unsafe {
         if let (Some(x), Some(y)) = (number(a), number(b)) {
-            return x == y;
+            return Ok(x == y);
         }
         if unicode::check(a) && unicode::check(b) || bytes::check(a) && bytes::check(b) {
-            return unicode::data(a) == unicode::data(b);
+            return Ok(unicode::data(a) == unicode::data(b));
         }
         if tuple::check(a) && tuple::check(b) {
             let (x, y) = (tuple::items(a), tuple::items(b));
-            return x.len() == y.len() && x.iter().zip(y).all(|(&p, &q)| key_eq(p, q));
+            if x.len() != y.len() {
+                return Ok(false);
+            }
+            protocol::enter_recursive_call(" in comparison")?;
+            let mut equal = Ok(true);
+            for (&p, &q) in x.iter().zip(y) {
+                equal = key_eq(p, q);
+                if equal != Ok(true) {
+                    break;
+                }
+            }
+            protocol::leave_recursive_call();
+            return equal;
         }
     }
-    false
+    Ok(false)
 }
 
 /// The value of a number key: an int, or a float.
@@ -178,25 +246,34 @@ pub unsafe fn len(op: *mut PyObject) -> usize {
 }
 
 /// Stores `value` under `key` (both borrowed; the dict takes references).
+/// Fails only when comparing nested tuple keys recurses too deeply.
 ///
 /// # Safety
 /// `op` must be a dict; `key` and `value` live objects (a tuple key with
 /// live items, as `key_eq` compares them).
-pub unsafe fn set_item(op: *mut PyObject, key: *mut PyObject, value: *mut PyObject) {
+pub unsafe fn set_item(
+    op: *mut PyObject,
+    key: *mut PyObject,
+    value: *mut PyObject,
+) -> PyResult<()> {
     // SAFETY: the caller guarantees `op` is a dict and `key`, `value` live
     // (tuple keys with live items), which holds for the keys stored before
-    // too; the reference the dict held to a replaced value is released
-    // once.
+    // too. Each borrow of the entries ends before the next statement; the
+    // replaced value is released after the dict was changed, as its
+    // deallocation may run code that uses the dict.
     unsafe {
-        incref(value);
-        let e = entries(op);
-        if let Some(slot) = e.iter_mut().find(|(k, _)| key_eq(*k, key)) {
-            let old = core::mem::replace(&mut slot.1, value);
-            decref(old);
-        } else {
-            e.push((new_ref(key), value));
+        let mut i = 0;
+        while let Some(&(k, _)) = entries(op).get(i) {
+            if key_eq(k, key)? {
+                let old = core::mem::replace(&mut entries(op)[i].1, new_ref(value));
+                decref(old);
+                return Ok(());
+            }
+            i += 1;
         }
+        entries(op).push((new_ref(key), new_ref(value)));
     }
+    Ok(())
 }
 
 /// The value stored under the str key `key`, borrowed, or NULL.

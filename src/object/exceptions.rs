@@ -3,6 +3,7 @@
 
 use super::typeobj::{builtin, PyType_Type};
 use super::*;
+use crate::capi::guard;
 use crate::errors::{self, PyResult};
 use core::ffi::CStr;
 use core::ptr::null_mut;
@@ -20,34 +21,40 @@ pub struct PyBaseExceptionObject {
 /// empty tuple when NULL).
 ///
 /// # Safety
-/// `ty` must be a ready exception class; `args` NULL or a live tuple.
+/// `ty` must be a ready exception class; `args` and `kwds` NULL or live.
 unsafe extern "C-unwind" fn exc_new(
     ty: *mut PyTypeObject,
     args: *mut PyObject,
-    _kwds: *mut PyObject,
+    kwds: *mut PyObject,
 ) -> *mut PyObject {
-    // SAFETY: the caller guarantees `ty` is a ready type.
-    let Ok(op) = (unsafe { typeobj::alloc(ty, 0) }) else {
-        return null_mut();
-    };
-    // SAFETY: `op` is a new instance of an exception class (laid out as
-    // `PyBaseExceptionObject`) that nobody else sees, owned here; the
-    // caller guarantees a non-NULL `args` is live.
-    unsafe {
-        let args = if args.is_null() {
-            match tuple::empty() {
-                Ok(t) => t,
-                Err(_) => {
-                    decref(op);
-                    return null_mut();
-                }
-            }
-        } else {
-            new_ref(args)
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees both are NULL or live.
+        if unsafe { protocol::check_args(args, kwds) }.is_err() {
+            return null_mut();
+        }
+        // SAFETY: the caller guarantees `ty` is a ready type.
+        let Ok(op) = (unsafe { typeobj::alloc(ty, 0) }) else {
+            return null_mut();
         };
-        (*op.cast::<PyBaseExceptionObject>()).args = args;
-    }
-    op
+        // SAFETY: `op` is a new instance of an exception class (laid out as
+        // `PyBaseExceptionObject`) that nobody else sees, owned here; the
+        // caller guarantees a non-NULL `args` is live.
+        unsafe {
+            let args = if args.is_null() {
+                match tuple::empty() {
+                    Ok(t) => t,
+                    Err(_) => {
+                        decref(op);
+                        return null_mut();
+                    }
+                }
+            } else {
+                new_ref(args)
+            };
+            (*op.cast::<PyBaseExceptionObject>()).args = args;
+        }
+        op
+    })
 }
 
 /// The name CPython's messages give a type: `tp_name`, which for a class
@@ -70,56 +77,84 @@ unsafe fn message_name<'a>(ty: *mut PyTypeObject) -> &'a str {
 /// are refused.
 ///
 /// # Safety
-/// `op` must be a live exception instance, `args` NULL or a live tuple,
-/// `kwds` NULL or a live object.
+/// `op` must be a live exception instance, `args` and `kwds` NULL or live.
 unsafe extern "C-unwind" fn exc_init(
     op: *mut PyObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> c_int {
-    if !kwds.is_null() {
-        // SAFETY: `kwds` is not NULL, so by the caller's contract it is
-        // live; its length is read only once it is known to be a dict, and
-        // `op` is live, so its type is.
-        unsafe {
-            if !dict::check(kwds) {
-                errors::bad_internal_call();
-                return -1;
-            }
-            if dict::len(kwds) > 0 {
-                errors::type_error(&format!(
-                    "{}() takes no keyword arguments",
-                    message_name(type_of(op))
-                ));
-                return -1;
+    guard(-1, || {
+        // SAFETY: the caller guarantees both are NULL or live.
+        if unsafe { protocol::check_args(args, kwds) }.is_err() {
+            return -1;
+        }
+        if !kwds.is_null() {
+            // SAFETY: `kwds` is a dict (checked above), and `op` is live, so its
+            // type is.
+            unsafe {
+                if dict::len(kwds) > 0 {
+                    errors::type_error(&format!(
+                        "{}() takes no keyword arguments",
+                        message_name(type_of(op))
+                    ));
+                    return -1;
+                }
             }
         }
-    }
-    if !args.is_null() {
-        let e = op.cast::<PyBaseExceptionObject>();
-        // SAFETY: the caller guarantees `op` is a live exception instance,
-        // whose `args` is NULL or an owned reference (replaced here), and a
-        // non-NULL `args` live.
-        unsafe {
-            let old = core::mem::replace(&mut (*e).args, new_ref(args));
-            xdecref(old);
+        if !args.is_null() {
+            let e = op.cast::<PyBaseExceptionObject>();
+            // SAFETY: the caller guarantees `op` is a live exception instance,
+            // whose `args` is NULL or an owned reference (replaced here), and a
+            // non-NULL `args` live.
+            unsafe {
+                let old = core::mem::replace(&mut (*e).args, new_ref(args));
+                xdecref(old);
+            }
         }
-    }
-    0
+        0
+    })
 }
 
-/// `tp_dealloc` of the exception classes: releases `args`.
+/// `tp_dealloc` of the exception classes: releases `args`, in constant
+/// stack however deep exceptions nest in arguments ([`Graveyard`]).
 ///
 /// # Safety
 /// `op` must be an exception instance whose reference count has dropped to
 /// zero.
-unsafe extern "C-unwind" fn exc_dealloc(op: *mut PyObject) {
-    // SAFETY: the caller guarantees `op` is a dead exception instance: its
-    // `args` is NULL or an owned reference, and the memory is freed last,
-    // once.
+pub(crate) unsafe extern "C-unwind" fn exc_dealloc(op: *mut PyObject) {
+    guard((), || {
+        // SAFETY: the caller's guarantee is what `clear` needs.
+        unsafe { Graveyard::dealloc_container(op, clear) }
+    })
+}
+
+/// Releases the argument tuple of a dead exception into `graveyard`.
+///
+/// # Safety
+/// `op` must be an exception instance whose reference count has dropped to
+/// zero.
+pub(crate) unsafe fn clear(op: *mut PyObject, graveyard: &mut Graveyard) {
+    // SAFETY: per the contract, `args` is NULL or an owned reference,
+    // released once (the field is cleared first).
     unsafe {
-        xdecref((*op.cast::<PyBaseExceptionObject>()).args);
-        typeobj::free_object(op);
+        let args = core::mem::replace(&mut (*op.cast::<PyBaseExceptionObject>()).args, null_mut());
+        graveyard.release(args);
+    }
+}
+
+/// Runs `f` with the argument tuple of `op`, held meanwhile: the user code
+/// `f` runs (a `tp_repr`) may replace it (`tp_init`).
+///
+/// # Safety
+/// `op` must be a live exception instance.
+unsafe fn with_args<R>(op: *mut PyObject, f: impl FnOnce(*mut PyObject) -> R) -> R {
+    // SAFETY: the caller guarantees `op` is a live exception instance, so
+    // its `args` is a live tuple; the reference taken is released once.
+    unsafe {
+        let args = new_ref(args_of(op));
+        let r = f(args);
+        decref(args);
+        r
     }
 }
 
@@ -129,16 +164,17 @@ unsafe extern "C-unwind" fn exc_dealloc(op: *mut PyObject) {
 /// # Safety
 /// `op` must be a live exception instance.
 unsafe extern "C-unwind" fn exc_str(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live exception instance, so
-    // its `args` is a live tuple, whose items are live.
-    unsafe {
-        let args = args_of(op);
-        match tuple::items(args) {
-            [] => unicode::from_str(""),
-            [one] => protocol::str_object(*one).unwrap_or(null_mut()),
-            _ => protocol::str_object(args).unwrap_or(null_mut()),
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live exception instance; its
+        // `args` is a live tuple of live items, held meanwhile.
+        unsafe {
+            with_args(op, |args| match tuple::items(args) {
+                [] => unicode::from_str(""),
+                [one] => protocol::str_object(*one).unwrap_or(null_mut()),
+                _ => protocol::str_object(args).unwrap_or(null_mut()),
+            })
         }
-    }
+    })
 }
 
 /// `tp_str` of `KeyError`: the repr of the one argument, else as
@@ -147,14 +183,16 @@ unsafe extern "C-unwind" fn exc_str(op: *mut PyObject) -> *mut PyObject {
 /// # Safety
 /// `op` must be a live exception instance.
 unsafe extern "C-unwind" fn key_error_str(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live exception instance, so
-    // its `args` is a live tuple, whose items are live.
-    unsafe {
-        match tuple::items(args_of(op)) {
-            [one] => protocol::repr_object(*one).unwrap_or(null_mut()),
-            _ => exc_str(op),
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live exception instance; its
+        // `args` is a live tuple of live items, held meanwhile.
+        unsafe {
+            with_args(op, |args| match tuple::items(args) {
+                [one] => protocol::repr_object(*one).unwrap_or(null_mut()),
+                _ => exc_str(op),
+            })
         }
-    }
+    })
 }
 
 /// `tp_repr` of the exception classes: `Name(arg)` or `Name(args...)`.
@@ -162,20 +200,42 @@ unsafe extern "C-unwind" fn key_error_str(op: *mut PyObject) -> *mut PyObject {
 /// # Safety
 /// `op` must be a live exception instance.
 unsafe extern "C-unwind" fn exc_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live exception instance, so
-    // its type is a type object and its `args` a live tuple of live items.
-    unsafe {
-        let name = typeobj::short_name(type_of(op));
-        let args = args_of(op);
-        let shown = match tuple::items(args) {
-            [one] => protocol::repr_string(*one).map(|r| format!("({r})")),
-            _ => protocol::repr_string(args),
-        };
-        match shown {
-            Ok(s) => unicode::from_string(format!("{name}{s}")),
-            Err(_) => null_mut(),
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live exception instance, so
+        // its type is a type object; its `args` is a live tuple of live items,
+        // held meanwhile.
+        unsafe {
+            let mut out = repr_prefix(op);
+            let shown: PyResult<()> = with_args(op, |args| {
+                // One argument shows as `(repr)`, others as the tuple's repr.
+                let one = tuple::len(args) == 1;
+                if one {
+                    out.push('(');
+                }
+                protocol::push_repr(&mut out, if one { tuple::get(args, 0) } else { args })?;
+                if one {
+                    out.push(')');
+                }
+                Ok(())
+            });
+            match shown {
+                Ok(()) => unicode::from_string(out),
+                Err(_) => null_mut(),
+            }
         }
-    }
+    })
+}
+
+/// The start of the repr of an exception: its class's short name. Out of
+/// line: `exc_repr` is a frame of every level of a nested repr.
+///
+/// # Safety
+/// `op` must be a live exception instance.
+#[inline(never)]
+unsafe fn repr_prefix(op: *mut PyObject) -> String {
+    // SAFETY: the caller guarantees `op` is live, so its type is a type
+    // object.
+    unsafe { typeobj::short_name(type_of(op)) }.to_string()
 }
 
 const fn exc_type(

@@ -2,7 +2,9 @@
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::*;
+use crate::capi::guard;
 use crate::errors::{self, PyResult};
+use core::ptr::null_mut;
 
 /// A `float` object.
 #[repr(C)]
@@ -18,8 +20,10 @@ pub struct FloatObject {
 /// # Safety
 /// `op` must be a live float.
 unsafe extern "C-unwind" fn float_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live float.
-    unicode::from_string(repr_f64(unsafe { (*op.cast::<FloatObject>()).value }))
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live float.
+        unicode::from_string(repr_f64(unsafe { (*op.cast::<FloatObject>()).value }))
+    })
 }
 
 /// `float`.

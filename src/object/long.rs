@@ -2,7 +2,9 @@
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::*;
+use crate::capi::guard;
 use crate::errors::{self, PyResult};
+use core::ptr::null_mut;
 
 /// An `int` object: a 128-bit two's complement value in two words.
 #[repr(C)]
@@ -31,8 +33,10 @@ impl PyLongObject {
 /// # Safety
 /// `op` must be a live int.
 unsafe extern "C-unwind" fn long_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live int.
-    unicode::from_string(unsafe { value(op) }.to_string())
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live int.
+        unicode::from_string(unsafe { value(op) }.to_string())
+    })
 }
 
 /// `int`.

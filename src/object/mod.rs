@@ -257,10 +257,113 @@ pub unsafe fn dealloc(op: *mut PyObject) {
     unsafe {
         let ty = (*op).ob_type;
         match (*ty).tp_dealloc {
-            Some(f) => f(op),
-            None => typeobj::default_dealloc(op),
+            // `default_dealloc`'s body directly: its guard is for C callers.
+            Some(f) if !core::ptr::fn_addr_eq(f, typeobj::default_dealloc as DeallocFn) => f(op),
+            _ => typeobj::free_object(op),
         }
     }
+}
+
+/// The type of a `tp_dealloc` slot function.
+type DeallocFn = unsafe extern "C-unwind" fn(*mut PyObject);
+
+/// Releases the references a dead container holds into a [`Graveyard`].
+pub(crate) type ClearFn = unsafe fn(*mut PyObject, &mut Graveyard);
+
+/// The containers of the object model a [`Graveyard`] frees itself: their
+/// `tp_dealloc` and how to release their references.
+const CONTAINERS: [(DeallocFn, ClearFn); 3] = [
+    (tuple::tuple_dealloc, tuple::clear),
+    (dict::dict_dealloc, dict::clear),
+    (exceptions::exc_dealloc, exceptions::clear),
+];
+
+/// The dead containers that the deallocation of another released, waiting
+/// to be freed. Freeing them one after the other from a loop rather than
+/// from inside the deallocation that released them keeps the stack flat
+/// however deeply tuples, dicts and exceptions nest (what CPython's
+/// trashcan does for its containers). Any other object is deallocated at
+/// once.
+pub(crate) struct Graveyard(Vec<*mut PyObject>);
+
+impl Graveyard {
+    /// Deallocates the dead container `op`: releases its references with
+    /// `clear`, frees it, then frees the containers that released.
+    ///
+    /// # Safety
+    /// `op` must be an object whose reference count has dropped to zero, of
+    /// a type whose references `clear` releases.
+    pub(crate) unsafe fn dealloc_container(op: *mut PyObject, clear: ClearFn) {
+        let mut graveyard = Graveyard(Vec::new());
+        // SAFETY: per the contract: `op` is dead; its references are
+        // released once, then its memory freed once.
+        unsafe {
+            clear(op, &mut graveyard);
+            typeobj::free_object(op);
+            graveyard.bury();
+        }
+    }
+
+    /// `Py_XDECREF(op)`, except that a container of [`CONTAINERS`] whose
+    /// count drops to zero is kept, to be freed by [`Graveyard::bury`].
+    ///
+    /// # Safety
+    /// `op` must be NULL or an owned reference to a live object.
+    #[inline(always)]
+    pub(crate) unsafe fn release(&mut self, op: *mut PyObject) {
+        if op.is_null() {
+            return;
+        }
+        // SAFETY: the caller guarantees `op` is live and its reference owned.
+        unsafe {
+            let rc = refcnt(op);
+            if rc.load(Ordering::Relaxed) >= _Py_IMMORTAL_REFCNT
+                || rc.fetch_sub(1, Ordering::AcqRel) != 1
+            {
+                return;
+            }
+            // The count went from 1 to 0: nobody else can reach `op`.
+            if clear_of(op).is_some() && self.0.try_reserve(1).is_ok() {
+                self.0.push(op);
+            } else {
+                dealloc(op);
+            }
+        }
+    }
+
+    /// Frees the containers kept, releasing their references into this
+    /// graveyard, until none is left.
+    ///
+    /// # Safety
+    /// The containers kept are dead (`release` put them there).
+    unsafe fn bury(&mut self) {
+        while let Some(op) = self.0.pop() {
+            // SAFETY: `op` is a dead container of `CONTAINERS` (`release`),
+            // freed once: its references released, then its memory.
+            unsafe {
+                if let Some(clear) = clear_of(op) {
+                    clear(op, self);
+                    typeobj::free_object(op);
+                }
+            }
+        }
+    }
+}
+
+/// How to release the references of `op` when its type deallocates with
+/// one of [`CONTAINERS`].
+///
+/// # Safety
+/// `op` must point to an unfreed object.
+#[inline]
+unsafe fn clear_of(op: *mut PyObject) -> Option<ClearFn> {
+    // SAFETY: the caller guarantees the header of `op` is readable, so its
+    // type is a type object.
+    let dealloc = unsafe { (*type_of(op)).tp_dealloc }?;
+    CONTAINERS
+        .iter()
+        .find(|(d, _)| core::ptr::fn_addr_eq(*d, dealloc))
+        .map(|&(_, clear)| clear)
 }
 
 /// The object's type.
@@ -340,4 +443,43 @@ pub unsafe fn try_incref(op: *mut PyObject) -> bool {
 pub unsafe fn decref_in_dealloc(op: *mut PyObject) -> Py_ssize_t {
     // SAFETY: per the contract.
     unsafe { refcnt(op) }.fetch_sub(1, Ordering::AcqRel) - 1
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every slot function of `src/object` (an `extern "C-unwind" fn` that
+    /// a type object stores, which C code may call) runs its body inside
+    /// `guard`: no panic unwinds into C.
+    #[test]
+    fn every_slot_goes_through_the_guard() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/object");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut lines = text.lines();
+            while let Some(line) = lines.next() {
+                let definition = line
+                    .trim_start_matches("pub(crate) ")
+                    .trim_start_matches("pub ");
+                if !definition.starts_with("unsafe extern \"C-unwind\" fn") {
+                    continue;
+                }
+                // The body starts after the signature's opening brace.
+                let mut sig = line.to_string();
+                while !sig.trim_end().ends_with('{') {
+                    sig = lines.next().unwrap().to_string();
+                }
+                let body = lines.next().unwrap().trim();
+                assert!(
+                    body.starts_with("guard("),
+                    "{}: slot `{}` does not start with guard(",
+                    path.display(),
+                    line
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 30, "only {checked} slots found");
+    }
 }

@@ -3,13 +3,15 @@
 use super::long::{PyLongObject, PyLong_Type};
 use super::typeobj::{builtin, PyType_Type};
 use super::*;
+use crate::capi::guard;
+use core::ptr::null_mut;
 
 /// `tp_repr` of `None`: `"None"`.
 ///
 /// # Safety
 /// None: `_op` is not read (the slot's type is `unsafe`).
 unsafe extern "C-unwind" fn none_repr(_op: *mut PyObject) -> *mut PyObject {
-    unicode::from_str("None")
+    guard(null_mut(), || unicode::from_str("None"))
 }
 
 /// `tp_repr` of bool: `"True"` or `"False"`.
@@ -17,7 +19,9 @@ unsafe extern "C-unwind" fn none_repr(_op: *mut PyObject) -> *mut PyObject {
 /// # Safety
 /// None: `op` is only compared with `Py_True`, never read.
 unsafe extern "C-unwind" fn bool_repr(op: *mut PyObject) -> *mut PyObject {
-    unicode::from_str(if op == py_true() { "True" } else { "False" })
+    guard(null_mut(), || {
+        unicode::from_str(if op == py_true() { "True" } else { "False" })
+    })
 }
 
 /// The type of `None`.

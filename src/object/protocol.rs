@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::errors::{self, PyResult, Raised};
+use core::cell::RefCell;
 use core::ptr::null_mut;
 
 /// The recursion limit of the guard (`sys.getrecursionlimit()`).
@@ -78,39 +79,73 @@ pub unsafe fn check_call_args(args: *mut PyObject, kwds: *mut PyObject) -> PyRes
 /// The end of the `RecursionError` message of a call.
 const CALLING: &str = " while calling a Python object";
 
-/// `PyObject_Call`: calls `callable(*args, **kwds)` and checks that the
-/// result agrees with the error indicator.
+/// Checks the arguments of a call slot (`tp_call`, `tp_new`, `tp_init`),
+/// which C code may call directly: `args` NULL or a tuple, `kwds` NULL or a
+/// dict, else `SystemError("bad argument to internal function")`.
 ///
 /// # Safety
-/// `callable` must be live, `args` a tuple, `kwds` NULL or a dict.
+/// Both must be NULL or live.
+#[inline]
+pub unsafe fn check_args(args: *mut PyObject, kwds: *mut PyObject) -> PyResult<()> {
+    // SAFETY: per the contract, each is checked for NULL first.
+    let ok =
+        unsafe { (args.is_null() || tuple::check(args)) && (kwds.is_null() || dict::check(kwds)) };
+    if ok {
+        Ok(())
+    } else {
+        Err(errors::bad_internal_call())
+    }
+}
+
+/// `PyObject_Call`: calls `callable(*args, **kwds)` and checks that the
+/// result agrees with the error indicator. `args` that is no tuple (NULL
+/// included) and `kwds` that is no dict raise `SystemError`.
+///
+/// # Safety
+/// `callable` must be live, `args` and `kwds` NULL or live.
 pub unsafe fn call(
     callable: *mut PyObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> PyResult<*mut PyObject> {
-    // SAFETY: the caller guarantees `callable` is live, so its type is.
-    let Some(f) = (unsafe { (*type_of(callable)).tp_call }) else {
+    // SAFETY: the caller guarantees both are NULL or live.
+    if args.is_null() || unsafe { check_args(args, kwds) }.is_err() {
+        return Err(errors::bad_internal_call());
+    }
+    // SAFETY: the caller guarantees `callable` is live.
+    let ty = unsafe { type_of(callable) };
+    if ty.is_null() {
+        // Only a static type object that `PyType_Ready` has not seen has no
+        // type of its own.
+        // SAFETY: such a type object is what `require_ready` reads.
+        unsafe { typeobj::require_ready(callable.cast()) }?;
+        return Err(errors::bad_internal_call());
+    }
+    // SAFETY: `ty` is the type of a live object.
+    let Some(f) = (unsafe { (*ty).tp_call }) else {
         return Err(errors::type_error(&format!(
             "'{}' object is not callable",
             // SAFETY: as above.
             unsafe { typeobj::type_name_of(callable) }
         )));
     };
-    // C functions do not count in the recursion depth (SPEC §2.8), but
-    // they stop too when the stack is nearly full.
     // SAFETY: as above.
-    let counted = !unsafe { cfunction::check(callable) };
-    if counted {
-        enter_recursive_call(CALLING)?;
-    } else {
+    let result = if unsafe { cfunction::check(callable) } {
+        // A built-in function adds no level (SPEC §9.5), but it stops too
+        // when the stack is nearly full. Its call slot's body is called
+        // directly: the slot's checks and guard are for C callers.
         check_stack(CALLING)?;
-    }
-    // SAFETY: `tp_call` of the callable's own type, with the callable and
-    // what the caller guarantees: `args` a tuple, `kwds` NULL or a dict.
-    let result = unsafe { f(callable, args, kwds) };
-    if counted {
+        // SAFETY: a built-in function, `args` a tuple and `kwds` NULL or a
+        // dict (checked above).
+        unsafe { cfunction::call(callable, args, kwds) }.unwrap_or(null_mut())
+    } else {
+        enter_recursive_call(CALLING)?;
+        // SAFETY: `tp_call` of the callable's own type, with the callable,
+        // `args` a tuple and `kwds` NULL or a dict (checked above).
+        let result = unsafe { f(callable, args, kwds) };
         leave_recursive_call();
-    }
+        result
+    };
     // SAFETY: `callable` is live; `result` is what the slot returned, NULL
     // or a new reference.
     unsafe { check_result(callable, result) }
@@ -153,78 +188,68 @@ pub unsafe fn check_result(
     }
 }
 
-/// The result of a `tp_repr`/`tp_str` slot: NULL without an exception set
-/// becomes a `SystemError`, as CPython's result check does for calls.
-fn slot_result(op: *mut PyObject) -> PyResult<*mut PyObject> {
-    if !op.is_null() {
-        Ok(op)
-    } else if errors::is_set() {
+/// The str `"<NULL>"`: what repr and str show for NULL (an unfilled tuple
+/// slot).
+#[cold]
+#[inline(never)]
+fn null_text() -> PyResult<*mut PyObject> {
+    let r = unicode::from_str("<NULL>");
+    // A NULL str comes with MemoryError set.
+    if r.is_null() {
         Err(Raised)
     } else {
-        Err(errors::system_error(
-            "NULL result without error in PyObject_Repr or PyObject_Str",
-        ))
+        Ok(r)
     }
 }
 
-/// `PyObject_Repr`: a new str; `"<NULL>"` for NULL (an unfilled tuple slot).
-///
-/// # Safety
-/// `op` must be NULL or live.
-pub unsafe fn repr_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
-    if op.is_null() {
-        return slot_result(unicode::from_str("<NULL>"));
-    }
-    enter_recursive_call(" while getting the repr of an object")?;
-    // SAFETY: `op` is not NULL, so by the caller's contract it is live and
-    // its type a type object; `tp_repr` of its own type is called with it.
-    let r = unsafe {
-        match (*type_of(op)).tp_repr {
-            Some(f) => f(op),
-            None => unicode::from_string(format!(
-                "<{} object at {:p}>",
-                typeobj::name(type_of(op)),
-                op
-            )),
-        }
-    };
-    leave_recursive_call();
-    let r = slot_result(r)?;
-    // SAFETY: `r` is a new reference, not NULL (`slot_result`).
-    unsafe { ensure_str(r, "__repr__") }
+/// [`enter_recursive_call`] out of line: the frames of a nested repr stay
+/// small.
+#[inline(never)]
+fn enter_text_slot(where_: &str) -> PyResult<()> {
+    enter_recursive_call(where_)
 }
 
-/// `PyObject_Str`: a new str (falls back to `repr`).
+/// Calls the `tp_repr` or `tp_str` slot `f` of `op` under the recursion
+/// guard and checks that it returned a str. One frame of every level of a
+/// nested repr: the rest is out of line.
 ///
 /// # Safety
-/// `op` must be live.
-pub unsafe fn str_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
-    if op.is_null() {
-        return slot_result(unicode::from_str("<NULL>"));
-    }
-    // SAFETY: `op` is not NULL, so by the caller's contract it is live.
-    let Some(f) = (unsafe { (*type_of(op)).tp_str }) else {
-        // SAFETY: as above.
-        return unsafe { repr_object(op) };
-    };
-    enter_recursive_call(" while getting the str of an object")?;
-    // SAFETY: `tp_str` of the object's own type, called with the object.
+/// `op` must be live and `f` a text slot of its type.
+#[inline(always)]
+unsafe fn call_text_slot(
+    op: *mut PyObject,
+    f: unsafe extern "C-unwind" fn(*mut PyObject) -> *mut PyObject,
+    where_: &str,
+    slot: &'static str,
+) -> PyResult<*mut PyObject> {
+    enter_text_slot(where_)?;
+    // SAFETY: per the contract.
     let r = unsafe { f(op) };
     leave_recursive_call();
-    let r = slot_result(r)?;
-    // SAFETY: `r` is a new reference, not NULL (`slot_result`).
-    unsafe { ensure_str(r, "__str__") }
+    // SAFETY: `r` is NULL or a new reference, as a slot returns.
+    if !r.is_null() && unsafe { unicode::check(r) } {
+        Ok(r)
+    } else {
+        // SAFETY: as above.
+        Err(unsafe { bad_text_result(r, slot) })
+    }
 }
 
-/// `r` itself if it is a str; else it is released and a `TypeError` set.
+/// The error of a text slot that returned no str: NULL without an
+/// exception set becomes a `SystemError` (as CPython's result check does
+/// for calls), another object a `TypeError` (the object is released).
 ///
 /// # Safety
-/// `r` must be an owned reference to a live object (it is consumed on
-/// failure).
-unsafe fn ensure_str(r: *mut PyObject, slot: &str) -> PyResult<*mut PyObject> {
-    // SAFETY: the caller guarantees `r` is live.
-    if unsafe { unicode::check(r) } {
-        return Ok(r);
+/// `r` must be NULL or an owned reference to a live object.
+#[cold]
+#[inline(never)]
+unsafe fn bad_text_result(r: *mut PyObject, slot: &str) -> Raised {
+    if r.is_null() {
+        return if errors::is_set() {
+            Raised
+        } else {
+            errors::system_error("NULL result without error in PyObject_Repr or PyObject_Str")
+        };
     }
     // SAFETY: `r` is live, and the caller's reference, given up once its
     // type name was copied.
@@ -233,9 +258,93 @@ unsafe fn ensure_str(r: *mut PyObject, slot: &str) -> PyResult<*mut PyObject> {
         decref(r);
         name
     };
-    Err(errors::type_error(&format!(
-        "{slot} returned non-string (type {name})"
-    )))
+    errors::type_error(&format!("{slot} returned non-string (type {name})"))
+}
+
+/// `PyObject_Repr`: a new str; `"<NULL>"` for NULL (an unfilled tuple slot).
+///
+/// # Safety
+/// `op` must be NULL or live.
+pub unsafe fn repr_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
+    if op.is_null() {
+        return null_text();
+    }
+    // SAFETY: `op` is not NULL, so by the caller's contract it is live and
+    // its type a type object; the repr of `object` serves a type that has
+    // none (one that is not ready).
+    unsafe {
+        let f = (*type_of(op)).tp_repr.unwrap_or(typeobj::object_repr);
+        call_text_slot(op, f, " while getting the repr of an object", "__repr__")
+    }
+}
+
+/// `PyObject_Str`: a new str (falls back to `repr`).
+///
+/// # Safety
+/// `op` must be NULL or live.
+pub unsafe fn str_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
+    if op.is_null() {
+        return null_text();
+    }
+    // SAFETY: `op` is not NULL, so by the caller's contract it is live.
+    let Some(f) = (unsafe { (*type_of(op)).tp_str }) else {
+        // SAFETY: as above.
+        return unsafe { repr_object(op) };
+    };
+    // SAFETY: `tp_str` of the object's own type, called with the object.
+    unsafe { call_text_slot(op, f, " while getting the str of an object", "__str__") }
+}
+
+/// Appends `repr(op)` to `out` (`<NULL>` for NULL).
+///
+/// # Safety
+/// `op` must be NULL or live.
+#[inline(always)]
+pub unsafe fn push_repr(out: &mut String, op: *mut PyObject) -> PyResult<()> {
+    // SAFETY: the caller guarantees `op` is NULL or live; `r` is a new str
+    // reference, copied before it is released.
+    unsafe {
+        let r = repr_object(op)?;
+        out.push_str(unicode::as_str(r));
+        decref(r);
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// The containers whose repr is being computed on this thread
+    /// (CPython's `Py_ReprEnter` list), innermost last.
+    static REPR_ACTIVE: RefCell<Vec<*mut PyObject>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `Py_ReprEnter`: whether the repr of `op` is already being computed on
+/// this thread (a container that holds itself, which then shows as `...`);
+/// if not, `op` is recorded until [`repr_leave`]. Out of line, as
+/// `repr_leave`: the frames of a nested repr stay small.
+#[inline(never)]
+pub fn repr_enter(op: *mut PyObject) -> bool {
+    REPR_ACTIVE
+        .try_with(|active| {
+            let mut active = active.borrow_mut();
+            if active.contains(&op) {
+                true
+            } else {
+                active.push(op);
+                false
+            }
+        })
+        .unwrap_or(false)
+}
+
+/// `Py_ReprLeave`: the repr of `op` is done.
+#[inline(never)]
+pub fn repr_leave(op: *mut PyObject) {
+    let _ = REPR_ACTIVE.try_with(|active| {
+        let mut active = active.borrow_mut();
+        if let Some(i) = active.iter().rposition(|&o| o == op) {
+            active.remove(i);
+        }
+    });
 }
 
 /// `repr(op)` as Rust text.
@@ -342,7 +451,12 @@ pub unsafe fn getattr(op: *mut PyObject, name: &str) -> PyResult<*mut PyObject> 
     unsafe {
         if typeobj::check(op) {
             if name == "__name__" {
-                return slot_result(unicode::from_str(typeobj::short_name(op.cast())));
+                let name = unicode::from_str(typeobj::short_name(op.cast()));
+                return if name.is_null() {
+                    Err(Raised)
+                } else {
+                    Ok(name)
+                };
             }
             return Err(errors::set_string(
                 exceptions::attribute_error(),
@@ -369,7 +483,10 @@ pub unsafe fn getattr(op: *mut PyObject, name: &str) -> PyResult<*mut PyObject> 
     }
 }
 
-/// `PyObject_IsInstance(inst, cls)`: `cls` is a type or a tuple of types.
+/// `PyObject_IsInstance(inst, cls)`: `cls` is a type or a tuple of types
+/// (nested ones through the recursion guard, as CPython:
+/// `RecursionError("maximum recursion depth exceeded in
+/// __instancecheck__")`).
 ///
 /// # Safety
 /// Both must be live, and so must the items of a tuple `cls` (nested
@@ -379,12 +496,16 @@ pub unsafe fn is_instance(inst: *mut PyObject, cls: *mut PyObject) -> PyResult<b
     // `cls`; `cls` is used as a type only once it is known to be one.
     unsafe {
         if tuple::check(cls) {
+            enter_recursive_call(" in __instancecheck__")?;
+            let mut found = Ok(false);
             for &c in tuple::items(cls) {
-                if is_instance(inst, c)? {
-                    return Ok(true);
+                found = is_instance(inst, c);
+                if found != Ok(false) {
+                    break;
                 }
             }
-            return Ok(false);
+            leave_recursive_call();
+            return found;
         }
         if !typeobj::check(cls) {
             return Err(errors::type_error(

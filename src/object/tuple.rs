@@ -2,48 +2,72 @@
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::*;
-use crate::errors::PyResult;
+use crate::capi::guard;
+use crate::errors::{self, PyResult};
 use core::ptr::null_mut;
 
 const ITEMS_OFFSET: usize = core::mem::size_of::<PyVarObject>();
 
-/// `tp_dealloc` of tuples: releases the items.
+/// `tp_dealloc` of tuples: releases the items, in constant stack however
+/// deep tuples nest ([`Graveyard`]).
 ///
 /// # Safety
 /// `op` must be a tuple whose reference count has dropped to zero.
-unsafe extern "C-unwind" fn tuple_dealloc(op: *mut PyObject) {
-    // SAFETY: the caller guarantees `op` is a dead tuple: each item is NULL
-    // or an owned reference, and the memory is freed last, once, after the
-    // slice of items is no longer used.
+pub(crate) unsafe extern "C-unwind" fn tuple_dealloc(op: *mut PyObject) {
+    guard((), || {
+        // SAFETY: the caller's guarantee is what `clear` needs.
+        unsafe { Graveyard::dealloc_container(op, clear) }
+    })
+}
+
+/// Releases the items of a dead tuple into `graveyard`.
+///
+/// # Safety
+/// `op` must be a tuple whose reference count has dropped to zero; its
+/// items are released once.
+pub(crate) unsafe fn clear(op: *mut PyObject, graveyard: &mut Graveyard) {
+    // SAFETY: per the contract, each item is NULL or an owned reference.
     unsafe {
         for &item in items(op) {
-            xdecref(item);
+            graveyard.release(item);
         }
-        typeobj::free_object(op);
     }
 }
 
-/// `tp_repr` of tuples: `(a, b)`, `(a,)`, `()`.
+/// `tp_repr` of tuples: `(a, b)`, `(a,)`, `()`; `(...)` for a tuple
+/// inside its own repr.
 ///
 /// # Safety
 /// `op` must be a live tuple.
 unsafe extern "C-unwind" fn tuple_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live tuple; its items cannot
-    // change (tuples are immutable once shared) and it outlives this call.
-    let items = unsafe { items(op) };
-    let mut parts = Vec::with_capacity(items.len());
-    for &item in items {
-        // SAFETY: each item is NULL (shown as `<NULL>`) or live.
-        match unsafe { protocol::repr_string(item) } {
-            Ok(s) => parts.push(s),
-            Err(_) => return null_mut(),
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live tuple.
+        let n = unsafe { len(op) };
+        if n == 0 {
+            return unicode::from_str("()");
         }
-    }
-    let body = parts.join(", ");
-    unicode::from_string(if items.len() == 1 {
-        format!("({body},)")
-    } else {
-        format!("({body})")
+        if protocol::repr_enter(op) {
+            return unicode::from_str("(...)");
+        }
+        let mut out = String::from("(");
+        // SAFETY: `op` stays a live tuple of `n` slots (the caller holds it);
+        // each item is read when its turn comes and held while its repr runs,
+        // which may replace it in the tuple.
+        let shown = (0..n).try_for_each(|i| unsafe {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let item = xnew_ref(get(op, i));
+            let r = protocol::push_repr(&mut out, item);
+            xdecref(item);
+            r
+        });
+        protocol::repr_leave(op);
+        if shown.is_err() {
+            return null_mut();
+        }
+        out.push_str(if n == 1 { ",)" } else { ")" });
+        unicode::from_string(out)
     })
 }
 
@@ -71,13 +95,17 @@ pub unsafe fn check(op: *mut PyObject) -> bool {
     unsafe { type_check(op, &raw mut PyTuple_Type) }
 }
 
-/// A new tuple of `n` NULL items (the shared empty tuple for 0).
+/// A new tuple of `n` NULL items (the shared empty tuple for 0);
+/// `MemoryError` when it cannot be allocated.
 pub fn new(n: usize) -> PyResult<*mut PyObject> {
     if n == 0 {
         return empty();
     }
+    let Ok(n) = Py_ssize_t::try_from(n) else {
+        return Err(errors::no_memory());
+    };
     // SAFETY: PyTuple_Type is a ready static type; calloc zeroes the items.
-    unsafe { typeobj::alloc(&raw mut PyTuple_Type, n as Py_ssize_t) }
+    unsafe { typeobj::alloc(&raw mut PyTuple_Type, n) }
 }
 
 /// A new tuple holding new references to `objs`.
@@ -115,6 +143,23 @@ pub unsafe fn items<'a>(op: *mut PyObject) -> &'a [*mut PyObject] {
     // its `len(op)` item slots follow the header at `ITEMS_OFFSET` (pointer
     // aligned), allocated with it.
     unsafe { core::slice::from_raw_parts(op.cast::<u8>().add(ITEMS_OFFSET).cast(), len(op)) }
+}
+
+/// Item `i`, borrowed, read now (user code may have replaced it since the
+/// tuple was last looked at).
+///
+/// # Safety
+/// `op` must be a live tuple with more than `i` items.
+pub unsafe fn get(op: *mut PyObject, i: usize) -> *mut PyObject {
+    // SAFETY: the caller guarantees slot `i` is one of the tuple's, which
+    // follow the header at `ITEMS_OFFSET` (pointer aligned).
+    unsafe {
+        op.cast::<u8>()
+            .add(ITEMS_OFFSET)
+            .cast::<*mut PyObject>()
+            .add(i)
+            .read()
+    }
 }
 
 /// The item slots, for filling a new tuple.

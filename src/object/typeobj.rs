@@ -2,9 +2,13 @@
 //! generic slots every type inherits.
 
 use super::*;
+use crate::capi::guard;
 use crate::errors::{self, PyResult, Raised};
 use core::ffi::CStr;
 use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use parking_lot::Mutex;
+use std::collections::HashSet;
 
 /// A type object with CPython's defaults, for the static built-in types.
 pub const fn builtin(
@@ -23,7 +27,7 @@ pub const fn builtin(
         tp_name: name.as_ptr(),
         tp_basicsize: basicsize as Py_ssize_t,
         tp_itemsize: itemsize as Py_ssize_t,
-        tp_dealloc: None,
+        tp_dealloc: Some(default_dealloc),
         tp_repr: None,
         tp_str: None,
         tp_call: None,
@@ -165,57 +169,245 @@ pub unsafe fn type_name_of<'a>(op: *mut PyObject) -> &'a str {
     unsafe { message_name(type_of(op)) }
 }
 
-/// `PyType_Ready`: fills in the inherited slots of a user type.
+/// CPython's text for a class that would be among its own bases.
+const INHERITANCE_CYCLE: &str = "a __bases__ item causes an inheritance cycle";
+
+/// Serialises `PyType_Ready`: the slots of a type and its unready bases are
+/// written with it held, and published by the `Py_TPFLAGS_READY` bit
+/// ([`is_ready`]).
+static READY_LOCK: Mutex<()> = Mutex::new(());
+
+/// The atomic view of a type's `tp_flags`: `Py_TPFLAGS_READY` is set with
+/// release ordering once every slot is written, and read with acquire.
 ///
 /// # Safety
-/// `ty` must point to a type object that is ready (it is left alone) or
-/// writable, and not used by another thread meanwhile; the same holds for
-/// its `tp_base` (NULL or a type object, other than `ty`) and its bases.
+/// `ty` must point to a type object.
+unsafe fn flags<'a>(ty: *mut PyTypeObject) -> &'a AtomicU64 {
+    // SAFETY: the caller guarantees `ty` is a type object, so `tp_flags` is
+    // an aligned `c_ulong` (a u64 here); Rust code touches a type's flags
+    // only through this view once it may be shared.
+    unsafe { AtomicU64::from_ptr(&raw mut (*ty).tp_flags) }
+}
+
+/// The atomic view of an object's `ob_type`: `PyType_Ready` fills that of
+/// a static type while other threads may look at it.
+///
+/// # Safety
+/// `op` must point to an object header.
+unsafe fn meta<'a>(op: *mut PyTypeObject) -> &'a AtomicPtr<PyTypeObject> {
+    // SAFETY: the caller guarantees `op` starts with an object header, whose
+    // `ob_type` is an aligned pointer.
+    unsafe { AtomicPtr::from_ptr(&raw mut (*op).ob_base.ob_base.ob_type) }
+}
+
+/// Whether `ty` went through `PyType_Ready` (the built-in types always
+/// did). When it did, every slot it filled is visible to the caller.
+///
+/// # Safety
+/// `ty` must point to a type object.
+#[inline]
+pub unsafe fn is_ready(ty: *mut PyTypeObject) -> bool {
+    // SAFETY: per the contract.
+    unsafe { flags(ty) }.load(Ordering::Acquire) & Py_TPFLAGS_READY != 0
+}
+
+/// Requires a type that went through `PyType_Ready`: for the runtime's and
+/// the object model's constructors. Else `SystemError("type 'NAME' is not
+/// ready: call PyType_Ready() on it first")`.
+///
+/// # Safety
+/// `ty` must point to a type object (one that `PyType_Ready` has not seen
+/// included: see [`check_type_arg`]).
+#[inline]
+pub unsafe fn require_ready(ty: *mut PyTypeObject) -> PyResult<()> {
+    // SAFETY: per the contract.
+    if unsafe { is_ready(ty) } {
+        Ok(())
+    } else {
+        // SAFETY: per the contract.
+        Err(unsafe { not_ready(ty) })
+    }
+}
+
+/// Sets the error of [`require_ready`].
+///
+/// # Safety
+/// `ty` must point to a type object.
+#[cold]
+#[inline(never)]
+unsafe fn not_ready(ty: *mut PyTypeObject) -> Raised {
+    errors::system_error(&format!(
+        "type '{}' is not ready: call PyType_Ready() on it first",
+        // SAFETY: per the contract.
+        unsafe { name(ty) }
+    ))
+}
+
+/// Whether a type argument from C may be read as a type: its header names
+/// `type` or a subtype of it, or nothing (a static type `PyType_Ready` has
+/// not seen yet). Nothing past the header is read. The predicate of
+/// [`check_type_arg`], for `capi::required_kind`.
+///
+/// # Safety
+/// `op` must point to an object header.
+pub unsafe fn is_type_arg(op: *mut PyObject) -> bool {
+    // SAFETY: by the caller's contract `op` has a header.
+    let m = unsafe { meta(op.cast()) }.load(Ordering::Acquire);
+    // SAFETY: a non-NULL type in a header is a type object, whose bases
+    // `is_subtype` walks.
+    m.is_null() || unsafe { is_subtype(m, type_type()) }
+}
+
+/// Checks a type argument from C: not NULL and [`is_type_arg`]. Else
+/// `SystemError("bad argument to internal function")`.
+///
+/// # Safety
+/// `ty` must be NULL or point to an object header.
+pub unsafe fn check_type_arg(ty: *mut PyTypeObject) -> PyResult<()> {
+    // SAFETY: `ty` is not NULL, so by the caller's contract it has a header.
+    if !ty.is_null() && unsafe { is_type_arg(ty.cast()) } {
+        Ok(())
+    } else {
+        Err(errors::bad_internal_call())
+    }
+}
+
+/// `PyType_Ready`: fills in the inherited slots of a type and of its bases
+/// that are not ready yet, from the root down. Refuses, writing nothing: an
+/// argument or a base that is no type (`SystemError`), a chain of bases with
+/// a cycle, a base that does not allow subclassing, a basic size smaller
+/// than the base's (`TypeError`), a type without a name (`SystemError`).
+/// Readying a ready type does nothing; threads may ready one type at once.
+///
+/// # Safety
+/// `ty` must be NULL or point to an object header; if that names no type,
+/// `ty` must point to a type object, and so must each `tp_base` (NULL
+/// aside) of its chain of bases up to a ready one. Types that are not ready
+/// yet are written here; nobody else may write them meanwhile.
 pub unsafe fn ready(ty: *mut PyTypeObject) -> PyResult<()> {
-    // SAFETY: the caller guarantees `ty` is a type object, written only
-    // while not ready, and that its bases are ready or writable type
-    // objects, which is what the recursive `ready` and `inherit_slots` need
-    // (`base` is not `ty`).
+    // SAFETY: `check_type_arg` reads only the header; past it, `ty` is a
+    // type object (caller), and so are the bases `unready_chain` returns,
+    // which are written only with the lock held.
     unsafe {
-        if (*ty).tp_flags & Py_TPFLAGS_READY != 0 {
+        check_type_arg(ty)?;
+        if is_ready(ty) {
             return Ok(());
         }
-        if (*ty).tp_name.is_null() {
-            return Err(errors::system_error(
-                "Type does not define the tp_name field.",
-            ));
+        let _serial = READY_LOCK.lock();
+        if is_ready(ty) {
+            return Ok(());
         }
-        if (*ty).tp_base.is_null() && ty != object_type() {
-            (*ty).tp_base = object_type();
+        let chain = unready_chain(ty)?;
+        check_chain(&chain)?;
+        for &t in chain.iter().rev() {
+            fill_in(t);
         }
-        let base = (*ty).tp_base;
-        if !base.is_null() {
-            ready(base)?;
+    }
+    Ok(())
+}
+
+/// `ty` and its bases up to the first ready one, derived first. Refuses a
+/// base that is no type, and a cycle.
+///
+/// # Safety
+/// As for [`ready`], with `READY_LOCK` held; `ty` passed `check_type_arg`.
+unsafe fn unready_chain(ty: *mut PyTypeObject) -> PyResult<Vec<*mut PyTypeObject>> {
+    let mut chain = Vec::new();
+    let mut seen = HashSet::new();
+    let mut t = ty;
+    // SAFETY: each `t` is `ty` or a base of the chain: checked to be a type
+    // before its flags or its base are read.
+    unsafe {
+        while !t.is_null() {
+            check_type_arg(t)?;
+            if is_ready(t) {
+                break;
+            }
+            if !seen.insert(t) {
+                return Err(errors::type_error(INHERITANCE_CYCLE));
+            }
+            chain.push(t);
+            t = (*t).tp_base;
+        }
+    }
+    Ok(chain)
+}
+
+/// The checks of [`ready`] on the types of an [`unready_chain`], from the
+/// root down, before anything is written.
+///
+/// # Safety
+/// `chain` must come from `unready_chain`, with `READY_LOCK` still held.
+unsafe fn check_chain(chain: &[*mut PyTypeObject]) -> PyResult<()> {
+    // The basic size the previous (base) type of the chain will have.
+    let mut inherited: Option<Py_ssize_t> = None;
+    for &t in chain.iter().rev() {
+        // SAFETY: `t` is an unready type object; its base is NULL (which
+        // means `object`), the previous type of the chain, or a ready type.
+        unsafe {
+            if (*t).tp_name.is_null() {
+                return Err(errors::system_error(
+                    "Type does not define the tp_name field.",
+                ));
+            }
+            let base = if (*t).tp_base.is_null() {
+                object_type()
+            } else {
+                (*t).tp_base
+            };
             if (*base).tp_flags & Py_TPFLAGS_BASETYPE == 0 {
                 return Err(errors::type_error(&format!(
                     "type '{}' is not an acceptable base type",
                     message_name(base)
                 )));
             }
-            inherit_slots(ty, base);
-            // CPython's rule: a static type whose base is `object` does not
-            // inherit `tp_new`, so that it cannot be instantiated unless it
-            // says how (`cannot create 'T' instances`).
-            if (*ty).tp_new.is_none()
-                && (base != object_type() || (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE != 0)
-            {
-                (*ty).tp_new = (*base).tp_new;
+            let base_size = inherited.unwrap_or((*base).tp_basicsize);
+            let size = (*t).tp_basicsize;
+            if size != 0 && size < base_size {
+                return Err(errors::type_error(&format!(
+                    "tp_basicsize for type '{}' ({size}) is too small for base '{}' ({base_size})",
+                    name(t),
+                    name(base)
+                )));
             }
+            inherited = Some(if size == 0 { base_size } else { size });
         }
-        if (*ty).ob_base.ob_base.ob_type.is_null() {
-            (*ty).ob_base.ob_base.ob_type = type_type();
-        }
-        if (*ty).ob_base.ob_base.ob_refcnt == 0 {
-            (*ty).ob_base.ob_base.ob_refcnt = 1;
-        }
-        (*ty).tp_flags |= Py_TPFLAGS_READY;
     }
     Ok(())
+}
+
+/// Readies one type whose base is ready: fills in its base, its inherited
+/// slots, its header, then publishes the ready bit.
+///
+/// # Safety
+/// `ty` must be an unready type object that passed `check_chain`, other
+/// than `object`, whose base is ready; `READY_LOCK` must be held.
+unsafe fn fill_in(ty: *mut PyTypeObject) {
+    // SAFETY: per the contract, `ty` is written by nobody else, and its base
+    // is a ready type object other than `ty`.
+    unsafe {
+        if (*ty).tp_base.is_null() {
+            (*ty).tp_base = object_type();
+        }
+        let base = (*ty).tp_base;
+        inherit_slots(ty, base);
+        // CPython's rule: a static type whose base is `object` does not
+        // inherit `tp_new`, so that it cannot be instantiated unless it
+        // says how (`cannot create 'T' instances`).
+        if (*ty).tp_new.is_none()
+            && (base != object_type() || (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE != 0)
+        {
+            (*ty).tp_new = (*base).tp_new;
+        }
+        let _ = meta(ty).compare_exchange(
+            null_mut(),
+            type_type(),
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+        let _ = refcnt(ty.cast()).compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed);
+        flags(ty).fetch_or(Py_TPFLAGS_READY, Ordering::Release);
+    }
 }
 
 /// Copies the slots `ty` leaves empty from `base`.
@@ -245,30 +437,41 @@ unsafe fn inherit_slots(ty: *mut PyTypeObject, base: *mut PyTypeObject) {
     t.tp_iternext = t.tp_iternext.or(b.tp_iternext);
 }
 
-/// `PyType_GenericAlloc`: a zeroed instance with refcount 1.
+/// `PyType_GenericAlloc`: a zeroed instance with refcount 1; NULL with
+/// `SystemError` when `ty` is not ready.
 ///
 /// # Safety
-/// `ty` must be a ready type object; one with items (`tp_itemsize` not 0)
-/// must start its instances with a `PyVarObject`.
+/// `ty` must be a type object; one with items (`tp_itemsize` not 0) must
+/// start its instances with a `PyVarObject`.
 pub unsafe extern "C-unwind" fn generic_alloc(
     ty: *mut PyTypeObject,
     nitems: Py_ssize_t,
 ) -> *mut PyObject {
-    // SAFETY: the caller guarantees `ty` is a ready type object.
-    let size = unsafe {
-        (*ty).tp_basicsize as usize + nitems.max(0) as usize * (*ty).tp_itemsize as usize
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `ty` is a type object, ready once
+        // checked.
+        unsafe { require_ready(ty).and_then(|()| alloc_ready(ty, nitems)) }.unwrap_or(null_mut())
+    })
+}
+
+/// The body of [`generic_alloc`] for a ready type.
+///
+/// # Safety
+/// As for `generic_alloc`, and `ty` must be ready.
+unsafe fn alloc_ready(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> PyResult<*mut PyObject> {
+    // SAFETY: `ty` is a ready type object.
+    let Some(size) = (unsafe { instance_size(ty, nitems) }) else {
+        return Err(errors::no_memory());
     };
     // SAFETY: calloc has no precondition; the result is checked for NULL.
-    let op =
-        unsafe { libc::calloc(1, size.max(core::mem::size_of::<PyObject>())) } as *mut PyObject;
+    let op = unsafe { libc::calloc(1, size) } as *mut PyObject;
     if op.is_null() {
-        errors::no_memory();
-        return null_mut();
+        return Err(errors::no_memory());
     }
-    // SAFETY: `op` is a new zeroed block of at least a header's size that
-    // nobody else sees; a type with items has a basic size that covers the
-    // `PyVarObject` header (caller). A heap type is live (`ty` is) and the
-    // instance takes a reference to it.
+    // SAFETY: `op` is a new zeroed block that nobody else sees, large enough
+    // for the header and, for a type with items, the item count
+    // (`instance_size`). A heap type is live (`ty` is) and the instance
+    // takes a reference to it.
     unsafe {
         (*op).ob_refcnt = 1;
         (*op).ob_type = ty;
@@ -279,34 +482,73 @@ pub unsafe extern "C-unwind" fn generic_alloc(
             incref(ty.cast());
         }
     }
-    op
+    Ok(op)
 }
 
-/// Allocates an instance of `ty` through its `tp_alloc`.
+/// The bytes of an instance of `ty` with `nitems` items (none when
+/// negative): at least its header, a `PyVarObject` for a type with items.
+/// None when a size is negative or the total does not fit in an object.
 ///
 /// # Safety
-/// `ty` must be a ready type object.
-pub unsafe fn alloc(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> PyResult<*mut PyObject> {
-    // SAFETY: the caller guarantees `ty` is a ready type object, which is
-    // what its `tp_alloc` (or `generic_alloc`) needs.
-    let op = unsafe {
-        let f = (*ty).tp_alloc.unwrap_or(generic_alloc);
-        f(ty, nitems)
-    };
-    if op.is_null() {
-        Err(Raised)
+/// `ty` must be a type object.
+unsafe fn instance_size(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> Option<usize> {
+    // SAFETY: the caller guarantees `ty` is a type object.
+    let (basic, item) = unsafe { ((*ty).tp_basicsize, (*ty).tp_itemsize) };
+    let basic = usize::try_from(basic).ok()?;
+    let item = usize::try_from(item).ok()?;
+    let header = if item == 0 {
+        core::mem::size_of::<PyObject>()
     } else {
-        Ok(op)
+        core::mem::size_of::<PyVarObject>()
+    };
+    let size = usize::try_from(nitems.max(0))
+        .ok()?
+        .checked_mul(item)?
+        .checked_add(basic)?
+        .max(header);
+    (size <= Py_ssize_t::MAX as usize).then_some(size)
+}
+
+/// Allocates an instance of `ty` through its `tp_alloc`; `SystemError`
+/// when `ty` is not ready.
+///
+/// # Safety
+/// `ty` must be a type object.
+pub unsafe fn alloc(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> PyResult<*mut PyObject> {
+    // SAFETY: the caller guarantees `ty` is a type object; once it is known
+    // to be ready, its `tp_alloc` may be called (`generic_alloc`'s body
+    // directly: the check and the guard are for C callers).
+    unsafe {
+        require_ready(ty)?;
+        match (*ty).tp_alloc {
+            Some(f) if !core::ptr::fn_addr_eq(f, generic_alloc as GenericAlloc) => {
+                let op = f(ty, nitems);
+                if op.is_null() {
+                    Err(Raised)
+                } else {
+                    Ok(op)
+                }
+            }
+            _ => alloc_ready(ty, nitems),
+        }
     }
 }
+
+/// The type of [`generic_alloc`].
+type GenericAlloc = unsafe extern "C-unwind" fn(*mut PyTypeObject, Py_ssize_t) -> *mut PyObject;
+
+/// The type of [`object_free`].
+type FreeFn = unsafe extern "C-unwind" fn(*mut c_void);
 
 /// The default `tp_free`: `free()`.
 ///
 /// # Safety
 /// `p` must come from `generic_alloc` (calloc) or be NULL.
 pub unsafe extern "C-unwind" fn object_free(p: *mut c_void) {
-    // SAFETY: the caller guarantees `p` is NULL or a live calloc block.
-    unsafe { libc::free(p) };
+    guard((), || {
+        // SAFETY: the caller guarantees `p` is NULL or a live calloc block.
+        unsafe { libc::free(p) };
+    })
 }
 
 /// Frees the memory of `op` through its type's `tp_free`, and releases the
@@ -321,20 +563,27 @@ pub unsafe fn free_object(op: *mut PyObject) {
     // holds to it (taken in `generic_alloc`) is released after that.
     unsafe {
         let ty = type_of(op);
-        (*ty).tp_free.unwrap_or(object_free)(op.cast());
+        match (*ty).tp_free {
+            // `object_free`'s body directly: its guard is for C callers.
+            Some(f) if !core::ptr::fn_addr_eq(f, object_free as FreeFn) => f(op.cast()),
+            _ => libc::free(op.cast()),
+        }
         if (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE != 0 {
             decref(ty.cast());
         }
     }
 }
 
-/// The `tp_dealloc` of objects that hold no references.
+/// The `tp_dealloc` of objects that hold no references: that of the
+/// built-in types that set none, for C code that calls its base's.
 ///
 /// # Safety
 /// `op` must be a dead object.
 pub unsafe extern "C-unwind" fn default_dealloc(op: *mut PyObject) {
-    // SAFETY: the caller guarantees `op` is dead; it holds no references.
-    unsafe { free_object(op) };
+    guard((), || {
+        // SAFETY: the caller guarantees `op` is dead; it holds no references.
+        unsafe { free_object(op) };
+    })
 }
 
 /// Storage of a type created at run time (`PyErr_NewException`).
@@ -385,19 +634,21 @@ pub unsafe fn new_heap_type(name: &CStr, base: *mut PyTypeObject) -> PyResult<*m
 /// # Safety
 /// `op` must be a type object whose reference count has dropped to zero.
 unsafe extern "C-unwind" fn type_dealloc(op: *mut PyObject) {
-    let ty = op as *mut PyTypeObject;
-    // SAFETY: the caller guarantees `op` is a dead type object. A heap type
-    // was made by `new_heap_type`, so it is a `HeapType` from calloc with a
-    // strdup'ed name, freed here once, and it holds a reference to its base.
-    unsafe {
-        if (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE == 0 {
-            return;
+    guard((), || {
+        let ty = op as *mut PyTypeObject;
+        // SAFETY: the caller guarantees `op` is a dead type object. A heap type
+        // was made by `new_heap_type`, so it is a `HeapType` from calloc with a
+        // strdup'ed name, freed here once, and it holds a reference to its base.
+        unsafe {
+            if (*ty).tp_flags & Py_TPFLAGS_HEAPTYPE == 0 {
+                return;
+            }
+            let heap = op as *mut HeapType;
+            xdecref((*ty).tp_base.cast());
+            libc::free((*heap).name.cast());
+            libc::free(heap.cast());
         }
-        let heap = op as *mut HeapType;
-        xdecref((*ty).tp_base.cast());
-        libc::free((*heap).name.cast());
-        libc::free(heap.cast());
-    }
+    })
 }
 
 /// `tp_repr` of `type`: `<class 'name'>`.
@@ -405,48 +656,56 @@ unsafe extern "C-unwind" fn type_dealloc(op: *mut PyObject) {
 /// # Safety
 /// `op` must be a live type object.
 unsafe extern "C-unwind" fn type_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live type object.
-    unicode::from_string(format!("<class '{}'>", unsafe { name(op.cast()) }))
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live type object.
+        unicode::from_string(format!("<class '{}'>", unsafe { name(op.cast()) }))
+    })
 }
 
 /// `tp_repr` of `object`: `<name object at 0x...>`.
 ///
 /// # Safety
 /// `op` must be a live object.
-unsafe extern "C-unwind" fn object_repr(op: *mut PyObject) -> *mut PyObject {
-    unicode::from_string(format!(
-        "<{} object at {:p}>",
-        // SAFETY: the caller guarantees `op` is live, so its type is.
-        unsafe { name(type_of(op)) },
-        op
-    ))
+pub(crate) unsafe extern "C-unwind" fn object_repr(op: *mut PyObject) -> *mut PyObject {
+    guard(null_mut(), || {
+        unicode::from_string(format!(
+            "<{} object at {:p}>",
+            // SAFETY: the caller guarantees `op` is live, so its type is.
+            unsafe { name(type_of(op)) },
+            op
+        ))
+    })
 }
 
 /// `tp_new` of `object`: a new instance; arguments are refused unless the
 /// type has an `__init__` of its own.
 ///
 /// # Safety
-/// `ty` must be a ready type object; `args` NULL or a tuple, `kwds` NULL or
-/// a dict.
+/// `ty` must be a ready type object; `args` and `kwds` NULL or live.
 unsafe extern "C-unwind" fn object_new(
     ty: *mut PyTypeObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
-    // SAFETY: the caller guarantees `args` is NULL (checked first) or a
-    // tuple, `kwds` NULL (checked first) or a dict, and `ty` a ready type.
-    unsafe {
-        let has_args =
-            (!args.is_null() && tuple::len(args) > 0) || (!kwds.is_null() && dict::len(kwds) > 0);
-        let default_init = (*ty).tp_init.is_some_and(|f| {
-            core::ptr::fn_addr_eq(f, object_init as unsafe extern "C-unwind" fn(_, _, _) -> _)
-        });
-        if has_args && default_init {
-            errors::type_error(&format!("{}() takes no arguments", message_name(ty)));
-            return null_mut();
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `ty` is a ready type; `args` and `kwds`
+        // are checked to be NULL or a tuple and a dict before use.
+        unsafe {
+            if protocol::check_args(args, kwds).is_err() {
+                return null_mut();
+            }
+            let has_args = (!args.is_null() && tuple::len(args) > 0)
+                || (!kwds.is_null() && dict::len(kwds) > 0);
+            let default_init = (*ty).tp_init.is_some_and(|f| {
+                core::ptr::fn_addr_eq(f, object_init as unsafe extern "C-unwind" fn(_, _, _) -> _)
+            });
+            if has_args && default_init {
+                errors::type_error(&format!("{}() takes no arguments", message_name(ty)));
+                return null_mut();
+            }
+            alloc(ty, 0).unwrap_or(null_mut())
         }
-        alloc(ty, 0).unwrap_or(null_mut())
-    }
+    })
 }
 
 /// `tp_init` of `object`: accepts anything and does nothing.
@@ -458,47 +717,55 @@ unsafe extern "C-unwind" fn object_init(
     _args: *mut PyObject,
     _kwds: *mut PyObject,
 ) -> c_int {
-    0
+    guard(-1, || 0)
 }
 
 /// `type(...)`: `type(x)` is x's type; any other type creates an instance
 /// through `tp_new` and initialises it through `tp_init`.
 ///
 /// # Safety
-/// `op` must be a live, ready type object; `args` NULL or a tuple of live
-/// objects, `kwds` NULL or a dict.
+/// `op` must be a live type object; `args` and `kwds` NULL or live.
 unsafe extern "C-unwind" fn type_call(
     op: *mut PyObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
-    let ty = op as *mut PyTypeObject;
-    // SAFETY: the caller guarantees `args` is NULL (checked first) or a
-    // tuple, whose one item (length checked) is live, so its type is.
-    if ty == type_type() && !args.is_null() && unsafe { tuple::len(args) } == 1 {
-        // SAFETY: as above, `args` is a tuple with one live item.
-        return unsafe { new_ref(type_of(tuple::items(args)[0]).cast()) };
-    }
-    // SAFETY: the caller guarantees `op` is a live, ready type object; its
-    // `tp_new` is called with it and the caller's `args` and `kwds`; the
-    // object it returns is NULL (checked) or a new reference to a live
-    // object, whose own type's `tp_init` is called with it, and which is
-    // released once if that fails.
-    unsafe {
-        let Some(new) = (*ty).tp_new else {
-            errors::type_error(&format!("cannot create '{}' instances", message_name(ty)));
+    guard(null_mut(), || {
+        let ty = op as *mut PyTypeObject;
+        // SAFETY: the caller guarantees both are NULL or live.
+        if unsafe { protocol::check_args(args, kwds) }.is_err() {
             return null_mut();
-        };
-        let obj = new(ty, args, kwds);
-        if obj.is_null() || !type_check(obj, ty) {
-            return obj;
         }
-        if let Some(init) = (*type_of(obj)).tp_init {
-            if init(obj, args, kwds) < 0 {
-                decref(obj);
+        // SAFETY: `args` is NULL (checked first) or a tuple, whose one item
+        // (length checked) is live, so its type is.
+        if ty == type_type() && !args.is_null() && unsafe { tuple::len(args) } == 1 {
+            // SAFETY: as above, `args` is a tuple with one live item.
+            return unsafe { new_ref(type_of(tuple::items(args)[0]).cast()) };
+        }
+        // SAFETY: the caller guarantees `op` is a live type object; once it is
+        // known to be ready, its `tp_new` is called with it and the caller's
+        // `args` and `kwds`; the object it returns is NULL (checked) or a new
+        // reference to a live object, whose own type's `tp_init` is called with
+        // it, and which is released once if that fails.
+        unsafe {
+            if require_ready(ty).is_err() {
                 return null_mut();
             }
+            let Some(new) = (*ty).tp_new else {
+                errors::type_error(&format!("cannot create '{}' instances", message_name(ty)));
+                return null_mut();
+            };
+            let obj = new(ty, args, kwds);
+            if obj.is_null() || !type_check(obj, ty) {
+                return obj;
+            }
+            if let Some(init) = (*type_of(obj)).tp_init {
+                if init(obj, args, kwds) < 0 {
+                    decref(obj);
+                    return null_mut();
+                }
+            }
+            obj
         }
-        obj
-    }
+    })
 }

@@ -3,6 +3,8 @@
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::*;
+use crate::capi::guard;
+use crate::errors;
 use core::ptr::null_mut;
 
 /// Size of the fixed part of `str` and `bytes` objects (data follows).
@@ -13,8 +15,10 @@ pub(crate) const DATA_OFFSET: usize = core::mem::size_of::<PyVarObject>();
 /// # Safety
 /// `op` must be a live str.
 unsafe extern "C-unwind" fn str_repr(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is a live str.
-    from_string(quote(unsafe { as_str(op) }, false))
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live str.
+        from_string(quote(unsafe { as_str(op) }, false))
+    })
 }
 
 /// `tp_str` of str: the object itself (a new reference).
@@ -22,8 +26,10 @@ unsafe extern "C-unwind" fn str_repr(op: *mut PyObject) -> *mut PyObject {
 /// # Safety
 /// `op` must be a live str.
 unsafe extern "C-unwind" fn str_str(op: *mut PyObject) -> *mut PyObject {
-    // SAFETY: the caller guarantees `op` is live.
-    unsafe { new_ref(op) }
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is live.
+        unsafe { new_ref(op) }
+    })
 }
 
 /// `str`.
@@ -50,26 +56,40 @@ pub unsafe fn check(op: *mut PyObject) -> bool {
     unsafe { type_check(op, &raw mut PyUnicode_Type) }
 }
 
+/// A new object of `ty` (str or bytes) of `len` bytes copied from `src`,
+/// zero bytes when `src` is NULL, and a trailing NUL. NULL with
+/// `MemoryError` when it cannot be allocated.
+///
+/// # Safety
+/// `ty` must be `str` or `bytes` (or a subtype with their layout); `src`
+/// NULL or `len` readable bytes outside any object that is being created.
+pub unsafe fn alloc_with_raw(ty: *mut PyTypeObject, src: *const u8, len: usize) -> *mut PyObject {
+    let Ok(n) = Py_ssize_t::try_from(len) else {
+        errors::no_memory();
+        return null_mut();
+    };
+    // SAFETY: the caller guarantees `ty` is a type with the layout of str:
+    // one byte per item after `DATA_OFFSET`, and one more (the basic size
+    // counts it) for the NUL, which calloc zeroed.
+    let Ok(op) = (unsafe { typeobj::alloc(ty, n) }) else {
+        return null_mut();
+    };
+    if !src.is_null() {
+        // SAFETY: the new object has room for `len` bytes at `DATA_OFFSET`
+        // (see above) and nobody else sees it; the caller guarantees `src`
+        // holds `len` bytes elsewhere.
+        unsafe { core::ptr::copy_nonoverlapping(src, op.cast::<u8>().add(DATA_OFFSET), len) };
+    }
+    op
+}
+
 /// A new object of `ty` (str or bytes) holding `data` and a trailing NUL.
 ///
 /// # Safety
 /// `ty` must be `str` or `bytes` (or a subtype with their layout).
 pub unsafe fn alloc_with_bytes(ty: *mut PyTypeObject, data: &[u8]) -> *mut PyObject {
-    // SAFETY: the caller guarantees `ty` is a ready type with the layout of
-    // str: one byte per item after `DATA_OFFSET`, and one more (the basic
-    // size counts it) for the NUL.
-    let Ok(op) = (unsafe { typeobj::alloc(ty, data.len() as Py_ssize_t) }) else {
-        return null_mut();
-    };
-    // SAFETY: the new object has room for `data.len() + 1` bytes at
-    // `DATA_OFFSET` (see above) and nobody else sees it; `data` is a
-    // separate Rust slice.
-    unsafe {
-        let dst = op.cast::<u8>().add(DATA_OFFSET);
-        core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
-        *dst.add(data.len()) = 0;
-    }
-    op
+    // SAFETY: the caller's guarantee; a Rust slice is no object's memory.
+    unsafe { alloc_with_raw(ty, data.as_ptr(), data.len()) }
 }
 
 /// The bytes of a str or bytes object (without the trailing NUL).
