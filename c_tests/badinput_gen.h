@@ -606,16 +606,15 @@ static const char *describe_expect(const struct expect *e, const struct function
     return buf;
 }
 
-/* What the child wrote about its crash: the first line that names an
- * error (a sanitizer's report, the runtime's fatal error), else its first
- * line. */
+/* What the child wrote about its crash: the first line of a sanitizer's
+ * report or of the runtime's fatal error, else its first line. */
 static const char *crash_line(char *buf, size_t size) {
     char line[512];
     buf[0] = '\0';
     rewind(child_output);
     while (fgets(line, (int)sizeof line, child_output) != NULL) {
         line[strcspn(line, "\n")] = '\0';
-        int names_error = strstr(line, "ERROR") != NULL || strstr(line, "error") != NULL;
+        int names_error = strstr(line, "ERROR:") != NULL || strstr(line, "Fatal error") != NULL;
         if (names_error || buf[0] == '\0') {
             snprintf(buf, size, "%s", line);
         }
