@@ -83,7 +83,13 @@ import sys
 BAD_CALL = "bad argument to internal function"
 NULL_ARG = "null argument to internal routine"
 BAD_ARG = "bad argument type for built-in operation"
-RECURSION = "maximum recursion depth exceeded"
+# CPython's RecursionError texts: of a call, of repr() (str() of a tuple
+# is the repr of its items).
+RECURSION = "maximum recursion depth exceeded while calling a Python object"
+RECURSION_REPR = "maximum recursion depth exceeded while getting the repr of an object"
+# CPython's texts for the arguments of a call that are not a tuple and a dict.
+NOT_TUPLE = "argument list must be a tuple"
+NOT_DICT = "keyword list must be a dictionary"
 IN_MAIN = "Call_Main cannot run within a main tasklet"
 NOT_CALLABLE = "'{type}' object is not callable"
 NOT_EXC_SUBCLASS = "exception {repr} not a BaseException subclass"
@@ -302,8 +308,8 @@ TABLE = {
         args=P(kind="tuple", good="PyTuple_New(0)", null=OK)),
     "PyObject_GetAttrString": Fn(op=P(good="&PyLong_Type"), name=P(good='"__name__"')),
     # NULL gives "<NULL>" (header); nesting deeper than any stack is named.
-    "PyObject_Str": Fn(op=P(null=OK, values={"new_deep_tuple()": Fail("RecursionError", msg=RECURSION)})),
-    "PyObject_Repr": Fn(op=P(null=OK, values={"new_deep_tuple()": Fail("RecursionError", msg=RECURSION)})),
+    "PyObject_Str": Fn(op=P(null=OK, values={"new_deep_tuple()": Fail("RecursionError", msg=RECURSION_REPR)})),
+    "PyObject_Repr": Fn(op=P(null=OK, values={"new_deep_tuple()": Fail("RecursionError", msg=RECURSION_REPR)})),
     "PyObject_IsTrue": Fn(),
     "PyType_IsSubtype": Fn(**QUERY, good=Value(1), a=P(good="&PyBool_Type"), b=P(good="&PyLong_Type")),
     "PyObject_IsInstance": Fn(
@@ -410,8 +416,8 @@ TABLE = {
                null=Fail("TypeError", msg="cframe function must be a callable"),
                wrong=Fail("TypeError", msg="cframe function must be a callable"),
                values={"new_recursive_callable()": Fail("RecursionError", msg=RECURSION)}),
-        args=P(kind="tuple", good="PyTuple_New(0)", null=OK),
-        kwds=P(kind="dict", good="PyDict_New()", null=OK)),
+        args=P(kind="tuple", good="PyTuple_New(0)", null=OK, wrong=Fail("TypeError", msg=NOT_TUPLE)),
+        kwds=P(kind="dict", good="PyDict_New()", null=OK, wrong=Fail("TypeError", msg=NOT_DICT))),
     "PyStackless_Finalize": Fn(inside=Fail("RuntimeError")),
     # ---- Scheduling (SPEC §8.3)
     "PyStackless_Schedule": Fn(retval=P(good='PyUnicode_FromString("v")', null=OK)),
@@ -452,14 +458,14 @@ TABLE = {
     # EXTENSIONS §8: args not a tuple, kwds not a dict are refused.
     "PyTasklet_Setup": Fn(
         task=P(good="new_bound_tasklet()"),
-        args=P(kind="tuple", good="PyTuple_New(0)", null=OK),
-        kwds=P(kind="dict", good="PyDict_New()", null=OK)),
+        args=P(kind="tuple", good="PyTuple_New(0)", null=OK, wrong=Fail("TypeError", msg=NOT_TUPLE)),
+        kwds=P(kind="dict", good="PyDict_New()", null=OK, wrong=Fail("TypeError", msg=NOT_DICT))),
     "PyTasklet_BindEx": Fn(
         task=P(good="new_bound_tasklet()"),
         func=P(kind="callable or None", good="new_cfunction()", null=OK,
                wrong=Fail("TypeError", msg="tasklet function must be a callable or None")),
-        args=P(kind="tuple or None", good="PyTuple_New(0)", null=OK),
-        kwargs=P(kind="dict or None", good="PyDict_New()", null=OK)),
+        args=P(kind="tuple or None", good="PyTuple_New(0)", null=OK, wrong=Fail("TypeError", msg=NOT_TUPLE)),
+        kwargs=P(kind="dict or None", good="PyDict_New()", null=OK, wrong=Fail("TypeError", msg=NOT_DICT))),
     "PyTasklet_BindThread": Fn(
         task=P(good="new_bound_tasklet()"),
         thread_id=P(good="-1", ints=Fail("ValueError", msg="bad thread"))),  # no such thread
