@@ -434,7 +434,11 @@ TABLE = {
         "256": Fail("ValueError", msg="flags must be in [0..255]"),
         "255": OK,
     })),
-    "PyStackless_Tick": Fn(n=P(good="1")),
+    "PyStackless_Tick": Fn(n=P(good="1", values={
+        "-1": Fail("ValueError", msg="tick count must not be negative"),
+        "LONG_MIN": Fail("ValueError", msg="tick count must not be negative"),
+        "LONG_MAX": OK,
+    })),
     "PyStackless_SwitchTrap": Fn(fails=None),  # returns the previous level
     "PyStackless_AdjustSwitchTrap": Fn(fails=None),
     "PyStackless_SetStackSize": Fn(size=P(good="65536")),  # clamped, never fails
