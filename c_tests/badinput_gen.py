@@ -87,6 +87,7 @@ BAD_ARG = "bad argument type for built-in operation"
 # is the repr of its items).
 RECURSION = "maximum recursion depth exceeded while calling a Python object"
 RECURSION_REPR = "maximum recursion depth exceeded while getting the repr of an object"
+RECURSION_BUILD = "maximum recursion depth exceeded in Py_BuildValue"
 # CPython's texts for the arguments of a call that are not a tuple and a dict.
 NOT_TUPLE = "argument list must be a tuple"
 NOT_DICT = "keyword list must be a dictionary"
@@ -235,6 +236,7 @@ TABLE = {
         })),
     "_Py_Dealloc": Fn(op=P(good="new_dying_object()", null=OK)),
     "Py_IncRef": Fn(op=P(null=OK)),
+    "Py_EnterRecursiveCall": Fn(where=P(good='" in a test"', null=OK)),  # NULL: no suffix
     "Py_DecRef": Fn(op=P(null=OK)),
     # ---- Numbers: every value of the C type converts
     "PyLong_FromLong": Fn(v=P(ints=OK)),
@@ -305,7 +307,7 @@ TABLE = {
     "PyObject_CallObject": Fn(
         callable=P(kind="callable", good="new_cfunction()", wrong=Fail("TypeError", msg=NOT_CALLABLE),
                    values={"new_recursive_callable()": Fail("RecursionError", msg=RECURSION)}),
-        args=P(kind="tuple", good="PyTuple_New(0)", null=OK)),
+        args=P(kind="tuple", good="PyTuple_New(0)", null=OK, wrong=Fail("TypeError", msg=NOT_TUPLE))),
     "PyObject_GetAttrString": Fn(op=P(good="&PyLong_Type"), name=P(good='"__name__"')),
     # NULL gives "<NULL>" (header); nesting deeper than any stack is named.
     "PyObject_Str": Fn(op=P(null=OK, values={"new_deep_tuple()": Fail("RecursionError", msg=RECURSION_REPR)})),
@@ -507,11 +509,11 @@ TABLE = {
     "PyTasklet_GetThreadId": Fn(**QUERY),
     # ---- The C-variadic functions of the trailer
     "Py_BuildValue": Fn(
-        format=P(good='"(iO)"', values={"deep_format()": Fail("RecursionError", msg=RECURSION)}),
+        format=P(good='"(iO)"', values={"deep_format()": Fail("RecursionError", msg=RECURSION_BUILD)}),
         tail=[("i", "int", P(good="1", ints=OK)),
               ("O", "PyObject *", P(null=Fail("SystemError", msg="NULL object passed to Py_BuildValue")))]),
     "Py_VaBuildValue": Fn(
-        format=P(good='"(iO)"', values={"deep_format()": Fail("RecursionError", msg=RECURSION)}),
+        format=P(good='"(iO)"', values={"deep_format()": Fail("RecursionError", msg=RECURSION_BUILD)}),
         tail=[("i", "int", P(good="1", ints=OK)),
               ("O", "PyObject *", P(null=Fail("SystemError", msg="NULL object passed to Py_BuildValue")))]),
     "PyTuple_Pack": Fn(
