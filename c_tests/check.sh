@@ -1,10 +1,12 @@
 #!/bin/sh
 # Runs every test of the project and ends with one line "N passed, N failed".
-#   MODE=       Rust tests, every C test (shared library, then static), the
-#               header compiled standalone as C and C++, header freshness.
+#   MODE=       Rust tests, every C test (shared library, then static) and
+#               the bad-input test generated from the header, the header
+#               compiled standalone as C and C++, header freshness.
 #   MODE=valgrind  the C tests under valgrind (0 errors, 0 bytes lost).
-#   MODE=asan      the C tests built with -fsanitize=address,undefined and
-#                  the library with rustc's -Zsanitizer=address (nightly).
+#   MODE=asan      the C tests (the generated one too) built with
+#                  -fsanitize=address,undefined and the library with rustc's
+#                  -Zsanitizer=address (nightly).
 #   MODE=tsan      the C tests built with -fsanitize=thread and the library
 #                  with rustc's -Zsanitizer=thread (nightly): 0 reports.
 set -u
@@ -116,25 +118,43 @@ rust_tests() {
     failed=$((failed + f))
 }
 
-# Builds each C test with the given flags and libraries and runs it, through
-# the given runner (empty, or valgrind).
+# Builds a C test with the given flags and libraries and runs it, through the
+# given runner (empty, or valgrind).
+c_test() { # source, suffix, extra cflags, libs, runner[, flags for compiling only]
+    name=$(basename "$1" .c)
+    exe="$BUILD/$name$2"
+    # shellcheck disable=SC2086
+    if ! $CC $CFLAGS $3 ${6:-} -c "$1" -o "$exe.o" || ! $CC $CFLAGS $3 "$exe.o" -o "$exe" $4; then
+        fail "$name$2 (build)"
+        return
+    fi
+    # shellcheck disable=SC2086
+    timeout -k 10 $LIMIT $5 "$exe" >"$exe.log" 2>"$exe.err"
+    status=$?
+    count_output "$name$2" "$exe.log" "$status"
+    if [ "$status" -ne 0 ]; then
+        cat "$exe.err"
+    fi
+}
+
+# Every C test of c_tests/, each as c_test does.
 c_tests() { # suffix, extra cflags, libs, runner[, flags for compiling only]
     for src in c_tests/test_*.c; do
-        name=$(basename "$src" .c)
-        exe="$BUILD/$name$1"
-        # shellcheck disable=SC2086
-        if ! $CC $CFLAGS $2 ${5:-} -c "$src" -o "$exe.o" || ! $CC $CFLAGS $2 "$exe.o" -o "$exe" $3; then
-            fail "$name$1 (build)"
-            continue
-        fi
-        # shellcheck disable=SC2086
-        timeout -k 10 $LIMIT $4 "$exe" >"$exe.log" 2>"$exe.err"
-        status=$?
-        count_output "$name$1" "$exe.log" "$status"
-        if [ "$status" -ne 0 ]; then
-            cat "$exe.err"
-        fi
+        c_test "$src" "$@"
     done
+}
+
+# The bad-input test generated from the header by c_tests/badinput_gen.py:
+# every exported function with NULL pointers, objects of the wrong kind and
+# extreme integers, each call in a forked child, outside and inside
+# PyStackless_Call_Main; one line per function and context.
+GENERATED=$BUILD/test_badinput_gen.c
+generated_test() { # as c_test, without the source
+    if python3 c_tests/badinput_gen.py include/stackless.h "$GENERATED"; then
+        c_test "$GENERATED" "$@"
+    else
+        fail "test_badinput_gen (generate)"
+    fi
 }
 
 # The library with the Rust side instrumented by a sanitizer: nightly rustc
@@ -172,8 +192,9 @@ case "$MODE" in
     header_is_current
     rust_tests
     c_tests "" "" "$SO_LIBS" ""
+    generated_test "" "" "$SO_LIBS" ""
     # The static library: every program once more, counted as one case each.
-    for src in c_tests/test_*.c; do
+    for src in c_tests/test_*.c "$GENERATED"; do
         name=$(basename "$src" .c)
         exe="$BUILD/$name-static"
         # shellcheck disable=SC2086
@@ -193,10 +214,13 @@ valgrind)
     ;;
 asan)
     sanitized_library address asan __asan_report --features sanitizer
-    ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=1
+    # A huge allocation returns NULL, as malloc does (the bad-input test asks
+    # for some), instead of ending the program.
+    ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=1:allocator_may_return_null=1
     export ASAN_OPTIONS
-    c_tests "" "" "$SAN_LIBS" "" \
-        "-fsanitize=address -fsanitize=undefined -fsanitize-undefined-trap-on-error -fno-omit-frame-pointer"
+    ASAN_CFLAGS="-fsanitize=address -fsanitize=undefined -fsanitize-undefined-trap-on-error -fno-omit-frame-pointer"
+    c_tests "" "" "$SAN_LIBS" "" "$ASAN_CFLAGS"
+    generated_test "" "" "$SAN_LIBS" "" "$ASAN_CFLAGS"
     if nm "$BUILD/test_objects.o" | grep -q __asan_report; then
         pass "asan-instruments-the-c-side"
     else
