@@ -458,3 +458,156 @@ pub unsafe fn check_exception_class(ty: *mut PyObject) -> PyResult<()> {
         "exception {shown} not a BaseException subclass"
     )))
 }
+
+/// Runs the body of an export or of a slot that C code may call: a panic
+/// becomes `SystemError` and `fail`. No unwinding ever crosses into C.
+#[inline(always)]
+pub(crate) fn guard<R>(fail: R, body: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(r) => r,
+        Err(payload) => {
+            internal_error(&*payload);
+            fail
+        }
+    }
+}
+
+/// Sets the `SystemError` of a panic that [`guard`] caught. Out of line: a
+/// panic is a bug, and the export's fast path stays small.
+#[cold]
+#[inline(never)]
+fn internal_error(payload: &(dyn std::any::Any + Send)) {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    system_error(&format!("internal error in libstackless: {what}"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guard;
+    use crate::errors;
+    use crate::object::{exceptions, unicode};
+
+    /// Takes the pending exception and returns its type and message.
+    fn take_error() -> (*mut crate::object::PyObject, String) {
+        let state = errors::take();
+        assert!(state.is_set(), "no exception is set");
+        // SAFETY: the taken triple owns its references; the value of a
+        // `set_string` error is a str.
+        unsafe {
+            assert!(unicode::check(state.value));
+            let message = unicode::as_str(state.value).to_string();
+            let ty = state.ty;
+            state.release();
+            (ty, message)
+        }
+    }
+
+    /// A panic inside `guard` becomes `SystemError` and the failure value.
+    #[test]
+    fn a_panic_in_guard_becomes_system_error() {
+        errors::clear();
+        assert_eq!(guard(-1, || -> i32 { panic!("x") }), -1);
+        let (ty, message) = take_error();
+        assert_eq!(ty, exceptions::system_error());
+        assert_eq!(message, "internal error in libstackless: x");
+
+        // A formatted payload (a String) and a pointer failure value.
+        let n = 7;
+        let r = guard(core::ptr::null_mut(), || -> *mut u8 { panic!("bad {n}") });
+        assert!(r.is_null());
+        let (ty, message) = take_error();
+        assert_eq!(ty, exceptions::system_error());
+        assert_eq!(message, "internal error in libstackless: bad 7");
+    }
+
+    /// A panic replaces an exception the body had set; a body that returns
+    /// leaves the indicator alone.
+    #[test]
+    fn guard_passes_results_through() {
+        errors::clear();
+        assert_eq!(guard(-1, || 5), 5);
+        assert!(!errors::is_set());
+        let r = guard(-1, || -> i32 {
+            errors::value_error("first");
+            panic!("then a panic")
+        });
+        assert_eq!(r, -1);
+        let (ty, message) = take_error();
+        assert_eq!(ty, exceptions::system_error());
+        assert_eq!(message, "internal error in libstackless: then a panic");
+    }
+
+    /// The Rust files under `dir`, recursively.
+    fn sources(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+
+    /// Every function C code may call runs its body inside `guard`: each
+    /// export (`#[no_mangle]`) and each slot a type object stores (an
+    /// `extern "C-unwind" fn`). The one exception, the fault handler of
+    /// `stack.rs`, is an `extern "C" fn` (a panic there aborts): it runs on
+    /// the signal stack and must not allocate, as `guard`'s error would.
+    #[test]
+    fn every_function_c_calls_goes_through_the_guard() {
+        let mut files = Vec::new();
+        sources(
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+            &mut files,
+        );
+        let (mut exports, mut slots) = (0, 0);
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut lines = text.lines();
+            let mut exported = false;
+            while let Some(line) = lines.next() {
+                let line = line.trim_start();
+                if line == "#[no_mangle]" {
+                    exported = true;
+                    continue;
+                }
+                let definition = line
+                    .trim_start_matches("pub(crate) ")
+                    .trim_start_matches("pub ");
+                // A definition names the function (a type has `fn(`).
+                let slot = definition
+                    .strip_prefix("unsafe extern \"C-unwind\" fn ")
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_alphabetic()));
+                let export = exported && definition.contains("extern \"C\" fn");
+                exported = exported && line.starts_with("#[");
+                if !slot && !export {
+                    continue;
+                }
+                // The body starts after the signature's opening brace.
+                let mut sig = line.to_string();
+                while !sig.trim_end().ends_with('{') {
+                    sig = lines.next().unwrap().to_string();
+                }
+                let body = lines.next().unwrap().trim();
+                assert!(
+                    body.starts_with("guard(") || body.starts_with("errors::guard("),
+                    "{}: `{}` does not start with guard(",
+                    path.display(),
+                    line
+                );
+                if slot {
+                    slots += 1;
+                } else {
+                    exports += 1;
+                }
+            }
+        }
+        assert!(exports >= 130, "only {exports} exports found");
+        assert!(slots >= 35, "only {slots} slots found");
+    }
+}

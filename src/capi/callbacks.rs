@@ -1,7 +1,8 @@
 //! Exports of the debugging and monitoring functions (SPEC §8.4).
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use super::{guard, to_status};
+use super::to_status;
+use crate::errors::guard;
 use crate::object::PyObject;
 use crate::runtime::callbacks::{self, slp_schedule_hook_func};
 use core::ffi::c_int;

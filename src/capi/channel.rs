@@ -1,7 +1,8 @@
 //! Exports of the channel section of the C-API (SPEC §8.2).
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use super::{guard, required, required_kind, to_status, valid};
+use super::{required, required_kind, to_status, valid};
+use crate::errors::guard;
 use crate::errors::PyResult;
 use crate::object::{typeobj, PyObject, PyTypeObject};
 use crate::runtime::channel::{self, PyChannelObject, Queue};

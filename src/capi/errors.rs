@@ -3,7 +3,8 @@
 //! from one tasklet to another.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use super::{guard, optional_kind, required, to_object};
+use super::{optional_kind, required, to_object};
+use crate::errors::guard;
 use crate::errors::{self as err, ErrorState};
 use crate::object::{self, exceptions, PyObject};
 use core::ffi::{c_char, c_int, CStr};

@@ -1,7 +1,8 @@
 //! Exports of the interface functions (SPEC §7, §8.5-§8.6).
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use super::{guard, to_object, to_status};
+use super::{to_object, to_status};
+use crate::errors::guard;
 use crate::object::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use crate::object::{static_header, PyObject, PyTypeObject};
 use crate::runtime::{finalize, scheduler};

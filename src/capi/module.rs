@@ -2,7 +2,8 @@
 //! extensions of §8.7.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use super::{guard, to_object, to_status};
+use super::{to_object, to_status};
+use crate::errors::guard;
 use crate::object::{self, PyObject};
 use crate::runtime::{callbacks, scheduler, stack, threads, watchdog};
 use core::ffi::{c_int, c_long};

@@ -4,7 +4,8 @@
 // checks its pointers before use.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use super::{guard, required, required_kind, to_object, to_status};
+use super::{required, required_kind, to_object, to_status};
+use crate::errors::guard;
 use crate::errors::{self as err, PyResult};
 use crate::object::{
     self, bytes, capsule, cfunction, dict, float, long, protocol, tuple, typeobj, unicode,

@@ -1,7 +1,8 @@
 //! Exports of the tasklet section of the C-API (SPEC §8.1).
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use super::{guard, required, required_kind, to_object, to_status, valid};
+use super::{required, required_kind, to_object, to_status, valid};
+use crate::errors::guard;
 use crate::errors::PyResult;
 use crate::object::{typeobj, PyObject, PyTypeObject};
 use crate::runtime::messages as msg;

@@ -3,7 +3,7 @@
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::unicode::{alloc_with_bytes, alloc_with_raw, data, quote, DATA_OFFSET};
 use super::*;
-use crate::capi::guard;
+use crate::errors::guard;
 use core::ptr::null_mut;
 
 /// `tp_repr` of bytes: `b'...'`, with Python's escapes.

@@ -3,7 +3,7 @@
 
 use super::typeobj::{builtin, PyType_Type};
 use super::*;
-use crate::capi::guard;
+use crate::errors::guard;
 use crate::errors::{self, PyResult};
 use core::ffi::CStr;
 use core::ptr::null_mut;

@@ -2,7 +2,7 @@
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::*;
-use crate::capi::guard;
+use crate::errors::guard;
 use crate::errors::{self, PyResult};
 use core::ptr::null_mut;
 

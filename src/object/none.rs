@@ -3,7 +3,7 @@
 use super::long::{PyLongObject, PyLong_Type};
 use super::typeobj::{builtin, PyType_Type};
 use super::*;
-use crate::capi::guard;
+use crate::errors::guard;
 use core::ptr::null_mut;
 
 /// `tp_repr` of `None`: `"None"`.

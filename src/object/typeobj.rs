@@ -2,7 +2,7 @@
 //! generic slots every type inherits.
 
 use super::*;
-use crate::capi::guard;
+use crate::errors::guard;
 use crate::errors::{self, PyResult, Raised};
 use core::ffi::CStr;
 use core::ptr::null_mut;

@@ -3,8 +3,8 @@
 
 use super::typeobj::{builtin, PyBaseObject_Type, PyType_Type};
 use super::*;
-use crate::capi::guard;
 use crate::errors;
+use crate::errors::guard;
 use core::ptr::null_mut;
 
 /// Size of the fixed part of `str` and `bytes` objects (data follows).

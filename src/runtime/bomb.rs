@@ -1,7 +1,6 @@
 //! Exceptions in transit between tasklets (Stackless's "bombs", SPEC §1.5).
 
 use super::messages as msg;
-use crate::capi;
 use crate::errors::{self, ErrorState, PyResult, Raised};
 use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
 use crate::object::{self, decref, exceptions, none, tuple, PyObject, PyTypeObject};
@@ -18,7 +17,7 @@ struct Bomb {
 /// # Safety
 /// `op` must be a bomb whose last reference went.
 unsafe extern "C-unwind" fn bomb_dealloc(op: *mut PyObject) {
-    capi::guard((), || {
+    errors::guard((), || {
         // SAFETY: the last reference to a bomb went.
         unsafe {
             (*op.cast::<Bomb>()).state.release();

@@ -5,7 +5,6 @@ use super::messages as msg;
 use super::tasklet::{self, Tasklet};
 use super::thread_state::Ts;
 use super::watchdog;
-use crate::capi;
 use crate::errors::{self, PyResult, Raised};
 use crate::object::{self, decref, exceptions, none, protocol, tuple, xdecref, PyObject};
 use core::ffi::c_int;
@@ -149,7 +148,7 @@ unsafe extern "C-unwind" fn call_schedule_callable(
     from: *mut tasklet::PyTaskletObject,
     to: *mut tasklet::PyTaskletObject,
 ) -> c_int {
-    capi::guard(-1, || {
+    errors::guard(-1, || {
         let cb = get(&SCHEDULE_CALLABLE);
         if cb.is_null() {
             return 0;

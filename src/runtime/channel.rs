@@ -19,7 +19,6 @@ use super::messages as msg;
 use super::tasklet::{self, Delivery, Kind, Tasklet};
 use super::thread_state::Ts;
 use super::threads::HandOff;
-use crate::capi;
 use crate::errors::{self, PyResult, Raised};
 use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
 use crate::object::{self, decref, none, PyObject, PyTypeObject};
@@ -105,7 +104,7 @@ unsafe extern "C-unwind" fn channel_new(
     _args: *mut PyObject,
     _kwds: *mut PyObject,
 ) -> *mut PyObject {
-    capi::guard(null_mut(), || {
+    errors::guard(null_mut(), || {
         // SAFETY: called through a channel type.
         let Ok(op) = (unsafe { typeobj::alloc(ty, 0) }) else {
             return null_mut();
@@ -193,7 +192,7 @@ pub(crate) unsafe fn with_queue<R>(op: *mut PyObject, f: impl FnOnce(&mut Queue)
 /// # Safety
 /// `op` must be a channel whose last reference went.
 unsafe extern "C-unwind" fn channel_dealloc(op: *mut PyObject) {
-    capi::guard((), || {
+    errors::guard((), || {
         let ch = op.cast::<Channel>();
         let mut released = Vec::new();
         // SAFETY: the last reference went; only tasklets in the queue still

@@ -244,7 +244,7 @@ unsafe extern "C-unwind" fn tasklet_new(
     _args: *mut PyObject,
     _kwds: *mut PyObject,
 ) -> *mut PyObject {
-    capi::guard(null_mut(), || {
+    errors::guard(null_mut(), || {
         // SAFETY: called through the type, which is a tasklet type.
         unsafe { alloc(ty) }.map_or(null_mut(), |t| t.cast())
     })
@@ -259,7 +259,7 @@ unsafe extern "C-unwind" fn tasklet_init(
     args: *mut PyObject,
     _kwds: *mut PyObject,
 ) -> c_int {
-    capi::guard(-1, || {
+    errors::guard(-1, || {
         if capi::required_kind(op, check).is_err()
             || capi::required_kind(args, tuple::check).is_err()
         {
@@ -291,7 +291,7 @@ unsafe extern "C-unwind" fn tasklet_call(
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
-    capi::guard(null_mut(), || {
+    errors::guard(null_mut(), || {
         if capi::required_kind(op, check).is_err() {
             return null_mut();
         }
@@ -311,7 +311,7 @@ unsafe extern "C-unwind" fn tasklet_call(
 /// # Safety
 /// `op` must be a tasklet whose last reference went.
 unsafe extern "C-unwind" fn tasklet_dealloc(op: *mut PyObject) {
-    capi::guard((), || {
+    errors::guard((), || {
         let t = op.cast::<Tasklet>();
         // SAFETY: the last reference went: nobody else reaches `t`.
         unsafe {
