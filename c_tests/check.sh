@@ -229,7 +229,11 @@ asan)
     ;;
 tsan)
     sanitized_library thread tsan __tsan_func_entry --features tsan
+    # As under ASan: a huge allocation returns NULL.
+    TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}allocator_may_return_null=1"
+    export TSAN_OPTIONS
     c_tests "" "" "$SAN_LIBS" "" "-fsanitize=thread"
+    generated_test "" "" "$SAN_LIBS" "" "-fsanitize=thread"
     if nm "$BUILD/test_objects.o" | grep -q __tsan_func_entry; then
         pass "tsan-instruments-the-c-side"
     else

@@ -20,10 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ASan's red zones make every frame several times larger: under it the
- * stacks are that much larger too. */
+/* ASan's red zones make every frame several times larger, TSan's
+ * bookkeeping about twice as large: under them the stacks are that much
+ * larger too. */
 #if defined(__SANITIZE_ADDRESS__)
 #define STACK_SCALE 16
+#elif defined(__SANITIZE_THREAD__)
+#define STACK_SCALE 4
 #else
 #define STACK_SCALE 1
 #endif
