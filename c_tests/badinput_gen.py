@@ -92,6 +92,9 @@ RECURSION_BUILD = "maximum recursion depth exceeded in Py_BuildValue"
 NOT_TUPLE = "argument list must be a tuple"
 NOT_DICT = "keyword list must be a dictionary"
 IN_MAIN = "Call_Main cannot run within a main tasklet"
+DEADLOCK = "Deadlock: the last runnable tasklet cannot be blocked."
+INVALID_DEADLINE = "invalid deadline"
+SLEEP_NEGATIVE = "sleep length must be non-negative"
 NOT_CALLABLE = "'{type}' object is not callable"
 NOT_EXC_SUBCLASS = "exception {repr} not a BaseException subclass"
 BAD_THROW = "exceptions must be classes, or instances, not {type}"
@@ -351,6 +354,11 @@ TABLE = {
     "PyChannel_Send_nr": Fn(self_=P(good="new_receiving_channel()"), arg=P(good='PyUnicode_FromString("v")')),
     "PyChannel_Receive": Fn(self_=P(good="new_sending_channel()")),
     "PyChannel_Receive_nr": Fn(self_=P(good="new_sending_channel()")),
+    # A partner waits: the transfer happens whatever the deadline.
+    "PyChannel_SendUntil": Fn(self_=P(good="new_receiving_channel()"), arg=P(good='PyUnicode_FromString("v")'),
+                              deadline=P(good="-1", values={"INT64_MIN": Fail("ValueError", msg=INVALID_DEADLINE)})),
+    "PyChannel_ReceiveUntil": Fn(self_=P(good="new_sending_channel()"),
+                                 deadline=P(good="-1", values={"INT64_MIN": Fail("ValueError", msg=INVALID_DEADLINE)})),
     "PyChannel_SendException": Fn(
         self_=P(good="new_receiving_channel()"),
         klass=P(kind="exception class", good="PyExc_ValueError", null=Fail("SystemError", "TypeError"),
@@ -440,6 +448,21 @@ TABLE = {
         "-1": Fail("ValueError", msg="tick count must not be negative"),
         "LONG_MIN": Fail("ValueError", msg="tick count must not be negative"),
         "LONG_MAX": OK,
+    })),
+    # ---- Time (EXTENSIONS.md §1, §2, §5). A deadline of INT64_MAX would
+    # sleep for 292 years: not tried.
+    "PyStackless_Now": Fn(fails=None),
+    "PyStackless_NextDeadline": Fn(fails=None),
+    "PyStackless_SleepUntil": Fn(deadline=P(good="0", values={  # passed: a Schedule
+        "-1": Fail("RuntimeError", msg=DEADLOCK),  # nothing could ever wake it
+        "INT64_MIN": Fail("ValueError", msg=INVALID_DEADLINE),
+    }, skip=("INT64_MAX",))),
+    "PyStackless_Sleep": Fn(ns=P(good="1000", values={
+        "-1": Fail("ValueError", msg=SLEEP_NEGATIVE),
+        "INT64_MIN": Fail("ValueError", msg=SLEEP_NEGATIVE),
+    }, skip=("INT64_MAX",))),
+    "PyStackless_RunUntil": Fn(deadline=P(good="-1", values={
+        "INT64_MIN": Fail("ValueError", msg=INVALID_DEADLINE),
     })),
     "PyStackless_SwitchTrap": Fn(fails=None),  # returns the previous level
     "PyStackless_AdjustSwitchTrap": Fn(fails=None),

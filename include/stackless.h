@@ -283,6 +283,13 @@ extern struct PyObject *PyExc_RuntimeError;
 // The `RecursionError` exception class.
 extern struct PyObject *PyExc_RecursionError;
 
+// The `OSError` exception class (base `Exception`): `OSError(errno,
+// strerror)` reads `[Errno N] strerror`.
+extern struct PyObject *PyExc_OSError;
+
+// The `TimeoutError` exception class (base `OSError`).
+extern struct PyObject *PyExc_TimeoutError;
+
 // The `NotImplementedError` exception class.
 extern struct PyObject *PyExc_NotImplementedError;
 
@@ -583,6 +590,24 @@ int PyChannel_Send(struct PyChannelObject *self_, struct PyObject *arg);
 
 // `PyChannel_Send`; returns 0 on success, never 1.
 int PyChannel_Send_nr(struct PyChannelObject *self_, struct PyObject *arg);
+
+// `PyChannel_Send` that gives up at `deadline` (-1: it is
+// `PyChannel_Send`). A sender that blocks is taken out of the queue when
+// the deadline passes first: the call fails with `TimeoutError("timed
+// out")`, the balance as if it had never blocked, and no channel callback
+// for the removal. With the deadline passed and no receiver waiting it
+// fails at once, without a switch or a callback. A receiver that comes as
+// the deadline passes, also on another thread, gives exactly one outcome:
+// the value moves and the call succeeds, or the call times out and the
+// receiver never saw it. Returns 0, or -1 with the errors of
+// `PyChannel_Send`, `TimeoutError`, or `ValueError("invalid deadline")`.
+int PyChannel_SendUntil(struct PyChannelObject *self_, struct PyObject *arg, int64_t deadline);
+
+// `PyChannel_Receive` that gives up at `deadline`, as
+// `PyChannel_SendUntil`: a new reference, or NULL with the errors of
+// `PyChannel_Receive`, `TimeoutError("timed out")`, or
+// `ValueError("invalid deadline")`.
+struct PyObject *PyChannel_ReceiveUntil(struct PyChannelObject *self_, int64_t deadline);
 
 // Receives from the channel: the very object that was sent (new
 // reference), blocking until a sender comes. NULL on failure (errors as
@@ -990,6 +1015,50 @@ struct PyObject *PyTasklet_GetNext(struct PyTaskletObject *task);
 // Extension: the tasklet before `task` in its ring or channel queue (new
 // reference), or `None`; from another thread as `PyTasklet_GetNext`.
 struct PyObject *PyTasklet_GetPrev(struct PyTaskletObject *task);
+
+// The time of `CLOCK_MONOTONIC` in nanoseconds: the clock of every
+// deadline. Cannot fail. Any thread.
+int64_t PyStackless_Now(void);
+
+// Suspends the current tasklet until `deadline` (-1: until it is killed
+// or thrown to), then appends it at the end of its thread's runnables
+// (equal deadlines in the order they were set). While it sleeps it is
+// alive and scheduled, not paused, blocked on no channel, and not counted
+// by `PyStackless_GetRunCount`; `Run` and `Insert` of it fail as for a
+// blocked tasklet. When nothing is runnable the thread sleeps until the
+// earliest deadline: never a deadlock. A deadline that passed is
+// `PyStackless_Schedule(Py_None, 0)`. main may sleep.
+//
+// Returns 0, or -1: `ValueError("invalid deadline")`;
+// `RuntimeError("switch_trap")`; the exception of a kill, throw or
+// `RaiseException` (which take it off its timer at once). Switches
+// tasklets; auto-wraps when called from outside; `atomic` does not
+// prevent it.
+int PyStackless_SleepUntil(int64_t deadline);
+
+// `PyStackless_SleepUntil(PyStackless_Now() + ns)`; `ns` < 0 is a
+// `ValueError("sleep length must be non-negative")`.
+int PyStackless_Sleep(int64_t ns);
+
+// Runs the calling thread's scheduler as `PyStackless_RunWatchdog(0)`;
+// when nothing is runnable but tasklets of this thread sleep or wait in
+// a channel operation with a deadline, the thread sleeps (in the kernel,
+// no CPU) until the first of: a timer, a hand-off from another thread,
+// or `deadline`.
+//
+// Returns `None` (new reference) once `deadline` has passed, at the next
+// scheduling point after it (a running tasklet is never interrupted; the
+// others stay runnable), or once the thread has nothing runnable,
+// sleeping or waiting: `PyStackless_RunUntil(-1)` runs all the work of the
+// thread, timed waits included, to its end. A deadline that passed
+// already runs what is ready (and the timers due) without waiting. A call
+// inside another `RunUntil` is an untimed run. NULL with
+// `ValueError("invalid deadline")`, or as `PyStackless_RunWatchdog`.
+struct PyObject *PyStackless_RunUntil(int64_t deadline);
+
+// The earliest deadline of the calling thread's sleepers and timed
+// channel operations, or -1 when it has none. Cannot fail.
+int64_t PyStackless_NextDeadline(void);
 
 #ifdef __cplusplus
 }  // extern "C"

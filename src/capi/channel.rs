@@ -1,13 +1,13 @@
 //! Exports of the channel section of the C-API (SPEC §8.2).
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use super::{required, required_kind, to_status, valid};
+use super::{required, required_kind, to_object, to_status, valid};
 use crate::errors::guard;
 use crate::errors::PyResult;
 use crate::object::{typeobj, PyObject, PyTypeObject};
 use crate::runtime::channel::{self, PyChannelObject, Queue};
 use crate::runtime::messages as msg;
-use crate::runtime::{bomb, transfer};
+use crate::runtime::{bomb, timers, transfer};
 use core::ffi::c_int;
 use core::ptr::null_mut;
 
@@ -70,6 +70,50 @@ pub extern "C" fn PyChannel_Send(self_: *mut PyChannelObject, arg: *mut PyObject
 #[no_mangle]
 pub extern "C" fn PyChannel_Send_nr(self_: *mut PyChannelObject, arg: *mut PyObject) -> c_int {
     guard(-1, || PyChannel_Send(self_, arg))
+}
+
+/// `PyChannel_Send` that gives up at `deadline` (-1: it is
+/// `PyChannel_Send`). A sender that blocks is taken out of the queue when
+/// the deadline passes first: the call fails with `TimeoutError("timed
+/// out")`, the balance as if it had never blocked, and no channel callback
+/// for the removal. With the deadline passed and no receiver waiting it
+/// fails at once, without a switch or a callback. A receiver that comes as
+/// the deadline passes, also on another thread, gives exactly one outcome:
+/// the value moves and the call succeeds, or the call times out and the
+/// receiver never saw it. Returns 0, or -1 with the errors of
+/// `PyChannel_Send`, `TimeoutError`, or `ValueError("invalid deadline")`.
+#[no_mangle]
+pub extern "C" fn PyChannel_SendUntil(
+    self_: *mut PyChannelObject,
+    arg: *mut PyObject,
+    deadline: i64,
+) -> c_int {
+    guard(-1, || {
+        to_status(channel_arg(self_).and_then(|ch| {
+            let arg = required(arg)?;
+            let deadline = timers::deadline(deadline)?;
+            // SAFETY: a checked channel and a live value.
+            unsafe { transfer::send_until(ch, arg, deadline) }
+        }))
+    })
+}
+
+/// `PyChannel_Receive` that gives up at `deadline`, as
+/// `PyChannel_SendUntil`: a new reference, or NULL with the errors of
+/// `PyChannel_Receive`, `TimeoutError("timed out")`, or
+/// `ValueError("invalid deadline")`.
+#[no_mangle]
+pub extern "C" fn PyChannel_ReceiveUntil(
+    self_: *mut PyChannelObject,
+    deadline: i64,
+) -> *mut PyObject {
+    guard(null_mut(), || {
+        to_object(channel_arg(self_).and_then(|ch| {
+            let deadline = timers::deadline(deadline)?;
+            // SAFETY: a checked channel.
+            unsafe { transfer::receive_until(ch, deadline) }
+        }))
+    })
 }
 
 /// Receives from the channel: the very object that was sent (new

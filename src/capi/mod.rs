@@ -10,6 +10,7 @@ pub mod errors;
 pub mod interface;
 pub mod module;
 pub mod tasklet;
+pub mod time;
 
 use crate::errors::{self as err, PyResult, Raised};
 use crate::object::PyObject;

@@ -195,6 +195,31 @@ unsafe extern "C-unwind" fn key_error_str(op: *mut PyObject) -> *mut PyObject {
     })
 }
 
+/// `tp_str` of `OSError` and its subclasses: `[Errno N] text` for the two
+/// arguments `(errno, strerror)`, else as [`exc_str`] (CPython).
+///
+/// # Safety
+/// `op` must be a live exception instance.
+unsafe extern "C-unwind" fn os_error_str(op: *mut PyObject) -> *mut PyObject {
+    guard(null_mut(), || {
+        // SAFETY: the caller guarantees `op` is a live exception instance; its
+        // `args` is a live tuple of live items, held meanwhile.
+        unsafe {
+            with_args(op, |args| match tuple::items(args) {
+                &[errno, text] => {
+                    let mut out = String::from("[Errno ");
+                    let shown = protocol::push_str(&mut out, errno).and_then(|()| {
+                        out.push_str("] ");
+                        protocol::push_str(&mut out, text)
+                    });
+                    shown.map_or(null_mut(), |()| unicode::from_str(&out))
+                }
+                _ => exc_str(op),
+            })
+        }
+    })
+}
+
 /// `tp_repr` of the exception classes: `Name(arg)` or `Name(args...)`.
 ///
 /// # Safety
@@ -260,10 +285,21 @@ const fn exc_type(
     }
 }
 
+/// The `tp_str` of a row of [`exception_classes`]: [`exc_str`] unless the
+/// row names another.
+macro_rules! str_slot {
+    () => {
+        exc_str
+    };
+    ($f:ident) => {
+        $f
+    };
+}
+
 macro_rules! exception_classes {
-    ($($ty:ident, $getter:ident, $name:literal, $base:expr;)*) => {
+    ($($ty:ident, $getter:ident, $name:literal, $base:expr $(, $str:ident)?;)*) => {
         $(
-            static mut $ty: PyTypeObject = exc_type($name, $base, Some(exc_str));
+            static mut $ty: PyTypeObject = exc_type($name, $base, Some(str_slot!($($str)?)));
 
             #[doc = concat!("The `", stringify!($name), "` class, borrowed.")]
             #[inline]
@@ -289,6 +325,8 @@ INDEX_ERROR, index_error, c"IndexError", &raw mut LOOKUP_ERROR;
 MEMORY_ERROR, memory_error, c"MemoryError", &raw mut EXCEPTION;
 RUNTIME_ERROR, runtime_error, c"RuntimeError", &raw mut EXCEPTION;
 RECURSION_ERROR, recursion_error, c"RecursionError", &raw mut RUNTIME_ERROR;
+OS_ERROR, os_error, c"OSError", &raw mut EXCEPTION, os_error_str;
+TIMEOUT_ERROR, timeout_error, c"TimeoutError", &raw mut OS_ERROR, os_error_str;
 NOT_IMPLEMENTED_ERROR, not_implemented_error, c"NotImplementedError", &raw mut RUNTIME_ERROR;
 SYSTEM_ERROR, system_error, c"SystemError", &raw mut EXCEPTION;
 TYPE_ERROR, type_error, c"TypeError", &raw mut EXCEPTION;
@@ -352,6 +390,15 @@ pub static mut PyExc_RuntimeError: *mut PyObject = (&raw mut RUNTIME_ERROR).cast
 /// The `RecursionError` exception class.
 #[no_mangle]
 pub static mut PyExc_RecursionError: *mut PyObject = (&raw mut RECURSION_ERROR).cast();
+
+/// The `OSError` exception class (base `Exception`): `OSError(errno,
+/// strerror)` reads `[Errno N] strerror`.
+#[no_mangle]
+pub static mut PyExc_OSError: *mut PyObject = (&raw mut OS_ERROR).cast();
+
+/// The `TimeoutError` exception class (base `OSError`).
+#[no_mangle]
+pub static mut PyExc_TimeoutError: *mut PyObject = (&raw mut TIMEOUT_ERROR).cast();
 
 /// The `NotImplementedError` exception class.
 #[no_mangle]

@@ -301,14 +301,32 @@ pub unsafe fn str_object(op: *mut PyObject) -> PyResult<*mut PyObject> {
 /// `op` must be NULL or live.
 #[inline(always)]
 pub unsafe fn push_repr(out: &mut String, op: *mut PyObject) -> PyResult<()> {
-    // SAFETY: the caller guarantees `op` is NULL or live; `r` is a new str
-    // reference, copied before it is released.
-    unsafe {
-        let r = repr_object(op)?;
-        out.push_str(unicode::as_str(r));
-        decref(r);
-    }
+    // SAFETY: per the contract.
+    unsafe { push_text(out, repr_object(op)?) };
     Ok(())
+}
+
+/// Appends `str(op)` to `out` (`<NULL>` for NULL).
+///
+/// # Safety
+/// `op` must be NULL or live.
+pub unsafe fn push_str(out: &mut String, op: *mut PyObject) -> PyResult<()> {
+    // SAFETY: per the contract.
+    unsafe { push_text(out, str_object(op)?) };
+    Ok(())
+}
+
+/// Appends the str `text` (a new reference, released) to `out`.
+///
+/// # Safety
+/// `text` must be a live str the caller owns.
+#[inline(always)]
+unsafe fn push_text(out: &mut String, text: *mut PyObject) {
+    // SAFETY: per the contract; copied before it is released.
+    unsafe {
+        out.push_str(unicode::as_str(text));
+        decref(text);
+    }
 }
 
 thread_local! {

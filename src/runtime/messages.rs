@@ -57,3 +57,12 @@ pub const TEMPVAL_OTHER_THREAD: &str =
     "the tempval of a tasklet scheduled on another thread is that thread's";
 /// libstackless's own: `PyStackless_Tick` with a negative count.
 pub const TICKS_NEGATIVE: &str = "tick count must not be negative";
+/// EXTENSIONS.md §1: a negative deadline other than -1.
+pub const INVALID_DEADLINE: &str = "invalid deadline";
+/// EXTENSIONS.md §3: a channel operation whose deadline passed first.
+pub const TIMED_OUT: &str = "timed out";
+/// `PyStackless_Sleep` with a negative length (CPython's `time.sleep`).
+pub const SLEEP_NEGATIVE: &str = "sleep length must be non-negative";
+/// No memory even for the `MemoryError` of a timed-out channel operation.
+pub const NO_MEMORY_FOR_TIMEOUT: &str =
+    "out of memory: a timed-out channel operation can neither fail nor succeed";

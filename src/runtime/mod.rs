@@ -15,6 +15,7 @@ pub mod switch;
 pub mod tasklet;
 pub mod thread_state;
 pub mod threads;
+pub mod timers;
 pub mod transfer;
 pub mod tsan;
 pub mod watchdog;

@@ -11,6 +11,7 @@ use super::switch::{self, claim, settle, NotSwitched};
 use super::tasklet::{self, Delivery, Kind, Tasklet};
 use super::thread_state::Ts;
 use super::threads::{self, HandOff};
+use super::timers;
 use super::watchdog::relink_as_current;
 use crate::errors::{self, PyResult, Raised};
 use crate::object::{self, decref, none, protocol, tuple, xdecref, PyObject};
@@ -195,6 +196,56 @@ pub(crate) unsafe fn schedule(retval: *mut PyObject, remove: bool) -> PyResult<*
     }
 }
 
+/// `PyStackless_SleepUntil` (EXTENSIONS.md §2): the current tasklet leaves
+/// the runnables until `deadline` (`None`: until it is killed or thrown
+/// to); a deadline that passed is `schedule(None, false)`. While it sleeps
+/// its ring's reference is its sleep's, and its timer holds another.
+///
+/// # Safety
+/// Called from C, outside any switch.
+pub(crate) unsafe fn sleep_until(deadline: Option<i64>) -> PyResult<()> {
+    if deadline.is_some_and(|d| d <= timers::now()) {
+        // SAFETY: per the contract; the result is ours.
+        return unsafe { schedule(null_mut(), false).map(|r| decref(r)) };
+    }
+    // SAFETY: every tasklet touched is ours.
+    unsafe {
+        with_main(|ts| {
+            if ts.switch_trap() != 0 {
+                return Err(errors::runtime_error(msg::SWITCH_TRAP));
+            }
+            let prev = ts.head();
+            let old = core::mem::replace(&mut (*prev).tempval, none::new_none());
+            let next = (*prev).ring.next();
+            let next = if next == prev { null_mut() } else { next };
+            ts.unlink(prev);
+            tasklet::set_state(prev, tasklet::state(prev).with_kind(Kind::Sleeping));
+            if let Some(d) = deadline {
+                timers::arm(ts, prev, d);
+            }
+            let switched = switch::switch_to(ts, prev, next, false, null_mut());
+            timers::disarm(ts, prev);
+            match switched {
+                Ok(result) => {
+                    xdecref(old);
+                    decref(result?);
+                    Ok(())
+                }
+                Err(NotSwitched) => {
+                    tasklet::set_tempval(prev, old);
+                    if tasklet::state(prev).is(Kind::Sleeping) {
+                        relink_as_current(ts, prev);
+                    } else {
+                        // Its timer fired on the way: it is runnable.
+                        ts.set_head(prev);
+                    }
+                    Err(Raised)
+                }
+            }
+        })
+    }
+}
+
 /// `PyTasklet_Setup` (SPEC §8.1): the pending call is `tempval(*args,
 /// **kwds)`; appended to its thread's ring (another thread's is not woken,
 /// §6.3).
@@ -271,7 +322,7 @@ pub(crate) unsafe fn insert(t: *mut Tasklet) -> PyResult<()> {
     unsafe {
         loop {
             let s = tasklet::state(t);
-            if s.blocked() != 0 {
+            if s.waits() {
                 return Err(errors::runtime_error(msg::RUN_BLOCKED));
             }
             let own = ts.is(s.thread());
@@ -332,7 +383,7 @@ pub(crate) unsafe fn remove(t: *mut Tasklet) -> PyResult<()> {
         if !tasklet::has_thread(t) {
             return Ok(());
         }
-        if tasklet::blocked(t) != 0 {
+        if tasklet::state(t).waits() {
             return Err(errors::runtime_error(msg::REMOVE_BLOCKED));
         }
         if tasklet::is_current(t) {
@@ -376,7 +427,7 @@ pub(crate) unsafe fn run(t: *mut Tasklet, pause_caller: bool) -> PyResult<()> {
                 return Ok(());
             }
             let s = tasklet::state(t);
-            if s.blocked() != 0 {
+            if s.waits() {
                 return Err(errors::runtime_error(msg::RUN_BLOCKED));
             }
             if !ts.is(s.thread()) {
@@ -477,11 +528,18 @@ unsafe fn throw_own(
     unsafe {
         settle(ts, t);
         // A blocked one leaves its queue at once (§4.8); a partner on
-        // another thread may have taken it first.
-        let unblocked = tasklet::blocked(t) != 0 && channel::unblock(t, Kind::Runnable);
-        if unblocked {
+        // another thread may have taken it first. A sleeper leaves its
+        // timer at once (EXTENSIONS.md §2).
+        let unblocked = if tasklet::state(t).is(Kind::Sleeping) {
+            timers::wake(ts, t);
+            true
+        } else if tasklet::blocked(t) != 0 && channel::unblock(t, Kind::Runnable) {
+            timers::disarm(ts, t);
             ts.link(t);
-        }
+            true
+        } else {
+            false
+        };
         settle(ts, t);
         if (*t).delivered == Delivery::Remote {
             // A partner on another thread completed its operation: it gets

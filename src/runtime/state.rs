@@ -26,6 +26,9 @@ pub(crate) enum Kind {
     BlockedSend = 4,
     /// In a channel queue, receiving.
     BlockedRecv = 5,
+    /// Out of the ring until its timer fires or it is killed
+    /// (EXTENSIONS.md §2): scheduled, but not runnable and on no channel.
+    Sleeping = 6,
 }
 
 /// The state word: the tasklet's [`Kind`], whether it has started (it has
@@ -63,7 +66,7 @@ impl State {
             Kind::Handed,
             Kind::BlockedSend,
             Kind::BlockedRecv,
-            Kind::Idle,
+            Kind::Sleeping,
             Kind::Idle,
         ];
         KINDS[(self.0 & Self::KIND) as usize]
@@ -112,7 +115,14 @@ impl State {
         i8::from(self.is(Kind::BlockedSend)) - i8::from(self.is(Kind::BlockedRecv))
     }
 
-    /// In a ring, a queue, or on its way into a ring.
+    /// Blocked on a channel or sleeping: a tasklet that waits, which
+    /// `Run`, `Insert`, `Remove` and a rebind refuse.
+    #[inline(always)]
+    pub(crate) fn waits(self) -> bool {
+        self.blocked() != 0 || self.is(Kind::Sleeping)
+    }
+
+    /// In a ring, a queue, asleep, or on its way into a ring.
     pub(crate) fn in_scheduler(self) -> bool {
         self.0 & Self::KIND > Kind::Paused as u64
     }

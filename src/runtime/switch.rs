@@ -19,6 +19,7 @@ use super::stack;
 use super::tasklet::{self, Delivery, Kind, Tasklet, TaskletCoroutine};
 use super::thread_state::Ts;
 use super::threads;
+use super::timers;
 use super::tsan::Fiber;
 use super::watchdog;
 use crate::errors::{self, ErrorState, PyResult, Raised};
@@ -287,6 +288,10 @@ unsafe fn link_runnable(ts: Ts, t: *mut Tasklet) -> Result<bool, NotSwitched> {
                         return Ok(true);
                     }
                 }
+                Kind::Sleeping => {
+                    timers::wake(ts, t);
+                    return Ok(true);
+                }
                 Kind::Paused => {
                     if claim(t, s, Kind::Runnable) {
                         object::incref(t.cast());
@@ -375,6 +380,11 @@ pub(crate) unsafe fn switch_to(
     }
     // SAFETY: per the contract.
     unsafe {
+        let next = if ts.earliest() != i64::MAX || ts.until().is_some() {
+            time_point(ts, prev, next)
+        } else {
+            next
+        };
         let mut next = if next.is_null() {
             block_target(ts, prev, leaves)?
         } else {
@@ -407,6 +417,55 @@ pub(crate) unsafe fn switch_to(
     }
 }
 
+/// A scheduling point while the thread has timers or runs
+/// `PyStackless_RunUntil`: the timers due fire (their tasklets are
+/// appended to the runnables), and once the deadline of `RunUntil` passed
+/// its caller runs next, so that the call returns (EXTENSIONS.md §5).
+/// Returns the tasklet to switch to (NULL: none runnable).
+///
+/// # Safety
+/// As [`switch_to`].
+#[inline(never)]
+unsafe fn time_point(ts: Ts, prev: *mut Tasklet, next: *mut Tasklet) -> *mut Tasklet {
+    let now = timers::now();
+    // SAFETY: our own state.
+    unsafe { timers::fire_due(ts, now) };
+    let next = if next.is_null() { ts.head() } else { next };
+    match ts.until() {
+        Some(until)
+            if until.deadline.is_some_and(|d| now >= d)
+                && until.watchdog == ts.wakeup_target()
+                && until.watchdog != prev
+                // SAFETY: a watchdog is a live tasklet of this thread.
+                && unsafe { tasklet::state(until.watchdog) }.is(Kind::Paused) =>
+        {
+            // SAFETY: a paused tasklet of this thread; it runs before
+            // `next`, which keeps its place.
+            unsafe { revive_before(ts, until.watchdog, next) };
+            until.watchdog
+        }
+        _ => next,
+    }
+}
+
+/// Links `w`, paused, just before `next` (at the tail when NULL).
+///
+/// # Safety
+/// `w` must be a paused tasklet of `ts`'s thread; `next` NULL or a member
+/// of its ring.
+unsafe fn revive_before(ts: Ts, w: *mut Tasklet, next: *mut Tasklet) {
+    // SAFETY: per the contract; the ring takes a new reference.
+    unsafe {
+        tasklet::set_state(w, tasklet::state(w).with_kind(Kind::Runnable));
+        object::incref(w.cast());
+        if next.is_null() {
+            ts.link(w);
+        } else {
+            ts.link_before(next, w);
+        }
+    }
+}
+
 /// Takes a tasklet that could not be switched to out of the ring: it is
 /// paused and the ring's reference dropped.
 ///
@@ -435,6 +494,10 @@ unsafe fn block_target(
             // SAFETY: our own state.
             unsafe { threads::drain(ts) };
         }
+        if ts.earliest() != i64::MAX {
+            // SAFETY: our own state.
+            unsafe { timers::fire_due(ts, timers::now()) };
+        }
         if !ts.head().is_null() {
             return Ok(ts.head());
         }
@@ -446,10 +509,16 @@ unsafe fn block_target(
         }
         let floating = kind == Kind::Paused;
         let threadblock = watchdog::threadblock(ts);
-        let revive = if floating && !threadblock {
+        let wait = wait_until(ts, w);
+        let revive = if floating && !threadblock && wait.is_none() {
             true
         } else {
             ts.publish_nothing_current();
+            if let Some(deadline) = wait {
+                // Timers: the thread will wake, never a deadlock.
+                ts.shared().park_until(deadline);
+                continue;
+            }
             if ts.shared().park() {
                 // Woken: something was handed over, or re-check the deadlock.
                 continue;
@@ -467,6 +536,29 @@ unsafe fn block_target(
             }
         }
         return Ok(w);
+    }
+}
+
+/// How long an idle thread whose wake-up target is `w` may sleep: until
+/// its earliest timer (while it has timers, the thread will wake, and the
+/// target waits: it sleeps or blocks, or it runs `RunUntil`, whose
+/// deadline bounds the sleep), or `None`: no timer to wait for.
+fn wait_until(ts: Ts, w: *mut Tasklet) -> Option<i64> {
+    let earliest = ts.earliest();
+    if earliest == i64::MAX {
+        return None;
+    }
+    // SAFETY: the wake-up target is a live tasklet of this thread.
+    if !unsafe { tasklet::state(w) }.is(Kind::Paused) {
+        return Some(earliest);
+    }
+    // A floating target waits for timers only inside its `RunUntil`, and
+    // until the deadline of that.
+    let until = ts.until().filter(|u| u.watchdog == w)?;
+    match until.deadline {
+        None => Some(earliest),
+        Some(d) if timers::now() < d => Some(earliest.min(d)),
+        Some(_) => None,
     }
 }
 
@@ -494,8 +586,10 @@ unsafe fn tasklet_end(ts: Ts, t: *mut Tasklet, result: PyResult<*mut PyObject>) 
         xdecref(core::mem::replace(&mut (*t).pending_bomb, null_mut()));
         let successor = (*t).ring.next();
         let w = ts.wakeup_target();
-        let mut next = if successor == t || !the_bomb.is_null() {
+        let mut next = if !the_bomb.is_null() {
             null_mut()
+        } else if successor == t {
+            wait_for_timers(ts, t, w)
         } else {
             successor
         };
@@ -542,6 +636,35 @@ unsafe fn tasklet_end(ts: Ts, t: *mut Tasklet, result: PyResult<*mut PyObject>) 
         exchange_context(ts, t, next);
         core::mem::replace(&mut (*t).err, ErrorState::EMPTY).release();
         ts.set_target(next);
+    }
+}
+
+/// The last runnable tasklet `t` ends: while the wake-up target `w` waits
+/// for the thread's timers (see [`wait_until`]), the thread sleeps until
+/// one fires. Returns the first tasklet that became runnable, or NULL when
+/// there is no timer to wait for.
+///
+/// # Safety
+/// `t` must be the ending tasklet of `ts`'s thread, alone in its ring.
+unsafe fn wait_for_timers(ts: Ts, t: *mut Tasklet, w: *mut Tasklet) -> *mut Tasklet {
+    loop {
+        // SAFETY: our own state.
+        unsafe {
+            if ts.shared().pending() {
+                threads::drain(ts);
+            }
+            if ts.earliest() != i64::MAX {
+                timers::fire_due(ts, timers::now());
+            }
+            let successor = (*t).ring.next();
+            if successor != t {
+                return successor;
+            }
+        }
+        match wait_until(ts, w) {
+            Some(deadline) => ts.shared().park_until(deadline),
+            None => return null_mut(),
+        }
     }
 }
 

@@ -19,6 +19,7 @@ use crate::object::typeobj::{self, builtin, PyBaseObject_Type, PyType_Type};
 use crate::object::{
     self, decref, none, protocol, tuple, xdecref, PyObject, PyTypeObject, Py_TPFLAGS_BASETYPE,
 };
+use core::cell::Cell;
 use core::ffi::{c_int, c_long, c_ulong};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering};
@@ -56,7 +57,7 @@ pub struct PyTaskletObject {
 /// | `channel` | atomic: written under the channel's lock (and the owner's inbox lock when cleared by another thread); read without a lock only to find which lock to take |
 /// | `queue` | the lock of `channel` |
 /// | `tempval`, `delivered`, `func`, `args`, `kwds`, `pending_bomb` | the owning thread; the lock of `channel` while `Blocked*`; the inbox lock of its thread while `Handed` (the thread that hands it over writes them under that lock; the owner reads them once it applied the hand-off, or under that lock) |
-/// | `ring`, `is_zombie`, `err`, `started_index`, `switched_out_at`, `yielder`, `red_zone`, `stack_low`, `stack_floor`, `fiber`, `coro` | the owning thread |
+/// | `ring`, `is_zombie`, `err`, `started_index`, `switched_out_at`, `yielder`, `red_zone`, `stack_low`, `stack_floor`, `timer`, `fiber`, `coro` | the owning thread |
 #[repr(C)]
 pub(crate) struct Tasklet {
     pub ob_base: PyObject,
@@ -99,6 +100,8 @@ pub(crate) struct Tasklet {
     /// recursion stops (0, 0 until it starts, and for main).
     pub stack_low: usize,
     pub stack_floor: usize,
+    /// Its place in its thread's timers (index + 1), 0 without a timer.
+    pub timer: Cell<usize>,
     /// Its stack's fiber, for ThreadSanitizer (empty without it).
     pub fiber: super::tsan::Fiber,
     pub coro: Option<TaskletCoroutine>,
@@ -227,6 +230,7 @@ pub(crate) unsafe fn alloc(ty: *mut PyTypeObject) -> PyResult<*mut Tasklet> {
                 red_zone: core::ptr::null(),
                 stack_low: 0,
                 stack_floor: 0,
+                timer: Cell::new(0),
                 fiber: super::tsan::Fiber::current(),
                 coro: None,
             },
@@ -548,7 +552,7 @@ pub(crate) unsafe fn bind_thread(t: *mut Tasklet, thread_id: c_long) -> PyResult
             if thread_id == -1 && ts.is(s.thread()) {
                 return Ok(());
             }
-            if s.blocked() == 0 && (s.in_scheduler() || scheduled(t)) {
+            if !s.waits() && (s.in_scheduler() || scheduled(t)) {
                 return Err(errors::runtime_error(msg::REBIND_RUNNABLE));
             }
             if has_c_stack(t) || is_main(t) {

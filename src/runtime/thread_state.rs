@@ -11,6 +11,7 @@ use super::run_queue::RunQueue;
 use super::stack::{self, AltStack, StackPool, TaskletStack};
 use super::tasklet::Tasklet;
 use super::threads::{self, ThreadShared};
+use super::timers::Timers;
 use super::watchdog::TimerSettings;
 use crate::errors;
 use crate::object::{xdecref, PyObject};
@@ -58,6 +59,22 @@ pub(crate) struct ThreadState {
     /// into the runtime (`release_later`).
     to_release: Slot<Vec<*mut PyObject>>,
     switch_count: Cell<u64>,
+    /// The timers of its sleepers and timed channel operations.
+    timers: Slot<Timers<Tasklet>>,
+    /// The earliest deadline of `timers`, `i64::MAX` for none: what every
+    /// switch checks, one load.
+    earliest: Cell<i64>,
+    /// The outermost `PyStackless_RunUntil` running, if any.
+    until: Cell<Option<Until>>,
+}
+
+/// A `PyStackless_RunUntil` call: its watchdog (the tasklet that called
+/// it), and its deadline, `None` when it was -1 or had passed when the call
+/// began (then the run never returns at a scheduling point).
+#[derive(Clone, Copy)]
+pub(crate) struct Until {
+    pub watchdog: *mut Tasklet,
+    pub deadline: Option<i64>,
 }
 
 /// A field of the thread state that is not `Copy`: reached only by the
@@ -145,6 +162,9 @@ impl Ts {
             uncollectable: Slot::default(),
             to_release: Slot::default(),
             switch_count: Cell::new(0),
+            timers: Slot::default(),
+            earliest: Cell::new(i64::MAX),
+            until: Cell::new(None),
         });
         let ts = Ts(NonNull::from(Box::leak(state)));
         TS.with(|c| c.set(ts.0.as_ptr()));
@@ -523,6 +543,65 @@ impl ThreadState {
     /// The kept survivors, with their references.
     pub(crate) fn take_uncollectable(&self) -> Vec<*mut Tasklet> {
         self.uncollectable.with(core::mem::take)
+    }
+
+    /// The earliest deadline of the thread's timers, `i64::MAX` for none.
+    #[inline(always)]
+    pub(crate) fn earliest(&self) -> i64 {
+        self.earliest.get()
+    }
+
+    fn timers_changed(&self, earliest: Option<i64>) {
+        self.earliest.set(earliest.unwrap_or(i64::MAX));
+    }
+
+    /// Adds a timer (see [`Timers::add`]).
+    ///
+    /// # Safety
+    /// As [`Timers::add`]; `t` is a tasklet of this thread.
+    pub(crate) unsafe fn timers_add(&self, t: *mut Tasklet, deadline: i64) {
+        // SAFETY: per the contract.
+        let e = self.timers.with(|timers| unsafe {
+            timers.add(t, deadline);
+            timers.earliest()
+        });
+        self.timers_changed(e);
+    }
+
+    /// Cancels a timer (see [`Timers::cancel`]).
+    ///
+    /// # Safety
+    /// As [`Timers::cancel`]; `t` is a tasklet of this thread.
+    pub(crate) unsafe fn timers_cancel(&self, t: *mut Tasklet) -> bool {
+        // SAFETY: per the contract.
+        let (had, e) = self
+            .timers
+            .with(|timers| (unsafe { timers.cancel(t) }, timers.earliest()));
+        self.timers_changed(e);
+        had
+    }
+
+    /// Removes a timer due at `now` (see [`Timers::pop_due`]).
+    pub(crate) fn timers_pop_due(&self, now: i64) -> Option<*mut Tasklet> {
+        if self.earliest.get() > now {
+            return None;
+        }
+        let (t, e) = self
+            .timers
+            .with(|timers| (timers.pop_due(now), timers.earliest()));
+        self.timers_changed(e);
+        t
+    }
+
+    /// The outermost `PyStackless_RunUntil` running.
+    #[inline(always)]
+    pub(crate) fn until(&self) -> Option<Until> {
+        self.until.get()
+    }
+
+    /// Starts or ends a `PyStackless_RunUntil`.
+    pub(crate) fn set_until(&self, until: Option<Until>) {
+        self.until.set(until);
     }
 
     /// Releases `op` (an owned reference) at the current tasklet's next

@@ -42,6 +42,7 @@ use super::messages as msg;
 use super::switch::{self, give_bomb};
 use super::tasklet::{self, Kind, Tasklet};
 use super::thread_state::Ts;
+use super::timers;
 use crate::errors::{self, PyResult, Raised};
 use crate::object::{self, decref, none, tuple, xdecref, PyObject};
 use core::ffi::{c_int, c_long, c_ulong};
@@ -85,8 +86,36 @@ struct InboxState {
     items: Vec<(*mut Tasklet, HandOff)>,
     /// The thread is ending: nothing is accepted any more.
     closed: bool,
-    /// The owner sleeps in [`ThreadShared::park`] and is not counted awake.
-    parked: bool,
+    /// Whether and how the owner sleeps.
+    parked: Parked,
+}
+
+/// How a thread sleeps, if it does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parked {
+    No,
+    /// In [`ThreadShared::park`], not counted awake: a waker counts it.
+    Uncounted,
+    /// In [`ThreadShared::park_until`]: it has timers and stays counted
+    /// awake (it will wake by itself).
+    Timed,
+}
+
+impl Parked {
+    /// Wakes the thread if it sleeps: counts it awake again if it was not
+    /// counted, and notifies it.
+    fn wake(&mut self, wake: &Condvar) {
+        match core::mem::replace(self, Parked::No) {
+            Parked::No => {}
+            Parked::Uncounted => {
+                AWAKE.fetch_add(1, Ordering::AcqRel);
+                wake.notify_one();
+            }
+            Parked::Timed => {
+                wake.notify_one();
+            }
+        }
+    }
 }
 
 /// What other threads may see of a thread and ask of it. Never freed: a
@@ -154,10 +183,8 @@ impl InboxGuard<'_> {
         debug_assert!(!self.closed());
         self.state.items.push((t, what));
         self.owner.pending.store(true, Ordering::Release);
-        if wake && self.state.parked {
-            self.state.parked = false;
-            AWAKE.fetch_add(1, Ordering::AcqRel);
-            self.owner.wake.notify_one();
+        if wake {
+            self.state.parked.wake(&self.owner.wake);
         }
     }
 }
@@ -185,7 +212,7 @@ impl ThreadShared {
             inbox: Mutex::new(InboxState {
                 items: Vec::new(),
                 closed: false,
-                parked: false,
+                parked: Parked::No,
             }),
             pending: AtomicBool::new(false),
             ended: AtomicBool::new(false),
@@ -253,8 +280,8 @@ impl ThreadShared {
                     return true;
                 }
                 if AWAKE.fetch_sub(1, Ordering::AcqRel) != 1 {
-                    s.parked = true;
-                    while s.parked {
+                    s.parked = Parked::Uncounted;
+                    while s.parked != Parked::No {
                         self.wake.wait(&mut s);
                     }
                     return true;
@@ -267,25 +294,38 @@ impl ThreadShared {
         }
     }
 
-    /// Wakes the thread if it is parked with work in its inbox.
+    /// Sleeps the calling thread (the owner, which has timers) until
+    /// `deadline` or until something is handed to it. It stays counted
+    /// awake: a thread with timers will wake (SPEC §3.3, §6.4 as
+    /// EXTENSIONS.md §2 extends them).
+    pub(crate) fn park_until(&self, deadline: i64) {
+        let mut s = self.inbox.lock();
+        let left = deadline.saturating_sub(super::timers::now());
+        if !s.items.is_empty() || left <= 0 {
+            return;
+        }
+        s.parked = Parked::Timed;
+        self.wake
+            .wait_for(&mut s, std::time::Duration::from_nanos(left as u64));
+        s.parked = Parked::No;
+    }
+
+    /// Wakes the thread if it is parked uncounted with work in its inbox.
     fn unpark_with_work(&self) -> bool {
         let mut s = self.inbox.lock();
-        let woken = s.parked && !s.items.is_empty();
+        let woken = s.parked == Parked::Uncounted && !s.items.is_empty();
         if woken {
-            s.parked = false;
-            AWAKE.fetch_add(1, Ordering::AcqRel);
-            self.wake.notify_one();
+            s.parked.wake(&self.wake);
         }
         woken
     }
 
-    /// Wakes the thread if it is parked, to re-check for a deadlock.
+    /// Wakes the thread if it is parked uncounted, to re-check for a
+    /// deadlock.
     fn unpark(&self) {
         let mut s = self.inbox.lock();
-        if s.parked {
-            s.parked = false;
-            AWAKE.fetch_add(1, Ordering::AcqRel);
-            self.wake.notify_one();
+        if s.parked == Parked::Uncounted {
+            s.parked.wake(&self.wake);
         }
     }
 }
@@ -469,6 +509,8 @@ pub(crate) unsafe fn apply(ts: Ts, t: *mut Tasklet, what: HandOff) {
         let linked = match what {
             HandOff::Ready => {
                 debug_assert_eq!(s.kind(), Kind::Handed);
+                // A partner or a kill ended a timed wait: off its timer.
+                timers::disarm(ts, t);
                 tasklet::set_state(t, s.with_kind(Kind::Runnable));
                 ts.link(t);
                 true
@@ -549,7 +591,12 @@ unsafe fn throw(ts: Ts, t: *mut Tasklet, b: *mut PyObject) {
             // queue's reference moves into the ring), unless a partner took
             // it first (then it got its value and the bomb waits).
             Kind::BlockedSend | Kind::BlockedRecv if channel::unblock(t, Kind::Runnable) => {
+                timers::disarm(ts, t);
                 ts.link(t);
+                tasklet::set_tempval(t, b);
+            }
+            Kind::Sleeping => {
+                timers::wake(ts, t);
                 tasklet::set_tempval(t, b);
             }
             _ => {

@@ -12,9 +12,10 @@ use super::switch::{self, NotSwitched, Switched};
 use super::tasklet::{self, Delivery, Kind, Tasklet};
 use super::thread_state::Ts;
 use super::threads::HandOff;
+use super::timers;
 use super::watchdog;
 use crate::errors::{self, PyResult, Raised};
-use crate::object::{self, decref, long, none, protocol, tuple, PyObject};
+use crate::object::{self, decref, exceptions, long, none, protocol, tuple, PyObject};
 use core::ffi::c_int;
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering;
@@ -25,8 +26,7 @@ use core::sync::atomic::Ordering;
 /// `ch` must be a channel; `value` live.
 pub(crate) unsafe fn send(ch: *mut PyObject, value: *mut PyObject) -> PyResult<()> {
     // SAFETY: per the contract.
-    unsafe { decref(action(ch.cast(), value, 1)?) };
-    Ok(())
+    unsafe { send_until(ch, value, None) }
 }
 
 /// Receives from `ch` (SPEC §4.2): the very object sent (new reference).
@@ -35,7 +35,54 @@ pub(crate) unsafe fn send(ch: *mut PyObject, value: *mut PyObject) -> PyResult<(
 /// `ch` must be a channel.
 pub(crate) unsafe fn receive(ch: *mut PyObject) -> PyResult<*mut PyObject> {
     // SAFETY: per the contract.
-    unsafe { action(ch.cast(), null_mut(), -1) }
+    unsafe { receive_until(ch, None) }
+}
+
+/// [`send`] that gives up at `deadline` (EXTENSIONS.md §3): a sender that
+/// blocks leaves the queue when the deadline passes first and fails with
+/// `TimeoutError("timed out")`, as if it had never blocked; with the
+/// deadline already passed and no receiver waiting it fails at once.
+///
+/// # Safety
+/// As [`send`].
+pub(crate) unsafe fn send_until(
+    ch: *mut PyObject,
+    value: *mut PyObject,
+    deadline: Option<i64>,
+) -> PyResult<()> {
+    // SAFETY: per the contract.
+    unsafe { decref(action(ch.cast(), value, 1, deadline)?) };
+    Ok(())
+}
+
+/// [`receive`] that gives up at `deadline`, as [`send_until`].
+///
+/// # Safety
+/// As [`receive`].
+pub(crate) unsafe fn receive_until(
+    ch: *mut PyObject,
+    deadline: Option<i64>,
+) -> PyResult<*mut PyObject> {
+    // SAFETY: per the contract.
+    unsafe { action(ch.cast(), null_mut(), -1, deadline) }
+}
+
+/// Whether `deadline` has passed with no partner waiting in direction
+/// `dir`: then the operation fails at once, without a switch or a
+/// callback, with `TimeoutError("timed out")` set.
+///
+/// # Safety
+/// `ch` must be a live channel.
+unsafe fn too_late(ch: *mut Channel, dir: i8, deadline: Option<i64>) -> bool {
+    let late = deadline.is_some_and(|d| d <= timers::now()) && {
+        // SAFETY: per the contract.
+        let g = unsafe { lock(ch) };
+        !partner_waits(&g, dir)
+    };
+    if late {
+        errors::set_string(exceptions::timeout_error(), msg::TIMED_OUT);
+    }
+    late
 }
 
 /// Whether a partner waits for an operation in direction `dir`.
@@ -56,13 +103,21 @@ fn partner_waits(q: &Queue, dir: i8) -> bool {
 ///
 /// # Safety
 /// `ch` must be a live channel; `value` live when sending.
-unsafe fn action(ch: *mut Channel, value: *mut PyObject, dir: i8) -> PyResult<*mut PyObject> {
+unsafe fn action(
+    ch: *mut Channel,
+    value: *mut PyObject,
+    dir: i8,
+    deadline: Option<i64>,
+) -> PyResult<*mut PyObject> {
     // SAFETY: per the contract; the caller's reference keeps `ch` alive
     // until a switch happened.
     unsafe {
         super::scheduler::with_main(|ts| {
             if ts.schedlock() && callbacks::has_channel_callable() {
                 return Err(errors::runtime_error(msg::RECURSIVE_CHANNEL));
+            }
+            if too_late(ch, dir, deadline) {
+                return Err(Raised);
             }
             let src = ts.head();
             let delivered = if dir > 0 {
@@ -83,7 +138,8 @@ unsafe fn action(ch: *mut Channel, value: *mut PyObject, dir: i8) -> PyResult<*m
                     channel_callback(ts, ch, src, dir > 0, !cando);
                 }
             }
-            let result = transfer(ts, ch, src, dir, if dir > 0 { value } else { none::none() });
+            let leaves = if dir > 0 { value } else { none::none() };
+            let result = transfer(ts, ch, src, dir, leaves, deadline);
             match result {
                 Ok(claimed) => {
                     if callback_after {
@@ -114,13 +170,14 @@ unsafe fn transfer(
     src: *mut Tasklet,
     dir: i8,
     leaves: *mut PyObject,
+    deadline: Option<i64>,
 ) -> Switched {
     // SAFETY: per the contract.
     unsafe {
         let mut g = lock(ch);
         loop {
             if !partner_waits(&g, dir) {
-                return block(ts, g, ch, src, dir, leaves);
+                return block(ts, g, ch, src, dir, leaves, deadline);
             }
             let tgt = g.head;
             let st = tasklet::state(tgt);
@@ -179,6 +236,8 @@ unsafe fn rendezvous(
     // queue under the lock and its reference moves into the ring.
     unsafe {
         unlink_head(&mut g, tgt, st, Kind::Runnable);
+        // Its operation completed: a timed one is off its timer at once.
+        timers::disarm(ts, tgt);
         core::mem::swap(&mut (*src).tempval, &mut (*tgt).tempval);
         // Both operations completed; either tasklet may be switched out
         // before it claims its result.
@@ -209,7 +268,9 @@ unsafe fn rendezvous(
     }
 }
 
-/// SPEC §4.2 step 4: no partner; the caller blocks.
+/// SPEC §4.2 step 4: no partner; the caller blocks, until `deadline` if
+/// it has one (its timer takes it out of the queue if no partner came
+/// first, `timers::fire_due`).
 ///
 /// # Safety
 /// As [`transfer`]; `g` locks `ch`.
@@ -220,6 +281,7 @@ unsafe fn block(
     src: *mut Tasklet,
     dir: i8,
     leaves: *mut PyObject,
+    deadline: Option<i64>,
 ) -> Switched {
     // SAFETY: per the contract.
     unsafe {
@@ -233,12 +295,21 @@ unsafe fn block(
             errors::value_error(msg::CHANNEL_CLOSED);
             return Err(NotSwitched);
         }
+        if deadline.is_some_and(|d| d <= timers::now()) {
+            drop(g);
+            errors::set_string(exceptions::timeout_error(), msg::TIMED_OUT);
+            return Err(NotSwitched);
+        }
         // The ring's reference moves into the queue; the switch below
         // tells other threads the new current tasklet.
         ts.unlink_current(src);
         enqueue(&mut g, ch, src, dir);
         drop(g);
+        if let Some(d) = deadline {
+            timers::arm(ts, src, d);
+        }
         let switched = switch::switch_to(ts, src, ts.head(), false, leaves);
+        timers::disarm(ts, src);
         if switched.is_ok() {
             return switched;
         }

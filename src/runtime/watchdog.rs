@@ -4,7 +4,7 @@
 use super::messages as msg;
 use super::switch::{self, NotSwitched};
 use super::tasklet::{self, Kind, Tasklet};
-use super::thread_state::Ts;
+use super::thread_state::{Ts, Until};
 use crate::errors::{self, PyResult};
 use crate::object::{self, decref, none, xdecref, PyObject};
 use core::ffi::{c_int, c_long};
@@ -138,6 +138,34 @@ pub(crate) unsafe fn soft_interrupt(
 /// # Safety
 /// Runs the calling thread's scheduler.
 pub(crate) unsafe fn run_watchdog(timeout: c_long, flags: c_int) -> PyResult<*mut PyObject> {
+    // SAFETY: per the contract.
+    unsafe { run(timeout, flags, None) }
+}
+
+/// `PyStackless_RunUntil` (EXTENSIONS.md §5): an untimed run that, while
+/// nothing is runnable but the thread has timers, waits for them; it
+/// returns once `deadline` (`None`: never) has passed, at the next
+/// scheduling point, or once the thread has neither runnables nor timers.
+/// A deadline that passed already runs what is ready without waiting; a
+/// call inside another `RunUntil` is an untimed run.
+///
+/// # Safety
+/// As [`run_watchdog`].
+pub(crate) unsafe fn run_until(deadline: Option<i64>) -> PyResult<*mut PyObject> {
+    let waits = deadline.is_none_or(|d| d > super::timers::now());
+    // SAFETY: per the contract.
+    unsafe { run(0, 0, waits.then_some(deadline)) }
+}
+
+/// [`run_watchdog`], and [`run_until`] with `until`.
+///
+/// # Safety
+/// As [`run_watchdog`].
+unsafe fn run(
+    timeout: c_long,
+    flags: c_int,
+    until: Option<Option<i64>>,
+) -> PyResult<*mut PyObject> {
     if !(0..=255).contains(&flags) {
         return Err(errors::value_error(msg::FLAGS_RANGE));
     }
@@ -152,6 +180,13 @@ pub(crate) unsafe fn run_watchdog(timeout: c_long, flags: c_int) -> PyResult<*mu
                 ts.replace_interrupt_watchdog(object::new_ref(w.cast()).cast());
                 ts.set_timer(TimerSettings::start(ts.ticks(), timeout, flags));
             }
+            let owns_until = until.is_some() && ts.until().is_none();
+            if let (true, Some(deadline)) = (owns_until, until) {
+                ts.set_until(Some(Until {
+                    watchdog: w,
+                    deadline,
+                }));
+            }
             let next = (*w).ring.next();
             let next = if next == w { null_mut() } else { next };
             ts.unlink(w);
@@ -163,6 +198,9 @@ pub(crate) unsafe fn run_watchdog(timeout: c_long, flags: c_int) -> PyResult<*mu
                 if owns_timer {
                     xdecref(ts.replace_interrupt_watchdog(null_mut()).cast());
                     ts.set_timer(saved);
+                }
+                if owns_until {
+                    ts.set_until(None);
                 }
             };
             let result = match switched {

@@ -1,0 +1,381 @@
+//! Time (EXTENSIONS.md §1-3, §5): the clock, each thread's timers, and what
+//! a timer does when it fires.
+//!
+//! A thread's timers are the deadlines of its sleepers and of its tasklets
+//! blocked in a channel operation with a deadline, in a binary heap ordered
+//! by (deadline, sequence): equal deadlines fire in the order they were
+//! set. Each tasklet knows its place in the heap (`Tasklet::timer`), so a
+//! timer is set and cancelled in O(log n), without allocation once the
+//! heap has grown. The heap, and every tasklet's `timer`, belong to the
+//! thread: other threads never touch them (a partner or a kill from
+//! another thread hands the tasklet over, and the owner cancels its timer
+//! when it applies the hand-off).
+//!
+//! A timer owns a reference to its tasklet. Whatever ends the wait first
+//! wins: the owner cancels the timer when it makes the tasklet runnable by
+//! another path (a kill, a partner), and the call that waited cancels it
+//! when it resumes in any case. A timer that fires finds its tasklet still
+//! waiting (then it wakes it) or not (then it only drops its reference).
+//! For a channel operation the channel's lock decides between a partner
+//! and the deadline: exactly one of them takes the tasklet out of the
+//! queue.
+
+use super::bomb;
+use super::channel;
+use super::messages as msg;
+use super::tasklet::{self, Kind, Tasklet};
+use super::thread_state::Ts;
+use crate::errors::{self, PyResult};
+use crate::object::{self, exceptions, PyObject};
+use core::cell::Cell;
+
+/// The C API's "no deadline".
+pub(crate) const NO_DEADLINE: i64 = -1;
+
+/// `PyStackless_Now`: `CLOCK_MONOTONIC` in nanoseconds.
+pub(crate) fn now() -> i64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec to write; CLOCK_MONOTONIC exists on
+    // every Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec * 1_000_000_000 + t.tv_nsec
+}
+
+/// A deadline from C: `None` for [`NO_DEADLINE`], `ValueError("invalid
+/// deadline")` for any other negative value.
+pub(crate) fn deadline(value: i64) -> PyResult<Option<i64>> {
+    match value {
+        NO_DEADLINE => Ok(None),
+        d if d < 0 => Err(errors::value_error(msg::INVALID_DEADLINE)),
+        d => Ok(Some(d)),
+    }
+}
+
+/// What [`Timers`] needs of the objects it times: the cell that holds an
+/// object's place in the heap (its index + 1; 0 when it has no timer).
+pub(crate) trait Timed {
+    /// The object's place.
+    ///
+    /// # Safety
+    /// `p` must point to a live object whose place the caller owns.
+    unsafe fn place<'a>(p: *mut Self) -> &'a Cell<usize>;
+}
+
+impl Timed for Tasklet {
+    unsafe fn place<'a>(p: *mut Tasklet) -> &'a Cell<usize> {
+        // SAFETY: per the contract.
+        unsafe { &(*p).timer }
+    }
+}
+
+struct Entry<T> {
+    deadline: i64,
+    seq: u64,
+    item: *mut T,
+}
+
+impl<T> Entry<T> {
+    fn key(&self) -> (i64, u64) {
+        (self.deadline, self.seq)
+    }
+}
+
+/// A binary min-heap of timers by (deadline, sequence), each item knowing
+/// its place.
+pub(crate) struct Timers<T: Timed> {
+    heap: Vec<Entry<T>>,
+    seq: u64,
+}
+
+impl<T: Timed> Default for Timers<T> {
+    fn default() -> Self {
+        Timers {
+            heap: Vec::new(),
+            seq: 0,
+        }
+    }
+}
+
+impl<T: Timed> Timers<T> {
+    /// The earliest deadline, if any.
+    pub(crate) fn earliest(&self) -> Option<i64> {
+        self.heap.first().map(|e| e.deadline)
+    }
+
+    /// Sets a timer for `item` at `deadline`.
+    ///
+    /// # Safety
+    /// `item` must be live, without a timer, and stay live while it has one.
+    pub(crate) unsafe fn add(&mut self, item: *mut T, deadline: i64) {
+        self.seq += 1;
+        self.heap.push(Entry {
+            deadline,
+            seq: self.seq,
+            item,
+        });
+        // SAFETY: per the contract.
+        unsafe { self.sift_up(self.heap.len() - 1) };
+    }
+
+    /// Cancels the timer of `item`; false when it has none.
+    ///
+    /// # Safety
+    /// `item` must be live.
+    pub(crate) unsafe fn cancel(&mut self, item: *mut T) -> bool {
+        // SAFETY: per the contract.
+        let at = unsafe { T::place(item) }.get();
+        if at == 0 {
+            return false;
+        }
+        // SAFETY: the place of an item with a timer is its index + 1.
+        unsafe { self.take(at - 1) };
+        true
+    }
+
+    /// Removes the earliest timer if its deadline is at or before `now`.
+    pub(crate) fn pop_due(&mut self, now: i64) -> Option<*mut T> {
+        if self.earliest()? > now {
+            return None;
+        }
+        // SAFETY: index 0 exists; its item is live while it has a timer.
+        Some(unsafe { self.take(0) })
+    }
+
+    /// Removes the entry at `i` and returns its item, whose place is 0.
+    ///
+    /// # Safety
+    /// `i` must be in the heap.
+    unsafe fn take(&mut self, i: usize) -> *mut T {
+        let last = self.heap.len() - 1;
+        self.heap.swap(i, last);
+        let gone = self.heap.pop().expect("a heap entry");
+        // SAFETY: every item in the heap is live.
+        unsafe {
+            T::place(gone.item).set(0);
+            if i < last {
+                self.sift_down(i);
+                self.sift_up(i);
+            }
+        }
+        gone.item
+    }
+
+    /// # Safety
+    /// `i` must be in the heap.
+    unsafe fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.heap[parent].key() <= self.heap[i].key() {
+                break;
+            }
+            self.heap.swap(parent, i);
+            // SAFETY: items in the heap are live.
+            unsafe { self.placed(i) };
+            i = parent;
+        }
+        // SAFETY: as above.
+        unsafe { self.placed(i) };
+    }
+
+    /// # Safety
+    /// `i` must be in the heap.
+    unsafe fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut least = i;
+            if l < n && self.heap[l].key() < self.heap[least].key() {
+                least = l;
+            }
+            if r < n && self.heap[r].key() < self.heap[least].key() {
+                least = r;
+            }
+            if least == i {
+                break;
+            }
+            self.heap.swap(least, i);
+            // SAFETY: items in the heap are live.
+            unsafe { self.placed(i) };
+            i = least;
+        }
+        // SAFETY: as above.
+        unsafe { self.placed(i) };
+    }
+
+    /// Records the place of the entry at `i`.
+    ///
+    /// # Safety
+    /// `i` must be in the heap.
+    unsafe fn placed(&self, i: usize) {
+        // SAFETY: items in the heap are live.
+        unsafe { T::place(self.heap[i].item) }.set(i + 1);
+    }
+}
+
+/// Sets a timer for `t` at `deadline`; the timer owns a new reference.
+///
+/// # Safety
+/// `t` must be a live tasklet of `ts`'s thread without a timer.
+pub(crate) unsafe fn arm(ts: Ts, t: *mut Tasklet, deadline: i64) {
+    // SAFETY: per the contract; the reference keeps `t` live.
+    unsafe {
+        object::incref(t.cast());
+        ts.timers_add(t, deadline);
+    }
+}
+
+/// Cancels the timer of `t`, if it has one; its reference is released
+/// later (a release may run a deallocator, which must not run inside a
+/// switch).
+///
+/// # Safety
+/// `t` must be a live tasklet of `ts`'s thread.
+#[inline(always)]
+pub(crate) unsafe fn disarm(ts: Ts, t: *mut Tasklet) {
+    // SAFETY: per the contract; the owner's field.
+    if unsafe { (*t).timer.get() } != 0 {
+        // SAFETY: as above.
+        unsafe { disarm_slow(ts, t) };
+    }
+}
+
+/// # Safety
+/// As [`disarm`].
+#[inline(never)]
+unsafe fn disarm_slow(ts: Ts, t: *mut Tasklet) {
+    // SAFETY: per the contract.
+    if unsafe { ts.timers_cancel(t) } {
+        ts.release_later(t.cast());
+    }
+}
+
+/// Wakes the sleeper `t` (state `Sleeping`): off its timer, appended to
+/// the runnables. Its sleep's reference moves into the ring.
+///
+/// # Safety
+/// `t` must be a sleeping tasklet of `ts`'s thread.
+pub(crate) unsafe fn wake(ts: Ts, t: *mut Tasklet) {
+    // SAFETY: per the contract.
+    unsafe {
+        disarm(ts, t);
+        tasklet::set_state(t, tasklet::state(t).with_kind(Kind::Runnable));
+        ts.link(t);
+    }
+}
+
+/// Fires every timer due at `now`, earliest first: a sleeper becomes
+/// runnable; a tasklet still blocked in its channel operation leaves the
+/// queue (its balance as if it never blocked, no channel callback) and
+/// becomes runnable with `TimeoutError("timed out")` to raise; any other
+/// tasklet's wait already ended. Runs inside switches: what it releases is
+/// released later.
+///
+/// # Safety
+/// `ts` is the calling thread's state.
+pub(crate) unsafe fn fire_due(ts: Ts, now: i64) {
+    while let Some(t) = ts.timers_pop_due(now) {
+        // SAFETY: the timer's reference keeps `t` live; it is ours.
+        unsafe {
+            match tasklet::state(t).kind() {
+                Kind::Sleeping => {
+                    tasklet::set_state(t, tasklet::state(t).with_kind(Kind::Runnable));
+                    ts.link(t);
+                }
+                Kind::BlockedSend | Kind::BlockedRecv if channel::unblock(t, Kind::Runnable) => {
+                    // The queue's reference moves into the ring.
+                    let raised = timed_out();
+                    let left = core::mem::replace(&mut (*t).tempval, raised);
+                    (*t).delivered = tasklet::Delivery::None;
+                    ts.release_later(left);
+                    ts.link(t);
+                }
+                _ => {}
+            }
+            ts.release_later(t.cast());
+        }
+    }
+}
+
+/// The bomb of a timed-out channel operation: `TimeoutError("timed out")`,
+/// or the `MemoryError` that making it raised. Without memory for either,
+/// the process ends with a message: the operation can neither succeed nor
+/// fail.
+fn timed_out() -> *mut PyObject {
+    errors::set_string(exceptions::timeout_error(), msg::TIMED_OUT);
+    bomb::from_error()
+        .or_else(|errors::Raised| bomb::from_error())
+        .unwrap_or_else(|errors::Raised| super::switch::fatal(msg::NO_MEMORY_FOR_TIMEOUT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Timed, Timers};
+    use core::cell::Cell;
+
+    struct Item(Cell<usize>);
+
+    impl Timed for Item {
+        unsafe fn place<'a>(p: *mut Item) -> &'a Cell<usize> {
+            // SAFETY: the test's items live until the end of the test.
+            unsafe { &(*p).0 }
+        }
+    }
+
+    fn items(n: usize) -> Vec<Item> {
+        (0..n).map(|_| Item(Cell::new(0))).collect()
+    }
+
+    /// Timers fire in deadline order; equal deadlines in the order set.
+    #[test]
+    fn fire_in_deadline_then_set_order() {
+        let mut v = items(6);
+        let p: Vec<*mut Item> = v.iter_mut().map(|i| i as *mut Item).collect();
+        let mut t = Timers::default();
+        for (i, d) in [30, 10, 20, 10, 30, 5].into_iter().enumerate() {
+            // SAFETY: live items without timers.
+            unsafe { t.add(p[i], d) };
+        }
+        assert_eq!(t.earliest(), Some(5));
+        assert!(t.pop_due(4).is_none());
+        let mut order = Vec::new();
+        while let Some(x) = t.pop_due(100) {
+            order.push(p.iter().position(|&q| q == x).unwrap());
+        }
+        assert_eq!(order, [5, 1, 3, 2, 0, 4]);
+        assert!(v.iter().all(|i| i.0.get() == 0));
+    }
+
+    /// A cancelled timer never fires; the others keep their order; places
+    /// stay right through every move.
+    #[test]
+    fn cancel_anywhere_keeps_the_heap() {
+        let n = 200;
+        let mut v = items(n);
+        let p: Vec<*mut Item> = v.iter_mut().map(|i| i as *mut Item).collect();
+        let mut t = Timers::default();
+        for (i, &item) in p.iter().enumerate() {
+            // SAFETY: live items without timers.
+            unsafe { t.add(item, ((i * 7919) % 101) as i64) };
+        }
+        for &item in p.iter().step_by(3) {
+            // SAFETY: live items.
+            assert!(unsafe { t.cancel(item) });
+            // SAFETY: as above.
+            assert!(!unsafe { t.cancel(item) });
+        }
+        let mut last = (i64::MIN, 0);
+        let mut fired = 0;
+        while let Some(x) = t.pop_due(i64::MAX) {
+            let i = p.iter().position(|&q| q == x).unwrap();
+            assert_ne!(i % 3, 0, "a cancelled timer fired");
+            let key = (((i * 7919) % 101) as i64, i);
+            assert!(key > last, "out of order");
+            last = key;
+            fired += 1;
+        }
+        assert_eq!(fired, n - n.div_ceil(3));
+    }
+}
