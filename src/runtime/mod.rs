@@ -7,6 +7,7 @@ pub mod callbacks;
 pub mod channel;
 pub mod finalize;
 pub mod messages;
+pub mod poller;
 pub mod run_queue;
 pub mod scheduler;
 pub mod stack;

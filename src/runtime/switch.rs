@@ -516,10 +516,10 @@ unsafe fn block_target(
             ts.publish_nothing_current();
             if let Some(deadline) = wait {
                 // Timers: the thread will wake, never a deadlock.
-                ts.shared().park_until(deadline);
+                ts.shared().park_until(ts.poller(), deadline);
                 continue;
             }
-            if ts.shared().park() {
+            if ts.shared().park(ts.poller()) {
                 // Woken: something was handed over, or re-check the deadlock.
                 continue;
             }
@@ -662,7 +662,7 @@ unsafe fn wait_for_timers(ts: Ts, t: *mut Tasklet, w: *mut Tasklet) -> *mut Task
             }
         }
         match wait_until(ts, w) {
-            Some(deadline) => ts.shared().park_until(deadline),
+            Some(deadline) => ts.shared().park_until(ts.poller(), deadline),
             None => return null_mut(),
         }
     }

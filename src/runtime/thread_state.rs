@@ -7,6 +7,7 @@
 //! the owner publishes `current`, `main`, `runcount` and `nesting_level`
 //! there with plain (relaxed) stores whenever they change.
 
+use super::poller::Poller;
 use super::run_queue::RunQueue;
 use super::stack::{self, AltStack, StackPool, TaskletStack};
 use super::tasklet::Tasklet;
@@ -66,6 +67,8 @@ pub(crate) struct ThreadState {
     earliest: Cell<i64>,
     /// The outermost `PyStackless_RunUntil` running, if any.
     until: Cell<Option<Until>>,
+    /// Where the thread sleeps when it has nothing to run.
+    poller: Poller,
 }
 
 /// A `PyStackless_RunUntil` call: its watchdog (the tasklet that called
@@ -165,7 +168,9 @@ impl Ts {
             timers: Slot::default(),
             earliest: Cell::new(i64::MAX),
             until: Cell::new(None),
+            poller: Poller::new(),
         });
+        state.shared.set_wake_fd(state.poller.wake_fd());
         let ts = Ts(NonNull::from(Box::leak(state)));
         TS.with(|c| c.set(ts.0.as_ptr()));
         // Registers the thread-exit destructor (SPEC §6.6).
@@ -591,6 +596,11 @@ impl ThreadState {
             .with(|timers| (timers.pop_due(now), timers.earliest()));
         self.timers_changed(e);
         t
+    }
+
+    /// The thread's poller.
+    pub(crate) fn poller(&self) -> &Poller {
+        &self.poller
     }
 
     /// The outermost `PyStackless_RunUntil` running.

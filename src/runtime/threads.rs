@@ -39,6 +39,7 @@
 
 use super::channel;
 use super::messages as msg;
+use super::poller::{self, Poller};
 use super::switch::{self, give_bomb};
 use super::tasklet::{self, Kind, Tasklet};
 use super::thread_state::Ts;
@@ -48,7 +49,7 @@ use crate::object::{self, decref, none, tuple, xdecref, PyObject};
 use core::ffi::{c_int, c_long, c_ulong};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard};
 
 /// What another thread asks the owner to do with one of its tasklets. The
 /// hand-off owns a reference to the tasklet. Each names the state it
@@ -102,18 +103,16 @@ enum Parked {
 }
 
 impl Parked {
-    /// Wakes the thread if it sleeps: counts it awake again if it was not
-    /// counted, and notifies it.
-    fn wake(&mut self, wake: &Condvar) {
+    /// Wakes the thread (whose eventfd is `fd`) if it sleeps: counts it
+    /// awake again if it was not counted. Called under its inbox lock.
+    fn wake(&mut self, fd: &AtomicI32) {
         match core::mem::replace(self, Parked::No) {
             Parked::No => {}
             Parked::Uncounted => {
                 AWAKE.fetch_add(1, Ordering::AcqRel);
-                wake.notify_one();
+                poller::wake(fd.load(Ordering::Relaxed));
             }
-            Parked::Timed => {
-                wake.notify_one();
-            }
+            Parked::Timed => poller::wake(fd.load(Ordering::Relaxed)),
         }
     }
 }
@@ -129,6 +128,7 @@ impl Parked {
 /// | `inbox` | its lock |
 /// | `pending` | atomic: set under the inbox lock (release), cleared by the owner under it |
 /// | `ended` | atomic: set once by the owner when it ended (after it closed its inbox) |
+/// | `wake_fd` | atomic: the eventfd of the owner's poller, set by the owner before it first parks and read under the inbox lock while it is parked |
 #[repr(align(64))]
 pub(crate) struct ThreadShared {
     pub thread_id: c_ulong,
@@ -142,7 +142,7 @@ pub(crate) struct ThreadShared {
     inbox: Mutex<InboxState>,
     pending: AtomicBool,
     ended: AtomicBool,
-    wake: Condvar,
+    wake_fd: AtomicI32,
     /// The thread's own stack, `[stack_low, stack_high)` (immutable), for
     /// the fault handler.
     stack_low: usize,
@@ -184,7 +184,7 @@ impl InboxGuard<'_> {
         self.state.items.push((t, what));
         self.owner.pending.store(true, Ordering::Release);
         if wake {
-            self.state.parked.wake(&self.owner.wake);
+            self.state.parked.wake(&self.owner.wake_fd);
         }
     }
 }
@@ -216,7 +216,7 @@ impl ThreadShared {
             }),
             pending: AtomicBool::new(false),
             ended: AtomicBool::new(false),
-            wake: Condvar::new(),
+            wake_fd: AtomicI32::new(-1),
             stack_low: 0,
             stack_high: 0,
             older: core::ptr::null(),
@@ -254,6 +254,8 @@ impl ThreadShared {
     pub(crate) fn close(&self) -> Vec<(*mut Tasklet, HandOff)> {
         let mut s = self.inbox.lock();
         s.closed = true;
+        // Never parked again: its poller goes with its state.
+        self.wake_fd.store(-1, Ordering::Relaxed);
         self.pending.store(false, Ordering::Relaxed);
         core::mem::take(&mut s.items)
     }
@@ -264,15 +266,42 @@ impl ThreadShared {
         self.ended.store(true, Ordering::Release);
     }
 
-    /// SPEC §3.3/§6.4: parks the calling thread (the owner) until something
-    /// is handed to it or a deadlock re-check is due. Returns false at once,
-    /// without parking, when every other thread is parked too and none of
-    /// them holds work it was handed without being woken (a `Setup` or a
-    /// `Remove` from another thread does not wake it, SPEC §6.3): the
-    /// caller is deadlocked. A thread that wakes a parked one counts it
-    /// awake before it returns, so the count never shows a wake-up in
-    /// flight as a deadlock.
-    pub(crate) fn park(&self) -> bool {
+    /// Records the eventfd of the owner's poller (owner only, before it
+    /// first parks).
+    pub(crate) fn set_wake_fd(&self, fd: c_int) {
+        self.wake_fd.store(fd, Ordering::Relaxed);
+    }
+
+    /// Busy-waits briefly for a hand-off before the thread sleeps: one from
+    /// a thread on another core comes sooner than a sleep and a wake-up
+    /// take. True when one came; gives up at `deadline` too.
+    fn spin(&self, deadline: i64) -> bool {
+        let until = super::timers::now().saturating_add(SPIN_NS).min(deadline);
+        loop {
+            for _ in 0..SPIN_ROUND {
+                if self.pending() {
+                    return true;
+                }
+                core::hint::spin_loop();
+            }
+            if super::timers::now() >= until {
+                return false;
+            }
+        }
+    }
+
+    /// SPEC §3.3/§6.4: parks the calling thread (the owner) in its poller
+    /// until something is handed to it or a deadlock re-check is due.
+    /// Returns false at once, without parking, when every other thread is
+    /// parked too and none of them holds work it was handed without being
+    /// woken (a `Setup` or a `Remove` from another thread does not wake it,
+    /// SPEC §6.3): the caller is deadlocked. A thread that wakes a parked
+    /// one counts it awake before it returns, so the count never shows a
+    /// wake-up in flight as a deadlock.
+    pub(crate) fn park(&self, poller: &Poller) -> bool {
+        if self.spin(i64::MAX) {
+            return true;
+        }
         loop {
             {
                 let mut s = self.inbox.lock();
@@ -281,10 +310,13 @@ impl ThreadShared {
                 }
                 if AWAKE.fetch_sub(1, Ordering::AcqRel) != 1 {
                     s.parked = Parked::Uncounted;
-                    while s.parked != Parked::No {
-                        self.wake.wait(&mut s);
+                    drop(s);
+                    loop {
+                        poller.wait(i64::MAX);
+                        if self.inbox.lock().parked == Parked::No {
+                            return true;
+                        }
                     }
-                    return true;
                 }
                 AWAKE.fetch_add(1, Ordering::AcqRel);
             }
@@ -294,20 +326,23 @@ impl ThreadShared {
         }
     }
 
-    /// Sleeps the calling thread (the owner, which has timers) until
-    /// `deadline` or until something is handed to it. It stays counted
-    /// awake: a thread with timers will wake (SPEC §3.3, §6.4 as
-    /// EXTENSIONS.md §2 extends them).
-    pub(crate) fn park_until(&self, deadline: i64) {
-        let mut s = self.inbox.lock();
-        let left = deadline.saturating_sub(super::timers::now());
-        if !s.items.is_empty() || left <= 0 {
+    /// Sleeps the calling thread (the owner, which has timers) in its
+    /// poller until `deadline` or until something is handed to it. It
+    /// stays counted awake: a thread with timers will wake (SPEC §3.3,
+    /// §6.4 as EXTENSIONS.md §2 extends them).
+    pub(crate) fn park_until(&self, poller: &Poller, deadline: i64) {
+        if self.spin(deadline) {
             return;
         }
-        s.parked = Parked::Timed;
-        self.wake
-            .wait_for(&mut s, std::time::Duration::from_nanos(left as u64));
-        s.parked = Parked::No;
+        {
+            let mut s = self.inbox.lock();
+            if !s.items.is_empty() || deadline <= super::timers::now() {
+                return;
+            }
+            s.parked = Parked::Timed;
+        }
+        poller.wait(deadline);
+        self.inbox.lock().parked = Parked::No;
     }
 
     /// Wakes the thread if it is parked uncounted with work in its inbox.
@@ -315,7 +350,7 @@ impl ThreadShared {
         let mut s = self.inbox.lock();
         let woken = s.parked == Parked::Uncounted && !s.items.is_empty();
         if woken {
-            s.parked.wake(&self.wake);
+            s.parked.wake(&self.wake_fd);
         }
         woken
     }
@@ -325,7 +360,7 @@ impl ThreadShared {
     fn unpark(&self) {
         let mut s = self.inbox.lock();
         if s.parked == Parked::Uncounted {
-            s.parked.wake(&self.wake);
+            s.parked.wake(&self.wake_fd);
         }
     }
 }
@@ -355,6 +390,11 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     live: Vec::new(),
     ended: Vec::new(),
 });
+
+/// How long an idle thread spins on its inbox before it sleeps.
+const SPIN_NS: i64 = 20_000;
+/// Inbox checks between two reads of the clock while spinning.
+const SPIN_ROUND: u32 = 64;
 
 /// Registered threads that are not parked (SPEC §6.4: a thread that could
 /// still hand something to a parked one).
