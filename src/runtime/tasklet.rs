@@ -100,7 +100,7 @@ pub(crate) struct Tasklet {
     /// recursion stops (0, 0 until it starts, and for main).
     pub stack_low: usize,
     pub stack_floor: usize,
-    /// Its place in its thread's timers (index + 1), 0 without a timer.
+    /// Its slot in its thread's timers (slot + 1), 0 without a timer.
     pub timer: Cell<usize>,
     /// Its stack's fiber, for ThreadSanitizer (empty without it).
     pub fiber: super::tsan::Fiber,

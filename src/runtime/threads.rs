@@ -276,6 +276,10 @@ impl ThreadShared {
     /// a thread on another core comes sooner than a sleep and a wake-up
     /// take. True when one came; gives up at `deadline` too.
     fn spin(&self, deadline: i64) -> bool {
+        if LIVE.load(Ordering::Relaxed) < 2 {
+            // No other thread could hand it anything.
+            return false;
+        }
         let until = super::timers::now().saturating_add(SPIN_NS).min(deadline);
         loop {
             for _ in 0..SPIN_ROUND {
@@ -396,6 +400,9 @@ const SPIN_NS: i64 = 20_000;
 /// Inbox checks between two reads of the clock while spinning.
 const SPIN_ROUND: u32 = 64;
 
+/// Registered threads that have not ended.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
 /// Registered threads that are not parked (SPEC §6.4: a thread that could
 /// still hand something to a parked one).
 static AWAKE: AtomicUsize = AtomicUsize::new(0);
@@ -420,6 +427,7 @@ pub(crate) fn register(thread_id: c_ulong) -> &'static ThreadShared {
         Ordering::Release,
     );
     r.live.push(shared);
+    LIVE.fetch_add(1, Ordering::Relaxed);
     AWAKE.fetch_add(1, Ordering::AcqRel);
     shared
 }
@@ -472,6 +480,7 @@ pub(crate) fn retire(shared: &'static ThreadShared) {
     let mut r = REGISTRY.lock();
     r.live.retain(|&s| !core::ptr::eq(s, shared));
     r.ended.push(shared);
+    LIVE.fetch_sub(1, Ordering::Relaxed);
     if AWAKE.fetch_sub(1, Ordering::AcqRel) == 1 {
         for &other in &r.live {
             other.unpark();

@@ -55,17 +55,18 @@ pub(crate) fn deadline(value: i64) -> PyResult<Option<i64>> {
 }
 
 /// What [`Timers`] needs of the objects it times: the cell that holds an
-/// object's place in the heap (its index + 1; 0 when it has no timer).
+/// object's slot in the heap's table of places (the slot + 1; 0 when it
+/// has no timer).
 pub(crate) trait Timed {
-    /// The object's place.
+    /// The object's slot.
     ///
     /// # Safety
-    /// `p` must point to a live object whose place the caller owns.
-    unsafe fn place<'a>(p: *mut Self) -> &'a Cell<usize>;
+    /// `p` must point to a live object whose slot the caller owns.
+    unsafe fn slot<'a>(p: *mut Self) -> &'a Cell<usize>;
 }
 
 impl Timed for Tasklet {
-    unsafe fn place<'a>(p: *mut Tasklet) -> &'a Cell<usize> {
+    unsafe fn slot<'a>(p: *mut Tasklet) -> &'a Cell<usize> {
         // SAFETY: per the contract.
         unsafe { &(*p).timer }
     }
@@ -75,6 +76,7 @@ struct Entry<T> {
     deadline: i64,
     seq: u64,
     item: *mut T,
+    slot: u32,
 }
 
 impl<T> Entry<T> {
@@ -83,10 +85,19 @@ impl<T> Entry<T> {
     }
 }
 
-/// A binary min-heap of timers by (deadline, sequence), each item knowing
-/// its place.
+/// Children per node: a 4-ary heap is half as deep as a binary one, and a
+/// node's children share two cache lines.
+const ARITY: usize = 4;
+
+/// A 4-ary min-heap of timers by (deadline, sequence). Each timed object
+/// holds a slot in `places`, which holds the entry's index in the heap:
+/// the entries that a set or a fire moves have their places updated in
+/// that compact table, never in the objects (a million sleeping tasklets
+/// are a million cache misses apart).
 pub(crate) struct Timers<T: Timed> {
     heap: Vec<Entry<T>>,
+    places: Vec<u32>,
+    free: Vec<u32>,
     seq: u64,
 }
 
@@ -94,6 +105,8 @@ impl<T: Timed> Default for Timers<T> {
     fn default() -> Self {
         Timers {
             heap: Vec::new(),
+            places: Vec::new(),
+            free: Vec::new(),
             seq: 0,
         }
     }
@@ -111,13 +124,19 @@ impl<T: Timed> Timers<T> {
     /// `item` must be live, without a timer, and stay live while it has one.
     pub(crate) unsafe fn add(&mut self, item: *mut T, deadline: i64) {
         self.seq += 1;
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.places.push(0);
+            u32::try_from(self.places.len() - 1).expect("fewer than 2^32 timers")
+        });
+        // SAFETY: per the contract.
+        unsafe { T::slot(item) }.set(slot as usize + 1);
         self.heap.push(Entry {
             deadline,
             seq: self.seq,
             item,
+            slot,
         });
-        // SAFETY: per the contract.
-        unsafe { self.sift_up(self.heap.len() - 1) };
+        self.sift_up(self.heap.len() - 1);
     }
 
     /// Cancels the timer of `item`; false when it has none.
@@ -126,12 +145,13 @@ impl<T: Timed> Timers<T> {
     /// `item` must be live.
     pub(crate) unsafe fn cancel(&mut self, item: *mut T) -> bool {
         // SAFETY: per the contract.
-        let at = unsafe { T::place(item) }.get();
-        if at == 0 {
+        let slot = unsafe { T::slot(item) }.get();
+        if slot == 0 {
             return false;
         }
-        // SAFETY: the place of an item with a timer is its index + 1.
-        unsafe { self.take(at - 1) };
+        let at = self.places[slot - 1] as usize;
+        // SAFETY: `at` is the entry of a live item.
+        unsafe { self.take(at) };
         true
     }
 
@@ -144,74 +164,60 @@ impl<T: Timed> Timers<T> {
         Some(unsafe { self.take(0) })
     }
 
-    /// Removes the entry at `i` and returns its item, whose place is 0.
+    /// Removes the entry at `i` and returns its item, whose slot is 0.
     ///
     /// # Safety
-    /// `i` must be in the heap.
+    /// `i` must be in the heap; its item live.
     unsafe fn take(&mut self, i: usize) -> *mut T {
         let last = self.heap.len() - 1;
         self.heap.swap(i, last);
         let gone = self.heap.pop().expect("a heap entry");
-        // SAFETY: every item in the heap is live.
-        unsafe {
-            T::place(gone.item).set(0);
-            if i < last {
-                self.sift_down(i);
-                self.sift_up(i);
-            }
+        // SAFETY: per the contract.
+        unsafe { T::slot(gone.item) }.set(0);
+        self.free.push(gone.slot);
+        if i < last {
+            self.sift_down(i);
+            self.sift_up(i);
         }
         gone.item
     }
 
-    /// # Safety
-    /// `i` must be in the heap.
-    unsafe fn sift_up(&mut self, mut i: usize) {
+    fn sift_up(&mut self, mut i: usize) {
         while i > 0 {
-            let parent = (i - 1) / 2;
+            let parent = (i - 1) / ARITY;
             if self.heap[parent].key() <= self.heap[i].key() {
                 break;
             }
             self.heap.swap(parent, i);
-            // SAFETY: items in the heap are live.
-            unsafe { self.placed(i) };
+            self.placed(i);
             i = parent;
         }
-        // SAFETY: as above.
-        unsafe { self.placed(i) };
+        self.placed(i);
     }
 
-    /// # Safety
-    /// `i` must be in the heap.
-    unsafe fn sift_down(&mut self, mut i: usize) {
+    fn sift_down(&mut self, mut i: usize) {
         let n = self.heap.len();
         loop {
-            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let first = ARITY * i + 1;
             let mut least = i;
-            if l < n && self.heap[l].key() < self.heap[least].key() {
-                least = l;
-            }
-            if r < n && self.heap[r].key() < self.heap[least].key() {
-                least = r;
+            for c in first..(first + ARITY).min(n) {
+                if self.heap[c].key() < self.heap[least].key() {
+                    least = c;
+                }
             }
             if least == i {
                 break;
             }
             self.heap.swap(least, i);
-            // SAFETY: items in the heap are live.
-            unsafe { self.placed(i) };
+            self.placed(i);
             i = least;
         }
-        // SAFETY: as above.
-        unsafe { self.placed(i) };
+        self.placed(i);
     }
 
     /// Records the place of the entry at `i`.
-    ///
-    /// # Safety
-    /// `i` must be in the heap.
-    unsafe fn placed(&self, i: usize) {
-        // SAFETY: items in the heap are live.
-        unsafe { T::place(self.heap[i].item) }.set(i + 1);
+    fn placed(&mut self, i: usize) {
+        self.places[self.heap[i].slot as usize] = i as u32;
     }
 }
 
@@ -318,7 +324,7 @@ mod tests {
     struct Item(Cell<usize>);
 
     impl Timed for Item {
-        unsafe fn place<'a>(p: *mut Item) -> &'a Cell<usize> {
+        unsafe fn slot<'a>(p: *mut Item) -> &'a Cell<usize> {
             // SAFETY: the test's items live until the end of the test.
             unsafe { &(*p).0 }
         }
