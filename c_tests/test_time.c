@@ -99,7 +99,7 @@ static int pause_all(PyTaskletObject **t, int n) {
 }
 
 TEST(sleeper_reads_like_a_blocked_tasklet) {
-    int64_t d = after_ms(20);
+    int64_t d = after_ms(SETUP_MS);
     PyTaskletObject *s = SLEEPER("S", d);
     CHECK_INT(PyStackless_GetRunCount(), 2);
     CHECK_INT(PyTasklet_Run(s), 0);
@@ -121,7 +121,7 @@ TEST(sleeper_reads_like_a_blocked_tasklet) {
 
 /* A woken sleeper goes behind the tasklets already runnable. */
 TEST(woken_sleeper_is_appended_at_the_end) {
-    int64_t d = after_ms(20);
+    int64_t d = after_ms(SETUP_MS);
     PyTaskletObject *s = SLEEPER("S", d);
     CHECK_INT(PyTasklet_Run(s), 0);
     /* A keeps the thread past d, then ends: S is due, B and C wait. */
@@ -136,7 +136,7 @@ TEST(woken_sleeper_is_appended_at_the_end) {
 }
 
 TEST(equal_deadlines_fire_in_the_order_set) {
-    int64_t d = after_ms(20);
+    int64_t d = after_ms(SETUP_MS);
     PyTaskletObject *a = SLEEPER("A", d), *b = SLEEPER("B", d), *c = SLEEPER("C", d);
     PyTaskletObject *all[] = {a, b, c};
     CHECK_INT(pause_all(all, 3), 0);
@@ -152,7 +152,7 @@ TEST(equal_deadlines_fire_in_the_order_set) {
 }
 
 TEST(due_sleepers_wake_in_deadline_order) {
-    int64_t base = after_ms(20);
+    int64_t base = after_ms(SETUP_MS);
     PyTaskletObject *late = SLEEPER("L", base + 2 * MS), *early = SLEEPER("E", base),
                     *middle = SLEEPER("M", base + MS);
     PyTaskletObject *all[] = {early, middle, late};
@@ -430,9 +430,9 @@ TEST(switch_trap_refuses_to_sleep) {
  * channel operation with a deadline; atomic prevents neither. */
 TEST(block_trap_and_atomic_do_not_prevent_sleeping) {
     PyChannelObject *ch = PyChannel_New(NULL);
-    PyTaskletObject *main = main_tasklet();
+    PyTaskletObject *me = main_tasklet();
     PyTaskletObject *x = make(b_log, "(s)", "X");
-    PyTasklet_SetBlockTrap(main, 1);
+    PyTasklet_SetBlockTrap(me, 1);
     int64_t d = after_ms(2);
     CHECK_INT(PyStackless_SleepUntil(d), 0);
     CHECK_NOT_BEFORE(d);
@@ -441,13 +441,13 @@ TEST(block_trap_and_atomic_do_not_prevent_sleeping) {
     CHECK_ERROR(PyExc_RuntimeError, BLOCK_TRAP_TEXT);
     CHECK_INT(PyChannel_GetBalance(ch), 0);
     CHECK_INT(PyStackless_NextDeadline(), -1);
-    PyTasklet_SetBlockTrap(main, 0);
+    PyTasklet_SetBlockTrap(me, 0);
     PyTaskletObject *y = make(b_log, "(s)", "Y");
-    CHECK_INT(PyTasklet_SetAtomic(main, 1), 0);
+    CHECK_INT(PyTasklet_SetAtomic(me, 1), 0);
     d = after_ms(2);
     CHECK_INT(PyStackless_SleepUntil(d), 0);
     CHECK_NOT_BEFORE(d);
-    CHECK_INT(PyTasklet_SetAtomic(main, 0), 1);
+    CHECK_INT(PyTasklet_SetAtomic(me, 0), 1);
     CHECK_TRACE("X runs Y runs");
     Py_DECREF(x);
     Py_DECREF(y);
@@ -548,7 +548,7 @@ TEST(deadline_first_times_out_as_if_never_blocked) {
     PyChannelObject *ch = PyChannel_New(NULL);
     PyObject *v = PyUnicode_FromString("v");
     CHECK_INT(trace_channel_callbacks(), 0);
-    int64_t d = after_ms(20);
+    int64_t d = after_ms(SETUP_MS);
     PyTaskletObject *r1 = make(b_recv_until, "(sOL)", "R1", ch, (long long)d);
     CHECK_INT(PyTasklet_Run(r1), 0);
     PyTaskletObject *r2 = make(b_recv, "(sO)", "R2", ch);
@@ -562,7 +562,7 @@ TEST(deadline_first_times_out_as_if_never_blocked) {
     CHECK_TRACE("cb(R1,0,1) cb(R2,0,1) R1 " TIMED_OUT_REPR " cb(main,1,0) R2 received v");
     /* A sender: its value is dropped, not delivered later. */
     trace_reset();
-    d = after_ms(20);
+    d = after_ms(SETUP_MS);
     PyTaskletObject *s = make(b_send_until, "(sOOL)", "S", ch, v, (long long)d);
     CHECK_INT(PyTasklet_Run(s), 0);
     CHECK_INT(PyChannel_GetBalance(ch), 1);
@@ -641,7 +641,7 @@ TEST(passed_deadline_with_a_partner_transfers) {
 /* The deadline passes while B runs: B is not interrupted, RunUntil returns
  * at B's next scheduling point; C never started. */
 TEST(run_until_returns_at_the_first_scheduling_point_after_its_deadline) {
-    int64_t d = after_ms(20);
+    int64_t d = after_ms(SETUP_MS);
     PyTaskletObject *b = make(b_step, "(sL)", "B", (long long)d), *c = make(b_step, "(s)", "C");
     CHECK_NONE(PyStackless_RunUntil(d));
     CHECK_TRACE("B start B busy");
@@ -676,7 +676,7 @@ TEST(run_until_waits_idle_until_its_deadline) {
 
 TEST(run_until_minus_one_runs_timed_work_to_its_end) {
     PyChannelObject *ch = PyChannel_New(NULL);
-    int64_t base = after_ms(5);
+    int64_t base = after_ms(SETUP_MS);
     PyTaskletObject *s = make(b_sleep, "(sLL)", "S", (long long)base, (long long)(base + 20 * MS));
     PyTaskletObject *r = make(b_recv_until, "(sOL)", "R", ch, (long long)(base + 10 * MS));
     PyTaskletObject *x = make(b_log, "(s)", "X");
@@ -752,7 +752,7 @@ TEST(run_until_now_runs_what_is_ready_without_waiting) {
 /* A nested RunUntil(-1) returns when the runnables are empty, as
  * RunWatchdog(0) does, without waiting for S. */
 TEST(nested_run_until_is_an_untimed_run) {
-    PyTaskletObject *s = SLEEPER("S", after_ms(3)), *t = make(b_nested, "(s)", "T");
+    PyTaskletObject *s = SLEEPER("S", after_ms(SETUP_MS)), *t = make(b_nested, "(s)", "T");
     CHECK_NONE(PyStackless_RunUntil(-1));
     CHECK_TRACE("S sleeps T runs T back S woke");
     Py_DECREF(s);
@@ -763,7 +763,7 @@ TEST(nested_run_until_is_an_untimed_run) {
  * wait for NextDeadline, again. */
 TEST(host_loop_drives_sleepers_from_outside) {
     trace_reset();
-    int64_t d = after_ms(20);
+    int64_t d = after_ms(SETUP_MS);
     PyTaskletObject *s = SLEEPER("S", d);
     CHECK_NONE(PyStackless_RunUntil(PyStackless_Now()));
     CHECK_TRACE("S sleeps");

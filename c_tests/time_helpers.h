@@ -34,6 +34,9 @@
 
 #define MS ((int64_t)1000000)
 #define FAR_MS ((int64_t)30000)
+/* Time a test may take to set up its tasklets (under valgrind or a
+ * sanitizer too) before a deadline whose order it asserts. */
+#define SETUP_MS ((int64_t)50)
 
 /* The deadline `ms` milliseconds from now. */
 static inline int64_t after_ms(int64_t ms) {
