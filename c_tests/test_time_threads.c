@@ -1,0 +1,519 @@
+/* The time extensions across threads (EXTENSIONS.md §2, §3, §5): kill,
+ * throw and raise_exception of another thread's sleepers and timed
+ * waiters; a thread with timers is one that will wake, never a deadlock
+ * for the others; RunUntil woken by a hand-off; and the race of a partner
+ * and a deadline: every value received exactly once or its send timed
+ * out, never lost, never twice. Environment: TIME_SEED (the race's random
+ * deadlines; default 1). The timing rule is time_helpers.h's. */
+#include "time_helpers.h"
+
+#include "hang_guard.h"
+
+#include <pthread.h>
+
+/* ---- A worker thread that runs its own scheduler --------------------------- */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int stage;
+static char wlog_buf[2048];
+
+static void set_stage(int s) {
+    pthread_mutex_lock(&lock);
+    stage = s;
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&lock);
+}
+
+static void wait_stage(int s) {
+    pthread_mutex_lock(&lock);
+    while (stage < s) {
+        pthread_cond_wait(&cond, &lock);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+/* Appends one event to the log that every thread may write. */
+static void wlog(const char *format, ...) {
+    char event[512];
+    va_list va;
+    va_start(va, format);
+    vsnprintf(event, sizeof event, format, va);
+    va_end(va);
+    pthread_mutex_lock(&lock);
+    size_t len = strlen(wlog_buf);
+    snprintf(wlog_buf + len, sizeof wlog_buf - len, "%s%s", len ? " " : "", event);
+    pthread_mutex_unlock(&lock);
+}
+
+/* The log, copied under the lock. */
+static const char *wlog_text(void) {
+    static char copy[sizeof wlog_buf];
+    pthread_mutex_lock(&lock);
+    memcpy(copy, wlog_buf, sizeof copy);
+    pthread_mutex_unlock(&lock);
+    return copy;
+}
+
+#define CHECK_LOG(expected) CHECK_STR(wlog_text(), expected)
+
+static void reset(void) {
+    set_stage(0);
+    pthread_mutex_lock(&lock);
+    wlog_buf[0] = '\0';
+    pthread_mutex_unlock(&lock);
+}
+
+/* A thread whose main tasklet runs def's function (PyStackless_Call_Main);
+ * failed: it returned NULL (the error is printed). */
+typedef struct {
+    PyMethodDef *def;
+    int failed;
+    pthread_t thread;
+} worker;
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    PyObject *f = PyCFunction_New(w->def, NULL);
+    PyObject *r = PyStackless_Call_Main(f, NULL, NULL);
+    Py_DECREF(f);
+    w->failed = r == NULL;
+    if (r == NULL) {
+        PyErr_Print();
+    }
+    Py_XDECREF(r);
+    PyStackless_Finalize();
+    return NULL;
+}
+
+static void start_worker(worker *w, PyMethodDef *def) {
+    w->def = def;
+    w->failed = 0;
+    pthread_create(&w->thread, NULL, worker_main, w);
+}
+
+/* Joins the worker; true when its main function succeeded. */
+static int join_worker(worker *w) {
+    return pthread_join(w->thread, NULL) == 0 && !w->failed;
+}
+
+/* A new tasklet of def's function with the arguments Py_BuildValue(format,
+ * ...) makes, set up; NULL with the exception on failure. */
+static PyTaskletObject *spawn_built(PyMethodDef *def, const char *format, ...) {
+    va_list va;
+    va_start(va, format);
+    PyObject *args = Py_VaBuildValue(format, va);
+    va_end(va);
+    if (args == NULL) {
+        return NULL;
+    }
+    PyTaskletObject *t = spawn_def(def, args);
+    Py_DECREF(args);
+    return t;
+}
+
+/* The same, run until it blocks or sleeps. */
+static PyTaskletObject *run_built(PyMethodDef *def, const char *format, ...) {
+    va_list va;
+    va_start(va, format);
+    PyObject *args = Py_VaBuildValue(format, va);
+    va_end(va);
+    PyTaskletObject *t = args ? spawn_def(def, args) : NULL;
+    Py_XDECREF(args);
+    if (t != NULL && PyTasklet_Run(t) < 0) {
+        Py_CLEAR(t);
+    }
+    return t;
+}
+
+static PyChannelObject *ch, *ch2;
+
+/* ---- Tasklet bodies (they log) --------------------------------------------- */
+
+/* (name, deadline): SleepUntil; logs "<name> woke" or the exception. */
+BODY(w_sleep) {
+    const char *n = arg_str(args, 0);
+    if (PyStackless_SleepUntil(PyLong_AsLong(PyTuple_GetItem(args, 1))) < 0) {
+        wlog("%s %s", n, take_exc_repr());
+    } else {
+        wlog("%s woke", n);
+    }
+    Py_RETURN_NONE;
+}
+
+/* (name, ch, deadline): ReceiveUntil; logs "<name> got <str>" or the
+ * exception. */
+BODY(w_recv_until) {
+    const char *n = arg_str(args, 0);
+    PyObject *v = PyChannel_ReceiveUntil((PyChannelObject *)PyTuple_GetItem(args, 1),
+                                         PyLong_AsLong(PyTuple_GetItem(args, 2)));
+    if (v == NULL) {
+        wlog("%s %s", n, take_exc_repr());
+    } else {
+        wlog("%s got %s", n, harness_text(v, 0));
+        Py_DECREF(v);
+    }
+    Py_RETURN_NONE;
+}
+
+/* (name, ch, value, deadline): SendUntil; logs "<name> sent" or the
+ * exception. */
+BODY(w_send_until) {
+    const char *n = arg_str(args, 0);
+    if (PyChannel_SendUntil((PyChannelObject *)PyTuple_GetItem(args, 1), PyTuple_GetItem(args, 2),
+                            PyLong_AsLong(PyTuple_GetItem(args, 3))) < 0) {
+        wlog("%s %s", n, take_exc_repr());
+    } else {
+        wlog("%s sent", n);
+    }
+    Py_RETURN_NONE;
+}
+
+/* RunUntil(-1), then logs "run None next=<NextDeadline()> <before-far|late>". */
+static PyObject *run_and_log(int64_t far) {
+    PyObject *r = PyStackless_RunUntil(-1);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_DECREF(r);
+    wlog("run None next=%lld %s", (long long)PyStackless_NextDeadline(),
+         PyStackless_Now() < far ? "before-far" : "late");
+    Py_RETURN_NONE;
+}
+
+/* ---- Kill, throw, raise_exception from another thread ----------------------- */
+
+static PyTaskletObject *victims[4];
+
+/* Sleepers S1, S2, a timed receiver R on ch and a timed sender W on ch2,
+ * all with a FAR deadline; then RunUntil(-1). */
+BODY(victims_worker) {
+    (void)args;
+    int64_t far = far_deadline();
+    victims[0] = run_built(&w_sleep_def, "(sL)", "S1", (long long)far);
+    victims[1] = victims[0] ? run_built(&w_sleep_def, "(sL)", "S2", (long long)far) : NULL;
+    victims[2] = victims[1] ? run_built(&w_recv_until_def, "(sOL)", "R", ch, (long long)far) : NULL;
+    victims[3] = victims[2] ? run_built(&w_send_until_def, "(sOOL)", "W", ch2, Py_None, (long long)far) : NULL;
+    if (victims[3] == NULL) {
+        set_stage(1);
+        return NULL;
+    }
+    set_stage(1);
+    return run_and_log(far);
+}
+
+/* EXTENSIONS §2 and §3 with SPEC §5.6/§6.3: from another thread these act
+ * as pending; a timed waiter leaves its channel at once, every victim's
+ * call fails with the exception, and no timer is left behind. */
+TEST(remote_kill_throw_and_raise_reach_sleepers_and_timed_waiters) {
+    worker w;
+    reset();
+    start_worker(&w, &victims_worker_def);
+    wait_stage(1);
+    CHECK(victims[3] != NULL);
+    CHECK_INT(PyChannel_GetBalance(ch), -1);
+    CHECK_INT(PyChannel_GetBalance(ch2), 1);
+    PyObject *k = Py_BuildValue("(s)", "k"), *text = PyUnicode_FromString("remote");
+    CHECK_INT(PyTasklet_Kill(victims[0]), 0);
+    CHECK_INT(PyTasklet_RaiseException(victims[1], PyExc_KeyError, k), 0);
+    CHECK_INT(PyTasklet_Throw(victims[2], 0, PyExc_ValueError, text, NULL), 0);
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
+    CHECK_INT(PyTasklet_KillEx(victims[3], 1), 0);
+    CHECK_INT(PyChannel_GetBalance(ch2), 0);
+    Py_DECREF(k);
+    Py_DECREF(text);
+    CHECK(join_worker(&w));
+    CHECK_LOG("S1 TaskletExit() S2 KeyError('k') R ValueError('remote') W TaskletExit() "
+              "run None next=-1 before-far");
+    for (int i = 0; i < 4; i++) {
+        CHECK_INT(PyTasklet_Alive(victims[i]), 0);
+        Py_CLEAR(victims[i]);
+    }
+}
+
+/* ---- A thread with timers will wake ------------------------------------------- */
+
+BODY(sleeps_then_sends) {
+    (void)args;
+    set_stage(1);
+    if (PyStackless_Sleep(50 * MS) < 0) {
+        return NULL;
+    }
+    PyObject *v = PyUnicode_FromString("awake");
+    int rc = PyChannel_Send(ch, v);
+    Py_DECREF(v);
+    return rc < 0 ? NULL : (Py_INCREF(Py_None), Py_None);
+}
+
+BODY(receives_while_the_other_sleeps) {
+    (void)args;
+    set_stage(1);
+    wait_stage(2);
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* let the other thread fall asleep */
+    PyObject *v = PyChannel_Receive(ch);
+    if (v == NULL) {
+        wlog("worker %s", take_exc_repr());
+        Py_RETURN_NONE;
+    }
+    wlog("worker got %s", harness_text(v, 0));
+    Py_DECREF(v);
+    Py_RETURN_NONE;
+}
+
+/* EXTENSIONS §2: SPEC §3.3 and §6.4 count a thread with timers as one that
+ * will wake. Main blocks while the worker's only tasklet sleeps; then the
+ * worker blocks while main sleeps. Neither gets the Deadlock error. */
+TEST(a_sleeping_thread_is_no_deadlock_for_another) {
+    worker w;
+    reset();
+    start_worker(&w, &sleeps_then_sends_def);
+    wait_stage(1);
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* let the worker fall asleep */
+    PyObject *v = PyChannel_Receive(ch);
+    CHECK(v != NULL);
+    CHECK_STR_OF(v, "awake");
+    Py_DECREF(v);
+    CHECK(join_worker(&w));
+
+    reset();
+    start_worker(&w, &receives_while_the_other_sleeps_def);
+    wait_stage(1);
+    set_stage(2);
+    int64_t d = after_ms(50);
+    CHECK_INT(PyStackless_SleepUntil(d), 0);
+    CHECK_NOT_BEFORE(d);
+    CHECK_LOG("");
+    PyObject *x = PyUnicode_FromString("x");
+    int rc = PyChannel_Send(ch, x);
+    Py_DECREF(x);
+    CHECK_INT(rc, 0);
+    CHECK(join_worker(&w));
+    CHECK_LOG("worker got x");
+}
+
+/* ---- RunUntil woken by a hand-off ----------------------------------------------- */
+
+static PyTaskletObject *handoff[3];
+
+/* (name): logs "<name> runs", kills handoff[1]. */
+BODY(w_killer) {
+    wlog("%s runs", arg_str(args, 0));
+    return PyTasklet_Kill(handoff[1]) < 0 ? NULL : (Py_INCREF(Py_None), Py_None);
+}
+
+/* R waits on ch and F sleeps, both until FAR; P is paused. RunUntil(-1). */
+BODY(handoff_worker) {
+    (void)args;
+    int64_t far = far_deadline();
+    handoff[0] = run_built(&w_recv_until_def, "(sOL)", "R", ch, (long long)far);
+    handoff[1] = handoff[0] ? run_built(&w_sleep_def, "(sL)", "F", (long long)far) : NULL;
+    handoff[2] = handoff[1] ? spawn_built(&w_killer_def, "(s)", "P") : NULL;
+    if (handoff[2] == NULL || PyTasklet_Remove(handoff[2]) < 0) {
+        set_stage(1);
+        return NULL;
+    }
+    set_stage(1);
+    return run_and_log(far);
+}
+
+/* EXTENSIONS §5: an idle RunUntil wakes for a channel partner of another
+ * thread and for a tasklet another thread inserts, and returns when no
+ * timed work is left. */
+TEST(run_until_wakes_for_hand_offs_from_another_thread) {
+    worker w;
+    reset();
+    start_worker(&w, &handoff_worker_def);
+    wait_stage(1);
+    CHECK(handoff[2] != NULL);
+    CHECK_INT(PyTasklet_Paused(handoff[2]), 1);
+    PyObject *x = PyUnicode_FromString("x");
+    int rc = PyChannel_Send(ch, x);
+    Py_DECREF(x);
+    CHECK_INT(rc, 0);
+    CHECK_INT(PyTasklet_Insert(handoff[2]), 0);
+    CHECK(join_worker(&w));
+    CHECK_LOG("R got x P runs F TaskletExit() run None next=-1 before-far");
+    for (int i = 0; i < 3; i++) {
+        Py_CLEAR(handoff[i]);
+    }
+}
+
+/* ---- The race of a partner and a deadline ------------------------------------- */
+
+enum { ROUNDS = 1000 };
+
+/* Per phase (0: main sends, the worker receives; 1: the reverse). */
+static int sent[2][ROUNDS];     /* its SendUntil succeeded */
+static int received[2][ROUNDS]; /* times received */
+static long stats[2][4];        /* sends ok, sends timed out, receives ok, receives timed out */
+static int race_abort;          /* atomic: a side failed, the other stops */
+static long race_progress[2];   /* atomic: operations done per phase, for the hang report */
+static unsigned long long seed;
+
+static uint64_t rng_next(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A deadline for one operation: a quarter already passed (a try), the rest
+ * 0 to 63 microseconds away. */
+static int64_t race_deadline(uint64_t *rng) {
+    uint64_t r = rng_next(rng);
+    if (r % 4 == 0) {
+        return PyStackless_Now() - 1;
+    }
+    return PyStackless_Now() + (int64_t)((r >> 8) % 64) * 1000;
+}
+
+static int aborted(void) {
+    if (__atomic_load_n(&race_abort, __ATOMIC_ACQUIRE)) {
+        PyErr_SetString(PyExc_RuntimeError, "the other side of the race failed");
+        return 1;
+    }
+    return 0;
+}
+
+static int fail_race(void) {
+    __atomic_store_n(&race_abort, 1, __ATOMIC_RELEASE);
+    return -1;
+}
+
+/* Receives with deadlines until the sentinel None; counts every value. */
+static int race_receive(int phase, uint64_t *rng) {
+    for (;;) {
+        if (aborted()) {
+            return -1;
+        }
+        PyObject *v = PyChannel_ReceiveUntil(ch, race_deadline(rng));
+        if (v == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_TimeoutError)) {
+                return fail_race();
+            }
+            PyErr_Clear();
+            stats[phase][3]++;
+            continue;
+        }
+        if (v == Py_None) {
+            Py_DECREF(v);
+            return 0;
+        }
+        long i = PyLong_AsLong(v);
+        Py_DECREF(v);
+        if (i < 0 || i >= ROUNDS) {
+            PyErr_SetString(PyExc_ValueError, "a value that was never sent");
+            return fail_race();
+        }
+        received[phase][i]++;
+        stats[phase][2]++;
+        __atomic_add_fetch(&race_progress[phase], 1, __ATOMIC_RELAXED);
+        hang_guard_progress();
+    }
+}
+
+/* Sends 0 .. ROUNDS-1 once each with a deadline, then the sentinel None. */
+static int race_send(int phase, uint64_t *rng) {
+    for (long i = 0; i < ROUNDS; i++) {
+        PyObject *v = PyLong_FromLong(i);
+        int rc = PyChannel_SendUntil(ch, v, race_deadline(rng));
+        Py_DECREF(v);
+        if (rc == 0) {
+            sent[phase][i] = 1;
+            stats[phase][0]++;
+        } else if (PyErr_ExceptionMatches(PyExc_TimeoutError)) {
+            PyErr_Clear();
+            stats[phase][1]++;
+        } else {
+            return fail_race();
+        }
+        __atomic_add_fetch(&race_progress[phase], 1, __ATOMIC_RELAXED);
+        hang_guard_progress();
+    }
+    for (;;) {
+        if (aborted()) {
+            return -1;
+        }
+        if (PyChannel_SendUntil(ch, Py_None, after_ms(100)) == 0) {
+            return 0;
+        }
+        if (!PyErr_ExceptionMatches(PyExc_TimeoutError)) {
+            return fail_race();
+        }
+        PyErr_Clear();
+    }
+}
+
+BODY(race_worker) {
+    (void)args;
+    uint64_t rng = seed * 2 + 1;
+    set_stage(1);
+    if (race_receive(0, &rng) < 0 || race_send(1, &rng) < 0) {
+        fail_race();
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* EXTENSIONS §3: a partner and the deadline arriving together from another
+ * thread give exactly one outcome. Each value is received exactly as often
+ * as its send succeeded (once, or never). */
+TEST(partner_and_deadline_race_loses_and_duplicates_nothing) {
+    worker w;
+    reset();
+    uint64_t rng = seed * 2 + 2;
+    start_worker(&w, &race_worker_def);
+    wait_stage(1);
+    int rc = race_send(0, &rng);
+    if (rc == 0) {
+        rc = race_receive(1, &rng);
+    }
+    if (rc < 0) {
+        fail_race();
+        harness_fail(__FILE__, __LINE__, error_text());
+    }
+    CHECK(join_worker(&w));
+    CHECK_INT(rc, 0);
+    for (int phase = 0; phase < 2; phase++) {
+        for (int i = 0; i < ROUNDS; i++) {
+            if (received[phase][i] != sent[phase][i]) {
+                char m[256];
+                snprintf(m, sizeof m, "seed=%llu phase %d: value %d sent %d time(s), received %d time(s)", seed,
+                         phase, i, sent[phase][i], received[phase][i]);
+                harness_fail(__FILE__, __LINE__, m);
+                return;
+            }
+        }
+        CHECK_INT(stats[phase][0] + stats[phase][1], ROUNDS);
+        CHECK_INT(stats[phase][2], stats[phase][0]);
+        printf("    phase %d: %ld sent, %ld sends timed out, %ld receives timed out\n", phase, stats[phase][0],
+               stats[phase][1], stats[phase][3]);
+    }
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
+}
+
+static void context(char *buf, size_t size) {
+    snprintf(buf, size, "    case %s, seed=%llu, race operations %ld + %ld", harness_case ? harness_case : "-",
+             seed, __atomic_load_n(&race_progress[0], __ATOMIC_RELAXED),
+             __atomic_load_n(&race_progress[1], __ATOMIC_RELAXED));
+}
+
+int main(void) {
+    seed = (unsigned long long)env_long("TIME_SEED", 1);
+    hang_guard_start("test_time_threads", 120, 40, context);
+    ch = PyChannel_New(NULL);
+    ch2 = PyChannel_New(NULL);
+    RUN_INSIDE(remote_kill_throw_and_raise_reach_sleepers_and_timed_waiters);
+    hang_guard_progress();
+    RUN_INSIDE(a_sleeping_thread_is_no_deadlock_for_another);
+    hang_guard_progress();
+    RUN_INSIDE(run_until_wakes_for_hand_offs_from_another_thread);
+    hang_guard_progress();
+    RUN_INSIDE(partner_and_deadline_race_loses_and_duplicates_nothing);
+    Py_DECREF(ch);
+    Py_DECREF(ch2);
+    PyStackless_Finalize();
+    return harness_summary("test_time_threads");
+}
