@@ -2,16 +2,20 @@
  * libstackless benchmarks. `bench ROW [N]` runs one row and prints its
  * figures on one line: ns/op for the timing rows; for the blocked-N rows
  * "bytes_per_tasklet create_ns_per_tasklet wake_ns_per_tasklet".
- * bench/run.sh runs every row several times and prints the table.
+ * bench/run.sh runs every row several times and prints the table. Every
+ * row ends the program after a time limit (120 s for the threaded rows,
+ * 600 s for the others; BENCH_LIMIT=seconds to change it, 0 for none).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stackless.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_ns(void) {
     struct timespec ts;
@@ -23,6 +27,31 @@ static void fail(const char *what) {
     fprintf(stderr, "bench: %s failed\n", what);
     PyErr_Print();
     exit(1);
+}
+
+/* No row may hang: each ends the program after a time limit (BENCH_LIMIT
+ * seconds, 0 for none), with a message naming the row. */
+static char limit_message[128];
+static size_t limit_length;
+
+static void limit_reached(int sig) {
+    (void)sig;
+    if (write(2, limit_message, limit_length) < 0) {
+        _exit(3);
+    }
+    _exit(3);
+}
+
+static void set_limit(const char *row, unsigned seconds) {
+    const char *env = getenv("BENCH_LIMIT");
+    if (env != NULL && *env != '\0') {
+        seconds = (unsigned)atoi(env);
+    }
+    snprintf(limit_message, sizeof limit_message, "bench: %s still running after %u s (BENCH_LIMIT)\n", row,
+             seconds);
+    limit_length = strlen(limit_message);
+    signal(SIGALRM, limit_reached);
+    alarm(seconds);
 }
 
 static long iterations;
@@ -261,17 +290,21 @@ static void bench_blocked(long n) {
 /* ---- threads-2: a channel shared by tasklets on two threads ----------- */
 
 enum { PER_SIDE = 4 };
+enum { SIDE_RECEIVES, SIDE_SENDS };
+
+/* The functions of the tasklets of both sides, made before the second
+ * thread starts: new_func is not thread-safe. */
+static PyObject *sender_f, *receiver_f, *threads_side_f;
 
 /* One side of threads-2: PER_SIDE tasklets sending or receiving their
  * share, run with THREADBLOCK so that the thread sleeps while they wait for
  * the other thread. */
 static PyObject *threads_side(PyObject *self, PyObject *args) {
     (void)self;
-    int sending = (int)PyLong_AsLong(PyTuple_GetItem(args, 0));
-    PyObject *f = new_func(sending ? sender : receiver, sending ? "sender" : "receiver");
+    int mode = (int)PyLong_AsLong(PyTuple_GetItem(args, 0));
     PyTaskletObject *t[PER_SIDE];
     for (int i = 0; i < PER_SIDE; i++) {
-        t[i] = spawn(f);
+        t[i] = spawn(mode == SIDE_SENDS ? sender_f : receiver_f);
     }
     for (;;) {
         int alive = 0;
@@ -290,15 +323,12 @@ static PyObject *threads_side(PyObject *self, PyObject *args) {
     for (int i = 0; i < PER_SIDE; i++) {
         Py_DECREF(t[i]);
     }
-    Py_DECREF(f);
     Py_RETURN_NONE;
 }
 
-static PyObject *threads_side_f;
-
 static void *threads_receiving(void *arg) {
     (void)arg;
-    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(i)", 0);
+    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(i)", SIDE_RECEIVES);
     if (r == NULL) {
         fail("threads-2 receiver");
     }
@@ -312,11 +342,13 @@ static double bench_threads2(void) {
     long total = iterations;
     iterations = total / PER_SIDE;
     channel = PyChannel_New(NULL);
+    sender_f = new_func(sender, "sender");
+    receiver_f = new_func(receiver, "receiver");
     threads_side_f = new_func(threads_side, "threads_side");
     pthread_t other;
     double t0 = now_ns();
     pthread_create(&other, NULL, threads_receiving, NULL);
-    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(i)", 1);
+    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(i)", SIDE_SENDS);
     if (r == NULL) {
         fail("threads-2 sender");
     }
@@ -324,6 +356,8 @@ static double bench_threads2(void) {
     pthread_join(other, NULL);
     double dt = now_ns() - t0;
     Py_DECREF(threads_side_f);
+    Py_DECREF(sender_f);
+    Py_DECREF(receiver_f);
     Py_DECREF(channel);
     return dt / (double)(iterations * PER_SIDE);
 }
@@ -359,6 +393,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     iterations = argc > 2 ? atol(argv[2]) : 1000000;
+    /* The threaded rows sleep and wake threads: a lost wake-up would hang. */
+    set_limit(argv[1], strncmp(argv[1], "threads", 7) == 0 ? 120 : 600);
     if (strcmp(argv[1], "threads-2") == 0) {
         printf("%.2f\n", bench_threads2());
         PyStackless_Finalize();
