@@ -1,7 +1,8 @@
 /*
  * libstackless benchmarks. `bench ROW [N]` runs one row and prints its
  * figures on one line: ns/op for the timing rows; for the blocked-N rows
- * "bytes_per_tasklet create_ns_per_tasklet wake_ns_per_tasklet".
+ * "bytes_per_tasklet create_ns_per_tasklet wake_ns_per_tasklet";
+ * threads-2-mixed adds the percentage of its messages that crossed threads.
  * bench/run.sh runs every row several times and prints the table. Every
  * row ends the program after a time limit (120 s for the threaded rows,
  * 600 s for the others; BENCH_LIMIT=seconds to change it, 0 for none).
@@ -287,28 +288,86 @@ static void bench_blocked(long n) {
     Py_DECREF(fp);
 }
 
-/* ---- threads-2: a channel shared by tasklets on two threads ----------- */
+/* ---- threads-2, threads-2-mixed: a channel shared by two threads ------ */
 
 enum { PER_SIDE = 4 };
-enum { SIDE_RECEIVES, SIDE_SENDS };
+
+/* What the tasklets of one side do: threads-2 has PER_SIDE senders on one
+ * thread and PER_SIDE receivers on the other; threads-2-mixed has PER_SIDE
+ * of each on both threads. */
+enum { SIDE_RECEIVES, SIDE_SENDS, SIDE_MIXED };
 
 /* The functions of the tasklets of both sides, made before the second
  * thread starts: new_func is not thread-safe. */
-static PyObject *sender_f, *receiver_f, *threads_side_f;
+static PyObject *sender_f, *receiver_f, *mixed_sender_f, *mixed_receiver_f, *threads_side_f;
 
-/* One side of threads-2: PER_SIDE tasklets sending or receiving their
- * share, run with THREADBLOCK so that the thread sleeps while they wait for
- * the other thread. */
+/* threads-2-mixed: the side (0 or 1) of the calling thread, and how many
+ * messages the receivers of each side got from the other side. A sender
+ * sends its side's marker, Py_True or Py_False (immortal: sending them
+ * changes no shared reference count); only side k's tasklets write
+ * crossed[k], and the main thread reads it after the join. */
+static _Thread_local int side;
+static long crossed[2];
+
+static PyObject *side_marker(int s) {
+    return s == 0 ? Py_True : Py_False;
+}
+
+static PyObject *mixed_sender(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *marker = side_marker(side);
+    for (long i = 0; i < iterations; i++) {
+        if (PyChannel_Send(channel, marker) < 0) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *mixed_receiver(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *mine = side_marker(side);
+    long from_other = 0;
+    for (long i = 0; i < iterations; i++) {
+        PyObject *v = PyChannel_Receive(channel);
+        if (v == NULL) {
+            return NULL;
+        }
+        from_other += v != mine;
+        Py_DECREF(v);
+    }
+    crossed[side] += from_other;
+    Py_RETURN_NONE;
+}
+
+/* One side: its tasklets (see SIDE_*), run with THREADBLOCK so that the
+ * thread sleeps while they wait for the other thread. Arguments: (mode,
+ * side). */
 static PyObject *threads_side(PyObject *self, PyObject *args) {
     (void)self;
     int mode = (int)PyLong_AsLong(PyTuple_GetItem(args, 0));
-    PyTaskletObject *t[PER_SIDE];
+    side = (int)PyLong_AsLong(PyTuple_GetItem(args, 1));
+    PyTaskletObject *t[2 * PER_SIDE];
+    int count = 0;
     for (int i = 0; i < PER_SIDE; i++) {
-        t[i] = spawn(mode == SIDE_SENDS ? sender_f : receiver_f);
+        switch (mode) {
+        case SIDE_RECEIVES:
+            t[count++] = spawn(receiver_f);
+            break;
+        case SIDE_SENDS:
+            t[count++] = spawn(sender_f);
+            break;
+        default:
+            t[count++] = spawn(mixed_receiver_f);
+            t[count++] = spawn(mixed_sender_f);
+            break;
+        }
     }
     for (;;) {
         int alive = 0;
-        for (int i = 0; i < PER_SIDE; i++) {
+        for (int i = 0; i < count; i++) {
             alive += PyTasklet_Alive(t[i]);
         }
         if (alive == 0) {
@@ -316,50 +375,65 @@ static PyObject *threads_side(PyObject *self, PyObject *args) {
         }
         PyObject *r = PyStackless_RunWatchdogEx(1000000000L, Py_WATCHDOG_THREADBLOCK);
         if (r == NULL) {
-            fail("threads-2 run");
+            fail("threads run");
         }
         Py_DECREF(r);
     }
-    for (int i = 0; i < PER_SIDE; i++) {
+    for (int i = 0; i < count; i++) {
         Py_DECREF(t[i]);
     }
     Py_RETURN_NONE;
 }
 
-static void *threads_receiving(void *arg) {
+static int other_mode;
+
+static void *threads_other(void *arg) {
     (void)arg;
-    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(i)", SIDE_RECEIVES);
+    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(ii)", other_mode, 1);
     if (r == NULL) {
-        fail("threads-2 receiver");
+        fail("threads side 1");
     }
     Py_DECREF(r);
     PyStackless_Finalize();
     return NULL;
 }
 
-/* Runs outside any main tasklet: the two sides are two threads. */
-static double bench_threads2(void) {
+/* Runs outside any main tasklet: the two sides are two threads. Prints ns
+ * per message; threads-2-mixed adds the percentage of the messages that
+ * crossed threads (the rest went to a receiver on the sender's thread). */
+static void bench_threads2(int mixed) {
     long total = iterations;
-    iterations = total / PER_SIDE;
+    int senders = mixed ? 2 * PER_SIDE : PER_SIDE;
+    iterations = total / senders; /* per sender, and per receiver */
+    long messages = iterations * senders;
     channel = PyChannel_New(NULL);
     sender_f = new_func(sender, "sender");
     receiver_f = new_func(receiver, "receiver");
+    mixed_sender_f = new_func(mixed_sender, "mixed_sender");
+    mixed_receiver_f = new_func(mixed_receiver, "mixed_receiver");
     threads_side_f = new_func(threads_side, "threads_side");
+    other_mode = mixed ? SIDE_MIXED : SIDE_RECEIVES;
     pthread_t other;
     double t0 = now_ns();
-    pthread_create(&other, NULL, threads_receiving, NULL);
-    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(i)", SIDE_SENDS);
+    pthread_create(&other, NULL, threads_other, NULL);
+    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(ii)", mixed ? SIDE_MIXED : SIDE_SENDS, 0);
     if (r == NULL) {
-        fail("threads-2 sender");
+        fail("threads side 0");
     }
     Py_DECREF(r);
     pthread_join(other, NULL);
     double dt = now_ns() - t0;
     Py_DECREF(threads_side_f);
-    Py_DECREF(sender_f);
+    Py_DECREF(mixed_receiver_f);
+    Py_DECREF(mixed_sender_f);
     Py_DECREF(receiver_f);
+    Py_DECREF(sender_f);
     Py_DECREF(channel);
-    return dt / (double)(iterations * PER_SIDE);
+    if (mixed) {
+        printf("%.2f %.1f\n", dt / (double)messages, 100.0 * (double)(crossed[0] + crossed[1]) / (double)messages);
+    } else {
+        printf("%.2f\n", dt / (double)messages);
+    }
 }
 
 static PyObject *bench_body(PyObject *self, PyObject *args) {
@@ -395,8 +469,8 @@ int main(int argc, char **argv) {
     iterations = argc > 2 ? atol(argv[2]) : 1000000;
     /* The threaded rows sleep and wake threads: a lost wake-up would hang. */
     set_limit(argv[1], strncmp(argv[1], "threads", 7) == 0 ? 120 : 600);
-    if (strcmp(argv[1], "threads-2") == 0) {
-        printf("%.2f\n", bench_threads2());
+    if (strcmp(argv[1], "threads-2") == 0 || strcmp(argv[1], "threads-2-mixed") == 0) {
+        bench_threads2(strcmp(argv[1], "threads-2-mixed") == 0);
         PyStackless_Finalize();
         return 0;
     }

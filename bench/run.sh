@@ -24,11 +24,19 @@ floor=$(runs "$FLOOR" 10000000 | stats)
 floor_median=${floor%% *}
 printf '%-16s %12s %12s %12s %8s\n' benchmark "ns/op med" min max ratio
 printf '%-16s %12s %12s %12s %8s\n' corosensei-raw $floor 1.0
-row() { # name, iterations
-    s=$(runs "$BUILD/bench" "$1" "$2" | stats)
+# The median of column $1 of the lines on stdin.
+median() { awk -v c="$1" 'NF {print $c}' | stats | cut -d' ' -f1; }
+
+row() { # name, iterations[, what the bench's further figures are: crossed]
+    out=$(runs "$BUILD/bench" "$1" "$2")
+    s=$(printf '%s\n' "$out" | awk '{print $1}' | stats)
     med=${s%% *}
     ratio=$(awk -v a="$med" -v b="$floor_median" 'BEGIN {printf "%.1f", a / b}')
-    printf '%-16s %12s %12s %12s %8s\n' "$1" $s "$ratio"
+    extra=
+    case ${3:-} in
+    crossed) extra="  $(printf '%s\n' "$out" | median 2)% crossed threads" ;;
+    esac
+    printf '%-16s %12s %12s %12s %8s%s\n' "$1" $s "$ratio" "$extra"
 }
 row switch 2000000
 row pingpong-1 1000000
@@ -38,6 +46,7 @@ row spawn 1000000
 row spawn-10k 1000000
 row fanin 1000000
 row threads-2 1000000
+row threads-2-mixed 1000000 crossed
 echo
 printf '%-16s %12s %12s %12s\n' benchmark "bytes/tasklet" "create ns" "wake ns"
 for n in 10000 100000 1000000; do
