@@ -2,6 +2,7 @@
  * libstackless benchmarks. `bench ROW [N]` runs one row and prints its
  * figures on one line: ns/op for the timing rows; for the blocked-N rows
  * "bytes_per_tasklet create_ns_per_tasklet wake_ns_per_tasklet";
+ * timed-recv prints "timed_ns plain_ns timed/plain";
  * threads-2-mixed adds the percentage of its messages that crossed threads.
  * bench/run.sh runs every row several times and prints the table. Every
  * row ends the program after a time limit (120 s for the threaded rows,
@@ -12,6 +13,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +154,66 @@ static double bench_pingpong(int preference) {
     Py_DECREF(fr);
     Py_DECREF(channel);
     return dt / (double)iterations;
+}
+
+/* ---- timed-recv: pingpong-1 with a deadline on every receive ---------- */
+
+enum { NS_PER_S = 1000000000 };
+
+/* As receiver, with a deadline an hour away: every receive blocks with a
+ * timer that the sender beats, and the timer is cancelled. */
+static PyObject *timed_receiver(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    int64_t deadline = PyStackless_Now() + 3600LL * NS_PER_S;
+    for (long i = 0; i < iterations; i++) {
+        PyObject *v = PyChannel_ReceiveUntil(channel, deadline);
+        if (v == NULL) {
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    Py_RETURN_NONE;
+}
+
+/* Nanoseconds for n one-way messages from a sender to the receiving
+ * tasklet function `fr`, preference -1 (the receiver blocks every time). */
+static double pingpong_ns(PyObject *fs, PyObject *fr, long n) {
+    long saved = iterations;
+    iterations = n;
+    channel = PyChannel_New(NULL);
+    PyTaskletObject *r = spawn(fr), *s = spawn(fs);
+    double t0 = now_ns();
+    run_all();
+    double dt = now_ns() - t0;
+    Py_DECREF(r);
+    Py_DECREF(s);
+    Py_DECREF(channel);
+    iterations = saved;
+    return dt;
+}
+
+/* Prints "timed_ns plain_ns timed/plain" per message: the same loop with
+ * PyChannel_ReceiveUntil and with PyChannel_Receive, in this run, each
+ * half of the messages in the order plain, timed, timed, plain, after a
+ * warm-up, so that a drift of the clock speed weighs on both alike. */
+static void bench_timed_recv(void) {
+    PyObject *fs = new_func(sender, "sender");
+    PyObject *fr = new_func(receiver, "receiver");
+    PyObject *ft = new_func(timed_receiver, "timed_receiver");
+    long half = iterations / 2;
+    pingpong_ns(fs, fr, half / 10);
+    pingpong_ns(fs, ft, half / 10);
+    double plain = pingpong_ns(fs, fr, half);
+    double timed = pingpong_ns(fs, ft, half);
+    timed += pingpong_ns(fs, ft, half);
+    plain += pingpong_ns(fs, fr, half);
+    plain /= 2.0 * (double)half;
+    timed /= 2.0 * (double)half;
+    printf("%.2f %.2f %.3f\n", timed, plain, timed / plain);
+    Py_DECREF(ft);
+    Py_DECREF(fr);
+    Py_DECREF(fs);
 }
 
 /* ---- spawn: create + run to completion, in batches of 100 ------------- */
@@ -444,6 +506,9 @@ static PyObject *bench_body(PyObject *self, PyObject *args) {
         ns = bench_switch();
     } else if (strncmp(row, "pingpong", 8) == 0) {
         ns = bench_pingpong(atoi(row + 8));
+    } else if (strcmp(row, "timed-recv") == 0) {
+        bench_timed_recv();
+        Py_RETURN_NONE;
     } else if (strcmp(row, "spawn") == 0) {
         ns = bench_spawn(0);
     } else if (strcmp(row, "spawn-10k") == 0) {

@@ -27,13 +27,14 @@ printf '%-16s %12s %12s %12s %8s\n' corosensei-raw $floor 1.0
 # The median of column $1 of the lines on stdin.
 median() { awk -v c="$1" 'NF {print $c}' | stats | cut -d' ' -f1; }
 
-row() { # name, iterations[, what the bench's further figures are: crossed]
+row() { # name, iterations[, what the bench's further figures are: plain | crossed]
     out=$(runs "$BUILD/bench" "$1" "$2")
     s=$(printf '%s\n' "$out" | awk '{print $1}' | stats)
     med=${s%% *}
     ratio=$(awk -v a="$med" -v b="$floor_median" 'BEGIN {printf "%.1f", a / b}')
     extra=
     case ${3:-} in
+    plain) extra="  timed/plain $(printf '%s\n' "$out" | median 3) (plain $(printf '%s\n' "$out" | median 2))" ;;
     crossed) extra="  $(printf '%s\n' "$out" | median 2)% crossed threads" ;;
     esac
     printf '%-16s %12s %12s %12s %8s%s\n' "$1" $s "$ratio" "$extra"
@@ -42,6 +43,7 @@ row switch 2000000
 row pingpong-1 1000000
 row pingpong0 1000000
 row pingpong1 1000000
+row timed-recv 1000000 plain
 row spawn 1000000
 row spawn-10k 1000000
 row fanin 1000000
