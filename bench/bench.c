@@ -2,7 +2,9 @@
  * libstackless benchmarks. `bench ROW [N]` runs one row and prints its
  * figures on one line: ns/op for the timing rows; for the blocked-N rows
  * "bytes_per_tasklet create_ns_per_tasklet wake_ns_per_tasklet";
- * timed-recv prints "timed_ns plain_ns timed/plain";
+ * timed-recv prints "timed_ns plain_ns timed/plain"; sleep-N (any row
+ * name that starts with "sleep", N tasklets) prints "bytes_per_tasklet
+ * set_ns fire_ns last_late_us";
  * threads-2-mixed adds the percentage of its messages that crossed threads.
  * bench/run.sh runs every row several times and prints the table. Every
  * row ends the program after a time limit (120 s for the threaded rows,
@@ -20,10 +22,19 @@
 #include <time.h>
 #include <unistd.h>
 
+enum { NS_PER_S = 1000000000 };
+
 static double now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* CPU time of the process, user + system (getrusage's figure, in ns). */
+static int64_t cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
 static void fail(const char *what) {
@@ -157,8 +168,6 @@ static double bench_pingpong(int preference) {
 }
 
 /* ---- timed-recv: pingpong-1 with a deadline on every receive ---------- */
-
-enum { NS_PER_S = 1000000000 };
 
 /* As receiver, with a deadline an hour away: every receive blocks with a
  * timer that the sender beats, and the timer is cancelled. */
@@ -350,6 +359,124 @@ static void bench_blocked(long n) {
     Py_DECREF(fp);
 }
 
+/* ---- sleep-N: N tasklets each sleeping once, deadlines over 1 s ------- */
+
+/* Tasklet i (the order of first runs) sleeps until sleep_base +
+ * sleep_offset[i]; the offsets are drawn below 1 s with a fixed seed. The
+ * rest is what the tasklets record for bench_sleep. */
+static int64_t *sleep_offset;
+static int64_t sleep_base;
+static long sleep_n, sleep_started, sleep_set, sleep_fired, sleep_out_of_order;
+static int64_t sleep_set_end, sleep_fire_cpu, sleep_last_deadline, sleep_last_late;
+static long sleep_hwm_kib;
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static PyObject *sleeper(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    long i = sleep_started++;
+    /* First round: the tasklet's first run, back to the end of the queue. */
+    PyObject *r = PyStackless_Schedule(Py_None, 0);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_DECREF(r);
+    /* Second round: set the timer. The last tasklet ends the set phase. */
+    int64_t deadline = sleep_base + sleep_offset[i];
+    if (++sleep_set == sleep_n) {
+        sleep_set_end = PyStackless_Now();
+        sleep_hwm_kib = vm_hwm_kib();
+        sleep_fire_cpu = cpu_ns();
+    }
+    if (PyStackless_SleepUntil(deadline) < 0) {
+        return NULL;
+    }
+    /* Fired: timers come in deadline order (EXTENSIONS.md §2). */
+    sleep_out_of_order += deadline < sleep_last_deadline;
+    sleep_last_deadline = deadline;
+    if (++sleep_fired == sleep_n) {
+        sleep_last_late = PyStackless_Now() - deadline;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Prints "bytes_per_tasklet set_ns fire_ns last_late_us":
+ * - bytes: VmHWM growth from before the spawns to the moment every tasklet
+ *   sleeps, per tasklet (as blocked-N);
+ * - set: wall time of the round in which every tasklet, already started
+ *   once, runs on to its PyStackless_SleepUntil, per tasklet;
+ * - fire: CPU time (user + system) of the process from the end of that
+ *   round until PyStackless_RunUntil(-1) returns, per tasklet: every timer
+ *   fired and its tasklet run to its end, plus whatever the idle thread
+ *   burns while it waits for the deadlines (nothing, if it sleeps in the
+ *   kernel as EXTENSIONS.md §5 says);
+ * - last late: PyStackless_Now() when the last tasklet wakes, minus its
+ *   deadline, in microseconds.
+ * The deadlines must lie after the set round, which must not include the
+ * first run of a tasklet (the first touch of its stack costs far more than
+ * a timer). So every tasklet runs once and yields before any deadline is
+ * known; the deadlines then start one first-round time plus 100 ms later
+ * (the set round, a switch and a timer per tasklet, is the cheaper one),
+ * which the row checks. */
+static void bench_sleep(long n) {
+    if (n < 1) {
+        fail("sleep-N with N < 1");
+    }
+    PyObject *f = new_func(sleeper, "sleeper");
+    sleep_n = n;
+    sleep_offset = malloc((size_t)n * sizeof *sleep_offset);
+    if (sleep_offset == NULL) {
+        fail("malloc");
+    }
+    uint64_t seed = 1;
+    for (long i = 0; i < n; i++) {
+        sleep_offset[i] = (int64_t)(splitmix64(&seed) % (uint64_t)NS_PER_S);
+    }
+    long before = vm_hwm_kib();
+    for (long i = 0; i < n; i++) {
+        Py_DECREF(spawn(f));
+    }
+    int64_t t0 = PyStackless_Now();
+    PyObject *r = PyStackless_Schedule(Py_None, 0);
+    if (r == NULL) {
+        fail("first round");
+    }
+    Py_DECREF(r);
+    int64_t first_round = PyStackless_Now() - t0;
+    if (sleep_started != n) {
+        fail("first round: not every tasklet ran");
+    }
+    sleep_base = PyStackless_Now() + first_round + NS_PER_S / 10;
+    int64_t set_start = PyStackless_Now();
+    r = PyStackless_RunUntil(-1);
+    if (r == NULL) {
+        fail("RunUntil(-1)");
+    }
+    Py_DECREF(r);
+    int64_t fire_cpu = cpu_ns() - sleep_fire_cpu;
+    if (sleep_set != n || sleep_set_end >= sleep_base) {
+        fprintf(stderr, "bench: sleep: the set round ran into the deadlines (%ld of %ld set, %lld ns past the first)\n",
+                sleep_set, n, (long long)(sleep_set_end - sleep_base));
+        exit(1);
+    }
+    if (sleep_fired != n || sleep_out_of_order != 0 || sleep_last_late < 0) {
+        fprintf(stderr, "bench: sleep: %ld of %ld fired, %ld out of deadline order, the last %lld ns late\n",
+                sleep_fired, n, sleep_out_of_order, (long long)sleep_last_late);
+        exit(1);
+    }
+    printf("%.0f %.1f %.1f %.1f\n", (double)(sleep_hwm_kib - before) * 1024.0 / (double)n,
+           (double)(sleep_set_end - set_start) / (double)n, (double)fire_cpu / (double)n,
+           (double)sleep_last_late / 1e3);
+    free(sleep_offset);
+    Py_DECREF(f);
+}
+
 /* ---- threads-2, threads-2-mixed: a channel shared by two threads ------ */
 
 enum { PER_SIDE = 4 };
@@ -515,6 +642,9 @@ static PyObject *bench_body(PyObject *self, PyObject *args) {
         ns = bench_spawn(10000);
     } else if (strcmp(row, "fanin") == 0) {
         ns = bench_fanin();
+    } else if (strncmp(row, "sleep", 5) == 0) {
+        bench_sleep(iterations);
+        Py_RETURN_NONE;
     } else if (strncmp(row, "blocked", 7) == 0) {
         bench_blocked(iterations);
         Py_RETURN_NONE;

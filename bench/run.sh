@@ -55,3 +55,31 @@ for n in 10000 100000 1000000; do
     out=$("$BUILD/bench" blocked "$n" 2>&1) || out="failed: $out"
     printf '%-16s %s\n' "blocked-$n" "$out"
 done
+
+# sleep-N, N tasklets sleeping once each (SLEEP_N, one million unless
+# set): the median of each figure over RUNS runs.
+SLEEP_N=${SLEEP_N:-1000000}
+case $SLEEP_N in
+1000000) label=sleep-1M ;;
+*) label=sleep-$SLEEP_N ;;
+esac
+echo
+printf '%-16s %12s %12s %12s %12s\n' benchmark "bytes/tasklet" "set ns" "fire ns" "last late us"
+out=
+i=0
+while [ "$i" -lt "$RUNS" ]; do
+    if ! line=$("$BUILD/bench" sleep "$SLEEP_N" 2>&1); then
+        out="failed: $line"
+        break
+    fi
+    out="$out$line
+"
+    i=$((i + 1))
+done
+case $out in
+failed:*) printf '%-16s %s\n' "$label" "$out" ;;
+*)
+    printf '%-16s %12s %12s %12s %12s\n' "$label" "$(printf '%s' "$out" | median 1)" \
+        "$(printf '%s' "$out" | median 2)" "$(printf '%s' "$out" | median 3)" "$(printf '%s' "$out" | median 4)"
+    ;;
+esac
