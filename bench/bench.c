@@ -1,11 +1,11 @@
 /*
  * libstackless benchmarks. `bench ROW [N]` runs one row and prints its
- * figures on one line: ns/op for the timing rows; for the blocked-N rows
- * "bytes_per_tasklet create_ns_per_tasklet wake_ns_per_tasklet";
- * timed-recv prints "timed_ns plain_ns timed/plain"; sleep-N (any row
- * name that starts with "sleep", N tasklets) prints "bytes_per_tasklet
- * set_ns fire_ns last_late_us";
- * threads-2-mixed adds the percentage of its messages that crossed threads.
+ * figures on one line: ns/op for the timing rows (threads-2-mixed adds the
+ * percentage of its messages that crossed threads; timed-recv prints
+ * "timed_ns plain_ns timed/plain"); for the blocked-N rows
+ * "bytes_per_tasklet create_ns_per_tasklet wake_ns_per_tasklet"; for
+ * `bench sleep N` (N tasklets; any row name that starts with "sleep")
+ * "bytes_per_tasklet set_ns fire_ns last_late_us".
  * bench/run.sh runs every row several times and prints the table. Every
  * row ends the program after a time limit (120 s for the threaded rows,
  * 600 s for the others; BENCH_LIMIT=seconds to change it, 0 for none).
