@@ -16,7 +16,20 @@
  * Every entity wakes at a frame boundary and prints the frame it woke for,
  * never a time, and no two entities wake at the same boundary, so the
  * trace is the same on every run: timers fire in deadline order, also when
- * the loop runs late (unless it falls whole frames behind).
+ * the loop runs late (unless it falls whole frames behind). It prints:
+ *
+ *     frame  1: player steps to x=1
+ *     frame  2: enemy steps to x=1
+ *     frame  3: player steps to x=2
+ *     frame  4: door: nobody pulled the lever yet, waiting on
+ *     frame  5: player steps to x=3
+ *     frame  6: enemy steps to x=2
+ *     frame  7: player steps to x=4
+ *     frame  8: lever pulled
+ *     frame  8: door opens (the lever was pulled)
+ *     frame  9: player steps to x=5
+ *     frame 10: enemy steps to x=3
+ *     main: 10 frames, 0 entities still alive
  *
  * Build and run: make demo
  */
