@@ -2,6 +2,8 @@
 # make bench: builds the benchmarks in release mode, runs every row RUNS
 # times and prints one table: median, min, max and the ratio of the median
 # to the raw corosensei resume+suspend round trip measured in the same run.
+# The blocked-N and sleep rows (SLEEP_N tasklets, a million unless set)
+# print tables of their own.
 set -eu
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
@@ -15,6 +17,9 @@ FLOOR=target/release/examples/floor
 # median min max of the numbers on stdin
 stats() { sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%s %s %s", m, v[1], v[NR]}'; }
 
+# The median of column $1 of the lines on stdin.
+median() { awk -v c="$1" 'NF {print $c}' | stats | cut -d' ' -f1; }
+
 runs() { # command...
     i=0
     while [ "$i" -lt "$RUNS" ]; do "$@"; i=$((i + 1)); done
@@ -24,9 +29,6 @@ floor=$(runs "$FLOOR" 10000000 | stats)
 floor_median=${floor%% *}
 printf '%-16s %12s %12s %12s %8s\n' benchmark "ns/op med" min max ratio
 printf '%-16s %12s %12s %12s %8s\n' corosensei-raw $floor 1.0
-# The median of column $1 of the lines on stdin.
-median() { awk -v c="$1" 'NF {print $c}' | stats | cut -d' ' -f1; }
-
 row() { # name, iterations[, what the bench's further figures are: plain | crossed]
     out=$(runs "$BUILD/bench" "$1" "$2")
     s=$(printf '%s\n' "$out" | awk '{print $1}' | stats)
