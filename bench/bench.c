@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -497,6 +498,8 @@ static PyObject *sender_f, *receiver_f, *mixed_sender_f, *mixed_receiver_f, *thr
  * crossed[k], and the main thread reads it after the join. */
 static _Thread_local int side;
 static long crossed[2];
+/* How many sides have made their tasklets (see threads_side). */
+static atomic_int sides_ready;
 
 static PyObject *side_marker(int s) {
     return s == 0 ? Py_True : Py_False;
@@ -554,6 +557,11 @@ static PyObject *threads_side(PyObject *self, PyObject *args) {
             break;
         }
     }
+    /* Both sides start together: else the first side's tasklets could
+     * pair up among themselves before the other side exists. */
+    atomic_fetch_add(&sides_ready, 1);
+    while (atomic_load(&sides_ready) < 2) {
+    }
     for (;;) {
         int alive = 0;
         for (int i = 0; i < count; i++) {
@@ -602,6 +610,7 @@ static void bench_threads2(int mixed) {
     mixed_receiver_f = new_func(mixed_receiver, "mixed_receiver");
     threads_side_f = new_func(threads_side, "threads_side");
     other_mode = mixed ? SIDE_MIXED : SIDE_RECEIVES;
+    atomic_store(&sides_ready, 0);
     pthread_t other;
     double t0 = now_ns();
     pthread_create(&other, NULL, threads_other, NULL);
