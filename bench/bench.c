@@ -1,17 +1,29 @@
 /*
  * libstackless benchmarks. `bench ROW [N]` runs one row and prints its
- * figures on one line: ns/op for the timing rows; for the blocked-N rows
- * "bytes_per_tasklet create_ns_per_tasklet wake_ns_per_tasklet".
- * bench/run.sh runs every row several times and prints the table.
+ * figures on one line: ns/op for the timing rows (threads-2-mixed adds the
+ * percentage of its messages that crossed threads; timed-recv prints
+ * "timed_ns plain_ns timed/plain"); for the blocked-N rows
+ * "bytes_per_tasklet create_ns_per_tasklet wake_ns_per_tasklet"; for
+ * `bench sleep N` (N tasklets; any row name that starts with "sleep")
+ * "bytes_per_tasklet set_ns fire_ns last_late_us".
+ * bench/run.sh runs every row several times and prints the table. Every
+ * row ends the program after a time limit (120 s for the threaded rows,
+ * 600 s for the others; BENCH_LIMIT=seconds to change it, 0 for none).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stackless.h>
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+enum { NS_PER_S = 1000000000 };
 
 static double now_ns(void) {
     struct timespec ts;
@@ -19,10 +31,42 @@ static double now_ns(void) {
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+/* CPU time of the process, user + system (getrusage's figure, in ns). */
+static int64_t cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
 static void fail(const char *what) {
     fprintf(stderr, "bench: %s failed\n", what);
     PyErr_Print();
     exit(1);
+}
+
+/* No row may hang: each ends the program after a time limit (BENCH_LIMIT
+ * seconds, 0 for none), with a message naming the row. */
+static char limit_message[128];
+static size_t limit_length;
+
+static void limit_reached(int sig) {
+    (void)sig;
+    if (write(2, limit_message, limit_length) < 0) {
+        _exit(3);
+    }
+    _exit(3);
+}
+
+static void set_limit(const char *row, unsigned seconds) {
+    const char *env = getenv("BENCH_LIMIT");
+    if (env != NULL && *env != '\0') {
+        seconds = (unsigned)atoi(env);
+    }
+    snprintf(limit_message, sizeof limit_message, "bench: %s still running after %u s (BENCH_LIMIT)\n", row,
+             seconds);
+    limit_length = strlen(limit_message);
+    signal(SIGALRM, limit_reached);
+    alarm(seconds);
 }
 
 static long iterations;
@@ -122,6 +166,64 @@ static double bench_pingpong(int preference) {
     Py_DECREF(fr);
     Py_DECREF(channel);
     return dt / (double)iterations;
+}
+
+/* ---- timed-recv: pingpong-1 with a deadline on every receive ---------- */
+
+/* As receiver, with a deadline an hour away: every receive blocks with a
+ * timer that the sender beats, and the timer is cancelled. */
+static PyObject *timed_receiver(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    int64_t deadline = PyStackless_Now() + 3600LL * NS_PER_S;
+    for (long i = 0; i < iterations; i++) {
+        PyObject *v = PyChannel_ReceiveUntil(channel, deadline);
+        if (v == NULL) {
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    Py_RETURN_NONE;
+}
+
+/* Nanoseconds for n one-way messages from a sender to the receiving
+ * tasklet function `fr`, preference -1 (the receiver blocks every time). */
+static double pingpong_ns(PyObject *fs, PyObject *fr, long n) {
+    long saved = iterations;
+    iterations = n;
+    channel = PyChannel_New(NULL);
+    PyTaskletObject *r = spawn(fr), *s = spawn(fs);
+    double t0 = now_ns();
+    run_all();
+    double dt = now_ns() - t0;
+    Py_DECREF(r);
+    Py_DECREF(s);
+    Py_DECREF(channel);
+    iterations = saved;
+    return dt;
+}
+
+/* Prints "timed_ns plain_ns timed/plain" per message: the same loop with
+ * PyChannel_ReceiveUntil and with PyChannel_Receive, in this run, each
+ * half of the messages in the order plain, timed, timed, plain, after a
+ * warm-up, so that a drift of the clock speed weighs on both alike. */
+static void bench_timed_recv(void) {
+    PyObject *fs = new_func(sender, "sender");
+    PyObject *fr = new_func(receiver, "receiver");
+    PyObject *ft = new_func(timed_receiver, "timed_receiver");
+    long half = iterations / 2;
+    pingpong_ns(fs, fr, half / 10);
+    pingpong_ns(fs, ft, half / 10);
+    double plain = pingpong_ns(fs, fr, half);
+    double timed = pingpong_ns(fs, ft, half);
+    timed += pingpong_ns(fs, ft, half);
+    plain += pingpong_ns(fs, fr, half);
+    plain /= 2.0 * (double)half;
+    timed /= 2.0 * (double)half;
+    printf("%.2f %.2f %.3f\n", timed, plain, timed / plain);
+    Py_DECREF(ft);
+    Py_DECREF(fr);
+    Py_DECREF(fs);
 }
 
 /* ---- spawn: create + run to completion, in batches of 100 ------------- */
@@ -258,24 +360,211 @@ static void bench_blocked(long n) {
     Py_DECREF(fp);
 }
 
-/* ---- threads-2: a channel shared by tasklets on two threads ----------- */
+/* ---- sleep-N: N tasklets each sleeping once, deadlines over 1 s ------- */
+
+/* Tasklet i (the order of first runs) sleeps until sleep_base +
+ * sleep_offset[i]; the offsets are drawn below 1 s with a fixed seed. The
+ * rest is what the tasklets record for bench_sleep. */
+static int64_t *sleep_offset;
+static int64_t sleep_base;
+static long sleep_n, sleep_started, sleep_set, sleep_fired, sleep_out_of_order;
+static int64_t sleep_set_end, sleep_fire_cpu, sleep_last_deadline, sleep_last_late;
+static long sleep_hwm_kib;
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static PyObject *sleeper(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    long i = sleep_started++;
+    /* First round: the tasklet's first run, back to the end of the queue. */
+    PyObject *r = PyStackless_Schedule(Py_None, 0);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_DECREF(r);
+    /* Second round: set the timer. The last tasklet ends the set phase. */
+    int64_t deadline = sleep_base + sleep_offset[i];
+    if (++sleep_set == sleep_n) {
+        sleep_set_end = PyStackless_Now();
+        sleep_hwm_kib = vm_hwm_kib();
+        sleep_fire_cpu = cpu_ns();
+    }
+    if (PyStackless_SleepUntil(deadline) < 0) {
+        return NULL;
+    }
+    /* Fired: timers come in deadline order (EXTENSIONS.md §2). */
+    sleep_out_of_order += deadline < sleep_last_deadline;
+    sleep_last_deadline = deadline;
+    if (++sleep_fired == sleep_n) {
+        sleep_last_late = PyStackless_Now() - deadline;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Prints "bytes_per_tasklet set_ns fire_ns last_late_us":
+ * - bytes: VmHWM growth from before the spawns to the moment every tasklet
+ *   sleeps, per tasklet (as blocked-N);
+ * - set: wall time of the round in which every tasklet, already started
+ *   once, runs on to its PyStackless_SleepUntil, per tasklet;
+ * - fire: CPU time (user + system) of the process from the end of that
+ *   round until PyStackless_RunUntil(-1) returns, per tasklet: every timer
+ *   fired and its tasklet run to its end, plus whatever the idle thread
+ *   burns while it waits for the deadlines (nothing, if it sleeps in the
+ *   kernel as EXTENSIONS.md §5 says);
+ * - last late: PyStackless_Now() when the last tasklet wakes, minus its
+ *   deadline, in microseconds.
+ * The deadlines must lie after the set round, which must not include the
+ * first run of a tasklet (the first touch of its stack costs far more than
+ * a timer). So every tasklet runs once and yields before any deadline is
+ * known; the deadlines then start one first-round time plus 100 ms later
+ * (the set round, a switch and a timer per tasklet, is the cheaper one),
+ * which the row checks. */
+static void bench_sleep(long n) {
+    if (n < 1) {
+        fail("sleep-N with N < 1");
+    }
+    PyObject *f = new_func(sleeper, "sleeper");
+    sleep_n = n;
+    sleep_offset = malloc((size_t)n * sizeof *sleep_offset);
+    if (sleep_offset == NULL) {
+        fail("malloc");
+    }
+    uint64_t seed = 1;
+    for (long i = 0; i < n; i++) {
+        sleep_offset[i] = (int64_t)(splitmix64(&seed) % (uint64_t)NS_PER_S);
+    }
+    long before = vm_hwm_kib();
+    for (long i = 0; i < n; i++) {
+        Py_DECREF(spawn(f));
+    }
+    int64_t t0 = PyStackless_Now();
+    PyObject *r = PyStackless_Schedule(Py_None, 0);
+    if (r == NULL) {
+        fail("first round");
+    }
+    Py_DECREF(r);
+    int64_t first_round = PyStackless_Now() - t0;
+    if (sleep_started != n) {
+        fail("first round: not every tasklet ran");
+    }
+    sleep_base = PyStackless_Now() + first_round + NS_PER_S / 10;
+    int64_t set_start = PyStackless_Now();
+    r = PyStackless_RunUntil(-1);
+    if (r == NULL) {
+        fail("RunUntil(-1)");
+    }
+    Py_DECREF(r);
+    int64_t fire_cpu = cpu_ns() - sleep_fire_cpu;
+    if (sleep_set != n || sleep_set_end >= sleep_base) {
+        fprintf(stderr, "bench: sleep: the set round ran into the deadlines (%ld of %ld set, %lld ns past the first)\n",
+                sleep_set, n, (long long)(sleep_set_end - sleep_base));
+        exit(1);
+    }
+    if (sleep_fired != n || sleep_out_of_order != 0 || sleep_last_late < 0) {
+        fprintf(stderr, "bench: sleep: %ld of %ld fired, %ld out of deadline order, the last %lld ns late\n",
+                sleep_fired, n, sleep_out_of_order, (long long)sleep_last_late);
+        exit(1);
+    }
+    printf("%.0f %.1f %.1f %.1f\n", (double)(sleep_hwm_kib - before) * 1024.0 / (double)n,
+           (double)(sleep_set_end - set_start) / (double)n, (double)fire_cpu / (double)n,
+           (double)sleep_last_late / 1e3);
+    free(sleep_offset);
+    Py_DECREF(f);
+}
+
+/* ---- threads-2, threads-2-mixed: a channel shared by two threads ------ */
 
 enum { PER_SIDE = 4 };
 
-/* One side of threads-2: PER_SIDE tasklets sending or receiving their
- * share, run with THREADBLOCK so that the thread sleeps while they wait for
- * the other thread. */
+/* What the tasklets of one side do: threads-2 has PER_SIDE senders on one
+ * thread and PER_SIDE receivers on the other; threads-2-mixed has PER_SIDE
+ * of each on both threads. */
+enum { SIDE_RECEIVES, SIDE_SENDS, SIDE_MIXED };
+
+/* The functions of the tasklets of both sides, made before the second
+ * thread starts: new_func is not thread-safe. */
+static PyObject *sender_f, *receiver_f, *mixed_sender_f, *mixed_receiver_f, *threads_side_f;
+
+/* threads-2-mixed: the side (0 or 1) of the calling thread, and how many
+ * messages the receivers of each side got from the other side. A sender
+ * sends its side's marker, Py_True or Py_False (immortal: sending them
+ * changes no shared reference count); only side k's tasklets write
+ * crossed[k], and the main thread reads it after the join. */
+static _Thread_local int side;
+static long crossed[2];
+/* How many sides have made their tasklets (see threads_side). */
+static atomic_int sides_ready;
+
+static PyObject *side_marker(int s) {
+    return s == 0 ? Py_True : Py_False;
+}
+
+static PyObject *mixed_sender(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *marker = side_marker(side);
+    for (long i = 0; i < iterations; i++) {
+        if (PyChannel_Send(channel, marker) < 0) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *mixed_receiver(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *mine = side_marker(side);
+    long from_other = 0;
+    for (long i = 0; i < iterations; i++) {
+        PyObject *v = PyChannel_Receive(channel);
+        if (v == NULL) {
+            return NULL;
+        }
+        from_other += v != mine;
+        Py_DECREF(v);
+    }
+    crossed[side] += from_other;
+    Py_RETURN_NONE;
+}
+
+/* One side: its tasklets (see SIDE_*), run with THREADBLOCK so that the
+ * thread sleeps while they wait for the other thread. Arguments: (mode,
+ * side). */
 static PyObject *threads_side(PyObject *self, PyObject *args) {
     (void)self;
-    int sending = (int)PyLong_AsLong(PyTuple_GetItem(args, 0));
-    PyObject *f = new_func(sending ? sender : receiver, sending ? "sender" : "receiver");
-    PyTaskletObject *t[PER_SIDE];
+    int mode = (int)PyLong_AsLong(PyTuple_GetItem(args, 0));
+    side = (int)PyLong_AsLong(PyTuple_GetItem(args, 1));
+    PyTaskletObject *t[2 * PER_SIDE];
+    int count = 0;
     for (int i = 0; i < PER_SIDE; i++) {
-        t[i] = spawn(f);
+        switch (mode) {
+        case SIDE_RECEIVES:
+            t[count++] = spawn(receiver_f);
+            break;
+        case SIDE_SENDS:
+            t[count++] = spawn(sender_f);
+            break;
+        default:
+            t[count++] = spawn(mixed_receiver_f);
+            t[count++] = spawn(mixed_sender_f);
+            break;
+        }
+    }
+    /* Both sides start together: else the first side's tasklets could
+     * pair up among themselves before the other side exists. */
+    atomic_fetch_add(&sides_ready, 1);
+    while (atomic_load(&sides_ready) < 2) {
     }
     for (;;) {
         int alive = 0;
-        for (int i = 0; i < PER_SIDE; i++) {
+        for (int i = 0; i < count; i++) {
             alive += PyTasklet_Alive(t[i]);
         }
         if (alive == 0) {
@@ -283,49 +572,66 @@ static PyObject *threads_side(PyObject *self, PyObject *args) {
         }
         PyObject *r = PyStackless_RunWatchdogEx(1000000000L, Py_WATCHDOG_THREADBLOCK);
         if (r == NULL) {
-            fail("threads-2 run");
+            fail("threads run");
         }
         Py_DECREF(r);
     }
-    for (int i = 0; i < PER_SIDE; i++) {
+    for (int i = 0; i < count; i++) {
         Py_DECREF(t[i]);
     }
-    Py_DECREF(f);
     Py_RETURN_NONE;
 }
 
-static PyObject *threads_side_f;
+static int other_mode;
 
-static void *threads_receiving(void *arg) {
+static void *threads_other(void *arg) {
     (void)arg;
-    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(i)", 0);
+    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(ii)", other_mode, 1);
     if (r == NULL) {
-        fail("threads-2 receiver");
+        fail("threads side 1");
     }
     Py_DECREF(r);
     PyStackless_Finalize();
     return NULL;
 }
 
-/* Runs outside any main tasklet: the two sides are two threads. */
-static double bench_threads2(void) {
+/* Runs outside any main tasklet: the two sides are two threads. Prints ns
+ * per message; threads-2-mixed adds the percentage of the messages that
+ * crossed threads (the rest went to a receiver on the sender's thread). */
+static void bench_threads2(int mixed) {
     long total = iterations;
-    iterations = total / PER_SIDE;
+    int senders = mixed ? 2 * PER_SIDE : PER_SIDE;
+    iterations = total / senders; /* per sender, and per receiver */
+    long messages = iterations * senders;
     channel = PyChannel_New(NULL);
+    sender_f = new_func(sender, "sender");
+    receiver_f = new_func(receiver, "receiver");
+    mixed_sender_f = new_func(mixed_sender, "mixed_sender");
+    mixed_receiver_f = new_func(mixed_receiver, "mixed_receiver");
     threads_side_f = new_func(threads_side, "threads_side");
+    other_mode = mixed ? SIDE_MIXED : SIDE_RECEIVES;
+    atomic_store(&sides_ready, 0);
     pthread_t other;
     double t0 = now_ns();
-    pthread_create(&other, NULL, threads_receiving, NULL);
-    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(i)", 1);
+    pthread_create(&other, NULL, threads_other, NULL);
+    PyObject *r = PyStackless_CallMethod_Main(threads_side_f, NULL, "(ii)", mixed ? SIDE_MIXED : SIDE_SENDS, 0);
     if (r == NULL) {
-        fail("threads-2 sender");
+        fail("threads side 0");
     }
     Py_DECREF(r);
     pthread_join(other, NULL);
     double dt = now_ns() - t0;
     Py_DECREF(threads_side_f);
+    Py_DECREF(mixed_receiver_f);
+    Py_DECREF(mixed_sender_f);
+    Py_DECREF(receiver_f);
+    Py_DECREF(sender_f);
     Py_DECREF(channel);
-    return dt / (double)(iterations * PER_SIDE);
+    if (mixed) {
+        printf("%.2f %.1f\n", dt / (double)messages, 100.0 * (double)(crossed[0] + crossed[1]) / (double)messages);
+    } else {
+        printf("%.2f\n", dt / (double)messages);
+    }
 }
 
 static PyObject *bench_body(PyObject *self, PyObject *args) {
@@ -336,12 +642,18 @@ static PyObject *bench_body(PyObject *self, PyObject *args) {
         ns = bench_switch();
     } else if (strncmp(row, "pingpong", 8) == 0) {
         ns = bench_pingpong(atoi(row + 8));
+    } else if (strcmp(row, "timed-recv") == 0) {
+        bench_timed_recv();
+        Py_RETURN_NONE;
     } else if (strcmp(row, "spawn") == 0) {
         ns = bench_spawn(0);
     } else if (strcmp(row, "spawn-10k") == 0) {
         ns = bench_spawn(10000);
     } else if (strcmp(row, "fanin") == 0) {
         ns = bench_fanin();
+    } else if (strncmp(row, "sleep", 5) == 0) {
+        bench_sleep(iterations);
+        Py_RETURN_NONE;
     } else if (strncmp(row, "blocked", 7) == 0) {
         bench_blocked(iterations);
         Py_RETURN_NONE;
@@ -359,8 +671,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     iterations = argc > 2 ? atol(argv[2]) : 1000000;
-    if (strcmp(argv[1], "threads-2") == 0) {
-        printf("%.2f\n", bench_threads2());
+    /* The threaded rows sleep and wake threads: a lost wake-up would hang. */
+    set_limit(argv[1], strncmp(argv[1], "threads", 7) == 0 ? 120 : 600);
+    if (strcmp(argv[1], "threads-2") == 0 || strcmp(argv[1], "threads-2-mixed") == 0) {
+        bench_threads2(strcmp(argv[1], "threads-2-mixed") == 0);
         PyStackless_Finalize();
         return 0;
     }

@@ -2,6 +2,8 @@
 # make bench: builds the benchmarks in release mode, runs every row RUNS
 # times and prints one table: median, min, max and the ratio of the median
 # to the raw corosensei resume+suspend round trip measured in the same run.
+# The blocked-N and sleep rows (SLEEP_N tasklets, a million unless set)
+# print tables of their own.
 set -eu
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
@@ -15,6 +17,9 @@ FLOOR=target/release/examples/floor
 # median min max of the numbers on stdin
 stats() { sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%s %s %s", m, v[1], v[NR]}'; }
 
+# The median of column $1 of the lines on stdin.
+median() { awk -v c="$1" 'NF {print $c}' | stats | cut -d' ' -f1; }
+
 runs() { # command...
     i=0
     while [ "$i" -lt "$RUNS" ]; do "$@"; i=$((i + 1)); done
@@ -24,23 +29,59 @@ floor=$(runs "$FLOOR" 10000000 | stats)
 floor_median=${floor%% *}
 printf '%-16s %12s %12s %12s %8s\n' benchmark "ns/op med" min max ratio
 printf '%-16s %12s %12s %12s %8s\n' corosensei-raw $floor 1.0
-row() { # name, iterations
-    s=$(runs "$BUILD/bench" "$1" "$2" | stats)
+row() { # name, iterations[, what the bench's further figures are: plain | crossed]
+    out=$(runs "$BUILD/bench" "$1" "$2")
+    s=$(printf '%s\n' "$out" | awk '{print $1}' | stats)
     med=${s%% *}
     ratio=$(awk -v a="$med" -v b="$floor_median" 'BEGIN {printf "%.1f", a / b}')
-    printf '%-16s %12s %12s %12s %8s\n' "$1" $s "$ratio"
+    extra=
+    case ${3:-} in
+    plain) extra="  timed/plain $(printf '%s\n' "$out" | median 3) (plain $(printf '%s\n' "$out" | median 2))" ;;
+    crossed) extra="  $(printf '%s\n' "$out" | median 2)% crossed threads" ;;
+    esac
+    printf '%-16s %12s %12s %12s %8s%s\n' "$1" $s "$ratio" "$extra"
 }
 row switch 2000000
 row pingpong-1 1000000
 row pingpong0 1000000
 row pingpong1 1000000
+row timed-recv 1000000 plain
 row spawn 1000000
 row spawn-10k 1000000
 row fanin 1000000
 row threads-2 1000000
+row threads-2-mixed 1000000 crossed
 echo
 printf '%-16s %12s %12s %12s\n' benchmark "bytes/tasklet" "create ns" "wake ns"
 for n in 10000 100000 1000000; do
     out=$("$BUILD/bench" blocked "$n" 2>&1) || out="failed: $out"
     printf '%-16s %s\n' "blocked-$n" "$out"
 done
+
+# sleep-N, N tasklets sleeping once each (SLEEP_N, one million unless
+# set): the median of each figure over RUNS runs.
+SLEEP_N=${SLEEP_N:-1000000}
+case $SLEEP_N in
+1000000) label=sleep-1M ;;
+*) label=sleep-$SLEEP_N ;;
+esac
+echo
+printf '%-16s %12s %12s %12s %12s\n' benchmark "bytes/tasklet" "set ns" "fire ns" "last late us"
+out=
+i=0
+while [ "$i" -lt "$RUNS" ]; do
+    if ! line=$("$BUILD/bench" sleep "$SLEEP_N" 2>&1); then
+        out="failed: $line"
+        break
+    fi
+    out="$out$line
+"
+    i=$((i + 1))
+done
+case $out in
+failed:*) printf '%-16s %s\n' "$label" "$out" ;;
+*)
+    printf '%-16s %12s %12s %12s %12s\n' "$label" "$(printf '%s' "$out" | median 1)" \
+        "$(printf '%s' "$out" | median 2)" "$(printf '%s' "$out" | median 3)" "$(printf '%s' "$out" | median 4)"
+    ;;
+esac
