@@ -62,18 +62,28 @@ TEST(a_tasklet_can_use_a_large_stack) {
     PyStackless_SetStackSize(old);
 }
 
+/* Whether the test runs under valgrind, whose address space has no room
+ * for a 1 GiB stack (the tasklet would get a MemoryError instead). */
+static int under_valgrind(void) {
+    const char *preload = getenv("LD_PRELOAD");
+    return preload != NULL && strstr(preload, "vgpreload") != NULL;
+}
+
 TEST(a_tasklet_runs_on_a_1_gib_stack) {
+    if (under_valgrind()) {
+        return;
+    }
     size_t old = PyStackless_SetStackSize(SIZE_MAX);
     PyObject *a = Py_BuildValue("(l)", 4L);
     PyTaskletObject *t = spawn_with(deep, a);
     Py_DECREF(a);
-    CHECK(t != NULL);
     PyObject *r = PyStackless_RunWatchdog(0);
+    PyStackless_SetStackSize(old);
+    CHECK(t != NULL);
     CHECK_PTR(r, Py_None);
-    Py_DECREF(r);
+    Py_XDECREF(r);
     CHECK_TRACE("deep 1");
     Py_XDECREF(t);
-    PyStackless_SetStackSize(old);
 }
 
 /* ---- No memory for a stack ------------------------------------------------ */
