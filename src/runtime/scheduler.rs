@@ -204,7 +204,7 @@ pub(crate) unsafe fn schedule(retval: *mut PyObject, remove: bool) -> PyResult<*
 /// # Safety
 /// Called from C, outside any switch.
 pub(crate) unsafe fn sleep_until(deadline: Option<i64>) -> PyResult<()> {
-    if deadline.is_some_and(|d| d <= timers::now()) {
+    if deadline.is_some_and(timers::passed) {
         // SAFETY: per the contract; the result is ours.
         return unsafe { schedule(null_mut(), false).map(|r| decref(r)) };
     }

@@ -427,13 +427,14 @@ pub(crate) unsafe fn switch_to(
 /// As [`switch_to`].
 #[inline(never)]
 unsafe fn time_point(ts: Ts, prev: *mut Tasklet, next: *mut Tasklet) -> *mut Tasklet {
-    let now = timers::now();
-    // SAFETY: our own state.
-    unsafe { timers::fire_due(ts, now) };
+    if !timers::surely_future(ts.earliest()) {
+        // SAFETY: our own state.
+        unsafe { timers::fire_due(ts, timers::now()) };
+    }
     let next = if next.is_null() { ts.head() } else { next };
     match ts.until() {
         Some(until)
-            if until.deadline.is_some_and(|d| now >= d)
+            if until.deadline.is_some_and(timers::passed)
                 && until.watchdog == ts.wakeup_target()
                 && until.watchdog != prev
                 // SAFETY: a watchdog is a live tasklet of this thread.

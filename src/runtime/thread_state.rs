@@ -586,6 +586,11 @@ impl ThreadState {
         had
     }
 
+    /// The tasklet of the earliest timer, if any.
+    pub(crate) fn timers_first_item(&self) -> Option<*mut Tasklet> {
+        self.timers.with(|timers| timers.first_item())
+    }
+
     /// Removes a timer due at `now` (see [`Timers::pop_due`]).
     pub(crate) fn timers_pop_due(&self, now: i64) -> Option<*mut Tasklet> {
         if self.earliest.get() > now {

@@ -44,6 +44,54 @@ pub(crate) fn now() -> i64 {
     t.tv_sec * 1_000_000_000 + t.tv_nsec
 }
 
+/// Whether `deadline` is surely still to come, read from the coarse clock
+/// (`CLOCK_MONOTONIC_COARSE`, a fifth of the cost of [`now`]): it lags the
+/// precise clock by less than a tick, and [`COARSE_TICKS`] ticks of margin
+/// cover that. False means "maybe due": ask [`now`]. A scheduling point
+/// checks its timers this way, so that a thread whose deadlines are far
+/// pays no clock read per switch; the idle path always reads [`now`].
+#[inline(always)]
+pub(crate) fn surely_future(deadline: i64) -> bool {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
+    let coarse = t.tv_sec * 1_000_000_000 + t.tv_nsec;
+    coarse.saturating_add(coarse_margin()) < deadline
+}
+
+/// Ticks of the coarse clock that [`surely_future`] allows for its lag.
+const COARSE_TICKS: i64 = 2;
+
+/// [`COARSE_TICKS`] ticks of the coarse clock, in ns (read once).
+fn coarse_margin() -> i64 {
+    static MARGIN: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *MARGIN.get_or_init(|| {
+        let mut res = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `res` is a valid timespec to write.
+        let ok = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut res) } == 0;
+        // Without the resolution, a second: then few checks are skipped.
+        let tick = if ok {
+            res.tv_sec * 1_000_000_000 + res.tv_nsec
+        } else {
+            1_000_000_000
+        };
+        COARSE_TICKS * tick
+    })
+}
+
+/// Whether `deadline` has passed: the coarse clock first, [`now`] only
+/// when it may have.
+#[inline(always)]
+pub(crate) fn passed(deadline: i64) -> bool {
+    !surely_future(deadline) && deadline <= now()
+}
+
 /// A deadline from C: `None` for [`NO_DEADLINE`], `ValueError("invalid
 /// deadline")` for any other negative value.
 pub(crate) fn deadline(value: i64) -> PyResult<Option<i64>> {
@@ -72,40 +120,55 @@ impl Timed for Tasklet {
     }
 }
 
-struct Entry<T> {
+/// A heap entry: 16 bytes, so that the four children of a node share one
+/// cache line. The item lives in the slot table.
+#[derive(Clone, Copy)]
+struct Entry {
     deadline: i64,
-    seq: u64,
-    item: *mut T,
+    /// The order of setting among equal deadlines, compared by wrapping
+    /// distance: right while timers of one deadline are set fewer than
+    /// 2^31 sets apart.
+    seq: u32,
     slot: u32,
 }
 
-impl<T> Entry<T> {
-    fn key(&self) -> (i64, u64) {
-        (self.deadline, self.seq)
+impl Entry {
+    /// Whether `self` fires before `other`.
+    #[inline(always)]
+    fn before(&self, other: &Entry) -> bool {
+        self.deadline < other.deadline
+            || (self.deadline == other.deadline && (self.seq.wrapping_sub(other.seq) as i32) < 0)
     }
 }
 
 /// Children per node: a 4-ary heap is half as deep as a binary one, and a
-/// node's children share two cache lines.
+/// node's children share one cache line.
 const ARITY: usize = 4;
 
-/// A 4-ary min-heap of timers by (deadline, sequence). Each timed object
-/// holds a slot in `places`, which holds the entry's index in the heap:
-/// the entries that a set or a fire moves have their places updated in
-/// that compact table, never in the objects (a million sleeping tasklets
-/// are a million cache misses apart).
+/// A slot of the table: where the item's entry is in the heap, and the
+/// item.
+struct Slot<T> {
+    place: u32,
+    item: *mut T,
+}
+
+/// A 4-ary min-heap of timers by (deadline, order of setting). Each timed
+/// object holds a slot in `slots`, which holds the object and its entry's
+/// index in the heap: the entries that a set or a fire moves have their
+/// places updated in that compact table, never in the objects (a million
+/// sleeping tasklets are a million cache misses apart).
 pub(crate) struct Timers<T: Timed> {
-    heap: Vec<Entry<T>>,
-    places: Vec<u32>,
+    heap: Vec<Entry>,
+    slots: Vec<Slot<T>>,
     free: Vec<u32>,
-    seq: u64,
+    seq: u32,
 }
 
 impl<T: Timed> Default for Timers<T> {
     fn default() -> Self {
         Timers {
             heap: Vec::new(),
-            places: Vec::new(),
+            slots: Vec::new(),
             free: Vec::new(),
             seq: 0,
         }
@@ -123,17 +186,22 @@ impl<T: Timed> Timers<T> {
     /// # Safety
     /// `item` must be live, without a timer, and stay live while it has one.
     pub(crate) unsafe fn add(&mut self, item: *mut T, deadline: i64) {
-        self.seq += 1;
-        let slot = self.free.pop().unwrap_or_else(|| {
-            self.places.push(0);
-            u32::try_from(self.places.len() - 1).expect("fewer than 2^32 timers")
-        });
+        self.seq = self.seq.wrapping_add(1);
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize].item = item;
+                slot
+            }
+            None => {
+                self.slots.push(Slot { place: 0, item });
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 timers")
+            }
+        };
         // SAFETY: per the contract.
         unsafe { T::slot(item) }.set(slot as usize + 1);
         self.heap.push(Entry {
             deadline,
             seq: self.seq,
-            item,
             slot,
         });
         self.sift_up(self.heap.len() - 1);
@@ -149,7 +217,7 @@ impl<T: Timed> Timers<T> {
         if slot == 0 {
             return false;
         }
-        let at = self.places[slot - 1] as usize;
+        let at = self.slots[slot - 1].place as usize;
         // SAFETY: `at` is the entry of a live item.
         unsafe { self.take(at) };
         true
@@ -164,6 +232,11 @@ impl<T: Timed> Timers<T> {
         Some(unsafe { self.take(0) })
     }
 
+    /// The item of the earliest timer, if any: to prefetch.
+    pub(crate) fn first_item(&self) -> Option<*mut T> {
+        self.heap.first().map(|e| self.slots[e.slot as usize].item)
+    }
+
     /// Removes the entry at `i` and returns its item, whose slot is 0.
     ///
     /// # Safety
@@ -172,52 +245,61 @@ impl<T: Timed> Timers<T> {
         let last = self.heap.len() - 1;
         self.heap.swap(i, last);
         let gone = self.heap.pop().expect("a heap entry");
+        let item = self.slots[gone.slot as usize].item;
         // SAFETY: per the contract.
-        unsafe { T::slot(gone.item) }.set(0);
+        unsafe { T::slot(item) }.set(0);
         self.free.push(gone.slot);
         if i < last {
             self.sift_down(i);
             self.sift_up(i);
         }
-        gone.item
+        item
     }
 
     fn sift_up(&mut self, mut i: usize) {
+        let moving = self.heap[i];
         while i > 0 {
             let parent = (i - 1) / ARITY;
-            if self.heap[parent].key() <= self.heap[i].key() {
+            if !moving.before(&self.heap[parent]) {
                 break;
             }
-            self.heap.swap(parent, i);
+            self.heap[i] = self.heap[parent];
             self.placed(i);
             i = parent;
         }
+        self.heap[i] = moving;
         self.placed(i);
     }
 
     fn sift_down(&mut self, mut i: usize) {
         let n = self.heap.len();
+        let moving = self.heap[i];
         loop {
             let first = ARITY * i + 1;
-            let mut least = i;
-            for c in first..(first + ARITY).min(n) {
-                if self.heap[c].key() < self.heap[least].key() {
+            if first >= n {
+                break;
+            }
+            let mut least = first;
+            for c in first + 1..(first + ARITY).min(n) {
+                if self.heap[c].before(&self.heap[least]) {
                     least = c;
                 }
             }
-            if least == i {
+            if !self.heap[least].before(&moving) {
                 break;
             }
-            self.heap.swap(least, i);
+            self.heap[i] = self.heap[least];
             self.placed(i);
             i = least;
         }
+        self.heap[i] = moving;
         self.placed(i);
     }
 
     /// Records the place of the entry at `i`.
+    #[inline(always)]
     fn placed(&mut self, i: usize) {
-        self.places[self.heap[i].slot as usize] = i as u32;
+        self.slots[self.heap[i].slot as usize].place = i as u32;
     }
 }
 
@@ -233,12 +315,13 @@ pub(crate) unsafe fn arm(ts: Ts, t: *mut Tasklet, deadline: i64) {
     }
 }
 
-/// Cancels the timer of `t`, if it has one; its reference is released
-/// later (a release may run a deallocator, which must not run inside a
-/// switch).
+/// Cancels the timer of `t`, if it has one, and drops the timer's
+/// reference.
 ///
 /// # Safety
-/// `t` must be a live tasklet of `ts`'s thread.
+/// `t` must be a live tasklet of `ts`'s thread, and the caller must hold
+/// another reference to it (the timer's is never the last one here: a
+/// release must not run a deallocator inside a switch).
 #[inline(always)]
 pub(crate) unsafe fn disarm(ts: Ts, t: *mut Tasklet) {
     // SAFETY: per the contract; the owner's field.
@@ -252,9 +335,11 @@ pub(crate) unsafe fn disarm(ts: Ts, t: *mut Tasklet) {
 /// As [`disarm`].
 #[inline(never)]
 unsafe fn disarm_slow(ts: Ts, t: *mut Tasklet) {
-    // SAFETY: per the contract.
-    if unsafe { ts.timers_cancel(t) } {
-        ts.release_later(t.cast());
+    // SAFETY: per the contract: not the last reference.
+    unsafe {
+        if ts.timers_cancel(t) {
+            object::decref(t.cast());
+        }
     }
 }
 
@@ -283,6 +368,10 @@ pub(crate) unsafe fn wake(ts: Ts, t: *mut Tasklet) {
 /// `ts` is the calling thread's state.
 pub(crate) unsafe fn fire_due(ts: Ts, now: i64) {
     while let Some(t) = ts.timers_pop_due(now) {
+        if let Some(next) = ts.timers_first_item() {
+            // The next one is likely due too: its miss overlaps this work.
+            prefetch(next.cast());
+        }
         // SAFETY: the timer's reference keeps `t` live; it is ours.
         unsafe {
             match tasklet::state(t).kind() {
@@ -303,6 +392,21 @@ pub(crate) unsafe fn fire_due(ts: Ts, now: i64) {
             ts.release_later(t.cast());
         }
     }
+}
+
+/// Asks the CPU to load the cache line at `p` (and the next), which is
+/// about to be read. Only a hint: `p` may be anything.
+#[inline(always)]
+pub(crate) fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address.
+    unsafe {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// The bomb of a timed-out channel operation: `TimeoutError("timed out")`,

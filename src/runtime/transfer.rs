@@ -74,7 +74,7 @@ pub(crate) unsafe fn receive_until(
 /// # Safety
 /// `ch` must be a live channel.
 unsafe fn too_late(ch: *mut Channel, dir: i8, deadline: Option<i64>) -> bool {
-    let late = deadline.is_some_and(|d| d <= timers::now()) && {
+    let late = deadline.is_some_and(timers::passed) && {
         // SAFETY: per the contract.
         let g = unsafe { lock(ch) };
         !partner_waits(&g, dir)
@@ -295,7 +295,7 @@ unsafe fn block(
             errors::value_error(msg::CHANNEL_CLOSED);
             return Err(NotSwitched);
         }
-        if deadline.is_some_and(|d| d <= timers::now()) {
+        if deadline.is_some_and(timers::passed) {
             drop(g);
             errors::set_string(exceptions::timeout_error(), msg::TIMED_OUT);
             return Err(NotSwitched);
