@@ -159,40 +159,49 @@ pub(crate) fn run_count() -> c_int {
 /// # Safety
 /// `retval` NULL or live.
 pub(crate) unsafe fn schedule(retval: *mut PyObject, remove: bool) -> PyResult<*mut PyObject> {
+    // SAFETY: per the contract.
+    unsafe { with_main(|ts| schedule_on(ts, retval, remove)) }
+}
+
+/// [`schedule`] on the calling thread's state: inlined into each caller,
+/// so that `schedule` keeps one caller and stays inlined into its export.
+///
+/// # Safety
+/// As [`schedule`]; `ts` has a main tasklet.
+#[inline(always)]
+unsafe fn schedule_on(ts: Ts, retval: *mut PyObject, remove: bool) -> PyResult<*mut PyObject> {
     // SAFETY: every tasklet touched is ours.
     unsafe {
-        with_main(|ts| {
-            let prev = ts.head();
-            let retval = if retval.is_null() {
-                none::none()
-            } else {
-                retval
-            };
-            let old = core::mem::replace(&mut (*prev).tempval, object::new_ref(retval));
-            let mut next = (*prev).ring.next();
-            if remove {
-                ts.unlink(prev);
-                tasklet::set_state(prev, tasklet::state(prev).with_kind(Kind::Paused));
-                ts.defer_release(prev.cast());
-                if next == prev {
-                    next = null_mut();
-                }
+        let prev = ts.head();
+        let retval = if retval.is_null() {
+            none::none()
+        } else {
+            retval
+        };
+        let old = core::mem::replace(&mut (*prev).tempval, object::new_ref(retval));
+        let mut next = (*prev).ring.next();
+        if remove {
+            ts.unlink(prev);
+            tasklet::set_state(prev, tasklet::state(prev).with_kind(Kind::Paused));
+            ts.defer_release(prev.cast());
+            if next == prev {
+                next = null_mut();
             }
-            match switch::switch_to(ts, prev, next, false, retval) {
-                Ok(result) => {
-                    xdecref(old);
-                    result
-                }
-                Err(NotSwitched) => {
-                    tasklet::set_tempval(prev, old);
-                    if remove {
-                        ts.cancel_release();
-                        relink_as_current(ts, prev);
-                    }
-                    Err(Raised)
-                }
+        }
+        match switch::switch_to(ts, prev, next, false, retval) {
+            Ok(result) => {
+                xdecref(old);
+                result
             }
-        })
+            Err(NotSwitched) => {
+                tasklet::set_tempval(prev, old);
+                if remove {
+                    ts.cancel_release();
+                    relink_as_current(ts, prev);
+                }
+                Err(Raised)
+            }
+        }
     }
 }
 
@@ -204,13 +213,12 @@ pub(crate) unsafe fn schedule(retval: *mut PyObject, remove: bool) -> PyResult<*
 /// # Safety
 /// Called from C, outside any switch.
 pub(crate) unsafe fn sleep_until(deadline: Option<i64>) -> PyResult<()> {
-    if deadline.is_some_and(timers::passed) {
-        // SAFETY: per the contract; the result is ours.
-        return unsafe { schedule(null_mut(), false).map(|r| decref(r)) };
-    }
     // SAFETY: every tasklet touched is ours.
     unsafe {
         with_main(|ts| {
+            if deadline.is_some_and(timers::passed) {
+                return schedule_on(ts, null_mut(), false).map(|r| decref(r));
+            }
             if ts.switch_trap() != 0 {
                 return Err(errors::runtime_error(msg::SWITCH_TRAP));
             }

@@ -380,7 +380,7 @@ pub(crate) unsafe fn switch_to(
     }
     // SAFETY: per the contract.
     unsafe {
-        let next = if ts.earliest() != i64::MAX || ts.until().is_some() {
+        let next = if ts.clock_watch() {
             time_point(ts, prev, next)
         } else {
             next

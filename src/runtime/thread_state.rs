@@ -67,6 +67,9 @@ pub(crate) struct ThreadState {
     earliest: Cell<i64>,
     /// The outermost `PyStackless_RunUntil` running, if any.
     until: Cell<Option<Until>>,
+    /// Whether it has timers or runs `RunUntil`: whether a switch must
+    /// look at the clock (one load on the switch path).
+    clock_watch: Cell<bool>,
     /// Where the thread sleeps when it has nothing to run.
     poller: Poller,
 }
@@ -168,6 +171,7 @@ impl Ts {
             timers: Slot::default(),
             earliest: Cell::new(i64::MAX),
             until: Cell::new(None),
+            clock_watch: Cell::new(false),
             poller: Poller::new(),
         });
         state.shared.set_wake_fd(state.poller.wake_fd());
@@ -558,6 +562,15 @@ impl ThreadState {
 
     fn timers_changed(&self, earliest: Option<i64>) {
         self.earliest.set(earliest.unwrap_or(i64::MAX));
+        self.clock_watch
+            .set(earliest.is_some() || self.until.get().is_some());
+    }
+
+    /// Whether a switch must look at the clock: the thread has timers or
+    /// runs `PyStackless_RunUntil`.
+    #[inline(always)]
+    pub(crate) fn clock_watch(&self) -> bool {
+        self.clock_watch.get()
     }
 
     /// Adds a timer (see [`Timers::add`]).
@@ -617,6 +630,8 @@ impl ThreadState {
     /// Starts or ends a `PyStackless_RunUntil`.
     pub(crate) fn set_until(&self, until: Option<Until>) {
         self.until.set(until);
+        self.clock_watch
+            .set(until.is_some() || self.earliest.get() != i64::MAX);
     }
 
     /// Releases `op` (an owned reference) at the current tasklet's next

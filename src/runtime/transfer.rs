@@ -51,7 +51,7 @@ pub(crate) unsafe fn send_until(
     deadline: Option<i64>,
 ) -> PyResult<()> {
     // SAFETY: per the contract.
-    unsafe { decref(action(ch.cast(), value, 1, deadline)?) };
+    unsafe { decref(action(ch.cast(), value, 1, deadline.unwrap_or(NEVER))?) };
     Ok(())
 }
 
@@ -64,8 +64,12 @@ pub(crate) unsafe fn receive_until(
     deadline: Option<i64>,
 ) -> PyResult<*mut PyObject> {
     // SAFETY: per the contract.
-    unsafe { action(ch.cast(), null_mut(), -1, deadline) }
+    unsafe { action(ch.cast(), null_mut(), -1, deadline.unwrap_or(NEVER)) }
 }
+
+/// The deadline of an operation without one: the untimed path passes one
+/// integer and tests it once.
+const NEVER: i64 = i64::MAX;
 
 /// Whether `deadline` has passed with no partner waiting in direction
 /// `dir`: then the operation fails at once, without a switch or a
@@ -73,8 +77,19 @@ pub(crate) unsafe fn receive_until(
 ///
 /// # Safety
 /// `ch` must be a live channel.
-unsafe fn too_late(ch: *mut Channel, dir: i8, deadline: Option<i64>) -> bool {
-    let late = deadline.is_some_and(timers::passed) && {
+#[inline(always)]
+unsafe fn too_late(ch: *mut Channel, dir: i8, deadline: i64) -> bool {
+    // SAFETY: per the contract.
+    deadline != NEVER && unsafe { too_late_timed(ch, dir, deadline) }
+}
+
+/// [`too_late`] for an operation with a deadline.
+///
+/// # Safety
+/// As [`too_late`].
+#[inline(never)]
+unsafe fn too_late_timed(ch: *mut Channel, dir: i8, deadline: i64) -> bool {
+    let late = timers::passed(deadline) && {
         // SAFETY: per the contract.
         let g = unsafe { lock(ch) };
         !partner_waits(&g, dir)
@@ -107,7 +122,7 @@ unsafe fn action(
     ch: *mut Channel,
     value: *mut PyObject,
     dir: i8,
-    deadline: Option<i64>,
+    deadline: i64,
 ) -> PyResult<*mut PyObject> {
     // SAFETY: per the contract; the caller's reference keeps `ch` alive
     // until a switch happened.
@@ -163,14 +178,15 @@ unsafe fn action(
 ///
 /// # Safety
 /// As [`action`]; `src` is the caller, current on `ts`'s thread; `leaves`
-/// is what it leaves behind (its value when sending, else None).
+/// is what it leaves behind (its value when sending, else None); `deadline`
+/// [`NEVER`] for an untimed operation.
 unsafe fn transfer(
     ts: Ts,
     ch: *mut Channel,
     src: *mut Tasklet,
     dir: i8,
     leaves: *mut PyObject,
-    deadline: Option<i64>,
+    deadline: i64,
 ) -> Switched {
     // SAFETY: per the contract.
     unsafe {
@@ -281,7 +297,7 @@ unsafe fn block(
     src: *mut Tasklet,
     dir: i8,
     leaves: *mut PyObject,
-    deadline: Option<i64>,
+    deadline: i64,
 ) -> Switched {
     // SAFETY: per the contract.
     unsafe {
@@ -295,7 +311,8 @@ unsafe fn block(
             errors::value_error(msg::CHANNEL_CLOSED);
             return Err(NotSwitched);
         }
-        if deadline.is_some_and(timers::passed) {
+        let timed = deadline != NEVER;
+        if timed && timers::passed(deadline) {
             drop(g);
             errors::set_string(exceptions::timeout_error(), msg::TIMED_OUT);
             return Err(NotSwitched);
@@ -305,11 +322,13 @@ unsafe fn block(
         ts.unlink_current(src);
         enqueue(&mut g, ch, src, dir);
         drop(g);
-        if let Some(d) = deadline {
-            timers::arm(ts, src, d);
+        if timed {
+            timers::arm(ts, src, deadline);
         }
         let switched = switch::switch_to(ts, src, ts.head(), false, leaves);
-        timers::disarm(ts, src);
+        if timed {
+            timers::disarm(ts, src);
+        }
         if switched.is_ok() {
             return switched;
         }
