@@ -802,8 +802,13 @@ int PyStackless_AdjustSwitchTrap(int delta);
 // `MAX_STACK_SIZE` (1 GiB): a size outside is brought to the nearer
 // bound; default 256 KiB or the environment variable
 // `STACKLESS_STACK_SIZE`). Returns the previous size. A tasklet that
-// overflows its stack ends the process with a message that names it. A
-// tasklet that cannot get a stack when it is to start leaves the
+// overflows its stack ends the process with a message that names it: its
+// stack ends in a guard region (`MADV_GUARD_INSTALL`, Linux 6.13 and
+// later) or in guard pages (`mprotect`, while the kernel's mapping budget
+// lasts); past that budget, on an older kernel, in a red zone checked at
+// every switch and when the tasklet ends, which sees an overflow only if
+// it wrote into the red zone (`STACKLESS_GUARD=mprotect` or `redzone`
+// forces a fallback). A tasklet that cannot get a stack when it is to start leaves the
 // runnables, paused, and the switching call that tried to start it fails
 // with `MemoryError` (when a tasklet ends, its wake-up target gets it);
 // nothing else changes.
