@@ -615,6 +615,46 @@ TEST(passed_deadline_without_partner_fails_at_once) {
     Py_DECREF(ch);
 }
 
+/* A channel callback that keeps the thread until `slow_callback_until`. */
+static int64_t slow_callback_until;
+
+static PyObject *slow_channel_callback(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    trace("cb");
+    busy_until(slow_callback_until);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef slow_callback_def = {"slow_callback", slow_channel_callback, METH_VARARGS, NULL};
+
+/* The deadline was ahead when the call began and passed while the channel
+ * callback ran: the call fails at once as for a passed deadline, without
+ * blocking (X never runs meanwhile), no timer left. */
+TEST(deadline_passing_in_the_channel_callback_fails_at_once) {
+    PyChannelObject *ch = PyChannel_New(NULL);
+    PyTaskletObject *x = make(b_log, "(s)", "X");
+    PyObject *cb = PyCFunction_New(&slow_callback_def, NULL);
+    CHECK_INT(PyStackless_SetChannelCallback(cb), 0);
+    int64_t d = after_ms(SETUP_MS);
+    slow_callback_until = d;
+    CHECK_PTR(PyChannel_ReceiveUntil(ch, d), NULL);
+    CHECK_ERROR(PyExc_TimeoutError, TIMED_OUT_TEXT);
+    slow_callback_until = after_ms(SETUP_MS);
+    CHECK_INT(PyChannel_SendUntil(ch, Py_None, slow_callback_until), -1);
+    CHECK_ERROR(PyExc_TimeoutError, TIMED_OUT_TEXT);
+    CHECK_INT(PyStackless_SetChannelCallback(NULL), 0);
+    CHECK_TRACE("cb cb");
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
+    CHECK_INT(PyStackless_NextDeadline(), -1);
+    CHECK_RING("main X");
+    CHECK_RUN_NONE();
+    CHECK_TRACE("cb cb X runs");
+    Py_DECREF(cb);
+    Py_DECREF(x);
+    Py_DECREF(ch);
+}
+
 TEST(passed_deadline_with_a_partner_transfers) {
     PyChannelObject *ch = PyChannel_New(NULL);
     PyObject *v = PyUnicode_FromString("v"), *w = PyUnicode_FromString("w");
@@ -877,6 +917,7 @@ int main(void) {
     RUN_INSIDE(partner_before_the_deadline_moves_the_value);
     RUN_INSIDE(deadline_first_times_out_as_if_never_blocked);
     RUN_INSIDE(passed_deadline_without_partner_fails_at_once);
+    RUN_INSIDE(deadline_passing_in_the_channel_callback_fails_at_once);
     RUN_INSIDE(passed_deadline_with_a_partner_transfers);
     RUN_INSIDE(run_until_returns_at_the_first_scheduling_point_after_its_deadline);
     RUN_INSIDE(run_until_waits_idle_until_its_deadline);

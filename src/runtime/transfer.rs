@@ -151,6 +151,11 @@ unsafe fn action(
                 drop(g);
                 if !callback_after {
                     channel_callback(ts, ch, src, dir > 0, !cando);
+                    // The deadline may have passed while it ran.
+                    if too_late(ch, dir, deadline) {
+                        tasklet::set_tempval(src, saved);
+                        return Err(Raised);
+                    }
                 }
             }
             let leaves = if dir > 0 { value } else { none::none() };
@@ -311,12 +316,10 @@ unsafe fn block(
             errors::value_error(msg::CHANNEL_CLOSED);
             return Err(NotSwitched);
         }
+        // `action` found the deadline ahead (a moment ago, or after the
+        // callback): one that passes from here on fires its timer at the
+        // switch below.
         let timed = deadline != NEVER;
-        if timed && timers::passed(deadline) {
-            drop(g);
-            errors::set_string(exceptions::timeout_error(), msg::TIMED_OUT);
-            return Err(NotSwitched);
-        }
         // The ring's reference moves into the queue; the switch below
         // tells other threads the new current tasklet.
         ts.unlink_current(src);
