@@ -57,7 +57,7 @@ pub struct PyTaskletObject {
 /// | `channel` | atomic: written under the channel's lock (and the owner's inbox lock when cleared by another thread); read without a lock only to find which lock to take |
 /// | `queue` | the lock of `channel` |
 /// | `tempval`, `delivered`, `func`, `args`, `kwds`, `pending_bomb` | the owning thread; the lock of `channel` while `Blocked*`; the inbox lock of its thread while `Handed` (the thread that hands it over writes them under that lock; the owner reads them once it applied the hand-off, or under that lock) |
-/// | `ring`, `is_zombie`, `err`, `started_index`, `switched_out_at`, `yielder`, `red_zone`, `stack_low`, `stack_floor`, `timer`, `fiber`, `coro` | the owning thread |
+/// | `ring`, `is_zombie`, `err`, `started_index`, `switched_out_at`, `yielder`, `red_zone`, `stack_low`, `stack_floor`, `timer`, `saved_sp`, `fiber`, `coro` | the owning thread |
 #[repr(C)]
 pub(crate) struct Tasklet {
     pub ob_base: PyObject,
@@ -102,6 +102,10 @@ pub(crate) struct Tasklet {
     pub stack_floor: usize,
     /// Its slot in its thread's timers (slot + 1), 0 without a timer.
     pub timer: Cell<usize>,
+    /// About where its stack pointer was when it last switched out (0 until
+    /// then): where a switch to it first touches its stack, which the
+    /// switches before it prefetch (`switch::prefetch_ahead`).
+    pub saved_sp: usize,
     /// Its stack's fiber, for ThreadSanitizer (empty without it).
     pub fiber: super::tsan::Fiber,
     pub coro: Option<TaskletCoroutine>,
@@ -231,6 +235,7 @@ pub(crate) unsafe fn alloc(ty: *mut PyTypeObject) -> PyResult<*mut Tasklet> {
                 stack_low: 0,
                 stack_floor: 0,
                 timer: Cell::new(0),
+                saved_sp: 0,
                 fiber: super::tsan::Fiber::current(),
                 coro: None,
             },

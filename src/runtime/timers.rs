@@ -370,7 +370,7 @@ pub(crate) unsafe fn fire_due(ts: Ts, now: i64) {
     while let Some(t) = ts.timers_pop_due(now) {
         if let Some(next) = ts.timers_first_item() {
             // The next one is likely due too: its miss overlaps this work.
-            prefetch(next.cast());
+            super::prefetch(next.cast());
         }
         // SAFETY: the timer's reference keeps `t` live; it is ours.
         unsafe {
@@ -392,21 +392,6 @@ pub(crate) unsafe fn fire_due(ts: Ts, now: i64) {
             ts.release_later(t.cast());
         }
     }
-}
-
-/// Asks the CPU to load the cache line at `p` (and the next), which is
-/// about to be read. Only a hint: `p` may be anything.
-#[inline(always)]
-pub(crate) fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults, whatever the address.
-    unsafe {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(p.cast());
-        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// The bomb of a timed-out channel operation: `TimeoutError("timed out")`,
