@@ -121,7 +121,7 @@ impl Timed for Tasklet {
 }
 
 /// A heap entry: 16 bytes, so that the four children of a node share one
-/// cache line. The item lives in the slot table.
+/// cache line. The item lives in the table of slots.
 #[derive(Clone, Copy)]
 struct Entry {
     deadline: i64,
@@ -145,22 +145,26 @@ impl Entry {
 /// node's children share one cache line.
 const ARITY: usize = 4;
 
-/// A slot of the table: where the item's entry is in the heap, and the
-/// item.
-struct Slot<T> {
-    place: u32,
-    item: *mut T,
-}
+/// Cancelled entries the heap keeps before it compacts (and at least as
+/// many as live ones).
+const DEAD_BEFORE_COMPACTING: usize = 64;
 
 /// A 4-ary min-heap of timers by (deadline, order of setting). Each timed
-/// object holds a slot in `slots`, which holds the object and its entry's
-/// index in the heap: the entries that a set or a fire moves have their
-/// places updated in that compact table, never in the objects (a million
-/// sleeping tasklets are a million cache misses apart).
+/// object holds a slot in `items`, which holds the object. A cancel only
+/// empties the slot: the entry stays in the heap, dead, until it reaches
+/// the top or the heap compacts (when the dead outnumber the live), so
+/// that no entry ever needs to know its place and a sift moves entries
+/// in the heap alone: a million sleeping tasklets are a million cache
+/// misses apart, and a sift never touches them. The top entry is always
+/// live.
 pub(crate) struct Timers<T: Timed> {
     heap: Vec<Entry>,
-    slots: Vec<Slot<T>>,
+    /// The item of each slot; NULL while its entry is dead or the slot free.
+    items: Vec<*mut T>,
+    /// Slots whose entry left the heap.
     free: Vec<u32>,
+    /// Dead entries in the heap.
+    dead: usize,
     seq: u32,
 }
 
@@ -168,8 +172,9 @@ impl<T: Timed> Default for Timers<T> {
     fn default() -> Self {
         Timers {
             heap: Vec::new(),
-            slots: Vec::new(),
+            items: Vec::new(),
             free: Vec::new(),
+            dead: 0,
             seq: 0,
         }
     }
@@ -189,12 +194,12 @@ impl<T: Timed> Timers<T> {
         self.seq = self.seq.wrapping_add(1);
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.slots[slot as usize].item = item;
+                self.items[slot as usize] = item;
                 slot
             }
             None => {
-                self.slots.push(Slot { place: 0, item });
-                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 timers")
+                self.items.push(item);
+                u32::try_from(self.items.len() - 1).expect("fewer than 2^32 timers")
             }
         };
         // SAFETY: per the contract.
@@ -213,13 +218,15 @@ impl<T: Timed> Timers<T> {
     /// `item` must be live.
     pub(crate) unsafe fn cancel(&mut self, item: *mut T) -> bool {
         // SAFETY: per the contract.
-        let slot = unsafe { T::slot(item) }.get();
+        let cell = unsafe { T::slot(item) };
+        let slot = cell.get();
         if slot == 0 {
             return false;
         }
-        let at = self.slots[slot - 1].place as usize;
-        // SAFETY: `at` is the entry of a live item.
-        unsafe { self.take(at) };
+        cell.set(0);
+        self.items[slot - 1] = core::ptr::null_mut();
+        self.dead += 1;
+        self.settle();
         true
     }
 
@@ -228,32 +235,63 @@ impl<T: Timed> Timers<T> {
         if self.earliest()? > now {
             return None;
         }
-        // SAFETY: index 0 exists; its item is live while it has a timer.
-        Some(unsafe { self.take(0) })
+        let slot = self.pop_top();
+        let item = core::mem::replace(&mut self.items[slot as usize], core::ptr::null_mut());
+        // SAFETY: the top entry is live: its item is live while it has a
+        // timer.
+        unsafe { T::slot(item) }.set(0);
+        self.settle();
+        Some(item)
     }
 
     /// The item of the earliest timer, if any: to prefetch.
     pub(crate) fn first_item(&self) -> Option<*mut T> {
-        self.heap.first().map(|e| self.slots[e.slot as usize].item)
+        self.heap.first().map(|e| self.items[e.slot as usize])
     }
 
-    /// Removes the entry at `i` and returns its item, whose slot is 0.
-    ///
-    /// # Safety
-    /// `i` must be in the heap; its item live.
-    unsafe fn take(&mut self, i: usize) -> *mut T {
-        let last = self.heap.len() - 1;
-        self.heap.swap(i, last);
-        let gone = self.heap.pop().expect("a heap entry");
-        let item = self.slots[gone.slot as usize].item;
-        // SAFETY: per the contract.
-        unsafe { T::slot(item) }.set(0);
-        self.free.push(gone.slot);
-        if i < last {
-            self.sift_down(i);
-            self.sift_up(i);
+    /// Restores the heap's promises after a cancel or a pop: the top entry
+    /// live, and no more dead entries than live ones (beyond a few).
+    fn settle(&mut self) {
+        while self
+            .heap
+            .first()
+            .is_some_and(|e| self.items[e.slot as usize].is_null())
+        {
+            self.pop_top();
+            self.dead -= 1;
         }
-        item
+        if self.dead > DEAD_BEFORE_COMPACTING && 2 * self.dead > self.heap.len() {
+            self.compact();
+        }
+    }
+
+    /// Removes the top entry and frees its slot; returns the slot.
+    fn pop_top(&mut self) -> u32 {
+        let top = self.heap.swap_remove(0);
+        if !self.heap.is_empty() {
+            self.sift_down(0);
+        }
+        self.free.push(top.slot);
+        top.slot
+    }
+
+    /// Drops every dead entry and rebuilds the heap (in O(n)).
+    fn compact(&mut self) {
+        let items = &self.items;
+        let free = &mut self.free;
+        self.heap.retain(|e| {
+            let live = !items[e.slot as usize].is_null();
+            if !live {
+                free.push(e.slot);
+            }
+            live
+        });
+        self.dead = 0;
+        for i in (0..self.heap.len() / ARITY + 1).rev() {
+            if i < self.heap.len() {
+                self.sift_down(i);
+            }
+        }
     }
 
     fn sift_up(&mut self, mut i: usize) {
@@ -264,11 +302,9 @@ impl<T: Timed> Timers<T> {
                 break;
             }
             self.heap[i] = self.heap[parent];
-            self.placed(i);
             i = parent;
         }
         self.heap[i] = moving;
-        self.placed(i);
     }
 
     fn sift_down(&mut self, mut i: usize) {
@@ -289,17 +325,9 @@ impl<T: Timed> Timers<T> {
                 break;
             }
             self.heap[i] = self.heap[least];
-            self.placed(i);
             i = least;
         }
         self.heap[i] = moving;
-        self.placed(i);
-    }
-
-    /// Records the place of the entry at `i`.
-    #[inline(always)]
-    fn placed(&mut self, i: usize) {
-        self.slots[self.heap[i].slot as usize].place = i as u32;
     }
 }
 
@@ -472,5 +500,47 @@ mod tests {
             fired += 1;
         }
         assert_eq!(fired, n - n.div_ceil(3));
+    }
+
+    /// When most timers are cancelled the heap drops their entries and
+    /// rebuilds itself: the rest keep their order, and cancelling again
+    /// and setting anew reuse the slots.
+    #[test]
+    fn compaction_keeps_the_order() {
+        let n = 1000;
+        let mut v = items(n);
+        let p: Vec<*mut Item> = v.iter_mut().map(|i| i as *mut Item).collect();
+        let mut t = Timers::default();
+        let deadline = |i: usize| ((i * 7919) % 211) as i64;
+        for (i, &item) in p.iter().enumerate() {
+            // SAFETY: live items without timers.
+            unsafe { t.add(item, deadline(i)) };
+        }
+        for (i, &item) in p.iter().enumerate() {
+            if i % 10 != 0 {
+                // SAFETY: live items.
+                assert!(unsafe { t.cancel(item) });
+            }
+        }
+        assert!(
+            t.heap.len() < n / 2,
+            "no compaction: {} entries",
+            t.heap.len()
+        );
+        assert_eq!(t.dead, t.heap.len() - n / 10);
+        let mut last = (i64::MIN, 0);
+        let mut fired = 0;
+        while let Some(x) = t.pop_due(i64::MAX) {
+            let i = p.iter().position(|&q| q == x).unwrap();
+            assert_eq!(i % 10, 0, "a cancelled timer fired");
+            let key = (deadline(i), i);
+            assert!(key > last, "out of order");
+            last = key;
+            fired += 1;
+        }
+        assert_eq!(fired, n / 10);
+        assert_eq!((t.heap.len(), t.dead), (0, 0));
+        assert_eq!(t.free.len(), t.items.len(), "a slot was lost");
+        assert!(v.iter().all(|i| i.0.get() == 0));
     }
 }
