@@ -3,6 +3,7 @@
  * deadlocks across threads, and thread death. */
 #define _POSIX_C_SOURCE 200809L
 #include "tasklet_helpers.h"
+#include "stages.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -15,25 +16,7 @@ static void sleep_us(long us) {
 
 /* ---- Helpers: a worker thread that runs its own scheduler ------------- */
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int stage;
 static char worker_log[1024];
-
-static void set_stage(int s) {
-    pthread_mutex_lock(&lock);
-    stage = s;
-    pthread_cond_broadcast(&cond);
-    pthread_mutex_unlock(&lock);
-}
-
-static void wait_stage(int s) {
-    pthread_mutex_lock(&lock);
-    while (stage < s) {
-        pthread_cond_wait(&cond, &lock);
-    }
-    pthread_mutex_unlock(&lock);
-}
 
 static void worker_trace(const char *what) {
     pthread_mutex_lock(&lock);

@@ -6,6 +6,7 @@
  * out, never lost, never twice. Environment: TIME_SEED (the race's random
  * deadlines; default 1). The timing rule is time_helpers.h's. */
 #include "time_helpers.h"
+#include "stages.h"
 
 #include "hang_guard.h"
 
@@ -13,25 +14,7 @@
 
 /* ---- A worker thread that runs its own scheduler --------------------------- */
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int stage;
 static char wlog_buf[2048];
-
-static void set_stage(int s) {
-    pthread_mutex_lock(&lock);
-    stage = s;
-    pthread_cond_broadcast(&cond);
-    pthread_mutex_unlock(&lock);
-}
-
-static void wait_stage(int s) {
-    pthread_mutex_lock(&lock);
-    while (stage < s) {
-        pthread_cond_wait(&cond, &lock);
-    }
-    pthread_mutex_unlock(&lock);
-}
 
 /* Appends one event to the log that every thread may write. */
 static void wlog(const char *format, ...) {
