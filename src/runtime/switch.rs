@@ -46,8 +46,10 @@ pub(crate) fn fatal(message: &str) -> ! {
 }
 
 /// Runnables from which a switch prefetches the tasklets that run after
-/// the next one: a smaller ring stays in the caches anyway.
-const PREFETCH_RING: c_int = 16;
+/// the next one: a smaller ring stays in the caches anyway (256 tasklets
+/// with a few KiB of stack each fill a core's L2; a batch of 100 spawns
+/// pays nothing, 1,000 senders in `fanin` gain).
+const PREFETCH_RING: c_int = 256;
 
 /// Prefetches, for a large ring whose tasklets are cold (a million
 /// sleepers woken in the order of their deadlines, not of their memory),
