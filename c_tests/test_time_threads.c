@@ -477,6 +477,48 @@ TEST(partner_and_deadline_race_loses_and_duplicates_nothing) {
     CHECK_INT(PyChannel_GetBalance(ch), 0);
 }
 
+/* ---- A sleeper that survives its thread's end --------------------------- */
+
+static int stubborn_kills;
+
+/* Sleeps far, again after each kill (it catches TaskletExit). */
+static PyObject *stubborn_sleeper(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    while (PyStackless_SleepUntil(far_deadline()) < 0) {
+        PyErr_Clear();
+        stubborn_kills++;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef stubborn_def = {"stubborn_sleeper", stubborn_sleeper, METH_VARARGS, NULL};
+
+/* A thread whose one tasklet sleeps, then the thread finalizes. */
+static void *stubborn_thread(void *arg) {
+    (void)arg;
+    PyObject *args = PyTuple_New(0);
+    PyTaskletObject *t = spawn_def(&stubborn_def, args);
+    Py_DECREF(args);
+    PyObject *r = PyStackless_RunWatchdog(0);
+    Py_XDECREF(r);
+    Py_DECREF(t);
+    PyStackless_Finalize();
+    return NULL;
+}
+
+/* The thread's end kills the sleeper; it sleeps again: it is left off its
+ * timer, paused and counted uncollectable (as a runnable survivor is), not
+ * lost with the thread's timers. */
+TEST(a_sleeper_that_survives_its_thread_is_uncollectable) {
+    long before = (long)PyStackless_GetUncollectableCount();
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, stubborn_thread, NULL), 0);
+    CHECK_INT(pthread_join(th, NULL), 0);
+    CHECK_INT(stubborn_kills, 1);
+    CHECK_INT((long)PyStackless_GetUncollectableCount() - before, 1);
+}
+
 static void context(char *buf, size_t size) {
     snprintf(buf, size, "    case %s, seed=%llu, race operations %ld + %ld", harness_case ? harness_case : "-",
              seed, __atomic_load_n(&race_progress[0], __ATOMIC_RELAXED),
@@ -495,6 +537,8 @@ int main(void) {
     RUN_INSIDE(run_until_wakes_for_hand_offs_from_another_thread);
     hang_guard_progress();
     RUN_INSIDE(partner_and_deadline_race_loses_and_duplicates_nothing);
+    hang_guard_progress();
+    RUN(a_sleeper_that_survives_its_thread_is_uncollectable);
     Py_DECREF(ch);
     Py_DECREF(ch2);
     PyStackless_Finalize();

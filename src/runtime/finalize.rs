@@ -123,6 +123,18 @@ pub(crate) unsafe fn finalize() -> PyResult<()> {
             tasklet::set_state(t, tasklet::state(t).with_kind(Kind::Paused));
             decref(t.cast());
         }
+        // A tasklet that survived its kill and waits on a timer again:
+        // off the timer and paused, like the runnables above; a timed
+        // channel operation stays in its queue (the channel drops it).
+        while let Some(t) = ts.timers_pop_due(i64::MAX) {
+            if tasklet::state(t).is(Kind::Sleeping) {
+                tasklet::set_state(t, tasklet::state(t).with_kind(Kind::Paused));
+                // The sleep's reference.
+                ts.release_later(t.cast());
+            }
+            // The timer's.
+            ts.release_later(t.cast());
+        }
         for w in ts.take_watchdogs() {
             decref(w.cast());
         }
