@@ -2,14 +2,14 @@
 //! a timer does when it fires.
 //!
 //! A thread's timers are the deadlines of its sleepers and of its tasklets
-//! blocked in a channel operation with a deadline, in a binary heap ordered
-//! by (deadline, sequence): equal deadlines fire in the order they were
-//! set. Each tasklet knows its place in the heap (`Tasklet::timer`), so a
-//! timer is set and cancelled in O(log n), without allocation once the
-//! heap has grown. The heap, and every tasklet's `timer`, belong to the
-//! thread: other threads never touch them (a partner or a kill from
-//! another thread hands the tasklet over, and the owner cancels its timer
-//! when it applies the hand-off).
+//! blocked in a channel operation with a deadline, in a heap ordered by
+//! (deadline, order of setting): equal deadlines fire in the order they
+//! were set. Each tasklet knows its timer's slot (`Tasklet::timer`): a
+//! timer is set in O(log n) and cancelled in O(1) amortized, without
+//! allocation once the heap has grown (see [`Timers`]). The heap, and
+//! every tasklet's `timer`, belong to the thread: other threads never
+//! touch them (a partner or a kill from another thread hands the tasklet
+//! over, and the owner cancels its timer when it applies the hand-off).
 //!
 //! A timer owns a reference to its tasklet. Whatever ends the wait first
 //! wins: the owner cancels the timer when it makes the tasklet runnable by
@@ -33,14 +33,21 @@ use core::cell::Cell;
 pub(crate) const NO_DEADLINE: i64 = -1;
 
 /// `PyStackless_Now`: `CLOCK_MONOTONIC` in nanoseconds.
+#[inline(always)]
 pub(crate) fn now() -> i64 {
+    read_clock(libc::CLOCK_MONOTONIC)
+}
+
+/// The clock `id` in nanoseconds.
+#[inline(always)]
+fn read_clock(id: libc::clockid_t) -> i64 {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `t` is a valid timespec to write; CLOCK_MONOTONIC exists on
-    // every Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    // SAFETY: `t` is a valid timespec to write; the monotonic clocks exist
+    // on every Linux.
+    unsafe { libc::clock_gettime(id, &mut t) };
     t.tv_sec * 1_000_000_000 + t.tv_nsec
 }
 
@@ -52,14 +59,7 @@ pub(crate) fn now() -> i64 {
 /// pays no clock read per switch; the idle path always reads [`now`].
 #[inline(always)]
 pub(crate) fn surely_future(deadline: i64) -> bool {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `t` is a valid timespec to write.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
-    let coarse = t.tv_sec * 1_000_000_000 + t.tv_nsec;
-    coarse.saturating_add(coarse_margin()) < deadline
+    read_clock(libc::CLOCK_MONOTONIC_COARSE).saturating_add(coarse_margin()) < deadline
 }
 
 /// Ticks of the coarse clock that [`surely_future`] allows for its lag.
@@ -103,7 +103,7 @@ pub(crate) fn deadline(value: i64) -> PyResult<Option<i64>> {
 }
 
 /// What [`Timers`] needs of the objects it times: the cell that holds an
-/// object's slot in the heap's table of places (the slot + 1; 0 when it
+/// object's slot in the heap's table of items (the slot + 1; 0 when it
 /// has no timer).
 pub(crate) trait Timed {
     /// The object's slot.
@@ -471,7 +471,7 @@ mod tests {
         assert!(v.iter().all(|i| i.0.get() == 0));
     }
 
-    /// A cancelled timer never fires; the others keep their order; places
+    /// A cancelled timer never fires; the others keep their order; slots
     /// stay right through every move.
     #[test]
     fn cancel_anywhere_keeps_the_heap() {
