@@ -23,14 +23,16 @@ pub extern "C" fn PyStackless_Now() -> i64 {
 /// or thrown to), then appends it at the end of its thread's runnables
 /// (equal deadlines in the order they were set). While it sleeps it is
 /// alive and scheduled, not paused, blocked on no channel, and not counted
-/// by `PyStackless_GetRunCount`; `Run` and `Insert` of it fail as for a
-/// blocked tasklet. When nothing is runnable the thread sleeps until the
-/// earliest deadline: never a deadlock. A deadline that passed is
+/// by `PyStackless_GetRunCount`; `Run`, `Insert` and `Remove` of it fail
+/// as for a blocked tasklet. When nothing is runnable the thread sleeps
+/// until the earliest deadline: never a deadlock. A deadline that passed is
 /// `PyStackless_Schedule(Py_None, 0)`. main may sleep.
 ///
 /// Returns 0, or -1: `ValueError("invalid deadline")`;
 /// `RuntimeError("switch_trap")`; the exception of a kill, throw or
-/// `RaiseException` (which take it off its timer at once). Switches
+/// `RaiseException` (which take it off its timer at once); with -1 and
+/// nothing else that could ever run, the Deadlock `RuntimeError` a receive
+/// would get. Switches
 /// tasklets; auto-wraps when called from outside; `atomic` does not
 /// prevent it.
 #[no_mangle]
