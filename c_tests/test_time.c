@@ -380,7 +380,7 @@ TEST(kill_and_throw_of_a_timed_waiter) {
     Py_DECREF(ch);
 }
 
-TEST(run_or_insert_of_a_sleeper_is_refused) {
+TEST(run_insert_or_remove_of_a_sleeper_is_refused) {
     int64_t d = far_deadline();
     PyTaskletObject *s = SLEEPER("S", d);
     CHECK_INT(PyTasklet_Run(s), 0);
@@ -390,6 +390,8 @@ TEST(run_or_insert_of_a_sleeper_is_refused) {
     CHECK_ERROR(PyExc_RuntimeError, BLOCKED_RUN_TEXT);
     CHECK_INT(PyTasklet_Switch(s), -1);
     CHECK_ERROR(PyExc_RuntimeError, BLOCKED_RUN_TEXT);
+    CHECK_INT(PyTasklet_Remove(s), -1);
+    CHECK_ERROR(PyExc_RuntimeError, "You cannot remove a blocked tasklet.");
     /* Still asleep, on its timer. */
     CHECK_INT(PyTasklet_Scheduled(s), 1);
     CHECK_INT(PyStackless_GetRunCount(), 1);
@@ -909,7 +911,7 @@ int main(void) {
     RUN_INSIDE(kill_of_a_sleeper_follows_the_blocked_rules);
     RUN_INSIDE(throw_and_raise_exception_wake_a_sleeper);
     RUN_INSIDE(kill_and_throw_of_a_timed_waiter);
-    RUN_INSIDE(run_or_insert_of_a_sleeper_is_refused);
+    RUN_INSIDE(run_insert_or_remove_of_a_sleeper_is_refused);
     RUN_INSIDE(switch_trap_refuses_to_sleep);
     RUN_INSIDE(block_trap_and_atomic_do_not_prevent_sleeping);
     RUN(sleep_from_outside_auto_wraps);
