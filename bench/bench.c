@@ -5,7 +5,8 @@
  * "timed_ns plain_ns timed/plain"); for the blocked-N rows
  * "bytes_per_tasklet create_ns_per_tasklet wake_ns_per_tasklet"; for
  * `bench sleep N` (N tasklets; any row name that starts with "sleep")
- * "bytes_per_tasklet set_ns fire_ns last_late_us".
+ * "bytes_per_tasklet set_ns fire_ns last_late_us"; for `idle`, the CPU
+ * time in µs that a thread whose tasklets all sleep uses per second.
  * bench/run.sh runs every row several times and prints the table. Every
  * row ends the program after a time limit (120 s for the threaded rows,
  * 600 s for the others; BENCH_LIMIT=seconds to change it, 0 for none).
@@ -360,6 +361,68 @@ static void bench_blocked(long n) {
     Py_DECREF(fp);
 }
 
+/* ---- idle: a thread whose tasklets all sleep --------------------------- */
+
+#define IDLE_TASKLETS 10
+#define IDLE_SLEEPS 3
+
+/* Sleeps 1 s, IDLE_SLEEPS times. */
+static PyObject *idle_sleeper(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    for (int i = 0; i < IDLE_SLEEPS; i++) {
+        if (PyStackless_Sleep(1000000000) < 0) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+/* Another thread in the runtime for the whole row, so that the idle
+ * thread's spin before it sleeps is on (it spins only when another thread
+ * could hand it something). */
+static void *idle_other(void *arg) {
+    (void)arg;
+    PyChannelObject *c = PyChannel_New(NULL);
+    struct timespec rest = {IDLE_SLEEPS + 1, 500000000};
+    nanosleep(&rest, NULL);
+    Py_XDECREF(c);
+    PyStackless_Finalize();
+    return NULL;
+}
+
+/* IDLE_TASKLETS tasklets each sleep 1 s three times (EXTENSIONS.md §5: an
+ * idle thread sleeps in the kernel, never in a polling loop): the CPU time
+ * of the thread (CLOCK_THREAD_CPUTIME_ID) from the moment all sleep until the
+ * last wakes and ends, per second of that time, in µs. */
+static void bench_idle(void) {
+    pthread_t other;
+    pthread_create(&other, NULL, idle_other, NULL);
+    PyObject *f = new_func(idle_sleeper, "idle_sleeper");
+    PyTaskletObject *t[IDLE_TASKLETS];
+    for (int i = 0; i < IDLE_TASKLETS; i++) {
+        t[i] = spawn(f);
+    }
+    run_all(); /* every tasklet runs to its first sleep */
+    struct timespec cpu0, cpu1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+    int64_t t0 = PyStackless_Now();
+    PyObject *r = PyStackless_RunUntil(-1);
+    if (r == NULL) {
+        fail("idle");
+    }
+    Py_DECREF(r);
+    int64_t t1 = PyStackless_Now();
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+    double cpu_us = (double)(cpu1.tv_sec - cpu0.tv_sec) * 1e6 + (double)(cpu1.tv_nsec - cpu0.tv_nsec) / 1e3;
+    printf("%.1f\n", cpu_us / ((double)(t1 - t0) / 1e9));
+    for (int i = 0; i < IDLE_TASKLETS; i++) {
+        Py_DECREF(t[i]);
+    }
+    Py_DECREF(f);
+    pthread_join(other, NULL);
+}
+
 /* ---- sleep-N: N tasklets each sleeping once, deadlines over 1 s ------- */
 
 /* Tasklet i (the order of first runs) sleeps until sleep_base +
@@ -653,6 +716,9 @@ static PyObject *bench_body(PyObject *self, PyObject *args) {
         ns = bench_fanin();
     } else if (strncmp(row, "sleep", 5) == 0) {
         bench_sleep(iterations);
+        Py_RETURN_NONE;
+    } else if (strcmp(row, "idle") == 0) {
+        bench_idle();
         Py_RETURN_NONE;
     } else if (strncmp(row, "blocked", 7) == 0) {
         bench_blocked(iterations);

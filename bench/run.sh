@@ -85,3 +85,13 @@ failed:*) printf '%-16s %s\n' "$label" "$out" ;;
         "$(printf '%s' "$out" | median 2)" "$(printf '%s' "$out" | median 3)" "$(printf '%s' "$out" | median 4)"
     ;;
 esac
+
+# idle: a thread whose 10 tasklets all sleep 1 s, three times, with
+# another thread alive in the runtime: its CPU time per second (µs).
+echo
+printf '%-16s %12s\n' benchmark "cpu us/s"
+out=$(runs "$BUILD/bench" idle 2>&1) || out="failed: $out"
+case $out in
+failed:*) printf '%-16s %s\n' idle "$out" ;;
+*) printf '%-16s %12s\n' idle "$(printf '%s\n' "$out" | median 1)" ;;
+esac
