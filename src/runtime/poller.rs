@@ -25,6 +25,9 @@ pub(crate) struct Poller {
     /// The deadline the timerfd is set to (`i64::MAX`: disarmed), so that
     /// a wait for the same deadline costs no system call to set it.
     armed: Cell<i64>,
+    /// How long the thread spins on its inbox before it sleeps here
+    /// (adapted by `threads::ThreadShared::spin`).
+    pub(crate) spin_ns: Cell<i64>,
 }
 
 /// Ends the process: the thread cannot sleep without its poller.
@@ -69,6 +72,7 @@ impl Poller {
                 event,
                 timer,
                 armed: Cell::new(i64::MAX),
+                spin_ns: Cell::new(super::threads::SPIN_START_NS),
             }
         }
     }

@@ -274,21 +274,33 @@ impl ThreadShared {
 
     /// Busy-waits briefly for a hand-off before the thread sleeps: one from
     /// a thread on another core comes sooner than a sleep and a wake-up
-    /// take. True when one came; gives up at `deadline` too.
-    fn spin(&self, deadline: i64) -> bool {
+    /// take. True when one came; gives up at `deadline` too. How long it
+    /// spins adapts (the poller's `spin_ns`): a spin that a hand-off ended
+    /// doubles the next one, a spin in vain halves it, between
+    /// [`SPIN_MIN_NS`] and [`SPIN_MAX_NS`], so that threads trading
+    /// messages stop sleeping between them and a thread that waits for
+    /// nothing spins next to never.
+    fn spin(&self, poller: &Poller, deadline: i64) -> bool {
         if LIVE.load(Ordering::Relaxed) < 2 {
             // No other thread could hand it anything.
             return false;
         }
-        let until = super::timers::now().saturating_add(SPIN_NS).min(deadline);
+        let budget = poller.spin_ns.get();
+        let start = super::timers::now();
+        let full = start.saturating_add(budget);
+        let until = full.min(deadline);
         loop {
             for _ in 0..SPIN_ROUND {
                 if self.pending() {
+                    poller.spin_ns.set((budget * 2).min(SPIN_MAX_NS));
                     return true;
                 }
                 core::hint::spin_loop();
             }
             if super::timers::now() >= until {
+                if until == full {
+                    poller.spin_ns.set((budget / 2).max(SPIN_MIN_NS));
+                }
                 return false;
             }
         }
@@ -303,7 +315,7 @@ impl ThreadShared {
     /// one counts it awake before it returns, so the count never shows a
     /// wake-up in flight as a deadlock.
     pub(crate) fn park(&self, poller: &Poller) -> bool {
-        if self.spin(i64::MAX) {
+        if self.spin(poller, i64::MAX) {
             return true;
         }
         loop {
@@ -335,7 +347,7 @@ impl ThreadShared {
     /// stays counted awake: a thread with timers will wake (SPEC §3.3,
     /// §6.4 as EXTENSIONS.md §2 extends them).
     pub(crate) fn park_until(&self, poller: &Poller, deadline: i64) {
-        if self.spin(deadline) {
+        if self.spin(poller, deadline) {
             return;
         }
         {
@@ -395,8 +407,11 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     ended: Vec::new(),
 });
 
-/// How long an idle thread spins on its inbox before it sleeps.
-const SPIN_NS: i64 = 20_000;
+/// How long an idle thread spins on its inbox before it sleeps, at first
+/// and at the least and the most (see `ThreadShared::spin`).
+pub(crate) const SPIN_START_NS: i64 = 20_000;
+const SPIN_MIN_NS: i64 = 2_000;
+const SPIN_MAX_NS: i64 = 200_000;
 /// Inbox checks between two reads of the clock while spinning.
 const SPIN_ROUND: u32 = 64;
 
