@@ -532,14 +532,7 @@ unsafe fn block_target(
     leaves: *mut PyObject,
 ) -> Result<*mut Tasklet, NotSwitched> {
     loop {
-        if ts.shared().pending() {
-            // SAFETY: our own state.
-            unsafe { threads::drain(ts) };
-        }
-        if ts.earliest() != i64::MAX {
-            // SAFETY: our own state.
-            unsafe { timers::fire_due(ts, timers::now()) };
-        }
+        catch_up(ts);
         if !ts.head().is_null() {
             return Ok(ts.head());
         }
@@ -578,6 +571,20 @@ unsafe fn block_target(
             }
         }
         return Ok(w);
+    }
+}
+
+/// The first steps of the idle path (DESIGN.md "Time and I/O"): applies
+/// what other threads handed over and fires the timers due.
+fn catch_up(ts: Ts) {
+    // SAFETY: our own state.
+    unsafe {
+        if ts.shared().pending() {
+            threads::drain(ts);
+        }
+        if ts.earliest() != i64::MAX {
+            timers::fire_due(ts, timers::now());
+        }
     }
 }
 
@@ -690,18 +697,11 @@ unsafe fn tasklet_end(ts: Ts, t: *mut Tasklet, result: PyResult<*mut PyObject>) 
 /// `t` must be the ending tasklet of `ts`'s thread, alone in its ring.
 unsafe fn wait_for_timers(ts: Ts, t: *mut Tasklet, w: *mut Tasklet) -> *mut Tasklet {
     loop {
-        // SAFETY: our own state.
-        unsafe {
-            if ts.shared().pending() {
-                threads::drain(ts);
-            }
-            if ts.earliest() != i64::MAX {
-                timers::fire_due(ts, timers::now());
-            }
-            let successor = (*t).ring.next();
-            if successor != t {
-                return successor;
-            }
+        catch_up(ts);
+        // SAFETY: per the contract, `t` is in the ring.
+        let successor = unsafe { (*t).ring.next() };
+        if successor != t {
+            return successor;
         }
         match wait_until(ts, w) {
             Some(deadline) => ts.shared().park_until(ts.poller(), deadline),

@@ -371,8 +371,9 @@ unsafe fn disarm_slow(ts: Ts, t: *mut Tasklet) {
     }
 }
 
-/// Wakes the sleeper `t` (state `Sleeping`): off its timer, appended to
-/// the runnables. Its sleep's reference moves into the ring.
+/// Wakes the sleeper `t` (state `Sleeping`): off its timer if it still has
+/// one, appended to the runnables. Its sleep's reference moves into the
+/// ring.
 ///
 /// # Safety
 /// `t` must be a sleeping tasklet of `ts`'s thread.
@@ -403,10 +404,7 @@ pub(crate) unsafe fn fire_due(ts: Ts, now: i64) {
         // SAFETY: the timer's reference keeps `t` live; it is ours.
         unsafe {
             match tasklet::state(t).kind() {
-                Kind::Sleeping => {
-                    tasklet::set_state(t, tasklet::state(t).with_kind(Kind::Runnable));
-                    ts.link(t);
-                }
+                Kind::Sleeping => wake(ts, t),
                 Kind::BlockedSend | Kind::BlockedRecv if channel::unblock(t, Kind::Runnable) => {
                     // The queue's reference moves into the ring.
                     let raised = timed_out();

@@ -180,13 +180,17 @@ unsafe fn run(
                 ts.replace_interrupt_watchdog(object::new_ref(w.cast()).cast());
                 ts.set_timer(TimerSettings::start(ts.ticks(), timeout, flags));
             }
-            let owns_until = until.is_some() && ts.until().is_none();
-            if let (true, Some(deadline)) = (owns_until, until) {
-                ts.set_until(Some(Until {
-                    watchdog: w,
-                    deadline,
-                }));
-            }
+            // A `RunUntil` inside another one is an untimed run.
+            let owns_until = match until {
+                Some(deadline) if ts.until().is_none() => {
+                    ts.set_until(Some(Until {
+                        watchdog: w,
+                        deadline,
+                    }));
+                    true
+                }
+                _ => false,
+            };
             let next = (*w).ring.next();
             let next = if next == w { null_mut() } else { next };
             ts.unlink(w);
