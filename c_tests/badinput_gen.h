@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -305,6 +306,19 @@ static PyObject *new_object_with_method(void) {
         return NULL;
     }
     return PyType_GenericNew(&with_method_type, NULL, NULL);
+}
+
+/* WRITABLE_FD: the write end of a pipe nobody reads, open (and writable
+ * while the pipe has room) from before main on, at a number fixed so that
+ * the table can name it as an integer. */
+#define WRITABLE_FD 100
+
+__attribute__((constructor)) static void open_writable_fd(void) {
+    int ends[2];
+    if (pipe(ends) < 0 || dup2(ends[1], WRITABLE_FD) < 0) {
+        perror("badinput: the writable fd");
+        exit(2);
+    }
 }
 
 /* Unbounded nesting: tuples in tuples, a Py_BuildValue format, a callable

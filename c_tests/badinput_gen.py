@@ -95,6 +95,8 @@ IN_MAIN = "Call_Main cannot run within a main tasklet"
 DEADLOCK = "Deadlock: the last runnable tasklet cannot be blocked."
 INVALID_DEADLINE = "invalid deadline"
 SLEEP_NEGATIVE = "sleep length must be non-negative"
+BAD_FD = "[Errno 9] Bad file descriptor"
+WAIT_EVENTS = "events must be PY_WAIT_READ, PY_WAIT_WRITE or both"
 NOT_CALLABLE = "'{type}' object is not callable"
 NOT_EXC_SUBCLASS = "exception {repr} not a BaseException subclass"
 BAD_THROW = "exceptions must be classes, or instances, not {type}"
@@ -464,6 +466,32 @@ TABLE = {
     "PyStackless_RunUntil": Fn(deadline=P(good="-1", values={
         "INT64_MIN": Fail("ValueError", msg=INVALID_DEADLINE),
     })),
+    # ---- File descriptors (EXTENSIONS.md §4, §6). fd 0 may be a terminal,
+    # which would block: not tried.
+    "PyStackless_WaitFd": Fn(
+        fd=P(good="WRITABLE_FD", values={
+            "-1": Fail("OSError", msg=BAD_FD),
+            "INT_MIN": Fail("OSError", msg=BAD_FD),
+            "INT_MAX": Fail("OSError", msg=BAD_FD),
+        }, skip=("0",)),
+        events=P(good="PY_WAIT_WRITE", values={
+            "0": Fail("ValueError", msg=WAIT_EVENTS),
+            "-1": Fail("ValueError", msg=WAIT_EVENTS),
+            "INT_MIN": Fail("ValueError", msg=WAIT_EVENTS),
+            "INT_MAX": Fail("ValueError", msg=WAIT_EVENTS),
+        }),
+        deadline=P(good="-1", values={
+            "0": OK,  # passed: a try, and the fd is writable
+            "INT64_MIN": Fail("ValueError", msg=INVALID_DEADLINE),
+            "INT64_MAX": OK,
+        })),
+    "PyStackless_ForgetFd": Fn(fd=P(good="WRITABLE_FD", values={
+        "0": Value(0),  # nothing waits on it
+        "-1": Fail("OSError", msg=BAD_FD),
+        "INT_MIN": Fail("OSError", msg=BAD_FD),
+        "INT_MAX": Value(0),
+    })),
+    "PyStackless_GetPollFd": Fn(fails=None),
     "PyStackless_SwitchTrap": Fn(fails=None),  # returns the previous level
     "PyStackless_AdjustSwitchTrap": Fn(fails=None),
     "PyStackless_SetStackSize": Fn(size=P(good="65536")),  # clamped, never fails

@@ -48,6 +48,12 @@
 // Number of pointer-sized private words after the header of a channel.
 #define PY_CHANNEL_PRIVATE_WORDS 6
 
+// `PY_WAIT_READ`: wait until a read would not block.
+#define PY_WAIT_READ 1
+
+// `PY_WAIT_WRITE`: wait until a write would not block.
+#define PY_WAIT_WRITE 2
+
 // Default usable size of a tasklet stack (address space; only the pages a
 // tasklet touches cost memory).
 #define DEFAULT_STACK_SIZE (256 * 1024)
@@ -733,6 +739,62 @@ struct PyObject *PyStackless_Call_Main(struct PyObject *func, struct PyObject *a
 // started, and releases the thread's scheduler state. Returns 0, or -1
 // with `RuntimeError` when called inside a main tasklet.
 int PyStackless_Finalize(void);
+
+// Suspends the current tasklet until the file descriptor fd is ready for
+// at least one of events (PY_WAIT_READ, PY_WAIT_WRITE, or both):
+// level-triggered, ready means that a read or a write would not block
+// now (an error or a hang-up counts as ready for both). deadline is a
+// value of PyStackless_Now(), or -1 for none. Several tasklets may wait
+// on one fd, for the same or different events; each is woken when its
+// events are ready. While it waits the tasklet reads as a sleeper does:
+// alive and scheduled, not paused, blocked on no channel, not counted by
+// PyStackless_GetRunCount; Run, Insert and Remove of it fail as for a
+// blocked tasklet. A thread whose tasklets wait on fds sleeps in the
+// kernel when nothing is runnable (never a deadlock), and a busy thread
+// polls its fds at least every few milliseconds. A deadline that has
+// passed already makes the call a try: the ready subset if the fd is
+// ready now, else the TimeoutError, without switching. A regular file,
+// which is always ready, returns events at once.
+//
+// Returns the ready subset of events (> 0), or -1 with:
+// ValueError("events must be PY_WAIT_READ, PY_WAIT_WRITE or both");
+// ValueError("invalid deadline"); OSError(errno, strerror) for a bad fd
+// (its str() is "[Errno 9] Bad file descriptor", as in CPython), also when
+// PyStackless_ForgetFd(fd) woke it; TimeoutError("timed out") when the
+// deadline passed first; RuntimeError("switch_trap"); the exception of a
+// kill, throw or RaiseException (the tasklet leaves the poller at once).
+// May switch tasklets; auto-wraps when called from outside.
+// Threads: any thread, for its own current tasklet; the fd is watched by
+// the calling thread's poller.
+int PyStackless_WaitFd(int fd, int events, int64_t deadline);
+
+// Wakes every tasklet of the calling thread that waits on fd with
+// OSError(9, "Bad file descriptor"), and takes fd out of the thread's
+// poller. A program calls it before it closes an fd that tasklets may
+// wait on: a waiter on a closed fd would wait until its deadline. The
+// fd need not be open.
+//
+// Returns how many tasklets it woke (0 or more; they are appended to the
+// runnables), or -1 with OSError(9, "Bad file descriptor") for a negative
+// fd. Does not switch.
+// Threads: any thread; it wakes that thread's waiters only (a waiter on
+// another thread is woken by a kill or a throw, or by a ForgetFd on its
+// own thread).
+int PyStackless_ForgetFd(int fd);
+
+// The poll fd of the calling thread, for a host event loop (libuv, asio,
+// a game's frame loop, poll()): it becomes readable when the thread's
+// scheduler has work: a hand-off from another thread, an fd that a
+// tasklet waits on is ready, or the earliest deadline has passed. The
+// host loop adds it to its own set (readable, level-triggered), sleeps
+// until PyStackless_NextDeadline() at the latest, and then calls
+// PyStackless_RunUntil(PyStackless_Now()), which runs everything that is
+// ready without waiting. Made on first use with the thread's scheduler
+// state; owned by the runtime: never close it, and never read it.
+//
+// Returns the fd (>= 0). Cannot fail. Does not switch.
+// Threads: any thread, for itself; each thread has its own poll fd.
+int PyStackless_GetPollFd(void);
 
 // Suspends the current tasklet and runs the next runnable one; with
 // `remove` non-zero the caller leaves the runnables (it is paused until

@@ -232,6 +232,37 @@ pub fn system_error(msg: &str) -> Raised {
     set_string(exc::system_error(), msg)
 }
 
+/// Sets `TimeoutError("timed out")`: a deadline passed first.
+pub fn timed_out() -> Raised {
+    set_string(exc::timeout_error(), crate::runtime::messages::TIMED_OUT)
+}
+
+/// Sets `OSError(errno, strerror)`, as CPython does for a failed system
+/// call: its `str()` is `[Errno N] strerror`.
+pub fn os_error(errno: core::ffi::c_int) -> Raised {
+    let mut buf = [0 as core::ffi::c_char; 128];
+    // SAFETY: `buf` is writable for its length; the XSI strerror_r writes a
+    // terminated string into it, or fails and leaves it empty.
+    let text = unsafe {
+        libc::strerror_r(errno, buf.as_mut_ptr(), buf.len());
+        core::ffi::CStr::from_ptr(buf.as_ptr()).to_string_lossy()
+    };
+    let number = object::long::from_i128(errno.into());
+    let text = unicode::from_str(&text);
+    // SAFETY: both are new references or NULL; the tuple takes its own.
+    unsafe {
+        if !number.is_null() && !text.is_null() {
+            if let Ok(args) = object::tuple::from_borrowed(&[number, text]) {
+                set_object(exc::os_error(), args);
+                decref(args);
+            }
+        }
+        xdecref(number);
+        xdecref(text);
+    }
+    Raised
+}
+
 /// `PyErr_NoMemory`.
 pub fn no_memory() -> Raised {
     set_none(exc::memory_error())

@@ -8,6 +8,7 @@ pub mod callbacks;
 pub mod channel;
 pub mod errors;
 pub mod interface;
+pub mod io;
 pub mod module;
 pub mod tasklet;
 pub mod time;

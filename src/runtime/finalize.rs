@@ -135,6 +135,11 @@ pub(crate) unsafe fn finalize() -> PyResult<()> {
             // The timer's.
             ts.release_later(t.cast());
         }
+        // One that waits on an fd again: paused, its sleep's reference
+        // released.
+        for t in ts.fds().abandon(ts) {
+            ts.release_later(t.cast());
+        }
         for w in ts.take_watchdogs() {
             decref(w.cast());
         }

@@ -63,6 +63,8 @@ pub const INVALID_DEADLINE: &str = "invalid deadline";
 pub const TIMED_OUT: &str = "timed out";
 /// `PyStackless_Sleep` with a negative length (CPython's `time.sleep`).
 pub const SLEEP_NEGATIVE: &str = "sleep length must be non-negative";
+/// `PyStackless_WaitFd` with events that are no `PY_WAIT_*` bits.
+pub const WAIT_EVENTS: &str = "events must be PY_WAIT_READ, PY_WAIT_WRITE or both";
 /// No memory even for the `MemoryError` of a timed-out channel operation.
 pub const NO_MEMORY_FOR_TIMEOUT: &str =
     "out of memory: a timed-out channel operation can neither fail nor succeed";

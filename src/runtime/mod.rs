@@ -5,6 +5,7 @@
 pub mod bomb;
 pub mod callbacks;
 pub mod channel;
+pub mod fds;
 pub mod finalize;
 pub mod messages;
 pub mod poller;

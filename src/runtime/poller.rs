@@ -1,21 +1,29 @@
 //! The poller of a thread (DESIGN.md "Time and I/O"): one epoll set that
 //! holds an eventfd, which other threads write to wake the thread when
-//! they hand it something, and a timerfd set to the thread's earliest
-//! deadline. A thread with nothing to run sleeps in one `epoll_wait`: in
-//! the kernel, with no CPU used, until a hand-off or its deadline.
+//! they hand it something, a timerfd set to the thread's earliest
+//! deadline, and the file descriptors its tasklets wait on
+//! (`super::fds`). A thread with nothing to run sleeps in one
+//! `epoll_wait`: in the kernel, with no CPU used, until a hand-off, an fd
+//! event or its deadline. The epoll set is also what
+//! `PyStackless_GetPollFd` gives a host event loop.
 //!
 //! The epoll set and the timerfd belong to the thread; the eventfd is
-//! written by any thread, but only while the owner is parked, under the
-//! owner's inbox lock (see `threads::Parked`), so that it is never
-//! written after the thread closed it.
+//! written by any thread, but only while the owner is parked or driven by
+//! a host loop, under the owner's inbox lock (see `threads::Parked`), so
+//! that it is never written after the thread closed it.
 
 use super::switch::fatal;
-use core::cell::Cell;
+use core::cell::{Cell, RefCell};
 use core::ffi::c_int;
 
-/// What the epoll set reports, by its `u64` data.
+/// What the epoll set reports, by its `u64` data: the eventfd, the
+/// timerfd, or a watched fd `n` as `FD_BASE + n`.
 const WAKE: u64 = 0;
 const TIMER: u64 = 1;
+const FD_BASE: u64 = 2;
+
+/// Events one `epoll_wait` takes at most; more wait for the next.
+const BATCH: usize = 256;
 
 /// A thread's epoll set, eventfd and timerfd.
 pub(crate) struct Poller {
@@ -28,6 +36,11 @@ pub(crate) struct Poller {
     /// How long the thread spins on its inbox before it sleeps here
     /// (adapted by `threads::ThreadShared::spin`).
     pub(crate) spin_ns: Cell<i64>,
+    /// The events of watched fds that the last waits collected, not yet
+    /// dispatched (`(fd, epoll events)`); keeps its capacity.
+    ready: RefCell<Vec<(c_int, u32)>>,
+    /// The buffer `epoll_wait` fills (`BATCH` entries).
+    batch: RefCell<Vec<libc::epoll_event>>,
 }
 
 /// Ends the process: the thread cannot sleep without its poller.
@@ -73,6 +86,8 @@ impl Poller {
                 timer,
                 armed: Cell::new(i64::MAX),
                 spin_ns: Cell::new(super::threads::SPIN_START_NS),
+                ready: RefCell::new(Vec::new()),
+                batch: RefCell::new(vec![libc::epoll_event { events: 0, u64: 0 }; BATCH]),
             }
         }
     }
@@ -82,32 +97,114 @@ impl Poller {
         self.event
     }
 
-    /// Sleeps until the eventfd is written or `deadline` (`i64::MAX`: none)
-    /// passes, or a signal interrupts; what woke it is consumed.
+    /// The epoll fd: what a host loop watches.
+    pub(crate) fn fd(&self) -> c_int {
+        self.epoll
+    }
+
+    /// Sleeps until the eventfd is written, a watched fd has an event, or
+    /// `deadline` (`i64::MAX`: none) passes, or a signal interrupts. What
+    /// woke it is consumed; fd events are kept for [`Poller::take_ready`].
     pub(crate) fn wait(&self, deadline: i64) {
         self.arm(deadline);
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
-        // SAFETY: `events` is a writable array of its length.
-        let n = unsafe { libc::epoll_wait(self.epoll, events.as_mut_ptr(), 2, -1) };
-        for ev in events.iter().take(n.max(0) as usize) {
+        self.collect(-1);
+    }
+
+    /// Collects what is ready now without sleeping (as [`Poller::wait`]).
+    pub(crate) fn poll(&self) {
+        self.collect(0);
+    }
+
+    /// One `epoll_wait` of `timeout` ms.
+    fn collect(&self, timeout: c_int) {
+        let mut batch = self.batch.borrow_mut();
+        // SAFETY: `batch` is a writable array of its length.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epoll,
+                batch.as_mut_ptr(),
+                batch.len() as c_int,
+                timeout,
+            )
+        };
+        let mut ready = self.ready.borrow_mut();
+        for ev in batch.iter().take(n.max(0) as usize) {
+            let (data, events) = (ev.u64, ev.events);
+            if data >= FD_BASE {
+                ready.push(((data - FD_BASE) as c_int, events));
+                continue;
+            }
             let mut count = 0u64;
-            let fd = if ev.u64 == WAKE {
-                self.event
-            } else {
-                self.timer
-            };
+            let fd = if data == WAKE { self.event } else { self.timer };
             // SAFETY: reads 8 bytes into `count` from a non-blocking fd of
             // ours; a failure (nothing to read) changes nothing.
             unsafe { libc::read(fd, (&raw mut count).cast(), 8) };
-            if ev.u64 == TIMER {
+            if data == TIMER {
                 self.armed.set(i64::MAX);
             }
         }
     }
 
+    /// Whether fd events wait to be dispatched.
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.borrow().is_empty()
+    }
+
+    /// The fd events collected since the last call, for `f` to dispatch
+    /// (which must not reach the poller's buffer of events).
+    pub(crate) fn take_ready(&self, mut f: impl FnMut(c_int, u32)) {
+        let mut ready = self.ready.take();
+        for &(fd, events) in &ready {
+            f(fd, events);
+        }
+        ready.clear();
+        self.ready.replace(ready);
+    }
+
+    /// Watches `fd` for `interest` (epoll events) where it watched for
+    /// `was` (0: not at all); an `interest` of 0 stops watching it. On
+    /// failure, the errno.
+    pub(crate) fn watch(&self, fd: c_int, was: u32, interest: u32) -> Result<(), c_int> {
+        let ctl = |op: c_int| {
+            let mut ev = libc::epoll_event {
+                events: interest,
+                u64: FD_BASE + fd as u64,
+            };
+            // SAFETY: our epoll fd; `ev` outlives the call.
+            if unsafe { libc::epoll_ctl(self.epoll, op, fd, &mut ev) } == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EIO))
+            }
+        };
+        match (was, interest) {
+            (0, 0) => Ok(()),
+            (0, _) => ctl(libc::EPOLL_CTL_ADD),
+            (_, 0) => ctl(libc::EPOLL_CTL_DEL),
+            // Closed and its number reused: the new file is not watched.
+            _ => ctl(libc::EPOLL_CTL_MOD).or_else(|e| {
+                if e == libc::ENOENT {
+                    ctl(libc::EPOLL_CTL_ADD)
+                } else {
+                    Err(e)
+                }
+            }),
+        }
+    }
+
+    /// Sets the timerfd to `deadline` if that is earlier than what it is
+    /// set to: a host loop then wakes for the earliest deadline.
+    pub(crate) fn arm_earlier(&self, deadline: i64) {
+        if deadline < self.armed.get() {
+            self.arm(deadline);
+        }
+    }
+
     /// Sets the timerfd to `deadline` (absolute, `CLOCK_MONOTONIC`), or
     /// disarms it for `i64::MAX`.
-    fn arm(&self, deadline: i64) {
+    pub(crate) fn arm(&self, deadline: i64) {
         if deadline == self.armed.get() {
             return;
         }

@@ -219,38 +219,52 @@ pub(crate) unsafe fn sleep_until(deadline: Option<i64>) -> PyResult<()> {
             if deadline.is_some_and(timers::passed) {
                 return schedule_on(ts, null_mut(), false).map(|r| decref(r));
             }
-            if ts.switch_trap() != 0 {
-                return Err(errors::runtime_error(msg::SWITCH_TRAP));
-            }
-            let prev = ts.head();
-            let old = core::mem::replace(&mut (*prev).tempval, none::new_none());
-            let next = (*prev).ring.next();
-            let next = if next == prev { null_mut() } else { next };
-            ts.unlink(prev);
-            tasklet::set_state(prev, tasklet::state(prev).with_kind(Kind::Sleeping));
-            if let Some(d) = deadline {
-                timers::arm(ts, prev, d);
-            }
-            let switched = switch::switch_to(ts, prev, next, false, null_mut());
-            timers::disarm(ts, prev);
-            match switched {
-                Ok(result) => {
-                    xdecref(old);
-                    decref(result?);
-                    Ok(())
-                }
-                Err(NotSwitched) => {
-                    tasklet::set_tempval(prev, old);
-                    if tasklet::state(prev).is(Kind::Sleeping) {
-                        relink_as_current(ts, prev);
-                    } else {
-                        // Its timer fired on the way: it is runnable.
-                        ts.set_head(prev);
-                    }
-                    Err(Raised)
-                }
-            }
+            sleep(ts, deadline)
         })
+    }
+}
+
+/// The current tasklet sleeps (state `Sleeping`) until its timer fires at
+/// `deadline` (`None`: no timer) or something else wakes it: a kill, a
+/// throw, or the fd it waits on (`super::fds`). Fails without sleeping
+/// under switch_trap, or when the switch fails.
+///
+/// # Safety
+/// Inside `with_main` on `ts`'s thread, outside any switch.
+pub(crate) unsafe fn sleep(ts: Ts, deadline: Option<i64>) -> PyResult<()> {
+    if ts.switch_trap() != 0 {
+        return Err(errors::runtime_error(msg::SWITCH_TRAP));
+    }
+    // SAFETY: every tasklet touched is ours.
+    unsafe {
+        let prev = ts.head();
+        let old = core::mem::replace(&mut (*prev).tempval, none::new_none());
+        let next = (*prev).ring.next();
+        let next = if next == prev { null_mut() } else { next };
+        ts.unlink(prev);
+        tasklet::set_state(prev, tasklet::state(prev).with_kind(Kind::Sleeping));
+        if let Some(d) = deadline {
+            timers::arm(ts, prev, d);
+        }
+        let switched = switch::switch_to(ts, prev, next, false, null_mut());
+        timers::disarm(ts, prev);
+        match switched {
+            Ok(result) => {
+                xdecref(old);
+                decref(result?);
+                Ok(())
+            }
+            Err(NotSwitched) => {
+                tasklet::set_tempval(prev, old);
+                if tasklet::state(prev).is(Kind::Sleeping) {
+                    relink_as_current(ts, prev);
+                } else {
+                    // Woken on the way (its timer fired): it is runnable.
+                    ts.set_head(prev);
+                }
+                Err(Raised)
+            }
+        }
     }
 }
 

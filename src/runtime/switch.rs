@@ -14,6 +14,7 @@
 use super::bomb;
 use super::callbacks;
 use super::channel;
+use super::fds;
 use super::messages as msg;
 use super::stack;
 use super::tasklet::{self, Delivery, Kind, Tasklet, TaskletCoroutine};
@@ -458,19 +459,25 @@ pub(crate) unsafe fn switch_to(
     }
 }
 
-/// A scheduling point while the thread has timers or runs
-/// `PyStackless_RunUntil`: the timers due fire (their tasklets are
-/// appended to the runnables), and once the deadline of `RunUntil` passed
-/// its caller runs next, so that the call returns (EXTENSIONS.md §5).
-/// Returns the tasklet to switch to (NULL: none runnable).
+/// A scheduling point while the thread has timers or fd waits or runs
+/// `PyStackless_RunUntil`: the timers due fire and, now and then, the fds
+/// are polled (the tasklets they wake are appended to the runnables), and
+/// once the deadline of `RunUntil` passed its caller runs next, so that
+/// the call returns (EXTENSIONS.md §5). Returns the tasklet to switch to
+/// (NULL: none runnable).
 ///
 /// # Safety
 /// As [`switch_to`].
 #[inline(never)]
 unsafe fn time_point(ts: Ts, prev: *mut Tasklet, next: *mut Tasklet) -> *mut Tasklet {
-    if !timers::surely_future(ts.earliest()) {
-        // SAFETY: our own state.
-        unsafe { timers::fire_due(ts, timers::now()) };
+    // SAFETY: our own state.
+    unsafe {
+        if !timers::surely_future(ts.earliest()) {
+            timers::fire_due(ts, timers::now());
+        }
+        if ts.fds().waits() != 0 {
+            fds::poll_due(ts);
+        }
     }
     let next = if next.is_null() { ts.head() } else { next };
     match ts.until() {
@@ -575,12 +582,16 @@ unsafe fn block_target(
 }
 
 /// The first steps of the idle path (DESIGN.md "Time and I/O"): applies
-/// what other threads handed over and fires the timers due.
+/// what other threads handed over, wakes the waiters of the fds its last
+/// sleep found ready, and fires the timers due.
 fn catch_up(ts: Ts) {
     // SAFETY: our own state.
     unsafe {
         if ts.shared().pending() {
             threads::drain(ts);
+        }
+        if ts.poller().has_ready() {
+            fds::dispatch(ts);
         }
         if ts.earliest() != i64::MAX {
             timers::fire_due(ts, timers::now());
@@ -589,12 +600,13 @@ fn catch_up(ts: Ts) {
 }
 
 /// How long an idle thread whose wake-up target is `w` may sleep: until
-/// its earliest timer (while it has timers, the thread will wake, and the
-/// target waits: it sleeps or blocks, or it runs `RunUntil`, whose
-/// deadline bounds the sleep), or `None`: no timer to wait for.
+/// its earliest timer (`i64::MAX`: none, but tasklets wait on fds). While
+/// it has timers or fd waits, the thread will wake, and the target waits:
+/// it sleeps or blocks, or it runs `RunUntil`, whose deadline bounds the
+/// sleep. `None`: nothing to wait for.
 fn wait_until(ts: Ts, w: *mut Tasklet) -> Option<i64> {
     let earliest = ts.earliest();
-    if earliest == i64::MAX {
+    if earliest == i64::MAX && ts.fds().waits() == 0 {
         return None;
     }
     // SAFETY: the wake-up target is a live tasklet of this thread.

@@ -7,6 +7,7 @@
 //! the owner publishes `current`, `main`, `runcount` and `nesting_level`
 //! there with plain (relaxed) stores whenever they change.
 
+use super::fds::FdTable;
 use super::poller::Poller;
 use super::run_queue::RunQueue;
 use super::stack::{self, AltStack, StackPool, TaskletStack};
@@ -67,11 +68,16 @@ pub(crate) struct ThreadState {
     earliest: Cell<i64>,
     /// The outermost `PyStackless_RunUntil` running, if any.
     until: Cell<Option<Until>>,
-    /// Whether it has timers or runs `RunUntil`: whether a switch must
-    /// look at the clock (one load on the switch path).
+    /// Whether it has timers or fd waits or runs `RunUntil`: whether a
+    /// switch must look at the clock (one load on the switch path).
     clock_watch: Cell<bool>,
     /// Where the thread sleeps when it has nothing to run.
     poller: Poller,
+    /// The waits of its tasklets on fds.
+    fds: FdTable,
+    /// A host loop watches the poller (`PyStackless_GetPollFd`): the
+    /// timerfd follows the earliest deadline also while the thread runs.
+    hosted: Cell<bool>,
 }
 
 /// A `PyStackless_RunUntil` call: its watchdog (the tasklet that called
@@ -173,6 +179,8 @@ impl Ts {
             until: Cell::new(None),
             clock_watch: Cell::new(false),
             poller: Poller::new(),
+            fds: FdTable::default(),
+            hosted: Cell::new(false),
         });
         state.shared.set_wake_fd(state.poller.wake_fd());
         let ts = Ts(NonNull::from(Box::leak(state)));
@@ -561,13 +569,25 @@ impl ThreadState {
     }
 
     fn timers_changed(&self, earliest: Option<i64>) {
-        self.earliest.set(earliest.unwrap_or(i64::MAX));
-        self.clock_watch
-            .set(earliest.is_some() || self.until.get().is_some());
+        let earliest = earliest.unwrap_or(i64::MAX);
+        self.earliest.set(earliest);
+        if self.hosted.get() {
+            self.poller.arm_earlier(earliest);
+        }
+        self.watch_changed();
+    }
+
+    /// Derives [`ThreadState::clock_watch`] again, after its timers, its
+    /// fd waits or its `RunUntil` changed.
+    #[inline(always)]
+    pub(crate) fn watch_changed(&self) {
+        self.clock_watch.set(
+            self.earliest.get() != i64::MAX || self.until.get().is_some() || self.fds.waits() != 0,
+        );
     }
 
     /// Whether a switch must look at the clock: the thread has timers or
-    /// runs `PyStackless_RunUntil`.
+    /// fd waits, or runs `PyStackless_RunUntil`.
     #[inline(always)]
     pub(crate) fn clock_watch(&self) -> bool {
         self.clock_watch.get()
@@ -630,8 +650,28 @@ impl ThreadState {
     /// Starts or ends a `PyStackless_RunUntil`.
     pub(crate) fn set_until(&self, until: Option<Until>) {
         self.until.set(until);
-        self.clock_watch
-            .set(until.is_some() || self.earliest.get() != i64::MAX);
+        self.watch_changed();
+    }
+
+    /// The waits of the thread's tasklets on fds.
+    #[inline(always)]
+    pub(crate) fn fds(&self) -> &FdTable {
+        &self.fds
+    }
+
+    /// Whether a host loop watches the thread's poller.
+    pub(crate) fn hosted(&self) -> bool {
+        self.hosted.get()
+    }
+
+    /// A host loop watches the thread's poller from now on: its timerfd
+    /// follows the earliest deadline, and hand-offs write its eventfd
+    /// (`PyStackless_GetPollFd`).
+    pub(crate) fn host(&self) {
+        if !self.hosted.replace(true) {
+            self.shared.lock().host();
+            self.poller.arm_earlier(self.earliest.get());
+        }
     }
 
     /// Releases `op` (an owned reference) at the current tasklet's next

@@ -89,6 +89,11 @@ struct InboxState {
     closed: bool,
     /// Whether and how the owner sleeps.
     parked: Parked,
+    /// A host loop watches the owner's poller (`PyStackless_GetPollFd`):
+    /// a hand-off that wakes writes the eventfd also while the owner runs.
+    hosted: bool,
+    /// The eventfd was written for the hand-offs now in `items`.
+    signalled: bool,
 }
 
 /// How a thread sleeps, if it does.
@@ -128,7 +133,7 @@ impl Parked {
 /// | `inbox` | its lock |
 /// | `pending` | atomic: set under the inbox lock (release), cleared by the owner under it |
 /// | `ended` | atomic: set once by the owner when it ended (after it closed its inbox) |
-/// | `wake_fd` | atomic: the eventfd of the owner's poller, set by the owner before it first parks and read under the inbox lock while it is parked |
+/// | `wake_fd` | atomic: the eventfd of the owner's poller, set by the owner before it first parks and read under the inbox lock while it is parked or hosted |
 #[repr(align(64))]
 pub(crate) struct ThreadShared {
     pub thread_id: c_ulong,
@@ -185,7 +190,16 @@ impl InboxGuard<'_> {
         self.owner.pending.store(true, Ordering::Release);
         if wake {
             self.state.parked.wake(&self.owner.wake_fd);
+            if self.state.hosted && !self.state.signalled {
+                self.state.signalled = true;
+                poller::wake(self.owner.wake_fd.load(Ordering::Relaxed));
+            }
         }
+    }
+
+    /// A host loop watches the owner's poller from now on (owner only).
+    pub(crate) fn host(&mut self) {
+        self.state.hosted = true;
     }
 }
 
@@ -213,6 +227,8 @@ impl ThreadShared {
                 items: Vec::new(),
                 closed: false,
                 parked: Parked::No,
+                hosted: false,
+                signalled: false,
             }),
             pending: AtomicBool::new(false),
             ended: AtomicBool::new(false),
@@ -246,6 +262,7 @@ impl ThreadShared {
     pub(crate) fn take(&self) -> Vec<(*mut Tasklet, HandOff)> {
         let mut s = self.inbox.lock();
         self.pending.store(false, Ordering::Relaxed);
+        s.signalled = false;
         core::mem::take(&mut s.items)
     }
 

@@ -26,7 +26,7 @@ use super::messages as msg;
 use super::tasklet::{self, Kind, Tasklet};
 use super::thread_state::Ts;
 use crate::errors::{self, PyResult};
-use crate::object::{self, exceptions, PyObject};
+use crate::object::{self, PyObject};
 use core::cell::Cell;
 
 /// The C API's "no deadline".
@@ -51,6 +51,13 @@ fn read_clock(id: libc::clockid_t) -> i64 {
     t.tv_sec * 1_000_000_000 + t.tv_nsec
 }
 
+/// `CLOCK_MONOTONIC_COARSE` in nanoseconds: a fifth of the cost of
+/// [`now`], behind it by up to a tick.
+#[inline(always)]
+pub(crate) fn coarse_now() -> i64 {
+    read_clock(libc::CLOCK_MONOTONIC_COARSE)
+}
+
 /// Whether `deadline` is surely still to come, read from the coarse clock
 /// (`CLOCK_MONOTONIC_COARSE`, a fifth of the cost of [`now`]): it lags the
 /// precise clock by less than a tick, and [`COARSE_TICKS`] ticks of margin
@@ -59,7 +66,7 @@ fn read_clock(id: libc::clockid_t) -> i64 {
 /// pays no clock read per switch; the idle path always reads [`now`].
 #[inline(always)]
 pub(crate) fn surely_future(deadline: i64) -> bool {
-    read_clock(libc::CLOCK_MONOTONIC_COARSE).saturating_add(coarse_margin()) < deadline
+    coarse_now().saturating_add(coarse_margin()) < deadline
 }
 
 /// Ticks of the coarse clock that [`surely_future`] allows for its lag.
@@ -425,7 +432,7 @@ pub(crate) unsafe fn fire_due(ts: Ts, now: i64) {
 /// the process ends with a message: the operation can neither succeed nor
 /// fail.
 fn timed_out() -> *mut PyObject {
-    errors::set_string(exceptions::timeout_error(), msg::TIMED_OUT);
+    errors::timed_out();
     bomb::from_error()
         .or_else(|errors::Raised| bomb::from_error())
         .unwrap_or_else(|errors::Raised| super::switch::fatal(msg::NO_MEMORY_FOR_TIMEOUT))

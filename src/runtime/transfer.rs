@@ -15,7 +15,7 @@ use super::threads::HandOff;
 use super::timers;
 use super::watchdog;
 use crate::errors::{self, PyResult, Raised};
-use crate::object::{self, decref, exceptions, long, none, protocol, tuple, PyObject};
+use crate::object::{self, decref, long, none, protocol, tuple, PyObject};
 use core::ffi::c_int;
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering;
@@ -95,7 +95,7 @@ unsafe fn too_late_timed(ch: *mut Channel, dir: i8, deadline: i64) -> bool {
         !partner_waits(&g, dir)
     };
     if late {
-        errors::set_string(exceptions::timeout_error(), msg::TIMED_OUT);
+        errors::timed_out();
     }
     late
 }

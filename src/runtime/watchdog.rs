@@ -143,9 +143,10 @@ pub(crate) unsafe fn run_watchdog(timeout: c_long, flags: c_int) -> PyResult<*mu
 }
 
 /// `PyStackless_RunUntil` (EXTENSIONS.md §5): an untimed run that, while
-/// nothing is runnable but the thread has timers, waits for them; it
-/// returns once `deadline` (`None`: never) has passed, at the next
-/// scheduling point, or once the thread has neither runnables nor timers.
+/// nothing is runnable but the thread has timers or fd waits, waits for
+/// them; it returns once `deadline` (`None`: never) has passed, at the
+/// next scheduling point, or once the thread has neither runnables nor
+/// timers nor fd waits.
 /// A deadline that passed already runs what is ready without waiting; a
 /// call inside another `RunUntil` is an untimed run.
 ///
@@ -153,8 +154,21 @@ pub(crate) unsafe fn run_watchdog(timeout: c_long, flags: c_int) -> PyResult<*mu
 /// As [`run_watchdog`].
 pub(crate) unsafe fn run_until(deadline: Option<i64>) -> PyResult<*mut PyObject> {
     let waits = deadline.is_none_or(|d| d > super::timers::now());
+    let ts = Ts::get();
+    if ts.hosted() || ts.fds().waits() != 0 {
+        // What a host loop's poll saw, or what is ready by now: its
+        // waiters run in this call.
+        // SAFETY: our own state, outside any switch.
+        unsafe { super::fds::poll_now(ts) };
+    }
     // SAFETY: per the contract.
-    unsafe { run(0, 0, waits.then_some(deadline)) }
+    let result = unsafe { run(0, 0, waits.then_some(deadline)) };
+    if ts.hosted() {
+        // The host loop sleeps next: its poll fd wakes it at the earliest
+        // deadline.
+        ts.poller().arm_earlier(ts.earliest());
+    }
+    result
 }
 
 /// [`run_watchdog`], and [`run_until`] with `until`.
