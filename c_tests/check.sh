@@ -183,6 +183,27 @@ sanitized_library() { # sanitizer, its runtime's short name, probe symbol, cargo
     fi
 }
 
+# Each example whose first comment ends a sentence with "prints:" prints
+# exactly the indented block that follows.
+examples_print_what_they_say() {
+    for src in examples/*.c; do
+        name=$(basename "$src" .c)
+        expected="$BUILD/example-$name.expected"
+        awk '/prints:$/ {on = 1; next} on && /^ \*     / {sub(/^ \*     /, ""); print; next} on && /^ \*\/?$/ && seen {exit} on {seen = 1}' \
+            "$src" >"$expected"
+        [ -s "$expected" ] || continue
+        exe="$BUILD/example-$name"
+        # shellcheck disable=SC2086
+        if $CC -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude -pthread "$src" -o "$exe" $SO_LIBS &&
+            timeout -k 10 120 "$exe" >"$exe.out" 2>&1 && cmp -s "$expected" "$exe.out"; then
+            pass "example $name prints what it says"
+        else
+            fail "example $name prints what it says"
+            diff "$expected" "$exe.out" | head -20
+        fi
+    done
+}
+
 SO_LIBS="-L$RELEASE -Wl,-rpath,$PWD/$RELEASE -lstackless"
 A_LIBS="$RELEASE/libstackless.a -ldl -lm"
 
@@ -207,6 +228,7 @@ case "$MODE" in
     done
     header_compiles
     install_works
+    examples_print_what_they_say
     ;;
 valgrind)
     build_library

@@ -789,8 +789,11 @@ int PyStackless_ForgetFd(int fd);
 // host loop adds it to its own set (readable, level-triggered), sleeps
 // until PyStackless_NextDeadline() at the latest, and then calls
 // PyStackless_RunUntil(PyStackless_Now()), which runs everything that is
-// ready without waiting. Made on first use with the thread's scheduler
-// state; owned by the runtime: never close it, and never read it.
+// ready without waiting. It calls RunUntil before it first sleeps too:
+// tasklets the thread makes runnable itself (new ones, a partner on a
+// channel) do not make the fd readable. Made on first use with the
+// thread's scheduler state; owned by the runtime: never close it, and
+// never read it.
 //
 // Returns the fd (>= 0). Cannot fail. Does not switch.
 // Threads: any thread, for itself; each thread has its own poll fd.
