@@ -6,15 +6,20 @@
 # so that a warning names the header's own line.
 #
 # - A line comment that starts a line (`// text`, cbindgen's "c99" style)
-#   becomes `/// text`. `///`, `//!` and `/** */` comments pass unchanged.
+#   becomes `/// text`; `///`, `//!` and `/** */` comments keep their
+#   markers.
 # - A block comment that starts in column 0 with `/*` (the hand-written
 #   trailer's style) and ends right above a declaration or a macro
 #   becomes `/** ... */`, the documentation of that declaration. A block
 #   comment followed by a blank line, another comment or a preprocessor
 #   conditional stays an ordinary comment (section banners).
 # - The comment that opens the file becomes the file's description.
-# - In comment text outside `code spans`, a `%` before a letter (a printf
-#   conversion such as %d) is escaped: Doxygen would otherwise drop it.
+# - Comment text is plain text and Markdown, not Doxygen commands, so
+#   that no wording can make Doxygen warn or drop a character. Doxygen
+#   takes text in "double quotes" literally; elsewhere `\`, `@`, and `#`
+#   before a letter are escaped outside `code spans` (Doxygen would read a
+#   command or a link request), and `%` before a letter becomes `%%`, in
+#   code spans too (Doxygen drops the `%` of `%d` even there).
 
 { line[NR] = $0 }
 
@@ -26,16 +31,26 @@ function documents(next_line) {
     return 1
 }
 
-# `text` with `%` escaped before letters, outside backquoted spans.
-function escape_percent(text,    out, i, c, code) {
+# `text` with Doxygen's special characters escaped (see above). Spans are
+# tracked within the line: a code span or a quotation does not continue on
+# the next line.
+function escape_text(text,    out, i, c, next_c, code, quote) {
     out = ""
     code = 0
+    quote = 0
     for (i = 1; i <= length(text); i++) {
         c = substr(text, i, 1)
-        if (c == "`") {
+        next_c = substr(text, i + 1, 1)
+        if (c == "`" && !quote) {
             code = !code
-        } else if (c == "%" && !code && substr(text, i + 1, 1) ~ /[A-Za-z_]/) {
-            c = "\\%"
+        } else if (c == "\"" && !code) {
+            quote = !quote
+        } else if (!quote && c == "%" && next_c ~ /[A-Za-z_]/) {
+            c = "%%"
+        } else if (!quote && !code && (c == "\\" || c == "@")) {
+            c = "\\" c
+        } else if (!quote && !code && c == "#" && next_c ~ /[A-Za-z_]/) {
+            c = "\\" c
         }
         out = out c
     }
@@ -49,16 +64,15 @@ END {
         if (in_block) {
             # Inside a block comment that began on an earlier line.
             if (l ~ /\*\//) in_block = 0
-            l = escape_percent(l)
-        } else if (l ~ /^[ \t]*\/\/([^\/!].*)?$/) {
-            sub(/\/\//, "///", l)
-            l = escape_percent(l)
-        } else if (l ~ /^[ \t]*\/\/[\/!]/) {
-            l = escape_percent(l)
+            l = escape_text(l)
+        } else if (l ~ /^[ \t]*\/\//) {
+            l = escape_text(l)
+            if (l ~ /^[ \t]*\/\/([^\/!].*)?$/) sub(/\/\//, "///", l)
         } else if (l ~ /^[ \t]*\/\*/) {
             end = i
             while (end < NR && line[end] !~ /\*\//) end++
             in_block = end > i
+            l = escape_text(l)
             if (l ~ /^\/\*([^*].*)?$/) {
                 if (i == 1) {
                     l = "/** \\file" substr(l, 3)
@@ -66,7 +80,6 @@ END {
                     l = "/**" substr(l, 3)
                 }
             }
-            l = escape_percent(l)
         }
         print l
     }
