@@ -6,6 +6,7 @@ DESTDIR ?=
 CC      ?= cc
 CXX     ?= c++
 CARGO   ?= cargo
+DOXYGEN ?= doxygen
 
 VERSION   := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 RELEASE   := target/release
@@ -17,7 +18,7 @@ LDLIBS_A  := $(RELEASE)/libstackless.a -pthread -ldl -lm
 C_TESTS   := $(sort $(wildcard c_tests/test_*.c))
 EXAMPLES  := $(sort $(wildcard examples/*.c))
 
-.PHONY: all header demo check check-valgrind check-asan check-tsan stress bench install uninstall clean
+.PHONY: all header demo check check-valgrind check-asan check-tsan stress bench docs install uninstall clean
 
 all: header
 
@@ -55,6 +56,22 @@ stress:
 
 bench: all
 	@sh bench/run.sh
+
+# The HTML API reference (from the committed include/stackless.h) and the
+# manual (docs/*.md), into build/docs/html; fails on any Doxygen warning.
+docs:
+	@command -v $(DOXYGEN) >/dev/null 2>&1 || { \
+	    echo "make docs needs Doxygen, which is not installed: apt-get install doxygen" >&2; \
+	    echo "(Debian, Ubuntu), dnf install doxygen (Fedora), brew install doxygen (macOS)," >&2; \
+	    echo "or set DOXYGEN=/path/to/doxygen" >&2; exit 1; }
+	@rm -rf $(BUILD)/docs && mkdir -p $(BUILD)/docs
+	@STACKLESS_VERSION=$(VERSION) $(DOXYGEN) docs/Doxyfile 2>$(BUILD)/docs/doxygen.err; status=$$?; \
+	if [ $$status -ne 0 ] || [ -s $(BUILD)/docs/warnings.log ] || [ -s $(BUILD)/docs/doxygen.err ]; then \
+	    cat $(BUILD)/docs/warnings.log $(BUILD)/docs/doxygen.err >&2 2>/dev/null; \
+	    echo "make docs: Doxygen warned (above); fix the page or header comment it names" >&2; \
+	    exit 1; \
+	fi
+	@echo "API reference and manual: $(BUILD)/docs/html/index.html"
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
