@@ -8,9 +8,15 @@
 //! poller reports it, the table wakes the waiter with the ready subset),
 //! `ForgetFd` (it wakes the waiter with EBADF), the timer, or a kill or
 //! throw (they wake a sleeper). The waiter unlinks itself when it resumes,
-//! if nothing unlinked it before; the table watches each fd for the union
-//! of its waiters' events, and not at all once it has none, so that a
-//! level-triggered fd nobody waits on never wakes the thread.
+//! if nothing unlinked it before.
+//!
+//! The epoll set watches an fd one-shot, for the union of its waiters'
+//! events: an event disarms it, and the table arms it again only for the
+//! waiters left. So an fd nobody waits on any more wakes the thread at
+//! most once, and a wait costs one `epoll_ctl`. A wait on an fd without
+//! waiters always arms it anew (one `EPOLL_CTL_MOD`, or an `ADD` when the
+//! kernel dropped it): the fd may have been closed and its number reused
+//! since its last wait.
 //!
 //! Everything here belongs to the thread: the table, its fds' entries in
 //! the epoll set, and the waits of its tasklets. Another thread's
@@ -91,12 +97,13 @@ pub(crate) struct FdWait {
     linked: Cell<bool>,
 }
 
-/// The waits on one fd, in the order they began, and what the epoll set
-/// watches it for (0: not in the set).
+/// The waits on one fd, in the order they began; whether the fd is in the
+/// epoll set, and for which events it is armed (0: disarmed).
 #[derive(Default)]
 struct Entry {
     waiters: Vec<*const FdWait>,
-    watched: u32,
+    registered: bool,
+    armed: u32,
 }
 
 impl Entry {
@@ -128,22 +135,25 @@ impl FdTable {
         self.waits.get()
     }
 
-    /// Links `w` under `fd`, and has the poller watch `fd` for it. On
-    /// failure, the errno, and nothing linked.
+    /// Links `w` under `fd`, and arms `fd` for it. On failure, the errno,
+    /// and nothing linked.
     fn join(&self, ts: Ts, fd: c_int, w: &FdWait) -> Result<(), c_int> {
         let mut entries = self.entries.borrow_mut();
         let i = fd as usize;
-        let watched = entries.get(i).map_or(0, |e| e.watched);
-        let watch = watched | interest(w.events);
-        if watch != watched {
+        let (registered, armed, waited) = entries.get(i).map_or((false, 0, false), |e| {
+            (e.registered, e.armed, !e.waiters.is_empty())
+        });
+        let arm = armed | interest(w.events);
+        if !waited || arm != armed {
             // First, so that the table grows only for open fds.
-            ts.poller().watch(fd, watched, watch)?;
+            ts.poller().watch(fd, registered, arm)?;
         }
         if entries.len() <= i {
             entries.resize_with(i + 1, Entry::default);
         }
         let e = &mut entries[i];
-        e.watched = watch;
+        e.registered = true;
+        e.armed = arm;
         e.waiters.push(w);
         w.linked.set(true);
         self.waits.set(self.waits.get() + 1);
@@ -158,21 +168,29 @@ impl FdTable {
         self.waits.set(self.waits.get() - 1);
     }
 
-    /// Has the poller watch `fd` for what its waiters still want. A failure
-    /// means the fd was closed: then it is watched no more anyway.
-    fn rewatch(ts: Ts, fd: c_int, e: &mut Entry) {
-        let wanted = e.wanted();
-        if wanted != e.watched {
-            e.watched = match ts.poller().watch(fd, e.watched, wanted) {
-                Ok(()) => wanted,
-                Err(_) => 0,
-            };
+    /// Arms `fd`, which an event disarmed, for its waiters left, if any. A
+    /// failure means the fd was closed: then it is in the set no more.
+    fn rearm(ts: Ts, fd: c_int, e: &mut Entry) {
+        e.armed = e.wanted();
+        if e.armed != 0 && ts.poller().watch(fd, e.registered, e.armed).is_err() {
+            e.registered = false;
+            e.armed = 0;
         }
     }
 
+    /// Takes `fd` out of the epoll set.
+    fn drop_fd(ts: Ts, fd: c_int, e: &mut Entry) {
+        if e.registered {
+            ts.poller().unwatch(fd);
+        }
+        e.registered = false;
+        e.armed = 0;
+    }
+
     /// Unlinks `w` from `fd` if it is still linked (the waiting call, when
-    /// it resumes).
-    fn leave(&self, ts: Ts, fd: c_int, w: &FdWait) {
+    /// it resumes). The fd stays armed: an event that comes for nobody
+    /// costs less than a system call for every wait.
+    fn leave(&self, fd: c_int, w: &FdWait) {
         if !w.linked.get() {
             return;
         }
@@ -181,7 +199,6 @@ impl FdTable {
         if let Some(k) = e.waiters.iter().position(|&x| core::ptr::eq(x, w)) {
             self.unlink(e, k);
         }
-        Self::rewatch(ts, fd, e);
     }
 
     /// `fd` had `events`: wakes its waiters that they ready, and unlinks
@@ -195,6 +212,8 @@ impl FdTable {
         let Some(e) = entries.get_mut(fd as usize) else {
             return;
         };
+        // The event disarmed it.
+        e.armed = 0;
         let mut k = 0;
         while k < e.waiters.len() {
             // SAFETY: a linked wait lives on a suspended tasklet's stack,
@@ -215,7 +234,7 @@ impl FdTable {
                 unsafe { timers::wake(ts, w.tasklet) };
             }
         }
-        Self::rewatch(ts, fd, e);
+        Self::rearm(ts, fd, e);
     }
 
     /// `PyStackless_ForgetFd`: wakes every waiter of `fd` that still
@@ -244,7 +263,7 @@ impl FdTable {
                 woken += 1;
             }
         }
-        Self::rewatch(ts, fd, e);
+        Self::drop_fd(ts, fd, e);
         woken
     }
 
@@ -268,7 +287,7 @@ impl FdTable {
                     }
                 }
             }
-            Self::rewatch(ts, fd as c_int, e);
+            Self::drop_fd(ts, fd as c_int, e);
         }
         paused
     }
@@ -371,7 +390,7 @@ pub(crate) unsafe fn wait(fd: c_int, events: c_int, deadline: Option<i64>) -> Py
             }
             ts.watch_changed();
             let slept = scheduler::sleep(ts, deadline);
-            ts.fds().leave(ts, fd, &w);
+            ts.fds().leave(fd, &w);
             ts.watch_changed();
             slept?;
             match w.outcome.get() {

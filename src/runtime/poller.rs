@@ -161,13 +161,13 @@ impl Poller {
         self.ready.replace(ready);
     }
 
-    /// Watches `fd` for `interest` (epoll events) where it watched for
-    /// `was` (0: not at all); an `interest` of 0 stops watching it. On
-    /// failure, the errno.
-    pub(crate) fn watch(&self, fd: c_int, was: u32, interest: u32) -> Result<(), c_int> {
+    /// Arms `fd` for one event of `interest` (epoll events, one-shot: the
+    /// event disarms it), adding it to the epoll set unless `registered`
+    /// says it is there. On failure, the errno.
+    pub(crate) fn watch(&self, fd: c_int, registered: bool, interest: u32) -> Result<(), c_int> {
         let ctl = |op: c_int| {
             let mut ev = libc::epoll_event {
-                events: interest,
+                events: interest | libc::EPOLLONESHOT as u32,
                 u64: FD_BASE + fd as u64,
             };
             // SAFETY: our epoll fd; `ev` outlives the call.
@@ -179,19 +179,25 @@ impl Poller {
                     .unwrap_or(libc::EIO))
             }
         };
-        match (was, interest) {
-            (0, 0) => Ok(()),
-            (0, _) => ctl(libc::EPOLL_CTL_ADD),
-            (_, 0) => ctl(libc::EPOLL_CTL_DEL),
-            // Closed and its number reused: the new file is not watched.
-            _ => ctl(libc::EPOLL_CTL_MOD).or_else(|e| {
-                if e == libc::ENOENT {
-                    ctl(libc::EPOLL_CTL_ADD)
-                } else {
-                    Err(e)
-                }
-            }),
+        if !registered {
+            return ctl(libc::EPOLL_CTL_ADD);
         }
+        // Closed since, and its number reused: the new file is not there.
+        ctl(libc::EPOLL_CTL_MOD).or_else(|e| {
+            if e == libc::ENOENT {
+                ctl(libc::EPOLL_CTL_ADD)
+            } else {
+                Err(e)
+            }
+        })
+    }
+
+    /// Takes `fd` out of the epoll set; a closed fd has left it already.
+    pub(crate) fn unwatch(&self, fd: c_int) {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: our epoll fd; a failure (closed, not there) changes
+        // nothing.
+        unsafe { libc::epoll_ctl(self.epoll, libc::EPOLL_CTL_DEL, fd, &mut ev) };
     }
 
     /// Sets the timerfd to `deadline` if that is earlier than what it is
