@@ -145,6 +145,15 @@ impl Poller {
         }
     }
 
+    /// Consumes a write of the eventfd that is no longer news: what it
+    /// announced was served already.
+    pub(crate) fn consume_wake(&self) {
+        let mut count = 0u64;
+        // SAFETY: reads 8 bytes into `count` from our non-blocking eventfd;
+        // a failure (nothing to read) changes nothing.
+        unsafe { libc::read(self.event, (&raw mut count).cast(), 8) };
+    }
+
     /// Whether fd events wait to be dispatched.
     pub(crate) fn has_ready(&self) -> bool {
         !self.ready.borrow().is_empty()

@@ -92,7 +92,8 @@ struct InboxState {
     /// A host loop watches the owner's poller (`PyStackless_GetPollFd`):
     /// a hand-off that wakes writes the eventfd also while the owner runs.
     hosted: bool,
-    /// The eventfd was written for the hand-offs now in `items`.
+    /// The eventfd was written for a hosted owner, and that write is not
+    /// consumed yet (`ThreadShared::quiet`).
     signalled: bool,
 }
 
@@ -262,7 +263,6 @@ impl ThreadShared {
     pub(crate) fn take(&self) -> Vec<(*mut Tasklet, HandOff)> {
         let mut s = self.inbox.lock();
         self.pending.store(false, Ordering::Relaxed);
-        s.signalled = false;
         core::mem::take(&mut s.items)
     }
 
@@ -281,6 +281,19 @@ impl ThreadShared {
     /// threadless from now on.
     pub(crate) fn end(&self) {
         self.ended.store(true, Ordering::Release);
+    }
+
+    /// The owner returns to its host loop (`PyStackless_RunUntil` of a
+    /// hosted thread ends): an eventfd write for hand-offs it served
+    /// meanwhile is consumed, so that the host's poll fd is not readable
+    /// without work. Under the inbox lock: a hand-off pushed after this
+    /// writes the eventfd anew.
+    pub(crate) fn quiet(&self, poller: &Poller) {
+        let mut s = self.inbox.lock();
+        if s.signalled && s.items.is_empty() {
+            poller.consume_wake();
+            s.signalled = false;
+        }
     }
 
     /// Records the eventfd of the owner's poller (owner only, before it

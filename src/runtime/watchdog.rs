@@ -164,9 +164,10 @@ pub(crate) unsafe fn run_until(deadline: Option<i64>) -> PyResult<*mut PyObject>
     // SAFETY: per the contract.
     let result = unsafe { run(0, 0, waits.then_some(deadline)) };
     if ts.hosted() {
-        // The host loop sleeps next: its poll fd wakes it at the earliest
-        // deadline.
-        ts.poller().arm_earlier(ts.earliest());
+        // The host loop sleeps next: its poll fd is readable for work
+        // only, and at the earliest deadline.
+        ts.shared().quiet(ts.poller());
+        ts.poller().arm(ts.earliest());
     }
     result
 }
