@@ -4,7 +4,7 @@
     python3 c_tests/badinput_gen.py include/stackless.h build/tests/test_badinput_gen.c
 
 reads every function prototype of the header (the cbindgen part and the
-hand-written trailer; static inline helpers and macros are not exports) and
+hand-written part; static inline helpers and macros are not exports) and
 writes a C program (runtime: c_tests/badinput_gen.h) that calls each function
 with bad arguments, one at a time, each call in a forked child, outside and
 inside PyStackless_Call_Main:
@@ -530,7 +530,7 @@ TABLE = {
     "PyTasklet_Restorable": Fn(**QUERY),
     "PyTasklet_GetBlocked": Fn(**QUERY),
     "PyTasklet_GetThreadId": Fn(**QUERY),
-    # ---- The C-variadic functions of the trailer
+    # ---- The C-variadic functions (src/capi/varargs.c)
     "Py_BuildValue": Fn(
         format=P(good='"(iO)"', values={"deep_format()": Fail("RecursionError", msg=RECURSION_BUILD)}),
         tail=[("i", "int", P(good="1", ints=OK)),

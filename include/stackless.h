@@ -1,10 +1,27 @@
 /*
  * stackless.h -- the Stackless-Python C-API as a standalone C runtime.
  *
+ * Sections, each under a banner: the types every section uses; then, in
+ * the order of the Stackless C-API, tasklets, channels, the stackless
+ * module, debugging and monitoring, the interface functions; then the
+ * extensions (time, file descriptors); last the object model.
+ *
  * Conventions: functions returning int fail with -1, functions returning an
  * object pointer fail with NULL; in both cases an exception is set
- * (PyErr_Occurred()). Arguments are borrowed; returned objects are new
- * references unless a function's comment says "borrowed".
+ * (PyErr_Occurred()). Predicates and getters that cannot fail answer 0 (or
+ * their comment's value) for bad input. A pointer argument may be NULL only
+ * where the comment says what NULL means; a NULL or an object of the wrong
+ * type elsewhere fails with SystemError (or the comment's TypeError), never
+ * a crash. Arguments are borrowed; returned objects are new references
+ * unless a function's comment says "borrowed"; a function that steals a
+ * reference says so.
+ *
+ * Each function's comment reads in one order: what it does; its parameters
+ * and which may be NULL; its return values and exceptions; for the
+ * tasklet, channel and stackless functions, "May switch tasklets." (the
+ * call may run other tasklets of the calling thread before it returns) or
+ * "Does not switch."; and "Threads: " which threads may call it and what
+ * it does to a tasklet of another thread.
  */
 
 #ifndef STACKLESS_H
@@ -20,6 +37,11 @@
 #define STACKLESS_VERSION_MINOR 1
 #define STACKLESS_VERSION_PATCH 0
 
+#ifdef __cplusplus
+extern "C" {
+#endif  // __cplusplus
+
+/* ===== Object model: types ===== */
 
 // The function is called as `meth(self, args)`.
 #define METH_VARARGS 1
@@ -44,34 +66,6 @@
 
 // The flags every type has.
 #define Py_TPFLAGS_DEFAULT 0
-
-// Number of pointer-sized private words after the header of a channel.
-#define PY_CHANNEL_PRIVATE_WORDS 6
-
-// Default usable size of a tasklet stack (address space; only the pages a
-// tasklet touches cost memory).
-#define DEFAULT_STACK_SIZE (256 * 1024)
-
-// Smallest accepted stack size.
-#define MIN_STACK_SIZE (16 * 1024)
-
-// Largest accepted stack size (1 GiB of address space per tasklet).
-#define MAX_STACK_SIZE (1 << 30)
-
-// Number of pointer-sized private words after the header of a tasklet.
-#define PY_TASKLET_PRIVATE_WORDS 36
-
-// Thread may sleep instead of reviving the watchdog (SPEC §3.3).
-#define Py_WATCHDOG_THREADBLOCK 1
-
-// Soft interrupts: `run()` returns None at the next switch.
-#define PY_WATCHDOG_SOFT 2
-
-// Interrupts at any nesting level.
-#define PY_WATCHDOG_IGNORE_NESTING 4
-
-// The timeout counts all ticks since `run()` started.
-#define PY_WATCHDOG_TOTALTIMEOUT 8
 
 // The signed size type of the object model (`ssize_t`).
 typedef ptrdiff_t Py_ssize_t;
@@ -173,33 +167,6 @@ typedef struct PyTypeObject {
 // `PyCapsule_Destructor`: called with the capsule when it is freed.
 typedef void (*PyCapsule_Destructor)(struct PyObject*);
 
-// A tasklet. The fields after `ob_base` are private to the runtime; the
-// type is complete so that C code can subclass it by embedding (first
-// member a `PyTaskletObject`, `tp_base = &PyTasklet_Type`).
-typedef struct PyTaskletObject {
-  // Header.
-  struct PyObject ob_base;
-  // Runtime state; do not touch.
-  size_t _private[PY_TASKLET_PRIVATE_WORDS];
-} PyTaskletObject;
-
-// `slp_schedule_hook_func`: `(from, to)`; non-zero means an error is set.
-typedef int (*slp_schedule_hook_func)(struct PyTaskletObject*, struct PyTaskletObject*);
-
-// A channel. The fields after `ob_base` are private; the type is complete
-// so that C code can subclass it by embedding.
-typedef struct PyChannelObject {
-  // Header.
-  struct PyObject ob_base;
-  // Runtime state; do not touch.
-  size_t _private[PY_CHANNEL_PRIVATE_WORDS];
-} PyChannelObject;
-
-// What a `SystemExit` leaving a tasklet of the initial thread does: the
-// hook gets the exit status (None: 0, an int: that int, else 1). NULL
-// restores the default, `exit(status)`.
-typedef void (*PyStackless_ExitHook)(int);
-
 // An `int` object: a 128-bit two's complement value in two words.
 typedef struct PyLongObject {
   // Header.
@@ -223,11 +190,591 @@ typedef struct PyBaseExceptionObject {
 // keeps atomic operations on `None` off the hot paths.
 #define _Py_IMMORTAL_REFCNT 1099511627776
 
+/* ===== Tasklets ===== */
 
+// Number of pointer-sized private words after the header of a tasklet.
+#define PY_TASKLET_PRIVATE_WORDS 36
 
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
+// A tasklet. The fields after `ob_base` are private to the runtime; the
+// type is complete so that C code can subclass it by embedding (first
+// member a `PyTaskletObject`, `tp_base = &PyTasklet_Type`).
+typedef struct PyTaskletObject {
+  // Header.
+  struct PyObject ob_base;
+  // Runtime state; do not touch.
+  size_t _private[PY_TASKLET_PRIVATE_WORDS];
+} PyTaskletObject;
+
+// `PyTasklet_Type`: subclassable.
+extern struct PyTypeObject PyTasklet_Type;
+
+// A new tasklet of `type` (NULL: `PyTasklet_Type`) bound to `func` (NULL or
+// `Py_None`: unbound; bind it later with `PyTasklet_BindEx`).
+//
+// Returns a new reference; NULL with `SystemError` when `type` is not a
+// type object, `TypeError` when it is not a subtype of tasklet (no
+// message) or `func` is not callable ("tasklet function must be a
+// callable or None"). Does not switch. Any thread; the
+// tasklet belongs to the calling thread.
+struct PyTaskletObject *PyTasklet_New(struct PyTypeObject *type, struct PyObject *func);
+
+// Binds the tasklet's function to `args` (NULL: `()`) and `kwds` (NULL: no
+// keywords) and appends it to the runnables of its thread.
+//
+// Returns 0, or -1: `TypeError` "argument list must be a tuple", "keyword
+// list must be a dictionary"; `RuntimeError` "tasklet is alive", "the
+// tasklet was not bound to a function", "tasklet has no thread". Does not
+// switch.
+int PyTasklet_Setup(struct PyTaskletObject *task, struct PyObject *args, struct PyObject *kwds);
+
+// Binds `func` and/or `args`/`kwargs` (each may be NULL or `Py_None`):
+// with no arguments the tasklet is bound (or, without `func`, unbound);
+// with arguments it becomes paused and ready to run (not scheduled).
+//
+// Returns 0, or -1: `TypeError` "tasklet function must be a callable or
+// None", "argument list must be a tuple", "keyword list must be a
+// dictionary"; `RuntimeError` "can't (re)bind the current tasklet", "tasklet is
+// scheduled", "tasklet has C state on its stack", "can't unbind the main
+// tasklet", "the tasklet was not bound to a function", "tasklet has no
+// thread". Does not switch.
+int PyTasklet_BindEx(struct PyTaskletObject *task, struct PyObject *func, struct PyObject *args, struct PyObject *kwargs);
+
+// Binds the tasklet to the thread `thread_id` (-1: the calling thread).
+//
+// Returns 0, or -1: `RuntimeError` "can't (re)bind a runnable tasklet",
+// "tasklet has C state on its stack"; `ValueError` "bad thread" for an
+// unknown thread. A tasklet of the calling thread rebound with -1 is a
+// no-op. Does not switch.
+int PyTasklet_BindThread(struct PyTaskletObject *task, long thread_id);
+
+// Runs `task` now: it is switched to (inserted first if paused); the
+// caller stays runnable and continues when it is scheduled again.
+//
+// Returns 0, or -1: `RuntimeError` "You cannot run a blocked tasklet",
+// "You cannot run an unbound(dead) tasklet", "tasklet has no thread",
+// "switch_trap"; `MemoryError` when `task` cannot get a stack to start
+// on (it is then paused); or any exception delivered to the caller
+// meanwhile (e.g. an uncaught error of `task` when the caller is main).
+// Switches tasklets. Auto-wraps when called from outside.
+int PyTasklet_Run(struct PyTaskletObject *task);
+
+// `PyTasklet_Run`; every switch is a hard switch, so this returns 0 on
+// success, never 1.
+int PyTasklet_Run_nr(struct PyTaskletObject *task);
+
+// Like `PyTasklet_Run`, but the caller is paused (removed from the
+// runnables) until someone runs or inserts it again.
+//
+// Returns 0, or -1 as `PyTasklet_Run`, plus `RuntimeError` "can't switch to
+// a different thread.". Switching to the current tasklet is a no-op.
+int PyTasklet_Switch(struct PyTaskletObject *task);
+
+// `PyTasklet_Switch`; returns 0 on success, never 1.
+int PyTasklet_Switch_nr(struct PyTaskletObject *task);
+
+// Removes `task` from the runnables (it becomes paused).
+//
+// Returns 0 (also when it is not scheduled), or -1 with `RuntimeError`
+// "You cannot remove a blocked tasklet.", "The current tasklet cannot be
+// removed.". Does not switch.
+int PyTasklet_Remove(struct PyTaskletObject *task);
+
+// Appends `task` to the runnables of its thread, if it is not there yet.
+//
+// Returns 0, or -1 with `RuntimeError` "You cannot run a blocked tasklet",
+// "You cannot run an unbound(dead) tasklet", "Target thread isn't
+// initialized". Does not switch.
+int PyTasklet_Insert(struct PyTaskletObject *task);
+
+// Raises `klass(*args)` in `self` (`args` a tuple, else the only
+// argument; NULL: none), switching to it at once.
+//
+// Returns 0 when the caller resumes, -1 on failure: `TypeError`
+// "tasklet.raise_exception needs Exception or string subclass as first
+// parameter", "You cannot throw to a dead tasklet", and the exception
+// itself when `self` is the caller. Switches tasklets.
+int PyTasklet_RaiseException(struct PyTaskletObject *self_, struct PyObject *klass, struct PyObject *args);
+
+// Raises `(exc, val, tb)` in `self` as `tasklet.throw()`: `exc` a class
+// (with an optional value) or an instance (then `val` must be NULL or
+// `None`); `tb` must be NULL or `None`. With `pending` the tasklet only
+// becomes runnable and the exception is raised when it runs.
+//
+// Returns 0, or -1 with `TypeError` ("exceptions must be classes, or
+// instances, not T", "instance exception may not have a separate value",
+// "third argument must be a traceback object") or `RuntimeError`.
+// Switches tasklets unless `pending`.
+int PyTasklet_Throw(struct PyTaskletObject *self_, int pending, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
+
+// Kills `self`: raises `TaskletExit` in it at once (see
+// `PyTasklet_KillEx`). Returns 0 or -1. Switches tasklets.
+int PyTasklet_Kill(struct PyTaskletObject *self_);
+
+// Raises `TaskletExit` in `self`; with `pending` only when it next runs.
+// A dead, unbound or never set-up tasklet: success, nothing happens.
+// Killing the caller itself returns -1 with `TaskletExit` set.
+int PyTasklet_KillEx(struct PyTaskletObject *self_, int pending);
+
+// 1 if the tasklet is atomic (no watchdog interrupts), else 0.
+int PyTasklet_GetAtomic(struct PyTaskletObject *task);
+
+// Sets the atomic flag to `flag != 0`; returns the previous value (0 for
+// bad input).
+int PyTasklet_SetAtomic(struct PyTaskletObject *task, int flag);
+
+// 1 if the tasklet may be interrupted at any nesting level, else 0.
+int PyTasklet_GetIgnoreNesting(struct PyTaskletObject *task);
+
+// Sets ignore_nesting to `flag != 0`; returns the previous value.
+int PyTasklet_SetIgnoreNesting(struct PyTaskletObject *task, int flag);
+
+// 1 if a watchdog interrupt of the tasklet was deferred, else 0.
+int PyTasklet_GetPendingIrq(struct PyTaskletObject *task);
+
+// 1 if the tasklet must not block on a channel, else 0.
+int PyTasklet_GetBlockTrap(struct PyTaskletObject *task);
+
+// Sets block_trap to `value != 0`.
+void PyTasklet_SetBlockTrap(struct PyTaskletObject *task, int value);
+
+// Always NULL without an exception: a tasklet runs C code, which has no
+// Python frame.
+struct PyObject *PyTasklet_GetFrame(struct PyTaskletObject *_task);
+
+// 1 if `task` is the main tasklet of its thread, else 0.
+int PyTasklet_IsMain(struct PyTaskletObject *task);
+
+// 1 if `task` is the current tasklet of its thread, else 0.
+int PyTasklet_IsCurrent(struct PyTaskletObject *task);
+
+// The recursion depth of `task` (0 for a tasklet running C functions).
+int PyTasklet_GetRecursionDepth(struct PyTaskletObject *task);
+
+// The nesting level of `task`: 0 unless it is suspended with C state
+// (then at least 1) or runs inside a callback.
+int PyTasklet_GetNestingLevel(struct PyTaskletObject *task);
+
+// 1 if `task` is alive (has something to execute), else 0.
+int PyTasklet_Alive(struct PyTaskletObject *task);
+
+// 1 if `task` is alive but neither runnable nor blocked, else 0.
+int PyTasklet_Paused(struct PyTaskletObject *task);
+
+// 1 if `task` is in the runnables or blocked on a channel, else 0.
+int PyTasklet_Scheduled(struct PyTaskletObject *task);
+
+// 1 if `task` has no C state on its stack (nesting level 0), else 0.
+int PyTasklet_Restorable(struct PyTaskletObject *task);
+
+// Extension: -1 if `task` is blocked receiving, 1 sending, else 0.
+int PyTasklet_GetBlocked(struct PyTaskletObject *task);
+
+// Extension: the tasklet's tempval (new reference): the value it receives
+// when it resumes. NULL with `SystemError` for bad input, or with
+// `RuntimeError` when another thread asks while the tasklet is scheduled
+// or running there (its tempval is that thread's then). Does not switch.
+struct PyObject *PyTasklet_GetTempval(struct PyTaskletObject *task);
+
+// Extension: replaces the tempval with `value` (borrowed), e.g. to hand
+// a result to a tasklet parked with `PyStackless_Schedule(retval, 1)`.
+// Returns 0, or -1 with `SystemError`, or `RuntimeError` as
+// `PyTasklet_GetTempval` from another thread. Does not switch.
+int PyTasklet_SetTempval(struct PyTaskletObject *task, struct PyObject *value);
+
+// Extension: the id of the tasklet's thread, -1 when its thread died (0
+// for bad input, like every getter that cannot fail, SPEC §8).
+long PyTasklet_GetThreadId(struct PyTaskletObject *task);
+
+// Extension: the tasklet after `task` in its ring or channel queue (new
+// reference), or `None`. NULL with `SystemError` for bad input. From
+// another thread, only a channel queue's neighbours are reported (a ring
+// is its thread's own): a runnable tasklet there reads `None`.
+struct PyObject *PyTasklet_GetNext(struct PyTaskletObject *task);
+
+// Extension: the tasklet before `task` in its ring or channel queue (new
+// reference), or `None`; from another thread as `PyTasklet_GetNext`.
+struct PyObject *PyTasklet_GetPrev(struct PyTaskletObject *task);
+
+// 1 if op is a tasklet (of PyTasklet_Type or a subtype), else 0 (also for
+// NULL). Does not switch. Threads: any thread.
+#define PyTasklet_Check(op) PyObject_TypeCheck((op), &PyTasklet_Type)
+
+/* ===== Channels ===== */
+
+// Number of pointer-sized private words after the header of a channel.
+#define PY_CHANNEL_PRIVATE_WORDS 6
+
+// A channel. The fields after `ob_base` are private; the type is complete
+// so that C code can subclass it by embedding.
+typedef struct PyChannelObject {
+  // Header.
+  struct PyObject ob_base;
+  // Runtime state; do not touch.
+  size_t _private[PY_CHANNEL_PRIVATE_WORDS];
+} PyChannelObject;
+
+// `PyChannel_Type`: subclassable.
+extern struct PyTypeObject PyChannel_Type;
+
+// A new channel of `type` (NULL: `PyChannel_Type`): empty, balance 0,
+// preference -1, schedule_all 0, not closing. New reference; NULL with
+// `SystemError` when `type` is not a type object, `TypeError("channel_new:
+// type must be subtype of channel")` when it is no subtype. The calling
+// thread joins the runtime: deadlock detection counts it as a thread that
+// may still send or receive. Does not switch. Any thread.
+struct PyChannelObject *PyChannel_New(struct PyTypeObject *type);
+
+// Sends `arg` (borrowed) on the channel; blocks until a receiver takes it
+// unless one is waiting (SPEC §4.2-§4.3 say who runs next).
+//
+// Returns 0, or -1: `RuntimeError` "this tasklet does not like to be
+// blocked.", "Deadlock: the last runnable tasklet cannot be blocked.",
+// "switch_trap"; `ValueError` "Send/receive operation on a closed
+// channel"; or an exception delivered while blocked. May switch.
+int PyChannel_Send(struct PyChannelObject *self_, struct PyObject *arg);
+
+// `PyChannel_Send`; returns 0 on success, never 1.
+int PyChannel_Send_nr(struct PyChannelObject *self_, struct PyObject *arg);
+
+// `PyChannel_Send` that gives up at `deadline` (-1: it is
+// `PyChannel_Send`). A sender that blocks is taken out of the queue when
+// the deadline passes first: the call fails with `TimeoutError("timed
+// out")`, the balance as if it had never blocked, and no channel callback
+// for the removal. With the deadline passed and no receiver waiting it
+// fails at once, without a switch or a callback. A receiver that comes as
+// the deadline passes, also on another thread, gives exactly one outcome:
+// the value moves and the call succeeds, or the call times out and the
+// receiver never saw it. Returns 0, or -1 with the errors of
+// `PyChannel_Send`, `TimeoutError`, or `ValueError("invalid deadline")`.
+int PyChannel_SendUntil(struct PyChannelObject *self_, struct PyObject *arg, int64_t deadline);
+
+// `PyChannel_Receive` that gives up at `deadline`, as
+// `PyChannel_SendUntil`: a new reference, or NULL with the errors of
+// `PyChannel_Receive`, `TimeoutError("timed out")`, or
+// `ValueError("invalid deadline")`.
+struct PyObject *PyChannel_ReceiveUntil(struct PyChannelObject *self_, int64_t deadline);
+
+// Receives from the channel: the very object that was sent (new
+// reference), blocking until a sender comes. NULL on failure (errors as
+// `PyChannel_Send`, or the exception a sender sent). May switch.
+struct PyObject *PyChannel_Receive(struct PyChannelObject *self_);
+
+// `PyChannel_Receive`; never returns `Py_UnwindToken`.
+struct PyObject *PyChannel_Receive_nr(struct PyChannelObject *self_);
+
+// Sends an exception: the receiver's receive fails with `klass(*value)`
+// (`value` a tuple; anything else is the only argument; NULL none).
+// Returns 0, or -1 with `TypeError("channel.send_exception needs Exception
+// or string subclass as first parameter")` or the errors of a send.
+int PyChannel_SendException(struct PyChannelObject *self_, struct PyObject *klass, struct PyObject *value);
+
+// Sends `(exc, val, tb)` as `raise` would (see `PyTasklet_Throw` for the
+// checks). Returns 0 or -1.
+int PyChannel_SendThrow(struct PyChannelObject *self_, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
+
+// The first tasklet of the queue (new reference), or `None` when the queue
+// is empty. NULL with `SystemError` for bad input.
+struct PyObject *PyChannel_GetQueue(struct PyChannelObject *self_);
+
+// Marks the channel closing: operations that would block fail.
+void PyChannel_Close(struct PyChannelObject *self_);
+
+// Clears the closing mark.
+void PyChannel_Open(struct PyChannelObject *self_);
+
+// 1 if the channel is closing, else 0.
+int PyChannel_GetClosing(struct PyChannelObject *self_);
+
+// 1 if the channel is closing and no tasklet is blocked on it, else 0.
+int PyChannel_GetClosed(struct PyChannelObject *self_);
+
+// The preference: -1 (receiver runs first, the default), 0, or 1 (sender).
+int PyChannel_GetPreference(struct PyChannelObject *self_);
+
+// Sets the preference to the sign of `val`.
+void PyChannel_SetPreference(struct PyChannelObject *self_, int val);
+
+// 1 if schedule_all is set (every rendezvous switches), else 0.
+int PyChannel_GetScheduleAll(struct PyChannelObject *self_);
+
+// Sets schedule_all to `val != 0`.
+void PyChannel_SetScheduleAll(struct PyChannelObject *self_, int val);
+
+// The balance: the number of blocked senders, or minus the number of
+// blocked receivers.
+int PyChannel_GetBalance(struct PyChannelObject *self_);
+
+// 1 if op is a channel (of PyChannel_Type or a subtype), else 0 (also for
+// NULL). Does not switch. Threads: any thread.
+#define PyChannel_Check(op) PyObject_TypeCheck((op), &PyChannel_Type)
+
+/* ===== The stackless module ===== */
+
+// Default usable size of a tasklet stack (address space; only the pages a
+// tasklet touches cost memory).
+#define DEFAULT_STACK_SIZE (256 * 1024)
+
+// Smallest accepted stack size.
+#define MIN_STACK_SIZE (16 * 1024)
+
+// Largest accepted stack size (1 GiB of address space per tasklet).
+#define MAX_STACK_SIZE (1 << 30)
+
+// Thread may sleep instead of reviving the watchdog (SPEC §3.3).
+#define Py_WATCHDOG_THREADBLOCK 1
+
+// Soft interrupts: `run()` returns None at the next switch.
+#define PY_WATCHDOG_SOFT 2
+
+// Interrupts at any nesting level.
+#define PY_WATCHDOG_IGNORE_NESTING 4
+
+// The timeout counts all ticks since `run()` started.
+#define PY_WATCHDOG_TOTALTIMEOUT 8
+
+// What a `SystemExit` leaving a tasklet of the initial thread does: the
+// hook gets the exit status (None: 0, an int: that int, else 1). NULL
+// restores the default, `exit(status)`.
+typedef void (*PyStackless_ExitHook)(int);
+
+// Suspends the current tasklet and runs the next runnable one; with
+// `remove` non-zero the caller leaves the runnables (it is paused until
+// someone inserts it). `retval` (NULL: `None`) is what the call returns,
+// unless the tempval was replaced meanwhile.
+//
+// Returns a new reference, or NULL with the exception delivered to the
+// caller (kill, uncaught error of another tasklet, "switch_trap",
+// "Deadlock: ..."). Switches tasklets. Auto-wraps when called from outside.
+struct PyObject *PyStackless_Schedule(struct PyObject *retval, int remove);
+
+// `PyStackless_Schedule`; never returns `Py_UnwindToken`.
+struct PyObject *PyStackless_Schedule_nr(struct PyObject *retval, int remove);
+
+// The number of runnable tasklets of the calling thread, the current one
+// included (blocked, paused and watchdog tasklets are not counted).
+int PyStackless_GetRunCount(void);
+
+// The current tasklet (new reference), or NULL **without** an exception
+// when the thread is outside (no main tasklet).
+struct PyObject *PyStackless_GetCurrent(void);
+
+// A unique id of the current tasklet: the thread id for main and outside,
+// else the tasklet's address. Ids of dead tasklets may be reused.
+long PyStackless_GetCurrentId(void);
+
+// Extension: the main tasklet of the calling thread (new reference), or
+// NULL without an exception when outside.
+struct PyObject *PyStackless_GetMain(void);
+
+// Runs the scheduler until the runnables are empty (`timeout` 0), or with
+// `timeout` > 0 until a tasklet runs for `timeout` ticks without switching
+// (see `PyStackless_Tick`): `PyStackless_RunWatchdogEx(timeout, 0)`.
+struct PyObject *PyStackless_RunWatchdog(long timeout);
+
+// Runs the scheduler (SPEC §5.2) with `flags` from `Py_WATCHDOG_THREADBLOCK`,
+// `PY_WATCHDOG_SOFT`, `PY_WATCHDOG_IGNORE_NESTING`,
+// `PY_WATCHDOG_TOTALTIMEOUT` (they act only when `timeout` > 0 and this
+// call owns the timer).
+//
+// Returns `None` (new reference), the interrupted tasklet (hard timeout;
+// it is paused: insert or kill it), or NULL: `ValueError("flags must be in
+// [0..255]")`, "switch_trap", or an uncaught exception of a tasklet.
+// Callable from any tasklet; auto-wraps from outside.
+struct PyObject *PyStackless_RunWatchdogEx(long timeout, int flags);
+
+// Extension: a tick point, where a watchdog may interrupt the current
+// tasklet (SPEC §9.2). Advances the thread's tick counter by `n`. The
+// runtime's own calls are never tick points.
+//
+// Returns 0 (also after an interrupt, when the tasklet resumes), or -1:
+// `ValueError("tick count must not be negative")`, or an exception
+// delivered to the tasklet while it was interrupted.
+int PyStackless_Tick(long n);
+
+// Extension mirroring `stackless.switch_trap(delta)`: adds `delta` to the
+// calling thread's switch trap and returns the previous level. While it is
+// non-zero, any operation that would switch tasklets fails with
+// `RuntimeError("switch_trap")`.
+int PyStackless_SwitchTrap(int delta);
+
+// Stackless's name for `PyStackless_SwitchTrap`.
+int PyStackless_AdjustSwitchTrap(int delta);
+
+// Extension: sets the stack size of tasklets started from now on (bytes,
+// rounded up to pages, at least `MIN_STACK_SIZE` (16 KiB), at most
+// `MAX_STACK_SIZE` (1 GiB): a size outside is brought to the nearer
+// bound; default 256 KiB or the environment variable
+// `STACKLESS_STACK_SIZE`). Returns the previous size. A tasklet that
+// overflows its stack ends the process with a message that names it: its
+// stack ends in a guard region (`MADV_GUARD_INSTALL`, Linux 6.13 and
+// later) or in guard pages (`mprotect`, while the kernel's mapping budget
+// lasts); past that budget, on an older kernel, in a red zone checked at
+// every switch and when the tasklet ends, which sees an overflow only if
+// it wrote into the red zone (`STACKLESS_GUARD=mprotect` or `redzone`
+// forces a fallback). A tasklet that cannot get a stack when it is to start leaves the
+// runnables, paused, and the switching call that tried to start it fails
+// with `MemoryError` (when a tasklet ends, its wake-up target gets it);
+// nothing else changes.
+size_t PyStackless_SetStackSize(size_t size);
+
+// Extension mirroring `stackless.get_thread_info(thread_id)`: a new tuple
+// `(main or None, current or None, runcount)` for `thread_id` (-1: the
+// calling thread). NULL with `RuntimeError("Thread id not found")`.
+struct PyObject *PyStackless_GetThreadInfo(long thread_id);
+
+// Extension mirroring `stackless.set_error_handler(handler)`: `handler`
+// is called as `handler(type, value, traceback)` on a tasklet that dies
+// with an uncaught exception; if it returns, the error is handled. NULL or
+// `None` removes it. Returns the previous handler or `None` (new
+// reference); NULL with `TypeError` for a non-callable.
+struct PyObject *PyStackless_SetErrorHandler(struct PyObject *handler);
+
+// Extension: installs the exit hook (SPEC §9.9). If the hook returns, the
+// tasklet ends silently.
+void PyStackless_SetExitHook(PyStackless_ExitHook hook);
+
+// Extension: the number of tasklets that survived being killed and are
+// kept forever with their stacks (SPEC §2.7).
+size_t PyStackless_GetUncollectableCount(void);
+
+// Stackless's documentation spells the watchdog flags so.
+#define Py_WATCHDOG_SOFT PY_WATCHDOG_SOFT
+#define Py_WATCHDOG_IGNORE_NESTING PY_WATCHDOG_IGNORE_NESTING
+#define Py_WATCHDOG_TIMEOUT PY_WATCHDOG_TOTALTIMEOUT
+#define PY_WATCHDOG_TIMEOUT PY_WATCHDOG_TOTALTIMEOUT
+
+/* ===== Debugging and monitoring ===== */
+
+// `slp_schedule_hook_func`: `(from, to)`; non-zero means an error is set.
+typedef int (*slp_schedule_hook_func)(struct PyTaskletObject*, struct PyTaskletObject*);
+
+// Installs `callable` (not `None`; NULL removes it) as the channel
+// callback, called as `callable(channel, tasklet, sending, willblock)`
+// before every send and receive. Errors it raises are reported as
+// unraisable and cleared. Returns 0, or -1 with `TypeError("channel
+// callback must be callable")`. Global to all threads.
+int PyStackless_SetChannelCallback(struct PyObject *callable);
+
+// Installs `callable` (not `None`; NULL removes it and the fast callback)
+// as the schedule callback, called as `callable(from, to)` at every real
+// switch and as `(None, main)` when a main tasklet starts. Errors are
+// reported as unraisable ("Error in scheduling callback"). Returns 0, or
+// -1 with `TypeError("schedule callback must be callable")`.
+int PyStackless_SetScheduleCallback(struct PyObject *callable);
+
+// Replaces the C hook called at every switch as `func(from, to)` (`from`
+// NULL when a main tasklet starts; both borrowed). A non-zero result means
+// it set an exception, which is reported and cleared. NULL disables it; a
+// registered callable stays registered but is no longer called.
+void PyStackless_SetScheduleFastcallback(slp_schedule_hook_func func);
+
+// Extension: the schedule callback (new reference), or NULL without an
+// exception when none is installed.
+struct PyObject *PyStackless_GetScheduleCallback(void);
+
+// Extension: the channel callback (new reference), or NULL without an
+// exception when none is installed.
+struct PyObject *PyStackless_GetChannelCallback(void);
+
+/* ===== Interface functions ===== */
+
+// The soft-switch token of Stackless, for source compatibility: this
+// runtime never returns it (every switch is hard).
+extern struct PyObject *Py_UnwindToken;
+
+// Runs `func(*args, **kwds)` (`args` a tuple or NULL, `kwds` a dict or
+// NULL) as the main tasklet of the calling thread, on its own stack.
+// Inside, every API works "inside": main receives uncaught errors of other
+// tasklets, may block, may be a watchdog.
+//
+// Returns `func`'s result (new reference), or NULL: `RuntimeError
+// ("Call_Main cannot run within a main tasklet")`, `TypeError("cframe
+// function must be a callable")`, an exception already set on entry,
+// `TypeError` "argument list must be a tuple" or "keyword list must be a
+// dictionary", or the exception main ends with.
+struct PyObject *PyStackless_Call_Main(struct PyObject *func, struct PyObject *args, struct PyObject *kwds);
+
+// Extension (SPEC §7.6): the last call of a thread, from outside. Kills
+// every started tasklet of the thread, longest-suspended first (each gets
+// `TaskletExit` and runs to its end), drops the tasklets that never
+// started, and releases the thread's scheduler state. Returns 0, or -1
+// with `RuntimeError` when called inside a main tasklet.
+int PyStackless_Finalize(void);
+
+// 1 if obj is the soft-switch token Py_UnwindToken (never, in this
+// runtime), else 0.
+#define STACKLESS_UNWINDING(obj) ((PyObject *)(obj) == Py_UnwindToken)
+
+// Calls the method name of o (o itself when name is NULL) as the main
+// tasklet of the calling thread (PyStackless_Call_Main), with arguments
+// built from format (NULL or "": none) as PyObject_CallFunction does.
+//
+// Returns the result (new reference), or NULL: SystemError("null argument
+// to internal routine") for a NULL o, AttributeError(name) when o has no
+// such attribute, TypeError("call of non-callable attribute"), or the
+// errors of PyStackless_Call_Main. May switch tasklets. Threads: any thread
+// that is outside (has no main tasklet); it runs that thread's tasklets.
+PyObject *PyStackless_CallMethod_Main(PyObject *o, const char *name, const char *format, ...);
+
+// Calls the C function meth, bound to self (may be NULL), as the main
+// tasklet of the calling thread (PyStackless_Call_Main), with arguments
+// built from format (NULL or "": none). meth must outlive the call.
+//
+// Returns the result (new reference), or NULL with SystemError for a NULL
+// meth, or the errors of PyStackless_Call_Main. May switch tasklets.
+// Threads: any thread that is outside (has no main tasklet); it runs that
+// thread's tasklets.
+PyObject *PyStackless_CallCMethod_Main(PyMethodDef *meth, PyObject *self, const char *format, ...);
+
+/* ===== Extensions: time ===== */
+
+// The time of `CLOCK_MONOTONIC` in nanoseconds: the clock of every
+// deadline. Cannot fail. Any thread.
+int64_t PyStackless_Now(void);
+
+// Suspends the current tasklet until `deadline` (-1: until it is killed
+// or thrown to), then appends it at the end of its thread's runnables
+// (equal deadlines in the order they were set). While it sleeps it is
+// alive and scheduled, not paused, blocked on no channel, and not counted
+// by `PyStackless_GetRunCount`; `Run`, `Insert` and `Remove` of it fail
+// as for a blocked tasklet. When nothing is runnable the thread sleeps
+// until the earliest deadline: never a deadlock. A deadline that passed is
+// `PyStackless_Schedule(Py_None, 0)`. main may sleep.
+//
+// Returns 0, or -1: `ValueError("invalid deadline")`;
+// `RuntimeError("switch_trap")`; the exception of a kill, throw or
+// `RaiseException` (which take it off its timer at once); with -1 and
+// nothing else that could ever run, the Deadlock `RuntimeError` a receive
+// would get. Switches
+// tasklets; auto-wraps when called from outside; `atomic` does not
+// prevent it.
+int PyStackless_SleepUntil(int64_t deadline);
+
+// `PyStackless_SleepUntil(PyStackless_Now() + ns)`; `ns` < 0 is a
+// `ValueError("sleep length must be non-negative")`.
+int PyStackless_Sleep(int64_t ns);
+
+// Runs the calling thread's scheduler as `PyStackless_RunWatchdog(0)`;
+// when nothing is runnable but tasklets of this thread sleep or wait in
+// a channel operation with a deadline, the thread sleeps (in the kernel,
+// no CPU) until the first of: a timer, a hand-off from another thread,
+// or `deadline`.
+//
+// Returns `None` (new reference) once `deadline` has passed, at the next
+// scheduling point after it (a running tasklet is never interrupted; the
+// others stay runnable), or once the thread has nothing runnable,
+// sleeping or waiting: `PyStackless_RunUntil(-1)` runs all the work of the
+// thread, timed waits included, to its end. A deadline that passed
+// already runs what is ready (and the timers due) without waiting. A call
+// inside another `RunUntil` is an untimed run. NULL with
+// `ValueError("invalid deadline")`, or as `PyStackless_RunWatchdog`.
+struct PyObject *PyStackless_RunUntil(int64_t deadline);
+
+// The earliest deadline of the calling thread's sleepers and timed
+// channel operations, or -1 when it has none. Cannot fail.
+int64_t PyStackless_NextDeadline(void);
+
+/* ===== Object model ===== */
 
 // `bytes`.
 extern struct PyTypeObject PyBytes_Type;
@@ -343,16 +890,6 @@ extern struct PyTypeObject PyBaseObject_Type;
 
 // `str`.
 extern struct PyTypeObject PyUnicode_Type;
-
-// The soft-switch token of Stackless, for source compatibility: this
-// runtime never returns it (every switch is hard).
-extern struct PyObject *Py_UnwindToken;
-
-// `PyChannel_Type`: subclassable.
-extern struct PyTypeObject PyChannel_Type;
-
-// `PyTasklet_Type`: subclassable.
-extern struct PyTypeObject PyTasklet_Type;
 
 // Finishes a user-defined type and its bases that are not ready yet:
 // fills `ob_type`, `tp_base` (default `object`) and every slot left NULL
@@ -543,122 +1080,6 @@ void PyObject_Free(void *p);
 // The calling thread's id (`pthread_self()`), as CPython.
 unsigned long PyThread_get_thread_ident(void);
 
-// Installs `callable` (not `None`; NULL removes it) as the channel
-// callback, called as `callable(channel, tasklet, sending, willblock)`
-// before every send and receive. Errors it raises are reported as
-// unraisable and cleared. Returns 0, or -1 with `TypeError("channel
-// callback must be callable")`. Global to all threads.
-int PyStackless_SetChannelCallback(struct PyObject *callable);
-
-// Installs `callable` (not `None`; NULL removes it and the fast callback)
-// as the schedule callback, called as `callable(from, to)` at every real
-// switch and as `(None, main)` when a main tasklet starts. Errors are
-// reported as unraisable ("Error in scheduling callback"). Returns 0, or
-// -1 with `TypeError("schedule callback must be callable")`.
-int PyStackless_SetScheduleCallback(struct PyObject *callable);
-
-// Replaces the C hook called at every switch as `func(from, to)` (`from`
-// NULL when a main tasklet starts; both borrowed). A non-zero result means
-// it set an exception, which is reported and cleared. NULL disables it; a
-// registered callable stays registered but is no longer called.
-void PyStackless_SetScheduleFastcallback(slp_schedule_hook_func func);
-
-// Extension: the schedule callback (new reference), or NULL without an
-// exception when none is installed.
-struct PyObject *PyStackless_GetScheduleCallback(void);
-
-// Extension: the channel callback (new reference), or NULL without an
-// exception when none is installed.
-struct PyObject *PyStackless_GetChannelCallback(void);
-
-// A new channel of `type` (NULL: `PyChannel_Type`): empty, balance 0,
-// preference -1, schedule_all 0, not closing. New reference; NULL with
-// `SystemError` when `type` is not a type object, `TypeError("channel_new:
-// type must be subtype of channel")` when it is no subtype. The calling
-// thread joins the runtime: deadlock detection counts it as a thread that
-// may still send or receive. Does not switch. Any thread.
-struct PyChannelObject *PyChannel_New(struct PyTypeObject *type);
-
-// Sends `arg` (borrowed) on the channel; blocks until a receiver takes it
-// unless one is waiting (SPEC §4.2-§4.3 say who runs next).
-//
-// Returns 0, or -1: `RuntimeError` "this tasklet does not like to be
-// blocked.", "Deadlock: the last runnable tasklet cannot be blocked.",
-// "switch_trap"; `ValueError` "Send/receive operation on a closed
-// channel"; or an exception delivered while blocked. May switch.
-int PyChannel_Send(struct PyChannelObject *self_, struct PyObject *arg);
-
-// `PyChannel_Send`; returns 0 on success, never 1.
-int PyChannel_Send_nr(struct PyChannelObject *self_, struct PyObject *arg);
-
-// `PyChannel_Send` that gives up at `deadline` (-1: it is
-// `PyChannel_Send`). A sender that blocks is taken out of the queue when
-// the deadline passes first: the call fails with `TimeoutError("timed
-// out")`, the balance as if it had never blocked, and no channel callback
-// for the removal. With the deadline passed and no receiver waiting it
-// fails at once, without a switch or a callback. A receiver that comes as
-// the deadline passes, also on another thread, gives exactly one outcome:
-// the value moves and the call succeeds, or the call times out and the
-// receiver never saw it. Returns 0, or -1 with the errors of
-// `PyChannel_Send`, `TimeoutError`, or `ValueError("invalid deadline")`.
-int PyChannel_SendUntil(struct PyChannelObject *self_, struct PyObject *arg, int64_t deadline);
-
-// `PyChannel_Receive` that gives up at `deadline`, as
-// `PyChannel_SendUntil`: a new reference, or NULL with the errors of
-// `PyChannel_Receive`, `TimeoutError("timed out")`, or
-// `ValueError("invalid deadline")`.
-struct PyObject *PyChannel_ReceiveUntil(struct PyChannelObject *self_, int64_t deadline);
-
-// Receives from the channel: the very object that was sent (new
-// reference), blocking until a sender comes. NULL on failure (errors as
-// `PyChannel_Send`, or the exception a sender sent). May switch.
-struct PyObject *PyChannel_Receive(struct PyChannelObject *self_);
-
-// `PyChannel_Receive`; never returns `Py_UnwindToken`.
-struct PyObject *PyChannel_Receive_nr(struct PyChannelObject *self_);
-
-// Sends an exception: the receiver's receive fails with `klass(*value)`
-// (`value` a tuple; anything else is the only argument; NULL none).
-// Returns 0, or -1 with `TypeError("channel.send_exception needs Exception
-// or string subclass as first parameter")` or the errors of a send.
-int PyChannel_SendException(struct PyChannelObject *self_, struct PyObject *klass, struct PyObject *value);
-
-// Sends `(exc, val, tb)` as `raise` would (see `PyTasklet_Throw` for the
-// checks). Returns 0 or -1.
-int PyChannel_SendThrow(struct PyChannelObject *self_, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
-
-// The first tasklet of the queue (new reference), or `None` when the queue
-// is empty. NULL with `SystemError` for bad input.
-struct PyObject *PyChannel_GetQueue(struct PyChannelObject *self_);
-
-// Marks the channel closing: operations that would block fail.
-void PyChannel_Close(struct PyChannelObject *self_);
-
-// Clears the closing mark.
-void PyChannel_Open(struct PyChannelObject *self_);
-
-// 1 if the channel is closing, else 0.
-int PyChannel_GetClosing(struct PyChannelObject *self_);
-
-// 1 if the channel is closing and no tasklet is blocked on it, else 0.
-int PyChannel_GetClosed(struct PyChannelObject *self_);
-
-// The preference: -1 (receiver runs first, the default), 0, or 1 (sender).
-int PyChannel_GetPreference(struct PyChannelObject *self_);
-
-// Sets the preference to the sign of `val`.
-void PyChannel_SetPreference(struct PyChannelObject *self_, int val);
-
-// 1 if schedule_all is set (every rendezvous switches), else 0.
-int PyChannel_GetScheduleAll(struct PyChannelObject *self_);
-
-// Sets schedule_all to `val != 0`.
-void PyChannel_SetScheduleAll(struct PyChannelObject *self_, int val);
-
-// The balance: the number of blocked senders, or minus the number of
-// blocked receivers.
-int PyChannel_GetBalance(struct PyChannelObject *self_);
-
 // Sets the error indicator to `(type, str(message))`. A `type` that is no
 // exception class, or a NULL `message`, sets `SystemError` instead.
 void PyErr_SetString(struct PyObject *ty, const char *message);
@@ -715,384 +1136,20 @@ void PyErr_BadInternalCall(void);
 // clears it. Does nothing when none is set.
 void PyErr_Print(void);
 
-// Runs `func(*args, **kwds)` (`args` a tuple or NULL, `kwds` a dict or
-// NULL) as the main tasklet of the calling thread, on its own stack.
-// Inside, every API works "inside": main receives uncaught errors of other
-// tasklets, may block, may be a watchdog.
-//
-// Returns `func`'s result (new reference), or NULL: `RuntimeError
-// ("Call_Main cannot run within a main tasklet")`, `TypeError("cframe
-// function must be a callable")`, an exception already set on entry,
-// `TypeError` "argument list must be a tuple" or "keyword list must be a
-// dictionary", or the exception main ends with.
-struct PyObject *PyStackless_Call_Main(struct PyObject *func, struct PyObject *args, struct PyObject *kwds);
-
-// Extension (SPEC §7.6): the last call of a thread, from outside. Kills
-// every started tasklet of the thread, longest-suspended first (each gets
-// `TaskletExit` and runs to its end), drops the tasklets that never
-// started, and releases the thread's scheduler state. Returns 0, or -1
-// with `RuntimeError` when called inside a main tasklet.
-int PyStackless_Finalize(void);
-
-// Suspends the current tasklet and runs the next runnable one; with
-// `remove` non-zero the caller leaves the runnables (it is paused until
-// someone inserts it). `retval` (NULL: `None`) is what the call returns,
-// unless the tempval was replaced meanwhile.
-//
-// Returns a new reference, or NULL with the exception delivered to the
-// caller (kill, uncaught error of another tasklet, "switch_trap",
-// "Deadlock: ..."). Switches tasklets. Auto-wraps when called from outside.
-struct PyObject *PyStackless_Schedule(struct PyObject *retval, int remove);
-
-// `PyStackless_Schedule`; never returns `Py_UnwindToken`.
-struct PyObject *PyStackless_Schedule_nr(struct PyObject *retval, int remove);
-
-// The number of runnable tasklets of the calling thread, the current one
-// included (blocked, paused and watchdog tasklets are not counted).
-int PyStackless_GetRunCount(void);
-
-// The current tasklet (new reference), or NULL **without** an exception
-// when the thread is outside (no main tasklet).
-struct PyObject *PyStackless_GetCurrent(void);
-
-// A unique id of the current tasklet: the thread id for main and outside,
-// else the tasklet's address. Ids of dead tasklets may be reused.
-long PyStackless_GetCurrentId(void);
-
-// Extension: the main tasklet of the calling thread (new reference), or
-// NULL without an exception when outside.
-struct PyObject *PyStackless_GetMain(void);
-
-// Runs the scheduler until the runnables are empty (`timeout` 0), or with
-// `timeout` > 0 until a tasklet runs for `timeout` ticks without switching
-// (see `PyStackless_Tick`): `PyStackless_RunWatchdogEx(timeout, 0)`.
-struct PyObject *PyStackless_RunWatchdog(long timeout);
-
-// Runs the scheduler (SPEC §5.2) with `flags` from `Py_WATCHDOG_THREADBLOCK`,
-// `PY_WATCHDOG_SOFT`, `PY_WATCHDOG_IGNORE_NESTING`,
-// `PY_WATCHDOG_TOTALTIMEOUT` (they act only when `timeout` > 0 and this
-// call owns the timer).
-//
-// Returns `None` (new reference), the interrupted tasklet (hard timeout;
-// it is paused: insert or kill it), or NULL: `ValueError("flags must be in
-// [0..255]")`, "switch_trap", or an uncaught exception of a tasklet.
-// Callable from any tasklet; auto-wraps from outside.
-struct PyObject *PyStackless_RunWatchdogEx(long timeout, int flags);
-
-// Extension: a tick point, where a watchdog may interrupt the current
-// tasklet (SPEC §9.2). Advances the thread's tick counter by `n`. The
-// runtime's own calls are never tick points.
-//
-// Returns 0 (also after an interrupt, when the tasklet resumes), or -1:
-// `ValueError("tick count must not be negative")`, or an exception
-// delivered to the tasklet while it was interrupted.
-int PyStackless_Tick(long n);
-
-// Extension mirroring `stackless.switch_trap(delta)`: adds `delta` to the
-// calling thread's switch trap and returns the previous level. While it is
-// non-zero, any operation that would switch tasklets fails with
-// `RuntimeError("switch_trap")`.
-int PyStackless_SwitchTrap(int delta);
-
-// Stackless's name for `PyStackless_SwitchTrap`.
-int PyStackless_AdjustSwitchTrap(int delta);
-
-// Extension: sets the stack size of tasklets started from now on (bytes,
-// rounded up to pages, at least `MIN_STACK_SIZE` (16 KiB), at most
-// `MAX_STACK_SIZE` (1 GiB): a size outside is brought to the nearer
-// bound; default 256 KiB or the environment variable
-// `STACKLESS_STACK_SIZE`). Returns the previous size. A tasklet that
-// overflows its stack ends the process with a message that names it: its
-// stack ends in a guard region (`MADV_GUARD_INSTALL`, Linux 6.13 and
-// later) or in guard pages (`mprotect`, while the kernel's mapping budget
-// lasts); past that budget, on an older kernel, in a red zone checked at
-// every switch and when the tasklet ends, which sees an overflow only if
-// it wrote into the red zone (`STACKLESS_GUARD=mprotect` or `redzone`
-// forces a fallback). A tasklet that cannot get a stack when it is to start leaves the
-// runnables, paused, and the switching call that tried to start it fails
-// with `MemoryError` (when a tasklet ends, its wake-up target gets it);
-// nothing else changes.
-size_t PyStackless_SetStackSize(size_t size);
-
-// Extension mirroring `stackless.get_thread_info(thread_id)`: a new tuple
-// `(main or None, current or None, runcount)` for `thread_id` (-1: the
-// calling thread). NULL with `RuntimeError("Thread id not found")`.
-struct PyObject *PyStackless_GetThreadInfo(long thread_id);
-
-// Extension mirroring `stackless.set_error_handler(handler)`: `handler`
-// is called as `handler(type, value, traceback)` on a tasklet that dies
-// with an uncaught exception; if it returns, the error is handled. NULL or
-// `None` removes it. Returns the previous handler or `None` (new
-// reference); NULL with `TypeError` for a non-callable.
-struct PyObject *PyStackless_SetErrorHandler(struct PyObject *handler);
-
-// Extension: installs the exit hook (SPEC §9.9). If the hook returns, the
-// tasklet ends silently.
-void PyStackless_SetExitHook(PyStackless_ExitHook hook);
-
-// Extension: the number of tasklets that survived being killed and are
-// kept forever with their stacks (SPEC §2.7).
-size_t PyStackless_GetUncollectableCount(void);
-
-// A new tasklet of `type` (NULL: `PyTasklet_Type`) bound to `func` (NULL or
-// `Py_None`: unbound; bind it later with `PyTasklet_BindEx`).
-//
-// Returns a new reference; NULL with `SystemError` when `type` is not a
-// type object, `TypeError` when it is not a subtype of tasklet (no
-// message) or `func` is not callable ("tasklet function must be a
-// callable or None"). Does not switch. Any thread; the
-// tasklet belongs to the calling thread.
-struct PyTaskletObject *PyTasklet_New(struct PyTypeObject *type, struct PyObject *func);
-
-// Binds the tasklet's function to `args` (NULL: `()`) and `kwds` (NULL: no
-// keywords) and appends it to the runnables of its thread.
-//
-// Returns 0, or -1: `TypeError` "argument list must be a tuple", "keyword
-// list must be a dictionary"; `RuntimeError` "tasklet is alive", "the
-// tasklet was not bound to a function", "tasklet has no thread". Does not
-// switch.
-int PyTasklet_Setup(struct PyTaskletObject *task, struct PyObject *args, struct PyObject *kwds);
-
-// Binds `func` and/or `args`/`kwargs` (each may be NULL or `Py_None`):
-// with no arguments the tasklet is bound (or, without `func`, unbound);
-// with arguments it becomes paused and ready to run (not scheduled).
-//
-// Returns 0, or -1: `TypeError` "tasklet function must be a callable or
-// None", "argument list must be a tuple", "keyword list must be a
-// dictionary"; `RuntimeError` "can't (re)bind the current tasklet", "tasklet is
-// scheduled", "tasklet has C state on its stack", "can't unbind the main
-// tasklet", "the tasklet was not bound to a function", "tasklet has no
-// thread". Does not switch.
-int PyTasklet_BindEx(struct PyTaskletObject *task, struct PyObject *func, struct PyObject *args, struct PyObject *kwargs);
-
-// Binds the tasklet to the thread `thread_id` (-1: the calling thread).
-//
-// Returns 0, or -1: `RuntimeError` "can't (re)bind a runnable tasklet",
-// "tasklet has C state on its stack"; `ValueError` "bad thread" for an
-// unknown thread. A tasklet of the calling thread rebound with -1 is a
-// no-op. Does not switch.
-int PyTasklet_BindThread(struct PyTaskletObject *task, long thread_id);
-
-// Runs `task` now: it is switched to (inserted first if paused); the
-// caller stays runnable and continues when it is scheduled again.
-//
-// Returns 0, or -1: `RuntimeError` "You cannot run a blocked tasklet",
-// "You cannot run an unbound(dead) tasklet", "tasklet has no thread",
-// "switch_trap"; `MemoryError` when `task` cannot get a stack to start
-// on (it is then paused); or any exception delivered to the caller
-// meanwhile (e.g. an uncaught error of `task` when the caller is main).
-// Switches tasklets. Auto-wraps when called from outside.
-int PyTasklet_Run(struct PyTaskletObject *task);
-
-// `PyTasklet_Run`; every switch is a hard switch, so this returns 0 on
-// success, never 1.
-int PyTasklet_Run_nr(struct PyTaskletObject *task);
-
-// Like `PyTasklet_Run`, but the caller is paused (removed from the
-// runnables) until someone runs or inserts it again.
-//
-// Returns 0, or -1 as `PyTasklet_Run`, plus `RuntimeError` "can't switch to
-// a different thread.". Switching to the current tasklet is a no-op.
-int PyTasklet_Switch(struct PyTaskletObject *task);
-
-// `PyTasklet_Switch`; returns 0 on success, never 1.
-int PyTasklet_Switch_nr(struct PyTaskletObject *task);
-
-// Removes `task` from the runnables (it becomes paused).
-//
-// Returns 0 (also when it is not scheduled), or -1 with `RuntimeError`
-// "You cannot remove a blocked tasklet.", "The current tasklet cannot be
-// removed.". Does not switch.
-int PyTasklet_Remove(struct PyTaskletObject *task);
-
-// Appends `task` to the runnables of its thread, if it is not there yet.
-//
-// Returns 0, or -1 with `RuntimeError` "You cannot run a blocked tasklet",
-// "You cannot run an unbound(dead) tasklet", "Target thread isn't
-// initialized". Does not switch.
-int PyTasklet_Insert(struct PyTaskletObject *task);
-
-// Raises `klass(*args)` in `self` (`args` a tuple, else the only
-// argument; NULL: none), switching to it at once.
-//
-// Returns 0 when the caller resumes, -1 on failure: `TypeError`
-// "tasklet.raise_exception needs Exception or string subclass as first
-// parameter", "You cannot throw to a dead tasklet", and the exception
-// itself when `self` is the caller. Switches tasklets.
-int PyTasklet_RaiseException(struct PyTaskletObject *self_, struct PyObject *klass, struct PyObject *args);
-
-// Raises `(exc, val, tb)` in `self` as `tasklet.throw()`: `exc` a class
-// (with an optional value) or an instance (then `val` must be NULL or
-// `None`); `tb` must be NULL or `None`. With `pending` the tasklet only
-// becomes runnable and the exception is raised when it runs.
-//
-// Returns 0, or -1 with `TypeError` ("exceptions must be classes, or
-// instances, not T", "instance exception may not have a separate value",
-// "third argument must be a traceback object") or `RuntimeError`.
-// Switches tasklets unless `pending`.
-int PyTasklet_Throw(struct PyTaskletObject *self_, int pending, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
-
-// Kills `self`: raises `TaskletExit` in it at once (see
-// `PyTasklet_KillEx`). Returns 0 or -1. Switches tasklets.
-int PyTasklet_Kill(struct PyTaskletObject *self_);
-
-// Raises `TaskletExit` in `self`; with `pending` only when it next runs.
-// A dead, unbound or never set-up tasklet: success, nothing happens.
-// Killing the caller itself returns -1 with `TaskletExit` set.
-int PyTasklet_KillEx(struct PyTaskletObject *self_, int pending);
-
-// 1 if the tasklet is atomic (no watchdog interrupts), else 0.
-int PyTasklet_GetAtomic(struct PyTaskletObject *task);
-
-// Sets the atomic flag to `flag != 0`; returns the previous value (0 for
-// bad input).
-int PyTasklet_SetAtomic(struct PyTaskletObject *task, int flag);
-
-// 1 if the tasklet may be interrupted at any nesting level, else 0.
-int PyTasklet_GetIgnoreNesting(struct PyTaskletObject *task);
-
-// Sets ignore_nesting to `flag != 0`; returns the previous value.
-int PyTasklet_SetIgnoreNesting(struct PyTaskletObject *task, int flag);
-
-// 1 if a watchdog interrupt of the tasklet was deferred, else 0.
-int PyTasklet_GetPendingIrq(struct PyTaskletObject *task);
-
-// 1 if the tasklet must not block on a channel, else 0.
-int PyTasklet_GetBlockTrap(struct PyTaskletObject *task);
-
-// Sets block_trap to `value != 0`.
-void PyTasklet_SetBlockTrap(struct PyTaskletObject *task, int value);
-
-// Always NULL without an exception: a tasklet runs C code, which has no
-// Python frame.
-struct PyObject *PyTasklet_GetFrame(struct PyTaskletObject *_task);
-
-// 1 if `task` is the main tasklet of its thread, else 0.
-int PyTasklet_IsMain(struct PyTaskletObject *task);
-
-// 1 if `task` is the current tasklet of its thread, else 0.
-int PyTasklet_IsCurrent(struct PyTaskletObject *task);
-
-// The recursion depth of `task` (0 for a tasklet running C functions).
-int PyTasklet_GetRecursionDepth(struct PyTaskletObject *task);
-
-// The nesting level of `task`: 0 unless it is suspended with C state
-// (then at least 1) or runs inside a callback.
-int PyTasklet_GetNestingLevel(struct PyTaskletObject *task);
-
-// 1 if `task` is alive (has something to execute), else 0.
-int PyTasklet_Alive(struct PyTaskletObject *task);
-
-// 1 if `task` is alive but neither runnable nor blocked, else 0.
-int PyTasklet_Paused(struct PyTaskletObject *task);
-
-// 1 if `task` is in the runnables or blocked on a channel, else 0.
-int PyTasklet_Scheduled(struct PyTaskletObject *task);
-
-// 1 if `task` has no C state on its stack (nesting level 0), else 0.
-int PyTasklet_Restorable(struct PyTaskletObject *task);
-
-// Extension: -1 if `task` is blocked receiving, 1 sending, else 0.
-int PyTasklet_GetBlocked(struct PyTaskletObject *task);
-
-// Extension: the tasklet's tempval (new reference): the value it receives
-// when it resumes. NULL with `SystemError` for bad input, or with
-// `RuntimeError` when another thread asks while the tasklet is scheduled
-// or running there (its tempval is that thread's then). Does not switch.
-struct PyObject *PyTasklet_GetTempval(struct PyTaskletObject *task);
-
-// Extension: replaces the tempval with `value` (borrowed), e.g. to hand
-// a result to a tasklet parked with `PyStackless_Schedule(retval, 1)`.
-// Returns 0, or -1 with `SystemError`, or `RuntimeError` as
-// `PyTasklet_GetTempval` from another thread. Does not switch.
-int PyTasklet_SetTempval(struct PyTaskletObject *task, struct PyObject *value);
-
-// Extension: the id of the tasklet's thread, -1 when its thread died (0
-// for bad input, like every getter that cannot fail, SPEC §8).
-long PyTasklet_GetThreadId(struct PyTaskletObject *task);
-
-// Extension: the tasklet after `task` in its ring or channel queue (new
-// reference), or `None`. NULL with `SystemError` for bad input. From
-// another thread, only a channel queue's neighbours are reported (a ring
-// is its thread's own): a runnable tasklet there reads `None`.
-struct PyObject *PyTasklet_GetNext(struct PyTaskletObject *task);
-
-// Extension: the tasklet before `task` in its ring or channel queue (new
-// reference), or `None`; from another thread as `PyTasklet_GetNext`.
-struct PyObject *PyTasklet_GetPrev(struct PyTaskletObject *task);
-
-// The time of `CLOCK_MONOTONIC` in nanoseconds: the clock of every
-// deadline. Cannot fail. Any thread.
-int64_t PyStackless_Now(void);
-
-// Suspends the current tasklet until `deadline` (-1: until it is killed
-// or thrown to), then appends it at the end of its thread's runnables
-// (equal deadlines in the order they were set). While it sleeps it is
-// alive and scheduled, not paused, blocked on no channel, and not counted
-// by `PyStackless_GetRunCount`; `Run`, `Insert` and `Remove` of it fail
-// as for a blocked tasklet. When nothing is runnable the thread sleeps
-// until the earliest deadline: never a deadlock. A deadline that passed is
-// `PyStackless_Schedule(Py_None, 0)`. main may sleep.
-//
-// Returns 0, or -1: `ValueError("invalid deadline")`;
-// `RuntimeError("switch_trap")`; the exception of a kill, throw or
-// `RaiseException` (which take it off its timer at once); with -1 and
-// nothing else that could ever run, the Deadlock `RuntimeError` a receive
-// would get. Switches
-// tasklets; auto-wraps when called from outside; `atomic` does not
-// prevent it.
-int PyStackless_SleepUntil(int64_t deadline);
-
-// `PyStackless_SleepUntil(PyStackless_Now() + ns)`; `ns` < 0 is a
-// `ValueError("sleep length must be non-negative")`.
-int PyStackless_Sleep(int64_t ns);
-
-// Runs the calling thread's scheduler as `PyStackless_RunWatchdog(0)`;
-// when nothing is runnable but tasklets of this thread sleep or wait in
-// a channel operation with a deadline, the thread sleeps (in the kernel,
-// no CPU) until the first of: a timer, a hand-off from another thread,
-// or `deadline`.
-//
-// Returns `None` (new reference) once `deadline` has passed, at the next
-// scheduling point after it (a running tasklet is never interrupted; the
-// others stay runnable), or once the thread has nothing runnable,
-// sleeping or waiting: `PyStackless_RunUntil(-1)` runs all the work of the
-// thread, timed waits included, to its end. A deadline that passed
-// already runs what is ready (and the timers due) without waiting. A call
-// inside another `RunUntil` is an untimed run. NULL with
-// `ValueError("invalid deadline")`, or as `PyStackless_RunWatchdog`.
-struct PyObject *PyStackless_RunUntil(int64_t deadline);
-
-// The earliest deadline of the calling thread's sleepers and timed
-// channel operations, or -1 when it has none. Cannot fail.
-int64_t PyStackless_NextDeadline(void);
-
-#ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
-
-#endif  /* STACKLESS_H */
-
-
-#ifndef STACKLESS_H_INLINE
-#define STACKLESS_H_INLINE
-
-/* ---- Inline helpers and macros (CPython's spellings) ---------------- */
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-
+// The first member of an object struct, and the initializer of a static
+// object of type type (reference count 1), as in CPython.
 #define PyObject_HEAD PyObject ob_base;
 #define PyObject_VAR_HEAD PyVarObject ob_base;
 #define PyObject_HEAD_INIT(type) { 1, (type) },
 #define PyVarObject_HEAD_INIT(type, size) { { 1, (type) }, (size) },
 
+// The reference count and the type of op (not NULL).
 #define Py_REFCNT(op) (((PyObject *)(op))->ob_refcnt)
 #define Py_TYPE(op) (((PyObject *)(op))->ob_type)
 
-/* Reference counts are atomic: objects cross threads over channels. */
-/* Immortal objects (None, True, False, the built-in types) are left alone. */
+// Reference counts are atomic: any thread may take and release references
+// to any object. Immortal objects (None, True, False, the built-in types)
+// are left alone.
 static inline void _Py_INCREF(PyObject *op) {
     if (__atomic_load_n(&op->ob_refcnt, __ATOMIC_RELAXED) < _Py_IMMORTAL_REFCNT) {
         __atomic_fetch_add(&op->ob_refcnt, 1, __ATOMIC_RELAXED);
@@ -1114,10 +1171,13 @@ static inline void _Py_XDECREF(PyObject *op) {
         _Py_DECREF(op);
     }
 }
+// Takes (INCREF) or releases (DECREF) a reference to op; the X forms
+// accept NULL. A release of the last reference frees the object.
 #define Py_INCREF(op) _Py_INCREF((PyObject *)(op))
 #define Py_DECREF(op) _Py_DECREF((PyObject *)(op))
 #define Py_XINCREF(op) _Py_XINCREF((PyObject *)(op))
 #define Py_XDECREF(op) _Py_XDECREF((PyObject *)(op))
+// Sets the variable op to NULL, then releases what it held (NULL allowed).
 #define Py_CLEAR(op) \
     do { \
         PyObject *_py_tmp = (PyObject *)(op); \
@@ -1126,6 +1186,8 @@ static inline void _Py_XDECREF(PyObject *op) {
             Py_DECREF(_py_tmp); \
         } \
     } while (0)
+// Stores op2 (a reference it steals) in the variable op, then releases
+// what op held (not NULL).
 #define Py_SETREF(op, op2) \
     do { \
         PyObject *_py_tmp = (PyObject *)(op); \
@@ -1133,6 +1195,7 @@ static inline void _Py_XDECREF(PyObject *op) {
         Py_DECREF(_py_tmp); \
     } while (0)
 
+// The singletons (borrowed), and returning a new reference to one.
 #define Py_None (&_Py_NoneStruct)
 #define Py_True ((PyObject *)&_Py_TrueStruct)
 #define Py_False ((PyObject *)&_Py_FalseStruct)
@@ -1140,11 +1203,13 @@ static inline void _Py_XDECREF(PyObject *op) {
 #define Py_RETURN_TRUE return Py_INCREF(Py_True), Py_True
 #define Py_RETURN_FALSE return Py_INCREF(Py_False), Py_False
 
-/* 1 if ob is an instance of tp or of a subtype; 0 (also for NULL). */
+// 1 if ob is an instance of tp or of a subtype, else 0 (also for NULL).
 static inline int _PyObject_TypeCheck(PyObject *ob, PyTypeObject *tp) {
     return ob != NULL && (ob->ob_type == tp || PyType_IsSubtype(ob->ob_type, tp));
 }
 #define PyObject_TypeCheck(ob, tp) _PyObject_TypeCheck((PyObject *)(ob), (tp))
+// 1 if op is an instance of the type or of a subtype (CheckExact: of the
+// type itself), else 0 (also for NULL).
 #define PyType_Check(op) PyObject_TypeCheck((op), &PyType_Type)
 #define PyLong_Check(op) PyObject_TypeCheck((op), &PyLong_Type)
 #define PyBool_Check(op) PyObject_TypeCheck((op), &PyBool_Type)
@@ -1156,63 +1221,41 @@ static inline int _PyObject_TypeCheck(PyObject *ob, PyTypeObject *tp) {
 #define PyCFunction_Check(op) PyObject_TypeCheck((op), &PyCFunction_Type)
 #define PyCapsule_CheckExact(op) ((op) != NULL && Py_TYPE(op) == &PyCapsule_Type)
 
-#define PyTasklet_Check(op) PyObject_TypeCheck((op), &PyTasklet_Type)
-#define PyChannel_Check(op) PyObject_TypeCheck((op), &PyChannel_Type)
-
-/* The seed document's spellings of the watchdog flags. */
-#define Py_WATCHDOG_SOFT PY_WATCHDOG_SOFT
-#define Py_WATCHDOG_IGNORE_NESTING PY_WATCHDOG_IGNORE_NESTING
-#define Py_WATCHDOG_TIMEOUT PY_WATCHDOG_TOTALTIMEOUT
-#define PY_WATCHDOG_TIMEOUT PY_WATCHDOG_TOTALTIMEOUT
-
-/* 1 if obj is the soft-switch token (never, in this runtime). */
-#define STACKLESS_UNWINDING(obj) ((PyObject *)(obj) == Py_UnwindToken)
-
-/* ---- C-variadic functions (src/capi/varargs.c) ------------------------ */
-
-/* Builds a value from a format (CPython's Py_BuildValue): i b h B H I l k L
- * K n c (bytes) C (str of a code point) d f s z U y (with # for a
- * Py_ssize_t length), O S (borrowed), N (stolen, also on failure), ( )
- * tuples, { } dicts. No item gives None, one item that item, several a
- * tuple. New reference, or NULL with an exception. */
+// Builds a value from format (CPython's Py_BuildValue): i b h B H I l k L
+// K n c (bytes) C (str of a code point) d f s z U y (with # for a
+// Py_ssize_t length), O S (borrowed), N (stolen, also on failure), ( )
+// tuples, { } dicts. No item gives None, one item that item, several a
+// tuple. Returns a new reference, or NULL with an exception (SystemError
+// for a NULL format).
 PyObject *Py_BuildValue(const char *format, ...);
-/* Py_BuildValue with a va_list. */
+// Py_BuildValue with a va_list.
 PyObject *Py_VaBuildValue(const char *format, va_list va);
-/* A new tuple of n borrowed objects. */
+// A new tuple of the n objects that follow (borrowed), or NULL.
 PyObject *PyTuple_Pack(Py_ssize_t n, ...);
-/* A new str from a printf-like format, as CPython 3.7's: %% %c (a code
- * point) %d %i %u %x, with l, ll or z (size_t) before d i u x; %p; %s
- * (UTF-8, invalid bytes replaced); %U (str object), %S (str(obj)), %R
- * (repr(obj)), %V (object or, if NULL, char *). A width pads on the left
- * ("%5d", "%05d", "%5s"); a precision is the minimum number of digits of
- * an integer, the maximum number of bytes of %s and of characters of %U %S
- * %R %V. An unknown conversion copies the rest of the format as it is. The
- * format must be ASCII (else ValueError). New reference, or NULL. */
+// A new str from a printf-like format, as CPython 3.7's: %% %c (a code
+// point) %d %i %u %x, with l, ll or z (size_t) before d i u x; %p; %s
+// (UTF-8, invalid bytes replaced); %U (str object), %S (str(obj)), %R
+// (repr(obj)), %V (object or, if NULL, char *). A width pads on the left
+// ("%5d", "%05d", "%5s"); a precision is the minimum number of digits of
+// an integer, the maximum number of bytes of %s and of characters of %U %S
+// %R %V. An unknown conversion copies the rest of the format as it is. The
+// format must be ASCII (else ValueError). Returns a new reference, or NULL.
 PyObject *PyUnicode_FromFormat(const char *format, ...);
-/* PyUnicode_FromFormat with a va_list. */
+// PyUnicode_FromFormat with a va_list.
 PyObject *PyUnicode_FromFormatV(const char *format, va_list va);
-/* Sets exception type exc with a message from PyUnicode_FromFormat; always
- * returns NULL. */
+// Sets the exception exc with a message from PyUnicode_FromFormat; always
+// returns NULL.
 PyObject *PyErr_Format(PyObject *exc, const char *format, ...);
-/* Calls callable with arguments built by Py_BuildValue(format, ...); a
- * NULL or empty format means no arguments, a non-tuple result is the only
- * argument. New reference, or NULL. */
+// Calls callable with arguments built by Py_BuildValue(format, ...); a
+// NULL or empty format means no arguments, a non-tuple result is the only
+// argument. Returns a new reference, or NULL.
 PyObject *PyObject_CallFunction(PyObject *callable, const char *format, ...);
-/* Calls the method `name` of o (PyObject_GetAttrString) with arguments as
- * PyObject_CallFunction. New reference, or NULL. */
+// Calls the method name of o (PyObject_GetAttrString) with arguments as
+// PyObject_CallFunction. Returns a new reference, or NULL.
 PyObject *PyObject_CallMethod(PyObject *o, const char *name, const char *format, ...);
 
-/* Calls the method `name` of o (o itself when name is NULL) as the main
- * tasklet (PyStackless_Call_Main), with arguments built from format as
- * PyObject_CallFunction. NULL: SystemError("null argument to internal
- * routine") for a NULL o, AttributeError(name), TypeError("call of
- * non-callable attribute"), or the errors of PyStackless_Call_Main. */
-PyObject *PyStackless_CallMethod_Main(PyObject *o, const char *name, const char *format, ...);
-/* Calls the C function meth (bound to self, which may be NULL) as the main
- * tasklet, with arguments built from format. New reference, or NULL. */
-PyObject *PyStackless_CallCMethod_Main(PyMethodDef *meth, PyObject *self, const char *format, ...);
-
 #ifdef __cplusplus
-}
-#endif
-#endif /* STACKLESS_H_INLINE */
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* STACKLESS_H */
