@@ -512,13 +512,13 @@ int PyChannel_GetBalance(struct PyChannelObject *self_);
 
 // Default usable size of a tasklet stack (address space; only the pages a
 // tasklet touches cost memory).
-#define DEFAULT_STACK_SIZE (256 * 1024)
+#define STACKLESS_DEFAULT_STACK_SIZE (256 * 1024)
 
 // Smallest accepted stack size.
-#define MIN_STACK_SIZE (16 * 1024)
+#define STACKLESS_MIN_STACK_SIZE (16 * 1024)
 
 // Largest accepted stack size (1 GiB of address space per tasklet).
-#define MAX_STACK_SIZE (1 << 30)
+#define STACKLESS_MAX_STACK_SIZE (1 << 30)
 
 // Thread may sleep instead of reviving the watchdog (SPEC §3.3).
 #define Py_WATCHDOG_THREADBLOCK 1
@@ -601,9 +601,9 @@ int PyStackless_SwitchTrap(int delta);
 int PyStackless_AdjustSwitchTrap(int delta);
 
 // Extension: sets the stack size of tasklets started from now on (bytes,
-// rounded up to pages, at least `MIN_STACK_SIZE` (16 KiB), at most
-// `MAX_STACK_SIZE` (1 GiB): a size outside is brought to the nearer
-// bound; default 256 KiB or the environment variable
+// rounded up to pages, at least `STACKLESS_MIN_STACK_SIZE` (16 KiB), at
+// most `STACKLESS_MAX_STACK_SIZE` (1 GiB): a size outside is brought to
+// the nearer bound; default 256 KiB or the environment variable
 // `STACKLESS_STACK_SIZE`). Returns the previous size. A tasklet that
 // overflows its stack ends the process with a message that names it: its
 // stack ends in a guard region (`MADV_GUARD_INSTALL`, Linux 6.13 and

@@ -119,9 +119,9 @@ pub extern "C" fn PyStackless_AdjustSwitchTrap(delta: c_int) -> c_int {
 }
 
 /// Extension: sets the stack size of tasklets started from now on (bytes,
-/// rounded up to pages, at least `MIN_STACK_SIZE` (16 KiB), at most
-/// `MAX_STACK_SIZE` (1 GiB): a size outside is brought to the nearer
-/// bound; default 256 KiB or the environment variable
+/// rounded up to pages, at least `STACKLESS_MIN_STACK_SIZE` (16 KiB), at
+/// most `STACKLESS_MAX_STACK_SIZE` (1 GiB): a size outside is brought to
+/// the nearer bound; default 256 KiB or the environment variable
 /// `STACKLESS_STACK_SIZE`). Returns the previous size. A tasklet that
 /// overflows its stack ends the process with a message that names it: its
 /// stack ends in a guard region (`MADV_GUARD_INSTALL`, Linux 6.13 and
