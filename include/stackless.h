@@ -286,16 +286,16 @@ int PyTasklet_Remove(struct PyTaskletObject *task);
 // initialized". Does not switch.
 int PyTasklet_Insert(struct PyTaskletObject *task);
 
-// Raises `klass(*args)` in `self` (`args` a tuple, else the only
+// Raises `klass(*args)` in `task` (`args` a tuple, else the only
 // argument; NULL: none), switching to it at once.
 //
 // Returns 0 when the caller resumes, -1 on failure: `TypeError`
 // "tasklet.raise_exception needs Exception or string subclass as first
 // parameter", "You cannot throw to a dead tasklet", and the exception
-// itself when `self` is the caller. Switches tasklets.
-int PyTasklet_RaiseException(struct PyTaskletObject *self_, struct PyObject *klass, struct PyObject *args);
+// itself when `task` is the caller. Switches tasklets.
+int PyTasklet_RaiseException(struct PyTaskletObject *task, struct PyObject *klass, struct PyObject *args);
 
-// Raises `(exc, val, tb)` in `self` as `tasklet.throw()`: `exc` a class
+// Raises `(exc, val, tb)` in `task` as `tasklet.throw()`: `exc` a class
 // (with an optional value) or an instance (then `val` must be NULL or
 // `None`); `tb` must be NULL or `None`. With `pending` the tasklet only
 // becomes runnable and the exception is raised when it runs.
@@ -304,16 +304,16 @@ int PyTasklet_RaiseException(struct PyTaskletObject *self_, struct PyObject *kla
 // instances, not T", "instance exception may not have a separate value",
 // "third argument must be a traceback object") or `RuntimeError`.
 // Switches tasklets unless `pending`.
-int PyTasklet_Throw(struct PyTaskletObject *self_, int pending, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
+int PyTasklet_Throw(struct PyTaskletObject *task, int pending, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
 
-// Kills `self`: raises `TaskletExit` in it at once (see
+// Kills `task`: raises `TaskletExit` in it at once (see
 // `PyTasklet_KillEx`). Returns 0 or -1. Switches tasklets.
-int PyTasklet_Kill(struct PyTaskletObject *self_);
+int PyTasklet_Kill(struct PyTaskletObject *task);
 
-// Raises `TaskletExit` in `self`; with `pending` only when it next runs.
+// Raises `TaskletExit` in `task`; with `pending` only when it next runs.
 // A dead, unbound or never set-up tasklet: success, nothing happens.
 // Killing the caller itself returns -1 with `TaskletExit` set.
-int PyTasklet_KillEx(struct PyTaskletObject *self_, int pending);
+int PyTasklet_KillEx(struct PyTaskletObject *task, int pending);
 
 // 1 if the tasklet is atomic (no watchdog interrupts), else 0.
 int PyTasklet_GetAtomic(struct PyTaskletObject *task);
@@ -339,7 +339,7 @@ void PyTasklet_SetBlockTrap(struct PyTaskletObject *task, int value);
 
 // Always NULL without an exception: a tasklet runs C code, which has no
 // Python frame.
-struct PyObject *PyTasklet_GetFrame(struct PyTaskletObject *_task);
+struct PyObject *PyTasklet_GetFrame(struct PyTaskletObject *task);
 
 // 1 if `task` is the main tasklet of its thread, else 0.
 int PyTasklet_IsMain(struct PyTaskletObject *task);
@@ -431,10 +431,10 @@ struct PyChannelObject *PyChannel_New(struct PyTypeObject *type);
 // blocked.", "Deadlock: the last runnable tasklet cannot be blocked.",
 // "switch_trap"; `ValueError` "Send/receive operation on a closed
 // channel"; or an exception delivered while blocked. May switch.
-int PyChannel_Send(struct PyChannelObject *self_, struct PyObject *arg);
+int PyChannel_Send(struct PyChannelObject *channel, struct PyObject *arg);
 
 // `PyChannel_Send`; returns 0 on success, never 1.
-int PyChannel_Send_nr(struct PyChannelObject *self_, struct PyObject *arg);
+int PyChannel_Send_nr(struct PyChannelObject *channel, struct PyObject *arg);
 
 // `PyChannel_Send` that gives up at `deadline` (-1: it is
 // `PyChannel_Send`). A sender that blocks is taken out of the queue when
@@ -446,63 +446,63 @@ int PyChannel_Send_nr(struct PyChannelObject *self_, struct PyObject *arg);
 // the value moves and the call succeeds, or the call times out and the
 // receiver never saw it. Returns 0, or -1 with the errors of
 // `PyChannel_Send`, `TimeoutError`, or `ValueError("invalid deadline")`.
-int PyChannel_SendUntil(struct PyChannelObject *self_, struct PyObject *arg, int64_t deadline);
+int PyChannel_SendUntil(struct PyChannelObject *channel, struct PyObject *arg, int64_t deadline);
 
 // `PyChannel_Receive` that gives up at `deadline`, as
 // `PyChannel_SendUntil`: a new reference, or NULL with the errors of
 // `PyChannel_Receive`, `TimeoutError("timed out")`, or
 // `ValueError("invalid deadline")`.
-struct PyObject *PyChannel_ReceiveUntil(struct PyChannelObject *self_, int64_t deadline);
+struct PyObject *PyChannel_ReceiveUntil(struct PyChannelObject *channel, int64_t deadline);
 
 // Receives from the channel: the very object that was sent (new
 // reference), blocking until a sender comes. NULL on failure (errors as
 // `PyChannel_Send`, or the exception a sender sent). May switch.
-struct PyObject *PyChannel_Receive(struct PyChannelObject *self_);
+struct PyObject *PyChannel_Receive(struct PyChannelObject *channel);
 
 // `PyChannel_Receive`; never returns `Py_UnwindToken`.
-struct PyObject *PyChannel_Receive_nr(struct PyChannelObject *self_);
+struct PyObject *PyChannel_Receive_nr(struct PyChannelObject *channel);
 
 // Sends an exception: the receiver's receive fails with `klass(*value)`
 // (`value` a tuple; anything else is the only argument; NULL none).
 // Returns 0, or -1 with `TypeError("channel.send_exception needs Exception
 // or string subclass as first parameter")` or the errors of a send.
-int PyChannel_SendException(struct PyChannelObject *self_, struct PyObject *klass, struct PyObject *value);
+int PyChannel_SendException(struct PyChannelObject *channel, struct PyObject *klass, struct PyObject *value);
 
 // Sends `(exc, val, tb)` as `raise` would (see `PyTasklet_Throw` for the
 // checks). Returns 0 or -1.
-int PyChannel_SendThrow(struct PyChannelObject *self_, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
+int PyChannel_SendThrow(struct PyChannelObject *channel, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
 
 // The first tasklet of the queue (new reference), or `None` when the queue
 // is empty. NULL with `SystemError` for bad input.
-struct PyObject *PyChannel_GetQueue(struct PyChannelObject *self_);
+struct PyObject *PyChannel_GetQueue(struct PyChannelObject *channel);
 
 // Marks the channel closing: operations that would block fail.
-void PyChannel_Close(struct PyChannelObject *self_);
+void PyChannel_Close(struct PyChannelObject *channel);
 
 // Clears the closing mark.
-void PyChannel_Open(struct PyChannelObject *self_);
+void PyChannel_Open(struct PyChannelObject *channel);
 
 // 1 if the channel is closing, else 0.
-int PyChannel_GetClosing(struct PyChannelObject *self_);
+int PyChannel_GetClosing(struct PyChannelObject *channel);
 
 // 1 if the channel is closing and no tasklet is blocked on it, else 0.
-int PyChannel_GetClosed(struct PyChannelObject *self_);
+int PyChannel_GetClosed(struct PyChannelObject *channel);
 
 // The preference: -1 (receiver runs first, the default), 0, or 1 (sender).
-int PyChannel_GetPreference(struct PyChannelObject *self_);
+int PyChannel_GetPreference(struct PyChannelObject *channel);
 
 // Sets the preference to the sign of `val`.
-void PyChannel_SetPreference(struct PyChannelObject *self_, int val);
+void PyChannel_SetPreference(struct PyChannelObject *channel, int val);
 
 // 1 if schedule_all is set (every rendezvous switches), else 0.
-int PyChannel_GetScheduleAll(struct PyChannelObject *self_);
+int PyChannel_GetScheduleAll(struct PyChannelObject *channel);
 
 // Sets schedule_all to `val != 0`.
-void PyChannel_SetScheduleAll(struct PyChannelObject *self_, int val);
+void PyChannel_SetScheduleAll(struct PyChannelObject *channel, int val);
 
 // The balance: the number of blocked senders, or minus the number of
 // blocked receivers.
-int PyChannel_GetBalance(struct PyChannelObject *self_);
+int PyChannel_GetBalance(struct PyChannelObject *channel);
 
 // 1 if op is a channel (of PyChannel_Type or a subtype), else 0 (also for
 // NULL). Does not switch. Threads: any thread.
@@ -900,7 +900,7 @@ extern struct PyTypeObject PyUnicode_Type;
 // or a base that is no type, or a type without `tp_name`; `TypeError` for
 // a cycle of bases, a base that does not allow subclassing, or a
 // `tp_basicsize` smaller than the base's.
-int PyType_Ready(struct PyTypeObject *ty);
+int PyType_Ready(struct PyTypeObject *type);
 
 // Frees an object whose reference count reached zero (used by `Py_DECREF`).
 //
@@ -1008,11 +1008,11 @@ struct PyObject *PyCapsule_New(void *pointer, const char *name, PyCapsule_Destru
 void *PyCapsule_GetPointer(struct PyObject *op, const char *name);
 
 // A new built-in function object for `ml` (which must outlive it), bound
-// to `self_` (may be NULL); `module` may be NULL.
-struct PyObject *PyCFunction_NewEx(struct PyMethodDef *ml, struct PyObject *self_, struct PyObject *module);
+// to `bound_to` (may be NULL); `module` may be NULL.
+struct PyObject *PyCFunction_NewEx(struct PyMethodDef *ml, struct PyObject *bound_to, struct PyObject *module);
 
-// `PyCFunction_NewEx(ml, self_, NULL)`.
-struct PyObject *PyCFunction_New(struct PyMethodDef *ml, struct PyObject *self_);
+// `PyCFunction_NewEx(ml, bound_to, NULL)`.
+struct PyObject *PyCFunction_New(struct PyMethodDef *ml, struct PyObject *bound_to);
 
 // Calls `callable(*args, **kwargs)`. `args` must be a tuple, `kwargs`
 // NULL or a dict (else `SystemError`). Returns a new reference, or NULL
@@ -1048,14 +1048,14 @@ int PyObject_IsInstance(struct PyObject *inst, struct PyObject *cls);
 // 1 if `op` can be called, else 0 (also for NULL).
 int PyCallable_Check(struct PyObject *op);
 
-// Allocates a zeroed instance of `ty` with room for `nitems` items;
-// refcount 1. The default `tp_alloc`. NULL with `SystemError` when `ty` is
+// Allocates a zeroed instance of `type` with room for `nitems` items;
+// refcount 1. The default `tp_alloc`. NULL with `SystemError` when `type` is
 // NULL, no type object or not ready, or `nitems` is negative.
-struct PyObject *PyType_GenericAlloc(struct PyTypeObject *ty, Py_ssize_t nitems);
+struct PyObject *PyType_GenericAlloc(struct PyTypeObject *type, Py_ssize_t nitems);
 
 // The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
-// NULL with `SystemError` when `ty` is NULL, no type object or not ready.
-struct PyObject *PyType_GenericNew(struct PyTypeObject *ty, struct PyObject *_args, struct PyObject *_kwds);
+// NULL with `SystemError` when `type` is NULL, no type object or not ready.
+struct PyObject *PyType_GenericNew(struct PyTypeObject *type, struct PyObject *args, struct PyObject *kwds);
 
 // `Py_EnterRecursiveCall(where)`: counts one more level of nesting of the
 // calling tasklet, before a recursive step (a container inside a
@@ -1082,14 +1082,14 @@ unsigned long PyThread_get_thread_ident(void);
 
 // Sets the error indicator to `(type, str(message))`. A `type` that is no
 // exception class, or a NULL `message`, sets `SystemError` instead.
-void PyErr_SetString(struct PyObject *ty, const char *message);
+void PyErr_SetString(struct PyObject *type, const char *message);
 
 // Sets the error indicator to `(type, value)`; both borrowed, `value` may
 // be NULL.
-void PyErr_SetObject(struct PyObject *ty, struct PyObject *value);
+void PyErr_SetObject(struct PyObject *type, struct PyObject *value);
 
 // Sets the error indicator to `(type, NULL)`.
-void PyErr_SetNone(struct PyObject *ty);
+void PyErr_SetNone(struct PyObject *type);
 
 // The pending exception's type, borrowed, or NULL when none is set.
 struct PyObject *PyErr_Occurred(void);
@@ -1104,7 +1104,7 @@ void PyErr_Fetch(struct PyObject **ptype, struct PyObject **pvalue, struct PyObj
 // Sets the error indicator from a triple, stealing the three references
 // (any may be NULL; a NULL type clears it). A `type` that is no exception
 // class sets `SystemError` instead (the references are still released).
-void PyErr_Restore(struct PyObject *ty, struct PyObject *value, struct PyObject *tb);
+void PyErr_Restore(struct PyObject *type, struct PyObject *value, struct PyObject *tb);
 
 // Makes `*pvalue` an instance of `*ptype` (in place, owned references), as
 // CPython does for a fetched triple.

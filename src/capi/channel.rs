@@ -56,9 +56,9 @@ pub extern "C" fn PyChannel_New(r#type: *mut PyTypeObject) -> *mut PyChannelObje
 /// "switch_trap"; `ValueError` "Send/receive operation on a closed
 /// channel"; or an exception delivered while blocked. May switch.
 #[no_mangle]
-pub extern "C" fn PyChannel_Send(self_: *mut PyChannelObject, arg: *mut PyObject) -> c_int {
+pub extern "C" fn PyChannel_Send(channel: *mut PyChannelObject, arg: *mut PyObject) -> c_int {
     guard(-1, || {
-        to_status(channel_arg(self_).and_then(|ch| {
+        to_status(channel_arg(channel).and_then(|ch| {
             let arg = required(arg)?;
             // SAFETY: a checked channel and a live value.
             unsafe { transfer::send(ch, arg) }
@@ -68,8 +68,8 @@ pub extern "C" fn PyChannel_Send(self_: *mut PyChannelObject, arg: *mut PyObject
 
 /// `PyChannel_Send`; returns 0 on success, never 1.
 #[no_mangle]
-pub extern "C" fn PyChannel_Send_nr(self_: *mut PyChannelObject, arg: *mut PyObject) -> c_int {
-    guard(-1, || PyChannel_Send(self_, arg))
+pub extern "C" fn PyChannel_Send_nr(channel: *mut PyChannelObject, arg: *mut PyObject) -> c_int {
+    guard(-1, || PyChannel_Send(channel, arg))
 }
 
 /// `PyChannel_Send` that gives up at `deadline` (-1: it is
@@ -84,12 +84,12 @@ pub extern "C" fn PyChannel_Send_nr(self_: *mut PyChannelObject, arg: *mut PyObj
 /// `PyChannel_Send`, `TimeoutError`, or `ValueError("invalid deadline")`.
 #[no_mangle]
 pub extern "C" fn PyChannel_SendUntil(
-    self_: *mut PyChannelObject,
+    channel: *mut PyChannelObject,
     arg: *mut PyObject,
     deadline: i64,
 ) -> c_int {
     guard(-1, || {
-        to_status(channel_arg(self_).and_then(|ch| {
+        to_status(channel_arg(channel).and_then(|ch| {
             let arg = required(arg)?;
             let deadline = timers::deadline(deadline)?;
             // SAFETY: a checked channel and a live value.
@@ -104,11 +104,11 @@ pub extern "C" fn PyChannel_SendUntil(
 /// `ValueError("invalid deadline")`.
 #[no_mangle]
 pub extern "C" fn PyChannel_ReceiveUntil(
-    self_: *mut PyChannelObject,
+    channel: *mut PyChannelObject,
     deadline: i64,
 ) -> *mut PyObject {
     guard(null_mut(), || {
-        to_object(channel_arg(self_).and_then(|ch| {
+        to_object(channel_arg(channel).and_then(|ch| {
             let deadline = timers::deadline(deadline)?;
             // SAFETY: a checked channel.
             unsafe { transfer::receive_until(ch, deadline) }
@@ -120,10 +120,10 @@ pub extern "C" fn PyChannel_ReceiveUntil(
 /// reference), blocking until a sender comes. NULL on failure (errors as
 /// `PyChannel_Send`, or the exception a sender sent). May switch.
 #[no_mangle]
-pub extern "C" fn PyChannel_Receive(self_: *mut PyChannelObject) -> *mut PyObject {
+pub extern "C" fn PyChannel_Receive(channel: *mut PyChannelObject) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: a checked channel.
-        channel_arg(self_)
+        channel_arg(channel)
             .and_then(|ch| unsafe { transfer::receive(ch) })
             .unwrap_or(null_mut())
     })
@@ -131,8 +131,8 @@ pub extern "C" fn PyChannel_Receive(self_: *mut PyChannelObject) -> *mut PyObjec
 
 /// `PyChannel_Receive`; never returns `Py_UnwindToken`.
 #[no_mangle]
-pub extern "C" fn PyChannel_Receive_nr(self_: *mut PyChannelObject) -> *mut PyObject {
-    guard(null_mut(), || PyChannel_Receive(self_))
+pub extern "C" fn PyChannel_Receive_nr(channel: *mut PyChannelObject) -> *mut PyObject {
+    guard(null_mut(), || PyChannel_Receive(channel))
 }
 
 /// Sends an exception: the receiver's receive fails with `klass(*value)`
@@ -141,12 +141,12 @@ pub extern "C" fn PyChannel_Receive_nr(self_: *mut PyChannelObject) -> *mut PyOb
 /// or string subclass as first parameter")` or the errors of a send.
 #[no_mangle]
 pub extern "C" fn PyChannel_SendException(
-    self_: *mut PyChannelObject,
+    channel: *mut PyChannelObject,
     klass: *mut PyObject,
     value: *mut PyObject,
 ) -> c_int {
     guard(-1, || {
-        to_status(channel_arg(self_).and_then(|ch| {
+        to_status(channel_arg(channel).and_then(|ch| {
             // SAFETY: a checked channel; klass/value NULL or live.
             unsafe {
                 let b = bomb::exception(klass, value, msg::SEND_EXCEPTION_NEEDS_CLASS)?;
@@ -162,13 +162,13 @@ pub extern "C" fn PyChannel_SendException(
 /// checks). Returns 0 or -1.
 #[no_mangle]
 pub extern "C" fn PyChannel_SendThrow(
-    self_: *mut PyChannelObject,
+    channel: *mut PyChannelObject,
     exc: *mut PyObject,
     val: *mut PyObject,
     tb: *mut PyObject,
 ) -> c_int {
     guard(-1, || {
-        to_status(channel_arg(self_).and_then(|ch| {
+        to_status(channel_arg(channel).and_then(|ch| {
             // SAFETY: a checked channel; the triple NULL or live.
             unsafe {
                 let b = bomb::from_throw(exc, val, tb)?;
@@ -183,68 +183,68 @@ pub extern "C" fn PyChannel_SendThrow(
 /// The first tasklet of the queue (new reference), or `None` when the queue
 /// is empty. NULL with `SystemError` for bad input.
 #[no_mangle]
-pub extern "C" fn PyChannel_GetQueue(self_: *mut PyChannelObject) -> *mut PyObject {
+pub extern "C" fn PyChannel_GetQueue(channel: *mut PyChannelObject) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: a checked channel.
-        channel_arg(self_).map_or(null_mut(), |ch| unsafe { channel::queue_head(ch) })
+        channel_arg(channel).map_or(null_mut(), |ch| unsafe { channel::queue_head(ch) })
     })
 }
 
 /// Marks the channel closing: operations that would block fail.
 #[no_mangle]
-pub extern "C" fn PyChannel_Close(self_: *mut PyChannelObject) {
-    guard((), || field(self_, (), |c| c.closing = true))
+pub extern "C" fn PyChannel_Close(channel: *mut PyChannelObject) {
+    guard((), || field(channel, (), |c| c.closing = true))
 }
 
 /// Clears the closing mark.
 #[no_mangle]
-pub extern "C" fn PyChannel_Open(self_: *mut PyChannelObject) {
-    guard((), || field(self_, (), |c| c.closing = false))
+pub extern "C" fn PyChannel_Open(channel: *mut PyChannelObject) {
+    guard((), || field(channel, (), |c| c.closing = false))
 }
 
 /// 1 if the channel is closing, else 0.
 #[no_mangle]
-pub extern "C" fn PyChannel_GetClosing(self_: *mut PyChannelObject) -> c_int {
-    guard(0, || field(self_, 0, |c| c.closing as c_int))
+pub extern "C" fn PyChannel_GetClosing(channel: *mut PyChannelObject) -> c_int {
+    guard(0, || field(channel, 0, |c| c.closing as c_int))
 }
 
 /// 1 if the channel is closing and no tasklet is blocked on it, else 0.
 #[no_mangle]
-pub extern "C" fn PyChannel_GetClosed(self_: *mut PyChannelObject) -> c_int {
+pub extern "C" fn PyChannel_GetClosed(channel: *mut PyChannelObject) -> c_int {
     guard(0, || {
-        field(self_, 0, |c| (c.closing && c.balance == 0) as c_int)
+        field(channel, 0, |c| (c.closing && c.balance == 0) as c_int)
     })
 }
 
 /// The preference: -1 (receiver runs first, the default), 0, or 1 (sender).
 #[no_mangle]
-pub extern "C" fn PyChannel_GetPreference(self_: *mut PyChannelObject) -> c_int {
-    guard(0, || field(self_, 0, |c| c_int::from(c.preference)))
+pub extern "C" fn PyChannel_GetPreference(channel: *mut PyChannelObject) -> c_int {
+    guard(0, || field(channel, 0, |c| c_int::from(c.preference)))
 }
 
 /// Sets the preference to the sign of `val`.
 #[no_mangle]
-pub extern "C" fn PyChannel_SetPreference(self_: *mut PyChannelObject, val: c_int) {
+pub extern "C" fn PyChannel_SetPreference(channel: *mut PyChannelObject, val: c_int) {
     guard((), || {
-        field(self_, (), |c| c.preference = val.signum() as i8)
+        field(channel, (), |c| c.preference = val.signum() as i8)
     })
 }
 
 /// 1 if schedule_all is set (every rendezvous switches), else 0.
 #[no_mangle]
-pub extern "C" fn PyChannel_GetScheduleAll(self_: *mut PyChannelObject) -> c_int {
-    guard(0, || field(self_, 0, |c| c.schedule_all as c_int))
+pub extern "C" fn PyChannel_GetScheduleAll(channel: *mut PyChannelObject) -> c_int {
+    guard(0, || field(channel, 0, |c| c.schedule_all as c_int))
 }
 
 /// Sets schedule_all to `val != 0`.
 #[no_mangle]
-pub extern "C" fn PyChannel_SetScheduleAll(self_: *mut PyChannelObject, val: c_int) {
-    guard((), || field(self_, (), |c| c.schedule_all = val != 0))
+pub extern "C" fn PyChannel_SetScheduleAll(channel: *mut PyChannelObject, val: c_int) {
+    guard((), || field(channel, (), |c| c.schedule_all = val != 0))
 }
 
 /// The balance: the number of blocked senders, or minus the number of
 /// blocked receivers.
 #[no_mangle]
-pub extern "C" fn PyChannel_GetBalance(self_: *mut PyChannelObject) -> c_int {
-    guard(0, || field(self_, 0, |c| c.balance))
+pub extern "C" fn PyChannel_GetBalance(channel: *mut PyChannelObject) -> c_int {
+    guard(0, || field(channel, 0, |c| c.balance))
 }

@@ -13,14 +13,15 @@ use core::ptr::null_mut;
 /// Sets the error indicator to `(type, str(message))`. A `type` that is no
 /// exception class, or a NULL `message`, sets `SystemError` instead.
 #[no_mangle]
-pub extern "C" fn PyErr_SetString(ty: *mut PyObject, message: *const c_char) {
+pub extern "C" fn PyErr_SetString(r#type: *mut PyObject, message: *const c_char) {
     guard((), || {
-        // SAFETY: `ty` is checked; `message` is NUL-terminated per the C API.
+        // SAFETY: `type` is checked; `message` is NUL-terminated per the C API.
         unsafe {
-            if err::check_exception_class(ty).is_err() || required(message.cast_mut()).is_err() {
+            if err::check_exception_class(r#type).is_err() || required(message.cast_mut()).is_err()
+            {
                 return;
             }
-            err::set_string(ty, &CStr::from_ptr(message).to_string_lossy());
+            err::set_string(r#type, &CStr::from_ptr(message).to_string_lossy());
         }
     })
 }
@@ -28,12 +29,12 @@ pub extern "C" fn PyErr_SetString(ty: *mut PyObject, message: *const c_char) {
 /// Sets the error indicator to `(type, value)`; both borrowed, `value` may
 /// be NULL.
 #[no_mangle]
-pub extern "C" fn PyErr_SetObject(ty: *mut PyObject, value: *mut PyObject) {
+pub extern "C" fn PyErr_SetObject(r#type: *mut PyObject, value: *mut PyObject) {
     guard((), || {
-        // SAFETY: `ty` is checked; `value` NULL or live.
+        // SAFETY: `type` is checked; `value` NULL or live.
         unsafe {
-            if err::check_exception_class(ty).is_ok() {
-                err::set_object(ty, value);
+            if err::check_exception_class(r#type).is_ok() {
+                err::set_object(r#type, value);
             }
         }
     })
@@ -41,8 +42,8 @@ pub extern "C" fn PyErr_SetObject(ty: *mut PyObject, value: *mut PyObject) {
 
 /// Sets the error indicator to `(type, NULL)`.
 #[no_mangle]
-pub extern "C" fn PyErr_SetNone(ty: *mut PyObject) {
-    guard((), || PyErr_SetObject(ty, null_mut()))
+pub extern "C" fn PyErr_SetNone(r#type: *mut PyObject) {
+    guard((), || PyErr_SetObject(r#type, null_mut()))
 }
 
 /// The pending exception's type, borrowed, or NULL when none is set.
@@ -108,16 +109,20 @@ pub extern "C" fn PyErr_Fetch(
 /// (any may be NULL; a NULL type clears it). A `type` that is no exception
 /// class sets `SystemError` instead (the references are still released).
 #[no_mangle]
-pub extern "C" fn PyErr_Restore(ty: *mut PyObject, value: *mut PyObject, tb: *mut PyObject) {
+pub extern "C" fn PyErr_Restore(r#type: *mut PyObject, value: *mut PyObject, tb: *mut PyObject) {
     guard((), || {
-        let state = ErrorState { ty, value, tb };
+        let state = ErrorState {
+            ty: r#type,
+            value,
+            tb,
+        };
         // SAFETY: the three references are stolen: stored, or released once
         // the type was checked (the check reads it).
         unsafe {
-            if ty.is_null() {
+            if r#type.is_null() {
                 err::clear();
                 state.release();
-            } else if err::check_exception_class(ty).is_ok() {
+            } else if err::check_exception_class(r#type).is_ok() {
                 err::restore(state);
             } else {
                 state.release();

@@ -26,11 +26,11 @@ use core::ptr::null_mut;
 /// a cycle of bases, a base that does not allow subclassing, or a
 /// `tp_basicsize` smaller than the base's.
 #[no_mangle]
-pub extern "C" fn PyType_Ready(ty: *mut PyTypeObject) -> c_int {
+pub extern "C" fn PyType_Ready(r#type: *mut PyTypeObject) -> c_int {
     guard(-1, || {
         // SAFETY: NULL or an object; a type object that is not ready yet
         // is written, as the C API allows.
-        to_status(unsafe { typeobj::ready(ty) })
+        to_status(unsafe { typeobj::ready(r#type) })
     })
 }
 
@@ -449,11 +449,11 @@ pub extern "C" fn PyCapsule_GetPointer(op: *mut PyObject, name: *const c_char) -
 }
 
 /// A new built-in function object for `ml` (which must outlive it), bound
-/// to `self_` (may be NULL); `module` may be NULL.
+/// to `bound_to` (may be NULL); `module` may be NULL.
 #[no_mangle]
 pub extern "C" fn PyCFunction_NewEx(
     ml: *mut PyMethodDef,
-    self_: *mut PyObject,
+    bound_to: *mut PyObject,
     module: *mut PyObject,
 ) -> *mut PyObject {
     guard(null_mut(), || {
@@ -461,15 +461,15 @@ pub extern "C" fn PyCFunction_NewEx(
             err::bad_internal_call();
             return null_mut();
         }
-        // SAFETY: `ml` checked; `self_`/`module` NULL or live.
-        to_object(unsafe { cfunction::new(ml, self_, module) })
+        // SAFETY: `ml` checked; `bound_to`/`module` NULL or live.
+        to_object(unsafe { cfunction::new(ml, bound_to, module) })
     })
 }
 
-/// `PyCFunction_NewEx(ml, self_, NULL)`.
+/// `PyCFunction_NewEx(ml, bound_to, NULL)`.
 #[no_mangle]
-pub extern "C" fn PyCFunction_New(ml: *mut PyMethodDef, self_: *mut PyObject) -> *mut PyObject {
-    guard(null_mut(), || PyCFunction_NewEx(ml, self_, null_mut()))
+pub extern "C" fn PyCFunction_New(ml: *mut PyMethodDef, bound_to: *mut PyObject) -> *mut PyObject {
+    guard(null_mut(), || PyCFunction_NewEx(ml, bound_to, null_mut()))
 }
 
 /// Calls `callable(*args, **kwargs)`. `args` must be a tuple, `kwargs`
@@ -604,15 +604,18 @@ pub extern "C" fn PyCallable_Check(op: *mut PyObject) -> c_int {
     })
 }
 
-/// Allocates a zeroed instance of `ty` with room for `nitems` items;
-/// refcount 1. The default `tp_alloc`. NULL with `SystemError` when `ty` is
+/// Allocates a zeroed instance of `type` with room for `nitems` items;
+/// refcount 1. The default `tp_alloc`. NULL with `SystemError` when `type` is
 /// NULL, no type object or not ready, or `nitems` is negative.
 #[no_mangle]
-pub extern "C" fn PyType_GenericAlloc(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> *mut PyObject {
+pub extern "C" fn PyType_GenericAlloc(
+    r#type: *mut PyTypeObject,
+    nitems: Py_ssize_t,
+) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: checked to be a type object before it is used as one.
         unsafe {
-            if typeobj::check_type_arg(ty).is_err() {
+            if typeobj::check_type_arg(r#type).is_err() {
                 return null_mut();
             }
             if nitems < 0 {
@@ -620,22 +623,26 @@ pub extern "C" fn PyType_GenericAlloc(ty: *mut PyTypeObject, nitems: Py_ssize_t)
                 return null_mut();
             }
             // Not through `tp_alloc`: this function is often that slot.
-            typeobj::generic_alloc(ty, nitems)
+            typeobj::generic_alloc(r#type, nitems)
         }
     })
 }
 
 /// The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
-/// NULL with `SystemError` when `ty` is NULL, no type object or not ready.
+/// NULL with `SystemError` when `type` is NULL, no type object or not ready.
 #[no_mangle]
 pub extern "C" fn PyType_GenericNew(
-    ty: *mut PyTypeObject,
-    _args: *mut PyObject,
-    _kwds: *mut PyObject,
+    r#type: *mut PyTypeObject,
+    args: *mut PyObject,
+    kwds: *mut PyObject,
 ) -> *mut PyObject {
     guard(null_mut(), || {
+        // The arguments are tp_init's.
+        _ = (args, kwds);
         // SAFETY: checked to be a type object before it is used as one.
-        to_object(unsafe { typeobj::check_type_arg(ty).and_then(|()| typeobj::alloc(ty, 0)) })
+        to_object(unsafe {
+            typeobj::check_type_arg(r#type).and_then(|()| typeobj::alloc(r#type, 0))
+        })
     })
 }
 

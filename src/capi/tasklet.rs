@@ -215,21 +215,21 @@ pub extern "C" fn PyTasklet_Insert(task: *mut PyTaskletObject) -> c_int {
     })
 }
 
-/// Raises `klass(*args)` in `self` (`args` a tuple, else the only
+/// Raises `klass(*args)` in `task` (`args` a tuple, else the only
 /// argument; NULL: none), switching to it at once.
 ///
 /// Returns 0 when the caller resumes, -1 on failure: `TypeError`
 /// "tasklet.raise_exception needs Exception or string subclass as first
 /// parameter", "You cannot throw to a dead tasklet", and the exception
-/// itself when `self` is the caller. Switches tasklets.
+/// itself when `task` is the caller. Switches tasklets.
 #[no_mangle]
 pub extern "C" fn PyTasklet_RaiseException(
-    self_: *mut PyTaskletObject,
+    task: *mut PyTaskletObject,
     klass: *mut PyObject,
     args: *mut PyObject,
 ) -> c_int {
     guard(-1, || {
-        with_tasklet(self_, |t| {
+        with_tasklet(task, |t| {
             // SAFETY: a checked tasklet; klass/args NULL or live.
             unsafe {
                 let b = bomb::exception(klass, args, msg::RAISE_NEEDS_CLASS)?;
@@ -239,7 +239,7 @@ pub extern "C" fn PyTasklet_RaiseException(
     })
 }
 
-/// Raises `(exc, val, tb)` in `self` as `tasklet.throw()`: `exc` a class
+/// Raises `(exc, val, tb)` in `task` as `tasklet.throw()`: `exc` a class
 /// (with an optional value) or an instance (then `val` must be NULL or
 /// `None`); `tb` must be NULL or `None`. With `pending` the tasklet only
 /// becomes runnable and the exception is raised when it runs.
@@ -250,14 +250,14 @@ pub extern "C" fn PyTasklet_RaiseException(
 /// Switches tasklets unless `pending`.
 #[no_mangle]
 pub extern "C" fn PyTasklet_Throw(
-    self_: *mut PyTaskletObject,
+    task: *mut PyTaskletObject,
     pending: c_int,
     exc: *mut PyObject,
     val: *mut PyObject,
     tb: *mut PyObject,
 ) -> c_int {
     guard(-1, || {
-        with_tasklet(self_, |t| {
+        with_tasklet(task, |t| {
             // SAFETY: a checked tasklet; the triple NULL or live.
             unsafe {
                 let b = bomb::from_throw(exc, val, tb)?;
@@ -267,21 +267,21 @@ pub extern "C" fn PyTasklet_Throw(
     })
 }
 
-/// Kills `self`: raises `TaskletExit` in it at once (see
+/// Kills `task`: raises `TaskletExit` in it at once (see
 /// `PyTasklet_KillEx`). Returns 0 or -1. Switches tasklets.
 #[no_mangle]
-pub extern "C" fn PyTasklet_Kill(self_: *mut PyTaskletObject) -> c_int {
-    guard(-1, || PyTasklet_KillEx(self_, 0))
+pub extern "C" fn PyTasklet_Kill(task: *mut PyTaskletObject) -> c_int {
+    guard(-1, || PyTasklet_KillEx(task, 0))
 }
 
-/// Raises `TaskletExit` in `self`; with `pending` only when it next runs.
+/// Raises `TaskletExit` in `task`; with `pending` only when it next runs.
 /// A dead, unbound or never set-up tasklet: success, nothing happens.
 /// Killing the caller itself returns -1 with `TaskletExit` set.
 #[no_mangle]
-pub extern "C" fn PyTasklet_KillEx(self_: *mut PyTaskletObject, pending: c_int) -> c_int {
+pub extern "C" fn PyTasklet_KillEx(task: *mut PyTaskletObject, pending: c_int) -> c_int {
     guard(-1, || {
         // SAFETY: a checked tasklet.
-        with_tasklet(self_, |t| unsafe { scheduler::kill(t, pending != 0) })
+        with_tasklet(task, |t| unsafe { scheduler::kill(t, pending != 0) })
     })
 }
 
@@ -354,8 +354,12 @@ pub extern "C" fn PyTasklet_SetBlockTrap(task: *mut PyTaskletObject, value: c_in
 /// Always NULL without an exception: a tasklet runs C code, which has no
 /// Python frame.
 #[no_mangle]
-pub extern "C" fn PyTasklet_GetFrame(_task: *mut PyTaskletObject) -> *mut PyObject {
-    guard(null_mut(), null_mut)
+pub extern "C" fn PyTasklet_GetFrame(task: *mut PyTaskletObject) -> *mut PyObject {
+    guard(null_mut(), || {
+        // No tasklet has a frame, whatever `task` is.
+        _ = task;
+        null_mut()
+    })
 }
 
 /// 1 if `task` is the main tasklet of its thread, else 0.
