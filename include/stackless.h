@@ -208,191 +208,271 @@ typedef struct PyTaskletObject {
 // `PyTasklet_Type`: subclassable.
 extern struct PyTypeObject PyTasklet_Type;
 
-// A new tasklet of `type` (NULL: `PyTasklet_Type`) bound to `func` (NULL or
-// `Py_None`: unbound; bind it later with `PyTasklet_BindEx`).
+// A new tasklet of type (NULL: PyTasklet_Type) bound to func (NULL or
+// None: unbound; bind it later with PyTasklet_BindEx). A subtype is called
+// as type(func), so that its tp_init runs.
 //
-// Returns a new reference; NULL with `SystemError` when `type` is not a
-// type object, `TypeError` when it is not a subtype of tasklet (no
-// message) or `func` is not callable ("tasklet function must be a
-// callable or None"). Does not switch. Any thread; the
-// tasklet belongs to the calling thread.
+// Returns a new reference; NULL with SystemError when type is not a type
+// object, TypeError when it is not a subtype of tasklet (no message) or
+// func is not callable ("tasklet function must be a callable or None").
+// Does not switch. Threads: any thread; the tasklet belongs to the calling
+// thread, which joins the runtime (deadlock detection counts it).
 struct PyTaskletObject *PyTasklet_New(struct PyTypeObject *type, struct PyObject *func);
 
-// Binds the tasklet's function to `args` (NULL: `()`) and `kwds` (NULL: no
-// keywords) and appends it to the runnables of its thread.
+// Binds the tasklet's function to args (NULL: no arguments) and kwds
+// (NULL: no keywords) and appends the tasklet to the runnables of its
+// thread.
 //
-// Returns 0, or -1: `TypeError` "argument list must be a tuple", "keyword
-// list must be a dictionary"; `RuntimeError` "tasklet is alive", "the
-// tasklet was not bound to a function", "tasklet has no thread". Does not
-// switch.
+// Returns 0, or -1: TypeError "argument list must be a tuple", "keyword
+// list must be a dictionary"; RuntimeError "tasklet is alive", "the
+// tasklet was not bound to a function", "tasklet has no thread", "Target
+// thread isn't initialized" (its thread is ending). Does not switch.
+// Threads: any thread; a tasklet of another thread joins the runnables of
+// that thread, which is not woken for it.
 int PyTasklet_Setup(struct PyTaskletObject *task, struct PyObject *args, struct PyObject *kwds);
 
-// Binds `func` and/or `args`/`kwargs` (each may be NULL or `Py_None`):
-// with no arguments the tasklet is bound (or, without `func`, unbound);
-// with arguments it becomes paused and ready to run (not scheduled).
+// Binds func, args and kwargs to the tasklet (each may be NULL or None):
+// without args and kwargs the tasklet is bound to func (without func,
+// unbound) and not alive; with them it becomes paused, ready to run (not
+// scheduled), with func or the function it was bound to.
 //
-// Returns 0, or -1: `TypeError` "tasklet function must be a callable or
+// Returns 0, or -1: TypeError "tasklet function must be a callable or
 // None", "argument list must be a tuple", "keyword list must be a
-// dictionary"; `RuntimeError` "can't (re)bind the current tasklet", "tasklet is
-// scheduled", "tasklet has C state on its stack", "can't unbind the main
-// tasklet", "the tasklet was not bound to a function", "tasklet has no
-// thread". Does not switch.
+// dictionary"; RuntimeError "can't (re)bind the current tasklet", "tasklet
+// is scheduled", "tasklet has C state on its stack", "can't unbind the
+// main tasklet", "the tasklet was not bound to a function", "tasklet has
+// no thread". Does not switch. Threads: any thread; the tasklet stays with
+// its thread.
 int PyTasklet_BindEx(struct PyTaskletObject *task, struct PyObject *func, struct PyObject *args, struct PyObject *kwargs);
 
-// Binds the tasklet to the thread `thread_id` (-1: the calling thread).
+// Binds the tasklet to the thread thread_id (-1: the calling thread): it
+// runs there once it is inserted or run.
 //
-// Returns 0, or -1: `RuntimeError` "can't (re)bind a runnable tasklet",
-// "tasklet has C state on its stack"; `ValueError` "bad thread" for an
-// unknown thread. A tasklet of the calling thread rebound with -1 is a
-// no-op. Does not switch.
+// Returns 0, or -1: RuntimeError "can't (re)bind a runnable tasklet",
+// "tasklet has C state on its stack" (it started, or it is a main
+// tasklet); ValueError "bad thread" for a thread that is not in the
+// runtime (it never joined it, or it ended). A tasklet of the calling
+// thread rebound with -1 is a no-op. Does not switch. Threads: any thread,
+// for a tasklet of any thread.
 int PyTasklet_BindThread(struct PyTaskletObject *task, long thread_id);
 
-// Runs `task` now: it is switched to (inserted first if paused); the
-// caller stays runnable and continues when it is scheduled again.
+// Runs task now: the caller switches to it (inserting it first if it is
+// paused) and stays runnable, to continue when it is scheduled again.
+// Running the current tasklet does nothing.
 //
-// Returns 0, or -1: `RuntimeError` "You cannot run a blocked tasklet",
-// "You cannot run an unbound(dead) tasklet", "tasklet has no thread",
-// "switch_trap"; `MemoryError` when `task` cannot get a stack to start
-// on (it is then paused); or any exception delivered to the caller
-// meanwhile (e.g. an uncaught error of `task` when the caller is main).
-// Switches tasklets. Auto-wraps when called from outside.
+// Returns 0, or -1: RuntimeError "You cannot run a blocked tasklet" (also
+// one that sleeps), "You cannot run an unbound(dead) tasklet", "tasklet
+// has no thread", "switch_trap"; MemoryError when task cannot get a stack
+// to start on (it is then paused); or any exception delivered to the
+// caller meanwhile (e.g. an uncaught error of task when the caller is
+// main). May switch tasklets. Auto-wraps from outside. Threads: any
+// thread. A tasklet of another thread is handed to that thread, woken if
+// it sleeps, to run there next (right after its current tasklet); the
+// caller does not switch, and fails with RuntimeError "Target thread isn't
+// initialized" when that thread has ended.
 int PyTasklet_Run(struct PyTaskletObject *task);
 
-// `PyTasklet_Run`; every switch is a hard switch, so this returns 0 on
-// success, never 1.
+// PyTasklet_Run: every switch is a hard switch, so this returns 0 on
+// success, never 1. May switch tasklets. Threads: as PyTasklet_Run.
 int PyTasklet_Run_nr(struct PyTaskletObject *task);
 
-// Like `PyTasklet_Run`, but the caller is paused (removed from the
-// runnables) until someone runs or inserts it again.
+// PyTasklet_Run, but the caller is paused (it leaves the runnables) until
+// someone runs or inserts it again. Switching to the current tasklet does
+// nothing.
 //
-// Returns 0, or -1 as `PyTasklet_Run`, plus `RuntimeError` "can't switch to
-// a different thread.". Switching to the current tasklet is a no-op.
+// Returns 0, or -1 as PyTasklet_Run. May switch tasklets. Auto-wraps from
+// outside. Threads: any thread, to a tasklet of its own; a tasklet of
+// another thread fails with RuntimeError "can't switch to a different
+// thread.".
 int PyTasklet_Switch(struct PyTaskletObject *task);
 
-// `PyTasklet_Switch`; returns 0 on success, never 1.
+// PyTasklet_Switch; returns 0 on success, never 1. May switch tasklets.
+// Threads: as PyTasklet_Switch.
 int PyTasklet_Switch_nr(struct PyTaskletObject *task);
 
-// Removes `task` from the runnables (it becomes paused).
+// Removes task from the runnables of its thread: it becomes paused.
 //
-// Returns 0 (also when it is not scheduled), or -1 with `RuntimeError`
-// "You cannot remove a blocked tasklet.", "The current tasklet cannot be
-// removed.". Does not switch.
+// Returns 0 (also when it is not scheduled or has no thread), or -1 with
+// RuntimeError "You cannot remove a blocked tasklet." (also one that
+// sleeps), "The current tasklet cannot be removed." (the current tasklet
+// of its thread), "Target thread isn't initialized" (its thread is
+// ending). Does not switch. Threads: any thread. A tasklet of another
+// thread is handed to that thread, which takes it out of its runnables at
+// its next scheduling point and is not woken for it; PyTasklet_Scheduled
+// reads 0 as soon as the call returns.
 int PyTasklet_Remove(struct PyTaskletObject *task);
 
-// Appends `task` to the runnables of its thread, if it is not there yet.
+// Appends task to the runnables of its thread, unless it is there already.
 //
-// Returns 0, or -1 with `RuntimeError` "You cannot run a blocked tasklet",
-// "You cannot run an unbound(dead) tasklet", "Target thread isn't
-// initialized". Does not switch.
+// Returns 0, or -1 with RuntimeError "You cannot run a blocked tasklet"
+// (also one that sleeps), "You cannot run an unbound(dead) tasklet",
+// "Target thread isn't initialized" (its thread is outside, with no main
+// tasklet, or ended). Does not switch. Threads: any thread. A tasklet of
+// another thread is handed to that thread, woken if it sleeps, which
+// appends it at its next scheduling point; PyTasklet_Scheduled reads 1 as
+// soon as the call returns.
 int PyTasklet_Insert(struct PyTaskletObject *task);
 
-// Raises `klass(*args)` in `task` (`args` a tuple, else the only
-// argument; NULL: none), switching to it at once.
+// Raises klass(*args) in task (args a tuple, else the only argument; NULL:
+// none) and switches to it at once; the caller stays runnable. A blocked
+// or sleeping task stops waiting.
 //
-// Returns 0 when the caller resumes, -1 on failure: `TypeError`
+// Returns 0 when the caller resumes, -1 on failure: TypeError
 // "tasklet.raise_exception needs Exception or string subclass as first
-// parameter", "You cannot throw to a dead tasklet", and the exception
-// itself when `task` is the caller. Switches tasklets.
+// parameter"; RuntimeError "You cannot throw to a dead tasklet", "tasklet
+// has no thread", "switch_trap"; the exception itself when task is the
+// caller; or any exception delivered to the caller meanwhile. May switch
+// tasklets. Auto-wraps from outside. Threads: any thread. To a tasklet of
+// another thread the exception is always pending and the caller does not
+// switch: a blocked task leaves its channel at once, and its thread (woken
+// if it sleeps) raises the exception when task next runs (a running one:
+// at its next switching call); RuntimeError "Target thread isn't
+// initialised" when that thread is outside or ended.
 int PyTasklet_RaiseException(struct PyTaskletObject *task, struct PyObject *klass, struct PyObject *args);
 
-// Raises `(exc, val, tb)` in `task` as `tasklet.throw()`: `exc` a class
-// (with an optional value) or an instance (then `val` must be NULL or
-// `None`); `tb` must be NULL or `None`. With `pending` the tasklet only
-// becomes runnable and the exception is raised when it runs.
+// Raises (exc, val, tb) in task as tasklet.throw() does: exc a class (with
+// an optional val) or an instance (then val must be NULL or None); tb must
+// be NULL or None. With pending non-zero task only becomes runnable and
+// the exception is raised when it runs; else the caller switches to it at
+// once and stays runnable. A blocked or sleeping task stops waiting.
 //
-// Returns 0, or -1 with `TypeError` ("exceptions must be classes, or
+// Returns 0, or -1 with TypeError ("exceptions must be classes, or
 // instances, not T", "instance exception may not have a separate value",
-// "third argument must be a traceback object") or `RuntimeError`.
-// Switches tasklets unless `pending`.
+// "third argument must be a traceback object"), RuntimeError as
+// PyTasklet_RaiseException, the exception itself when task is the caller,
+// or any exception delivered to the caller meanwhile. May switch tasklets.
+// With pending it never does. Auto-wraps from outside. Threads: any thread; to
+// a tasklet of another thread as PyTasklet_RaiseException (always
+// pending).
 int PyTasklet_Throw(struct PyTaskletObject *task, int pending, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
 
-// Kills `task`: raises `TaskletExit` in it at once (see
-// `PyTasklet_KillEx`). Returns 0 or -1. Switches tasklets.
+// Kills task: PyTasklet_KillEx(task, 0). Returns 0 or -1. May switch
+// tasklets. Threads: as PyTasklet_KillEx.
 int PyTasklet_Kill(struct PyTaskletObject *task);
 
-// Raises `TaskletExit` in `task`; with `pending` only when it next runs.
-// A dead, unbound or never set-up tasklet: success, nothing happens.
-// Killing the caller itself returns -1 with `TaskletExit` set.
+// Raises TaskletExit in task: at once, the caller switching to it and
+// staying runnable, or with pending non-zero when task next runs. A dead,
+// unbound or never set-up tasklet: success, nothing happens.
+//
+// Returns 0, or -1: TaskletExit when task is the caller; RuntimeError
+// "switch_trap"; or any exception delivered to the caller meanwhile. May
+// switch tasklets. With pending it never does. Auto-wraps from outside.
+// Threads: any thread; to a tasklet of another thread as
+// PyTasklet_RaiseException (always pending).
 int PyTasklet_KillEx(struct PyTaskletObject *task, int pending);
 
-// 1 if the tasklet is atomic (no watchdog interrupts), else 0.
+// 1 if the tasklet is atomic (no watchdog interrupts it), else 0 (also for
+// bad input). Does not switch. Threads: any thread.
 int PyTasklet_GetAtomic(struct PyTaskletObject *task);
 
-// Sets the atomic flag to `flag != 0`; returns the previous value (0 for
-// bad input).
+// Sets the atomic flag of the tasklet to flag != 0: while it is set, no
+// watchdog interrupts the tasklet. Returns the previous value (0 for bad
+// input). Does not switch. Threads: any thread; the flag acts on the
+// tasklet's own thread (it never stops other threads).
 int PyTasklet_SetAtomic(struct PyTaskletObject *task, int flag);
 
-// 1 if the tasklet may be interrupted at any nesting level, else 0.
+// 1 if a watchdog may interrupt the tasklet at any nesting level, else 0
+// (also for bad input). Does not switch. Threads: any thread.
 int PyTasklet_GetIgnoreNesting(struct PyTaskletObject *task);
 
-// Sets ignore_nesting to `flag != 0`; returns the previous value.
+// Sets ignore_nesting of the tasklet to flag != 0. Returns the previous
+// value (0 for bad input). Does not switch. Threads: any thread.
 int PyTasklet_SetIgnoreNesting(struct PyTaskletObject *task, int flag);
 
-// 1 if a watchdog interrupt of the tasklet was deferred, else 0.
+// 1 if a watchdog interrupt of the tasklet was deferred (to the next
+// switch of a soft run, or until atomic, a callback or the switch trap no
+// longer forbid it), else 0 (also for bad input). Does not switch.
+// Threads: any thread.
 int PyTasklet_GetPendingIrq(struct PyTaskletObject *task);
 
-// 1 if the tasklet must not block on a channel, else 0.
+// 1 if the tasklet must not block on a channel (its send or receive that
+// would block fails with RuntimeError "this tasklet does not like to be
+// blocked."), else 0 (also for bad input). Does not switch. Threads: any
+// thread.
 int PyTasklet_GetBlockTrap(struct PyTaskletObject *task);
 
-// Sets block_trap to `value != 0`.
+// Sets block_trap of the tasklet to value != 0; nothing for bad input.
+// Does not switch. Threads: any thread.
 void PyTasklet_SetBlockTrap(struct PyTaskletObject *task, int value);
 
 // Always NULL without an exception: a tasklet runs C code, which has no
-// Python frame.
+// Python frame. Does not switch. Threads: any thread.
 struct PyObject *PyTasklet_GetFrame(struct PyTaskletObject *task);
 
-// 1 if `task` is the main tasklet of its thread, else 0.
+// 1 if task is the main tasklet of its thread, else 0 (also for bad
+// input). Does not switch. Threads: any thread; the answer is about the
+// tasklet's own thread.
 int PyTasklet_IsMain(struct PyTaskletObject *task);
 
-// 1 if `task` is the current tasklet of its thread, else 0.
+// 1 if task is the current tasklet of its thread, else 0 (also for bad
+// input). Does not switch. Threads: any thread; the answer is about the
+// tasklet's own thread.
 int PyTasklet_IsCurrent(struct PyTaskletObject *task);
 
-// The recursion depth of `task` (0 for a tasklet running C functions).
+// The recursion depth of task (the levels Py_EnterRecursiveCall counts; 0
+// for a tasklet running C functions), 0 for bad input. Does not switch.
+// Threads: any thread; a tasklet that runs on another thread reports the
+// depth it had when it last switched out.
 int PyTasklet_GetRecursionDepth(struct PyTaskletObject *task);
 
-// The nesting level of `task`: 0 unless it is suspended with C state
-// (then at least 1) or runs inside a callback.
+// The nesting level of task: 0 unless it is suspended with C state (then
+// at least 1) or runs inside a callback; 0 for bad input. Does not switch.
+// Threads: any thread.
 int PyTasklet_GetNestingLevel(struct PyTaskletObject *task);
 
-// 1 if `task` is alive (has something to execute), else 0.
+// 1 if task is alive (it has something to execute and a thread), else 0
+// (also for bad input). Does not switch. Threads: any thread.
 int PyTasklet_Alive(struct PyTaskletObject *task);
 
-// 1 if `task` is alive but neither runnable nor blocked, else 0.
+// 1 if task is alive but neither runnable, blocked nor asleep, else 0
+// (also for bad input). Does not switch. Threads: any thread.
 int PyTasklet_Paused(struct PyTaskletObject *task);
 
-// 1 if `task` is in the runnables or blocked on a channel, else 0.
+// 1 if task is in the runnables of its thread, blocked on a channel or
+// asleep, else 0 (also for bad input). Does not switch. Threads: any
+// thread; an Insert or Remove that another thread handed over counts as
+// done.
 int PyTasklet_Scheduled(struct PyTaskletObject *task);
 
-// 1 if `task` has no C state on its stack (nesting level 0), else 0.
+// 1 if task has no C state on its stack (nesting level 0), else 0 (also
+// for bad input). Does not switch. Threads: any thread.
 int PyTasklet_Restorable(struct PyTaskletObject *task);
 
-// Extension: -1 if `task` is blocked receiving, 1 sending, else 0.
+// Extension: -1 if task is blocked receiving, 1 if it is blocked sending,
+// else 0 (also for bad input and a sleeping tasklet). Does not switch.
+// Threads: any thread.
 int PyTasklet_GetBlocked(struct PyTaskletObject *task);
 
-// Extension: the tasklet's tempval (new reference): the value it receives
-// when it resumes. NULL with `SystemError` for bad input, or with
-// `RuntimeError` when another thread asks while the tasklet is scheduled
-// or running there (its tempval is that thread's then). Does not switch.
+// Extension: the tempval of task (new reference): the value it receives
+// when it resumes. NULL with SystemError for bad input. Does not switch.
+// Threads: any thread; from another thread, while task is scheduled or
+// current there (and not blocked on a channel), NULL with RuntimeError:
+// its tempval is that thread's then.
 struct PyObject *PyTasklet_GetTempval(struct PyTaskletObject *task);
 
-// Extension: replaces the tempval with `value` (borrowed), e.g. to hand
-// a result to a tasklet parked with `PyStackless_Schedule(retval, 1)`.
-// Returns 0, or -1 with `SystemError`, or `RuntimeError` as
-// `PyTasklet_GetTempval` from another thread. Does not switch.
+// Extension: replaces the tempval of task with value (borrowed, not NULL),
+// e.g. to hand a result to a tasklet parked with
+// PyStackless_Schedule(retval, 1). Returns 0, or -1 with SystemError for
+// bad input. Does not switch. Threads: any thread; from another thread
+// -1 with RuntimeError as PyTasklet_GetTempval.
 int PyTasklet_SetTempval(struct PyTaskletObject *task, struct PyObject *value);
 
-// Extension: the id of the tasklet's thread, -1 when its thread died (0
-// for bad input, like every getter that cannot fail, SPEC §8).
+// Extension: the id of the tasklet's thread (PyThread_get_thread_ident()
+// there), -1 when its thread ended, 0 for bad input. Does not switch.
+// Threads: any thread.
 long PyTasklet_GetThreadId(struct PyTaskletObject *task);
 
-// Extension: the tasklet after `task` in its ring or channel queue (new
-// reference), or `None`. NULL with `SystemError` for bad input. From
-// another thread, only a channel queue's neighbours are reported (a ring
-// is its thread's own): a runnable tasklet there reads `None`.
+// Extension: the tasklet after task in its thread's runnables or in its
+// channel's queue (new reference), or None. NULL with SystemError for bad
+// input. Does not switch. Threads: any thread; from another thread only a
+// channel queue's neighbours are reported (the runnables are their
+// thread's own): a runnable tasklet there reads None.
 struct PyObject *PyTasklet_GetNext(struct PyTaskletObject *task);
 
-// Extension: the tasklet before `task` in its ring or channel queue (new
-// reference), or `None`; from another thread as `PyTasklet_GetNext`.
+// Extension: the tasklet before task in its thread's runnables or in its
+// channel's queue (new reference), or None. NULL with SystemError for bad
+// input. Does not switch. Threads: any thread; from another thread as
+// PyTasklet_GetNext.
 struct PyObject *PyTasklet_GetPrev(struct PyTaskletObject *task);
 
 // 1 if op is a tasklet (of PyTasklet_Type or a subtype), else 0 (also for
@@ -416,92 +496,151 @@ typedef struct PyChannelObject {
 // `PyChannel_Type`: subclassable.
 extern struct PyTypeObject PyChannel_Type;
 
-// A new channel of `type` (NULL: `PyChannel_Type`): empty, balance 0,
-// preference -1, schedule_all 0, not closing. New reference; NULL with
-// `SystemError` when `type` is not a type object, `TypeError("channel_new:
-// type must be subtype of channel")` when it is no subtype. The calling
-// thread joins the runtime: deadlock detection counts it as a thread that
-// may still send or receive. Does not switch. Any thread.
+// A new channel of type (NULL: PyChannel_Type): empty, balance 0,
+// preference -1, schedule_all 0, not closing.
+//
+// Returns a new reference; NULL with SystemError when type is not a type
+// object, TypeError("channel_new: type must be subtype of channel") when it
+// is no subtype. Does not switch. Threads: any thread; the calling thread
+// joins the runtime (deadlock detection counts it as a thread that may
+// still send or receive). A channel may be shared by the tasklets of
+// several threads.
 struct PyChannelObject *PyChannel_New(struct PyTypeObject *type);
 
-// Sends `arg` (borrowed) on the channel; blocks until a receiver takes it
-// unless one is waiting (SPEC §4.2-§4.3 say who runs next).
+// Sends arg (borrowed, not NULL) on the channel: to the first receiver
+// waiting, else the caller blocks until a receiver takes it. Who runs next
+// when a receiver of the calling thread waits: with preference -1 (the
+// default) the receiver at once, the caller after all the others; with 0
+// or 1 the caller continues and the receiver is appended to the
+// runnables; with schedule_all the receiver is appended and the next
+// runnable tasklet runs.
 //
-// Returns 0, or -1: `RuntimeError` "this tasklet does not like to be
-// blocked.", "Deadlock: the last runnable tasklet cannot be blocked.",
-// "switch_trap"; `ValueError` "Send/receive operation on a closed
-// channel"; or an exception delivered while blocked. May switch.
+// Returns 0, or -1: RuntimeError "this tasklet does not like to be
+// blocked." (block_trap), "Deadlock: the last runnable tasklet cannot be
+// blocked.", "switch_trap"; ValueError "Send/receive operation on a closed
+// channel" (it would block on a closing channel); or an exception
+// delivered while blocked. May switch tasklets. Auto-wraps from outside.
+// Threads: any thread. A receiver of another thread is handed to its
+// thread, woken if it sleeps, with the value; the caller continues,
+// whatever the preference and schedule_all, and the channel callback runs
+// after the transfer. A thread that blocks sleeps while another thread
+// could still wake it.
 int PyChannel_Send(struct PyChannelObject *channel, struct PyObject *arg);
 
-// `PyChannel_Send`; returns 0 on success, never 1.
+// PyChannel_Send; returns 0 on success, never 1. May switch tasklets.
+// Threads: as PyChannel_Send.
 int PyChannel_Send_nr(struct PyChannelObject *channel, struct PyObject *arg);
 
-// `PyChannel_Send` that gives up at `deadline` (-1: it is
-// `PyChannel_Send`). A sender that blocks is taken out of the queue when
-// the deadline passes first: the call fails with `TimeoutError("timed
-// out")`, the balance as if it had never blocked, and no channel callback
-// for the removal. With the deadline passed and no receiver waiting it
-// fails at once, without a switch or a callback. A receiver that comes as
-// the deadline passes, also on another thread, gives exactly one outcome:
-// the value moves and the call succeeds, or the call times out and the
-// receiver never saw it. Returns 0, or -1 with the errors of
-// `PyChannel_Send`, `TimeoutError`, or `ValueError("invalid deadline")`.
+// PyChannel_Send that gives up at deadline (-1: it is PyChannel_Send). A
+// sender that blocks is taken out of the queue when the deadline passes
+// first: the call fails with TimeoutError("timed out"), the balance as if
+// it had never blocked, and no channel callback for the removal. With the
+// deadline passed and no receiver waiting it fails at once, without a
+// switch or a callback. A receiver that comes as the deadline passes, also
+// on another thread, gives exactly one outcome: the value moves and the
+// call succeeds, or the call times out and the receiver never saw it.
+//
+// Returns 0, or -1 with the errors of PyChannel_Send, TimeoutError, or
+// ValueError("invalid deadline"). May switch tasklets. Auto-wraps from
+// outside. Threads: as PyChannel_Send; the deadline is kept by the calling
+// thread.
 int PyChannel_SendUntil(struct PyChannelObject *channel, struct PyObject *arg, int64_t deadline);
 
-// `PyChannel_Receive` that gives up at `deadline`, as
-// `PyChannel_SendUntil`: a new reference, or NULL with the errors of
-// `PyChannel_Receive`, `TimeoutError("timed out")`, or
-// `ValueError("invalid deadline")`.
+// PyChannel_Receive that gives up at deadline (-1: it is
+// PyChannel_Receive), as PyChannel_SendUntil does.
+//
+// Returns the value received (new reference), or NULL with the errors of
+// PyChannel_Receive, TimeoutError("timed out"), or ValueError("invalid
+// deadline"). May switch tasklets. Auto-wraps from outside. Threads: as
+// PyChannel_Receive; the deadline is kept by the calling thread.
 struct PyObject *PyChannel_ReceiveUntil(struct PyChannelObject *channel, int64_t deadline);
 
-// Receives from the channel: the very object that was sent (new
-// reference), blocking until a sender comes. NULL on failure (errors as
-// `PyChannel_Send`, or the exception a sender sent). May switch.
+// Receives from the channel: from the first sender waiting, else the
+// caller blocks until a sender comes. Who runs next when a sender of the
+// calling thread waits: with preference 1 the sender at once, the caller
+// after all the others; with -1 (the default) or 0 the caller continues
+// and the sender is appended to the runnables; with schedule_all the
+// sender is appended and the next runnable tasklet runs.
+//
+// Returns the very object that was sent (new reference), or NULL: the
+// errors of PyChannel_Send, or the exception a sender sent
+// (PyChannel_SendException, PyChannel_SendThrow). May switch tasklets.
+// Auto-wraps from outside. Threads: any thread. A sender of another thread
+// is handed to its thread, woken if it sleeps; the caller continues,
+// whatever the preference and schedule_all, and the channel callback runs
+// after the transfer. A thread that blocks sleeps while another thread
+// could still wake it.
 struct PyObject *PyChannel_Receive(struct PyChannelObject *channel);
 
-// `PyChannel_Receive`; never returns `Py_UnwindToken`.
+// PyChannel_Receive; never returns Py_UnwindToken. May switch tasklets.
+// Threads: as PyChannel_Receive.
 struct PyObject *PyChannel_Receive_nr(struct PyChannelObject *channel);
 
-// Sends an exception: the receiver's receive fails with `klass(*value)`
-// (`value` a tuple; anything else is the only argument; NULL none).
-// Returns 0, or -1 with `TypeError("channel.send_exception needs Exception
-// or string subclass as first parameter")` or the errors of a send.
+// Sends an exception: the receiver's receive fails with klass(*value)
+// (value a tuple; anything else is the only argument; NULL: none). Blocks
+// as PyChannel_Send does.
+//
+// Returns 0, or -1 with TypeError("channel.send_exception needs Exception
+// or string subclass as first parameter") or the errors of PyChannel_Send.
+// May switch tasklets. Auto-wraps from outside. Threads: as
+// PyChannel_Send.
 int PyChannel_SendException(struct PyChannelObject *channel, struct PyObject *klass, struct PyObject *value);
 
-// Sends `(exc, val, tb)` as `raise` would (see `PyTasklet_Throw` for the
-// checks). Returns 0 or -1.
+// Sends (exc, val, tb) as raise would: the receiver's receive fails with
+// it (see PyTasklet_Throw for the checks of the three). Blocks as
+// PyChannel_Send does.
+//
+// Returns 0, or -1 with the TypeError of PyTasklet_Throw or the errors of
+// PyChannel_Send. May switch tasklets. Auto-wraps from outside. Threads:
+// as PyChannel_Send.
 int PyChannel_SendThrow(struct PyChannelObject *channel, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
 
-// The first tasklet of the queue (new reference), or `None` when the queue
-// is empty. NULL with `SystemError` for bad input.
+// The first tasklet of the channel's queue (new reference), the one served
+// first, or None when the queue is empty. NULL with SystemError for bad
+// input. Does not switch. Threads: any thread; the tasklet may be of any
+// thread.
 struct PyObject *PyChannel_GetQueue(struct PyChannelObject *channel);
 
-// Marks the channel closing: operations that would block fail.
+// Marks the channel closing: from now on a send or receive that would
+// block fails with ValueError "Send/receive operation on a closed
+// channel"; tasklets already blocked stay, and operations that find a
+// partner complete. Nothing for bad input. Does not switch. Threads: any
+// thread.
 void PyChannel_Close(struct PyChannelObject *channel);
 
-// Clears the closing mark.
+// Clears the closing mark; nothing for bad input. Does not switch.
+// Threads: any thread.
 void PyChannel_Open(struct PyChannelObject *channel);
 
-// 1 if the channel is closing, else 0.
+// 1 if the channel is closing, else 0 (also for bad input). Does not
+// switch. Threads: any thread.
 int PyChannel_GetClosing(struct PyChannelObject *channel);
 
-// 1 if the channel is closing and no tasklet is blocked on it, else 0.
+// 1 if the channel is closing and no tasklet is blocked on it, else 0
+// (also for bad input). Does not switch. Threads: any thread.
 int PyChannel_GetClosed(struct PyChannelObject *channel);
 
-// The preference: -1 (receiver runs first, the default), 0, or 1 (sender).
+// The preference: -1 (a waiting receiver runs first, the default), 0
+// (neither), or 1 (a waiting sender); 0 for bad input. Does not switch.
+// Threads: any thread.
 int PyChannel_GetPreference(struct PyChannelObject *channel);
 
-// Sets the preference to the sign of `val`.
+// Sets the preference to the sign of val; nothing for bad input. Does not
+// switch. Threads: any thread.
 void PyChannel_SetPreference(struct PyChannelObject *channel, int val);
 
-// 1 if schedule_all is set (every rendezvous switches), else 0.
+// 1 if schedule_all is set (every transfer on the calling thread runs the
+// next runnable tasklet), else 0 (also for bad input). Does not switch.
+// Threads: any thread.
 int PyChannel_GetScheduleAll(struct PyChannelObject *channel);
 
-// Sets schedule_all to `val != 0`.
+// Sets schedule_all to val != 0; nothing for bad input. Does not switch.
+// Threads: any thread.
 void PyChannel_SetScheduleAll(struct PyChannelObject *channel, int val);
 
 // The balance: the number of blocked senders, or minus the number of
-// blocked receivers.
+// blocked receivers; 0 for bad input. Does not switch. Threads: any
+// thread.
 int PyChannel_GetBalance(struct PyChannelObject *channel);
 
 // 1 if op is a channel (of PyChannel_Type or a subtype), else 0 (also for
@@ -532,109 +671,150 @@ int PyChannel_GetBalance(struct PyChannelObject *channel);
 // The timeout counts all ticks since `run()` started.
 #define PY_WATCHDOG_TOTALTIMEOUT 8
 
-// What a `SystemExit` leaving a tasklet of the initial thread does: the
+// What a SystemExit leaving a tasklet of the initial thread does: the
 // hook gets the exit status (None: 0, an int: that int, else 1). NULL
-// restores the default, `exit(status)`.
+// restores the default, exit(status).
 typedef void (*PyStackless_ExitHook)(int);
 
-// Suspends the current tasklet and runs the next runnable one; with
-// `remove` non-zero the caller leaves the runnables (it is paused until
-// someone inserts it). `retval` (NULL: `None`) is what the call returns,
+// Suspends the current tasklet and runs the next runnable one; with remove
+// non-zero the caller leaves the runnables (it is paused until someone
+// inserts or runs it). retval (NULL: None) is what the call returns,
 // unless the tempval was replaced meanwhile.
 //
 // Returns a new reference, or NULL with the exception delivered to the
-// caller (kill, uncaught error of another tasklet, "switch_trap",
-// "Deadlock: ..."). Switches tasklets. Auto-wraps when called from outside.
+// caller (a kill, an uncaught error of another tasklet, "switch_trap",
+// "Deadlock: the last runnable tasklet cannot be blocked."). May switch
+// tasklets. Auto-wraps from outside. Threads: any thread; it schedules the
+// calling thread's tasklets.
 struct PyObject *PyStackless_Schedule(struct PyObject *retval, int remove);
 
-// `PyStackless_Schedule`; never returns `Py_UnwindToken`.
+// PyStackless_Schedule; never returns Py_UnwindToken. May switch tasklets.
+// Threads: as PyStackless_Schedule.
 struct PyObject *PyStackless_Schedule_nr(struct PyObject *retval, int remove);
 
 // The number of runnable tasklets of the calling thread, the current one
-// included (blocked, paused and watchdog tasklets are not counted).
+// included (blocked, sleeping, paused and watchdog tasklets are not
+// counted). Does not switch. Threads: any thread, about itself;
+// tasklets other threads handed to it count from when the hand-over
+// returned.
 int PyStackless_GetRunCount(void);
 
-// The current tasklet (new reference), or NULL **without** an exception
-// when the thread is outside (no main tasklet).
+// The current tasklet of the calling thread (new reference), or NULL
+// without an exception when the thread is outside (it has no main
+// tasklet). Does not switch. Threads: any thread, about itself.
 struct PyObject *PyStackless_GetCurrent(void);
 
-// A unique id of the current tasklet: the thread id for main and outside,
-// else the tasklet's address. Ids of dead tasklets may be reused.
+// A unique id of the current tasklet of the calling thread: the thread id
+// (PyThread_get_thread_ident()) for main and outside, else one derived
+// from the tasklet's address. Ids of dead tasklets may be reused. Does not
+// switch. Threads: any thread, about itself.
 long PyStackless_GetCurrentId(void);
 
 // Extension: the main tasklet of the calling thread (new reference), or
-// NULL without an exception when outside.
+// NULL without an exception when the thread is outside. Does not switch.
+// Threads: any thread, about itself.
 struct PyObject *PyStackless_GetMain(void);
 
-// Runs the scheduler until the runnables are empty (`timeout` 0), or with
-// `timeout` > 0 until a tasklet runs for `timeout` ticks without switching
-// (see `PyStackless_Tick`): `PyStackless_RunWatchdogEx(timeout, 0)`.
+// Runs the scheduler of the calling thread:
+// PyStackless_RunWatchdogEx(timeout, 0).
+//
+// Returns as PyStackless_RunWatchdogEx. May switch tasklets. Auto-wraps
+// from outside. Threads: as PyStackless_RunWatchdogEx.
 struct PyObject *PyStackless_RunWatchdog(long timeout);
 
-// Runs the scheduler (SPEC §5.2) with `flags` from `Py_WATCHDOG_THREADBLOCK`,
-// `PY_WATCHDOG_SOFT`, `PY_WATCHDOG_IGNORE_NESTING`,
-// `PY_WATCHDOG_TOTALTIMEOUT` (they act only when `timeout` > 0 and this
-// call owns the timer).
+// Runs the scheduler of the calling thread: the caller leaves the
+// runnables until they run empty (timeout 0); with timeout > 0 also until
+// a tasklet runs for timeout ticks (PyStackless_Tick) without switching.
+// flags (each acts only when timeout > 0 and this is the outermost timed
+// run): Py_WATCHDOG_THREADBLOCK, when a tasklet leaves the runnables
+// empty the thread sleeps until another thread hands it work, instead of
+// returning to the caller; PY_WATCHDOG_SOFT, a timeout returns None at
+// the next switch instead of interrupting; PY_WATCHDOG_IGNORE_NESTING,
+// interrupts at any nesting level; PY_WATCHDOG_TOTALTIMEOUT, timeout
+// counts all ticks since the run started, not since the last switch. What
+// is still runnable when it returns stays runnable.
 //
-// Returns `None` (new reference), the interrupted tasklet (hard timeout;
-// it is paused: insert or kill it), or NULL: `ValueError("flags must be in
-// [0..255]")`, "switch_trap", or an uncaught exception of a tasklet.
-// Callable from any tasklet; auto-wraps from outside.
+// Returns None (new reference), the interrupted tasklet (new reference; a
+// hard timeout left it paused: insert or kill it), or NULL:
+// ValueError("flags must be in [0..255]"), RuntimeError("switch_trap"),
+// or an uncaught exception of a tasklet. May switch tasklets. Callable
+// from any tasklet; auto-wraps from outside. Threads: any thread; it runs
+// the calling thread's tasklets only.
 struct PyObject *PyStackless_RunWatchdogEx(long timeout, int flags);
 
 // Extension: a tick point, where a watchdog may interrupt the current
-// tasklet (SPEC §9.2). Advances the thread's tick counter by `n`. The
-// runtime's own calls are never tick points.
+// tasklet of the calling thread; advances the thread's tick counter by n.
+// The runtime's own calls are never tick points: a tasklet that never
+// calls this is never interrupted.
 //
 // Returns 0 (also after an interrupt, when the tasklet resumes), or -1:
-// `ValueError("tick count must not be negative")`, or an exception
-// delivered to the tasklet while it was interrupted.
+// ValueError("tick count must not be negative"), or an exception
+// delivered to the tasklet while it was interrupted. May switch tasklets.
+// Only a timed watchdog makes it switch. Threads: any thread, for its own
+// current tasklet.
 int PyStackless_Tick(long n);
 
-// Extension mirroring `stackless.switch_trap(delta)`: adds `delta` to the
-// calling thread's switch trap and returns the previous level. While it is
-// non-zero, any operation that would switch tasklets fails with
-// `RuntimeError("switch_trap")`.
+// Extension mirroring stackless.switch_trap(delta): adds delta to the
+// switch trap of the calling thread and returns the previous level. While
+// it is non-zero, any operation that would switch tasklets fails with
+// RuntimeError("switch_trap"). Does not switch. Threads: any thread; each
+// thread has its own switch trap.
 int PyStackless_SwitchTrap(int delta);
 
-// Stackless's name for `PyStackless_SwitchTrap`.
+// Stackless's name for PyStackless_SwitchTrap. Does not switch. Threads:
+// as PyStackless_SwitchTrap.
 int PyStackless_AdjustSwitchTrap(int delta);
 
-// Extension: sets the stack size of tasklets started from now on (bytes,
-// rounded up to pages, at least `STACKLESS_MIN_STACK_SIZE` (16 KiB), at
-// most `STACKLESS_MAX_STACK_SIZE` (1 GiB): a size outside is brought to
-// the nearer bound; default 256 KiB or the environment variable
-// `STACKLESS_STACK_SIZE`). Returns the previous size. A tasklet that
-// overflows its stack ends the process with a message that names it: its
-// stack ends in a guard region (`MADV_GUARD_INSTALL`, Linux 6.13 and
-// later) or in guard pages (`mprotect`, while the kernel's mapping budget
-// lasts); past that budget, on an older kernel, in a red zone checked at
-// every switch and when the tasklet ends, which sees an overflow only if
-// it wrote into the red zone (`STACKLESS_GUARD=mprotect` or `redzone`
-// forces a fallback). A tasklet that cannot get a stack when it is to start leaves the
-// runnables, paused, and the switching call that tried to start it fails
-// with `MemoryError` (when a tasklet ends, its wake-up target gets it);
-// nothing else changes.
+// Extension: sets the stack size of the tasklets started from now on
+// (bytes, rounded up to pages, at least STACKLESS_MIN_STACK_SIZE (16 KiB),
+// at most STACKLESS_MAX_STACK_SIZE (1 GiB): a size outside is brought to
+// the nearer bound; STACKLESS_DEFAULT_STACK_SIZE (256 KiB) or the
+// environment variable STACKLESS_STACK_SIZE at first). Returns the
+// previous size.
+//
+// A tasklet that overflows its stack ends the process with a message that
+// names it: its stack ends in a guard region (MADV_GUARD_INSTALL, Linux
+// 6.13 and later) or in guard pages (mprotect, while the kernel's mapping
+// budget lasts); past that budget, on an older kernel, in a red zone
+// checked at every switch and when the tasklet ends, which sees an
+// overflow only if it wrote into the red zone (STACKLESS_GUARD=mprotect or
+// redzone forces a fallback). A tasklet that cannot get a stack when it is
+// to start leaves the runnables, paused, and the switching call that tried
+// to start it fails with MemoryError (when a tasklet ends, its wake-up
+// target gets it); nothing else changes. Does not switch. Threads: any
+// thread; the size is the process's, for the tasklets every thread starts.
 size_t PyStackless_SetStackSize(size_t size);
 
-// Extension mirroring `stackless.get_thread_info(thread_id)`: a new tuple
-// `(main or None, current or None, runcount)` for `thread_id` (-1: the
-// calling thread). NULL with `RuntimeError("Thread id not found")`.
+// Extension mirroring stackless.get_thread_info(thread_id): a new tuple
+// (main or None, current or None, runcount) of the thread thread_id (-1:
+// the calling thread); current is None when runcount is 0. NULL with
+// RuntimeError("Thread id not found") for a thread that is not in the
+// runtime. Does not switch. Threads: any thread, about any thread (what
+// that thread last published).
 struct PyObject *PyStackless_GetThreadInfo(long thread_id);
 
-// Extension mirroring `stackless.set_error_handler(handler)`: `handler`
-// is called as `handler(type, value, traceback)` on a tasklet that dies
-// with an uncaught exception; if it returns, the error is handled. NULL or
-// `None` removes it. Returns the previous handler or `None` (new
-// reference); NULL with `TypeError` for a non-callable.
+// Extension mirroring stackless.set_error_handler(handler): handler is
+// called as handler(type, value, traceback) when a tasklet dies with an
+// uncaught exception; if it returns, the error is handled. NULL or None
+// removes it.
+//
+// Returns the previous handler or None (new reference); NULL with
+// TypeError("error handler must be callable") for a non-callable. Does not
+// switch. Threads: any thread; one handler for the process, called on the
+// thread of the tasklet that died.
 struct PyObject *PyStackless_SetErrorHandler(struct PyObject *handler);
 
-// Extension: installs the exit hook (SPEC §9.9). If the hook returns, the
-// tasklet ends silently.
+// Extension: installs hook (NULL: the default, exit(status)), called when
+// a SystemExit leaves a tasklet other than main on the initial thread (the
+// first thread that used the runtime). If the hook returns, the tasklet
+// ends silently. Does not switch. Threads: any thread; one hook for the
+// process, called on the initial thread.
 void PyStackless_SetExitHook(PyStackless_ExitHook hook);
 
-// Extension: the number of tasklets that survived being killed and are
-// kept forever with their stacks (SPEC §2.7).
+// Extension: the number of tasklets that survived being killed (they
+// caught TaskletExit when their last reference went, or when their thread
+// ended) and are kept forever with their stacks. Does not switch. Threads:
+// any thread; the count is the process's.
 size_t PyStackless_GetUncollectableCount(void);
 
 // Stackless's documentation spells the watchdog flags so.
@@ -648,32 +828,43 @@ size_t PyStackless_GetUncollectableCount(void);
 // `slp_schedule_hook_func`: `(from, to)`; non-zero means an error is set.
 typedef int (*slp_schedule_hook_func)(struct PyTaskletObject*, struct PyTaskletObject*);
 
-// Installs `callable` (not `None`; NULL removes it) as the channel
-// callback, called as `callable(channel, tasklet, sending, willblock)`
-// before every send and receive. Errors it raises are reported as
-// unraisable and cleared. Returns 0, or -1 with `TypeError("channel
-// callback must be callable")`. Global to all threads.
+// Installs callable (not None; NULL removes it) as the channel callback,
+// called as callable(channel, tasklet, sending, willblock) before every
+// send and receive (after it, when the partner is of another thread).
+// Errors it raises are reported as unraisable ("Error in channel
+// callback") and cleared.
+//
+// Returns 0, or -1 with TypeError("channel callback must be callable").
+// Does not switch. Threads: any thread; one callback for the process,
+// called on the thread of the tasklet that sends or receives, on several
+// threads at once.
 int PyStackless_SetChannelCallback(struct PyObject *callable);
 
-// Installs `callable` (not `None`; NULL removes it and the fast callback)
-// as the schedule callback, called as `callable(from, to)` at every real
-// switch and as `(None, main)` when a main tasklet starts. Errors are
-// reported as unraisable ("Error in scheduling callback"). Returns 0, or
-// -1 with `TypeError("schedule callback must be callable")`.
+// Installs callable (not None; NULL removes it and the fast callback) as
+// the schedule callback, called as callable(from, to) at every real switch
+// and as callable(None, main) when a main tasklet starts. Errors are
+// reported as unraisable ("Error in scheduling callback") and cleared.
+//
+// Returns 0, or -1 with TypeError("schedule callback must be callable").
+// Does not switch. Threads: any thread; one callback for the process,
+// called on the thread that switches, on several threads at once.
 int PyStackless_SetScheduleCallback(struct PyObject *callable);
 
-// Replaces the C hook called at every switch as `func(from, to)` (`from`
-// NULL when a main tasklet starts; both borrowed). A non-zero result means
-// it set an exception, which is reported and cleared. NULL disables it; a
-// registered callable stays registered but is no longer called.
+// Replaces the C hook called at every switch as func(from, to) (from NULL
+// when a main tasklet starts; both borrowed for the call). A non-zero
+// result means it set an exception, which is reported and cleared. NULL
+// disables it; a callable installed by PyStackless_SetScheduleCallback
+// stays installed but is no longer called. Does not switch. Threads: any
+// thread; one hook for the process, called on the thread that switches, on
+// several threads at once.
 void PyStackless_SetScheduleFastcallback(slp_schedule_hook_func func);
 
 // Extension: the schedule callback (new reference), or NULL without an
-// exception when none is installed.
+// exception when none is installed. Does not switch. Threads: any thread.
 struct PyObject *PyStackless_GetScheduleCallback(void);
 
 // Extension: the channel callback (new reference), or NULL without an
-// exception when none is installed.
+// exception when none is installed. Does not switch. Threads: any thread.
 struct PyObject *PyStackless_GetChannelCallback(void);
 
 /* ===== Interface functions ===== */
@@ -682,23 +873,28 @@ struct PyObject *PyStackless_GetChannelCallback(void);
 // runtime never returns it (every switch is hard).
 extern struct PyObject *Py_UnwindToken;
 
-// Runs `func(*args, **kwds)` (`args` a tuple or NULL, `kwds` a dict or
-// NULL) as the main tasklet of the calling thread, on its own stack.
-// Inside, every API works "inside": main receives uncaught errors of other
-// tasklets, may block, may be a watchdog.
+// Runs func(*args, **kwds) (args a tuple or NULL, kwds a dict or NULL) as
+// the main tasklet of the calling thread, on the thread's own stack.
+// Inside, every function works "inside": main receives the uncaught
+// errors of other tasklets, may block, may be a watchdog. When func
+// returns, main ends; tasklets still runnable stay so.
 //
-// Returns `func`'s result (new reference), or NULL: `RuntimeError
-// ("Call_Main cannot run within a main tasklet")`, `TypeError("cframe
-// function must be a callable")`, an exception already set on entry,
-// `TypeError` "argument list must be a tuple" or "keyword list must be a
-// dictionary", or the exception main ends with.
+// Returns func's result (new reference), or NULL: RuntimeError("Call_Main
+// cannot run within a main tasklet"), TypeError("cframe function must be
+// a callable"), an exception already set on entry, TypeError "argument
+// list must be a tuple" or "keyword list must be a dictionary", or the
+// exception main ends with. May switch tasklets. Threads: any thread that
+// is outside (has no main tasklet); it runs that thread's tasklets.
 struct PyObject *PyStackless_Call_Main(struct PyObject *func, struct PyObject *args, struct PyObject *kwds);
 
-// Extension (SPEC §7.6): the last call of a thread, from outside. Kills
-// every started tasklet of the thread, longest-suspended first (each gets
-// `TaskletExit` and runs to its end), drops the tasklets that never
-// started, and releases the thread's scheduler state. Returns 0, or -1
-// with `RuntimeError` when called inside a main tasklet.
+// Extension: the last call of a thread, from outside. Kills every started
+// tasklet of the thread, longest-suspended first (each gets TaskletExit
+// and runs to its end), drops the tasklets that never started, and
+// releases the thread's scheduler state (a later call starts afresh).
+// Returns 0, or -1 with RuntimeError("PyStackless_Finalize must be called
+// outside of a main tasklet"). May switch tasklets. Threads: any thread,
+// for itself; tasklets of other threads are left alone. A thread that
+// ends without calling it gets the same at its exit.
 int PyStackless_Finalize(void);
 
 // 1 if obj is the soft-switch token Py_UnwindToken (never, in this
@@ -728,50 +924,57 @@ PyObject *PyStackless_CallCMethod_Main(PyMethodDef *meth, PyObject *self, const 
 
 /* ===== Extensions: time ===== */
 
-// The time of `CLOCK_MONOTONIC` in nanoseconds: the clock of every
-// deadline. Cannot fail. Any thread.
+// The time of CLOCK_MONOTONIC in nanoseconds: the clock of every deadline
+// (a deadline is a value of it; -1: none). Cannot fail. Does not switch.
+// Threads: any thread; one clock for all.
 int64_t PyStackless_Now(void);
 
-// Suspends the current tasklet until `deadline` (-1: until it is killed
-// or thrown to), then appends it at the end of its thread's runnables
-// (equal deadlines in the order they were set). While it sleeps it is
-// alive and scheduled, not paused, blocked on no channel, and not counted
-// by `PyStackless_GetRunCount`; `Run`, `Insert` and `Remove` of it fail
-// as for a blocked tasklet. When nothing is runnable the thread sleeps
-// until the earliest deadline: never a deadlock. A deadline that passed is
-// `PyStackless_Schedule(Py_None, 0)`. main may sleep.
+// Suspends the current tasklet until deadline (-1: until it is killed or
+// thrown to), then appends it at the end of its thread's runnables (equal
+// deadlines in the order they were set). While it sleeps it is alive and
+// scheduled, not paused, blocked on no channel, and not counted by
+// PyStackless_GetRunCount; Run, Insert and Remove of it fail as for a
+// blocked tasklet. When nothing is runnable the thread sleeps until the
+// earliest deadline: never a deadlock. A deadline that passed is
+// PyStackless_Schedule(Py_None, 0). main may sleep; atomic does not
+// prevent sleeping.
 //
-// Returns 0, or -1: `ValueError("invalid deadline")`;
-// `RuntimeError("switch_trap")`; the exception of a kill, throw or
-// `RaiseException` (which take it off its timer at once); with -1 and
-// nothing else that could ever run, the Deadlock `RuntimeError` a receive
-// would get. Switches
-// tasklets; auto-wraps when called from outside; `atomic` does not
-// prevent it.
+// Returns 0, or -1: ValueError("invalid deadline");
+// RuntimeError("switch_trap"); the exception of a kill, throw or
+// RaiseException (which take it off its timer at once); with -1 and
+// nothing else that could ever run, the Deadlock RuntimeError a receive
+// would get. May switch tasklets. Auto-wraps from outside. Threads: any
+// thread, for its own current tasklet, whose timer the calling thread
+// keeps; a kill or throw from another thread wakes it through its thread.
 int PyStackless_SleepUntil(int64_t deadline);
 
-// `PyStackless_SleepUntil(PyStackless_Now() + ns)`; `ns` < 0 is a
-// `ValueError("sleep length must be non-negative")`.
+// PyStackless_SleepUntil(PyStackless_Now() + ns); ns < 0 is a
+// ValueError("sleep length must be non-negative"). May switch tasklets.
+// Threads: as PyStackless_SleepUntil.
 int PyStackless_Sleep(int64_t ns);
 
-// Runs the calling thread's scheduler as `PyStackless_RunWatchdog(0)`;
+// Runs the calling thread's scheduler as PyStackless_RunWatchdog(0);
 // when nothing is runnable but tasklets of this thread sleep or wait in
 // a channel operation with a deadline, the thread sleeps (in the kernel,
 // no CPU) until the first of: a timer, a hand-off from another thread,
-// or `deadline`.
+// or deadline.
 //
-// Returns `None` (new reference) once `deadline` has passed, at the next
+// Returns None (new reference) once deadline has passed, at the next
 // scheduling point after it (a running tasklet is never interrupted; the
-// others stay runnable), or once the thread has nothing runnable,
-// sleeping or waiting: `PyStackless_RunUntil(-1)` runs all the work of the
-// thread, timed waits included, to its end. A deadline that passed
-// already runs what is ready (and the timers due) without waiting. A call
-// inside another `RunUntil` is an untimed run. NULL with
-// `ValueError("invalid deadline")`, or as `PyStackless_RunWatchdog`.
+// others stay runnable), or once the thread has nothing runnable, sleeping
+// or waiting: PyStackless_RunUntil(-1) runs all the work of the thread,
+// timed waits included, to its end. A deadline that passed already runs
+// what is ready (and the timers due) without waiting. A call inside
+// another PyStackless_RunUntil is an untimed run. NULL with
+// ValueError("invalid deadline"), or as PyStackless_RunWatchdog. May
+// switch tasklets. Auto-wraps from outside. Threads: any thread; it runs
+// the calling thread's tasklets only, and other threads wake it by
+// handing it work.
 struct PyObject *PyStackless_RunUntil(int64_t deadline);
 
 // The earliest deadline of the calling thread's sleepers and timed
-// channel operations, or -1 when it has none. Cannot fail.
+// channel operations, or -1 when it has none. Cannot fail. Does not
+// switch. Threads: any thread, about itself.
 int64_t PyStackless_NextDeadline(void);
 
 /* ===== Object model ===== */
