@@ -14,14 +14,24 @@
  * type elsewhere fails with SystemError (or the comment's TypeError), never
  * a crash. Arguments are borrowed; returned objects are new references
  * unless a function's comment says "borrowed"; a function that steals a
- * reference says so.
+ * reference says so. The error indicator is the calling thread's and,
+ * inside the scheduler, its current tasklet's: switches never carry an
+ * error from one tasklet to another.
+ *
+ * Each thread has a scheduler of its own. A thread is "outside" while it
+ * has no main tasklet (until it enters PyStackless_Call_Main, and again
+ * after that returns); a function that "auto-wraps", called from outside,
+ * runs as the body of a temporary main tasklet of the thread.
  *
  * Each function's comment reads in one order: what it does; its parameters
  * and which may be NULL; its return values and exceptions; for the
  * tasklet, channel and stackless functions, "May switch tasklets." (the
  * call may run other tasklets of the calling thread before it returns) or
  * "Does not switch."; and "Threads: " which threads may call it and what
- * it does to a tasklet of another thread.
+ * it does to a tasklet of another thread. Releasing the last reference to
+ * a tasklet that started and is suspended kills it first (it runs to its
+ * end): any release of a reference, also inside a function that does not
+ * switch, may do that.
  */
 
 #ifndef STACKLESS_H
@@ -43,36 +53,43 @@ extern "C" {
 
 /* ===== Object model: types ===== */
 
-// The function is called as `meth(self, args)`.
+// The function is called as meth(self, args).
 #define METH_VARARGS 1
 
-// With `METH_VARARGS`: called as `meth(self, args, kwargs)`.
+// With METH_VARARGS: called as meth(self, args, kwargs).
 #define METH_KEYWORDS 2
 
-// The function takes no arguments: `meth(self, NULL)`.
+// The function takes no arguments: meth(self, NULL).
 #define METH_NOARGS 4
 
-// The function takes exactly one argument: `meth(self, arg)`.
+// The function takes exactly one argument: meth(self, arg).
 #define METH_O 8
 
-// The type's slots are filled in (`PyType_Ready` has run).
+// The type's slots are filled in (PyType_Ready has run).
 #define Py_TPFLAGS_READY (1 << 12)
 
 // The type was allocated at run time (instances hold a reference to it).
 #define Py_TPFLAGS_HEAPTYPE (1 << 9)
 
-// The type may be used as `tp_base` of another type.
+// The type may be used as tp_base of another type.
 #define Py_TPFLAGS_BASETYPE (1 << 10)
 
 // The flags every type has.
 #define Py_TPFLAGS_DEFAULT 0
 
-// The signed size type of the object model (`ssize_t`).
+// The signed size type of the object model (ssize_t).
 typedef ptrdiff_t Py_ssize_t;
 
 // The header every object starts with.
+//
+// Threads: reference counts are atomic, so any thread may take and release
+// references to any object, and a channel may carry objects to another
+// thread. Objects that do not change (int, float, str, bytes, None, True,
+// False, a tuple once filled, a ready type) may be used by several threads
+// at once. Objects have no lock: a dict, or a tuple being filled, must not
+// be changed by one thread while another uses it.
 typedef struct PyObject {
-  // Reference count, changed atomically (`Py_INCREF`/`Py_DECREF`).
+  // Reference count, changed atomically (Py_INCREF/Py_DECREF).
   Py_ssize_t ob_refcnt;
   // The object's type.
   struct PyTypeObject *ob_type;
@@ -86,51 +103,51 @@ typedef struct PyVarObject {
   Py_ssize_t ob_size;
 } PyVarObject;
 
-// `tp_dealloc`: frees an object whose reference count reached zero.
+// tp_dealloc: frees an object whose reference count reached zero.
 typedef void (*destructor)(struct PyObject*);
 
-// `tp_repr` / `tp_str`: a new string reference, or NULL with an exception.
+// tp_repr / tp_str: a new string reference, or NULL with an exception.
 typedef struct PyObject *(*reprfunc)(struct PyObject*);
 
-// `tp_call`: `(self, args, kwargs)` to a new reference or NULL.
+// tp_call: (self, args, kwargs) to a new reference or NULL.
 typedef struct PyObject *(*ternaryfunc)(struct PyObject*, struct PyObject*, struct PyObject*);
 
-// A C function of a `PyMethodDef` (`METH_VARARGS`, `METH_NOARGS`, `METH_O`).
+// A C function of a PyMethodDef (METH_VARARGS, METH_NOARGS, METH_O).
 typedef struct PyObject *(*PyCFunction)(struct PyObject*, struct PyObject*);
 
-// One method of a type's `tp_methods` table, or of a C function object.
+// One method of a type's tp_methods table, or of a C function object.
 typedef struct PyMethodDef {
   // The method's name.
   const char *ml_name;
-  // The C function; cast to `PyCFunction` for `METH_KEYWORDS`.
+  // The C function; cast to PyCFunction for METH_KEYWORDS.
   PyCFunction ml_meth;
-  // `METH_*` flags.
+  // METH_* flags.
   int ml_flags;
   // Documentation, or NULL.
   const char *ml_doc;
 } PyMethodDef;
 
-// `tp_init`: `(self, args, kwargs)` to 0 or -1.
+// tp_init: (self, args, kwargs) to 0 or -1.
 typedef int (*initproc)(struct PyObject*, struct PyObject*, struct PyObject*);
 
-// `tp_alloc`: `(type, nitems)` to a new zeroed object with refcount 1.
+// tp_alloc: (type, nitems) to a new zeroed object with refcount 1.
 typedef struct PyObject *(*allocfunc)(struct PyTypeObject*, Py_ssize_t);
 
-// `tp_new`: `(type, args, kwargs)` to a new object or NULL.
+// tp_new: (type, args, kwargs) to a new object or NULL.
 typedef struct PyObject *(*newfunc)(struct PyTypeObject*, struct PyObject*, struct PyObject*);
 
-// `tp_free`: releases the memory of an object.
+// tp_free: releases the memory of an object.
 typedef void (*freefunc)(void*);
 
-// `tp_iternext`: the next item, or NULL (StopIteration or another error).
+// tp_iternext: the next item, or NULL (StopIteration or another error).
 typedef struct PyObject *(*iternextfunc)(struct PyObject*);
 
 // A type object. Only the slots the runtime supports are present; their
 // names and meanings are CPython's.
 typedef struct PyTypeObject {
-  // Header: the type's type (`PyType_Type`) and refcount.
+  // Header: the type's type (PyType_Type) and refcount.
   struct PyVarObject ob_base;
-  // `"module.Name"` or `"Name"`.
+  // "module.Name" or "Name".
   const char *tp_name;
   // Size of an instance in bytes.
   Py_ssize_t tp_basicsize;
@@ -138,19 +155,19 @@ typedef struct PyTypeObject {
   Py_ssize_t tp_itemsize;
   // Frees an instance.
   destructor tp_dealloc;
-  // `repr(obj)`.
+  // repr(obj).
   reprfunc tp_repr;
-  // `str(obj)`; falls back to `tp_repr`.
+  // str(obj); falls back to tp_repr.
   reprfunc tp_str;
-  // `obj(*args, **kwargs)`.
+  // obj(*args, **kwargs).
   ternaryfunc tp_call;
-  // `Py_TPFLAGS_*`.
+  // Py_TPFLAGS_*.
   unsigned long tp_flags;
   // Documentation, or NULL.
   const char *tp_doc;
   // NULL-terminated method table, or NULL.
   struct PyMethodDef *tp_methods;
-  // The base type; NULL means `object` after `PyType_Ready`.
+  // The base type; NULL means object after PyType_Ready.
   struct PyTypeObject *tp_base;
   // Initialises a new instance.
   initproc tp_init;
@@ -164,10 +181,10 @@ typedef struct PyTypeObject {
   iternextfunc tp_iternext;
 } PyTypeObject;
 
-// `PyCapsule_Destructor`: called with the capsule when it is freed.
+// PyCapsule_Destructor: called with the capsule when it is freed.
 typedef void (*PyCapsule_Destructor)(struct PyObject*);
 
-// An `int` object: a 128-bit two's complement value in two words.
+// An int object: a 128-bit two's complement value in two words.
 typedef struct PyLongObject {
   // Header.
   struct PyObject ob_base;
@@ -186,8 +203,8 @@ typedef struct PyBaseExceptionObject {
 } PyBaseExceptionObject;
 
 // Objects whose reference count is at least this are immortal (the static
-// singletons and types): `Py_INCREF`/`Py_DECREF` leave them alone, which
-// keeps atomic operations on `None` off the hot paths.
+// singletons and types): Py_INCREF/Py_DECREF leave them alone, which
+// keeps atomic operations on None off the hot paths.
 #define _Py_IMMORTAL_REFCNT 1099511627776
 
 /* ===== Tasklets ===== */
@@ -195,9 +212,18 @@ typedef struct PyBaseExceptionObject {
 // Number of pointer-sized private words after the header of a tasklet.
 #define PY_TASKLET_PRIVATE_WORDS 36
 
-// A tasklet. The fields after `ob_base` are private to the runtime; the
+// A tasklet. The fields after ob_base are private to the runtime; the
 // type is complete so that C code can subclass it by embedding (first
-// member a `PyTaskletObject`, `tp_base = &PyTasklet_Type`).
+// member a PyTaskletObject, tp_base = &PyTasklet_Type).
+//
+// Threads: a tasklet belongs to one thread (the one that created it, or
+// the one PyTasklet_BindThread named) and runs only there. Any thread may
+// hold references to it and call every PyTasklet_ function on it: the
+// predicates read its atomic state; Setup, Insert, Run, Remove, Kill,
+// Throw and RaiseException of a tasklet of another thread are handed to
+// its thread, which applies them at its next scheduling point; Switch to
+// it fails. When its thread ends, a started tasklet is killed there, and
+// the tasklet has no thread from then on.
 typedef struct PyTaskletObject {
   // Header.
   struct PyObject ob_base;
@@ -205,7 +231,8 @@ typedef struct PyTaskletObject {
   size_t _private[PY_TASKLET_PRIVATE_WORDS];
 } PyTaskletObject;
 
-// `PyTasklet_Type`: subclassable.
+// The type of tasklets; C code may subclass it (tp_base = &PyTasklet_Type,
+// then PyType_Ready).
 extern struct PyTypeObject PyTasklet_Type;
 
 // A new tasklet of type (NULL: PyTasklet_Type) bound to func (NULL or
@@ -484,8 +511,16 @@ struct PyObject *PyTasklet_GetPrev(struct PyTaskletObject *task);
 // Number of pointer-sized private words after the header of a channel.
 #define PY_CHANNEL_PRIVATE_WORDS 6
 
-// A channel. The fields after `ob_base` are private; the type is complete
-// so that C code can subclass it by embedding.
+// A channel. The fields after ob_base are private; the type is complete
+// so that C code can subclass it by embedding (first member a
+// PyChannelObject, tp_base = &PyChannel_Type).
+//
+// Threads: a channel may be shared by the tasklets of any number of
+// threads. Each channel has a lock of its own, held only inside the calls
+// (never while user code runs), so every PyChannel_ function may be called
+// on it from any thread at any time. A transfer to a tasklet of another
+// thread hands that tasklet to its thread; preference and schedule_all do
+// not apply across threads.
 typedef struct PyChannelObject {
   // Header.
   struct PyObject ob_base;
@@ -493,7 +528,8 @@ typedef struct PyChannelObject {
   size_t _private[PY_CHANNEL_PRIVATE_WORDS];
 } PyChannelObject;
 
-// `PyChannel_Type`: subclassable.
+// The type of channels; C code may subclass it (tp_base = &PyChannel_Type,
+// then PyType_Ready).
 extern struct PyTypeObject PyChannel_Type;
 
 // A new channel of type (NULL: PyChannel_Type): empty, balance 0,
@@ -659,16 +695,20 @@ int PyChannel_GetBalance(struct PyChannelObject *channel);
 // Largest accepted stack size (1 GiB of address space per tasklet).
 #define STACKLESS_MAX_STACK_SIZE (1 << 30)
 
-// Thread may sleep instead of reviving the watchdog (SPEC §3.3).
+// PyStackless_RunWatchdogEx flag: when a tasklet leaves the runnables
+// empty, the thread sleeps until another thread hands it work, instead of
+// ending the run.
 #define Py_WATCHDOG_THREADBLOCK 1
 
-// Soft interrupts: `run()` returns None at the next switch.
+// PyStackless_RunWatchdogEx flag: a timeout ends the run with None at the
+// next switch, instead of interrupting the tasklet.
 #define PY_WATCHDOG_SOFT 2
 
-// Interrupts at any nesting level.
+// PyStackless_RunWatchdogEx flag: interrupts at any nesting level.
 #define PY_WATCHDOG_IGNORE_NESTING 4
 
-// The timeout counts all ticks since `run()` started.
+// PyStackless_RunWatchdogEx flag: the timeout counts all ticks since the
+// run started, not since the last switch.
 #define PY_WATCHDOG_TOTALTIMEOUT 8
 
 // What a SystemExit leaving a tasklet of the initial thread does: the
@@ -825,7 +865,7 @@ size_t PyStackless_GetUncollectableCount(void);
 
 /* ===== Debugging and monitoring ===== */
 
-// `slp_schedule_hook_func`: `(from, to)`; non-zero means an error is set.
+// slp_schedule_hook_func: (from, to); non-zero means an error is set.
 typedef int (*slp_schedule_hook_func)(struct PyTaskletObject*, struct PyTaskletObject*);
 
 // Installs callable (not None; NULL removes it) as the channel callback,
@@ -979,319 +1019,325 @@ int64_t PyStackless_NextDeadline(void);
 
 /* ===== Object model ===== */
 
-// `bytes`.
+// The type of bytes objects.
 extern struct PyTypeObject PyBytes_Type;
 
-// `PyCapsule`.
+// The type of capsules.
 extern struct PyTypeObject PyCapsule_Type;
 
-// `builtin_function_or_method`.
+// The type of C function objects (builtin_function_or_method).
 extern struct PyTypeObject PyCFunction_Type;
 
-// `dict`.
+// The type of dicts.
 extern struct PyTypeObject PyDict_Type;
 
-// The `BaseException` exception class.
+// The BaseException exception class.
 extern struct PyObject *PyExc_BaseException;
 
-// The `SystemExit` exception class.
+// The SystemExit exception class.
 extern struct PyObject *PyExc_SystemExit;
 
-// The `TaskletExit` exception class.
+// The TaskletExit exception class.
 extern struct PyObject *PyExc_TaskletExit;
 
-// The `Exception` exception class.
+// The Exception exception class.
 extern struct PyObject *PyExc_Exception;
 
-// The `StopIteration` exception class.
+// The StopIteration exception class.
 extern struct PyObject *PyExc_StopIteration;
 
-// The `ArithmeticError` exception class.
+// The ArithmeticError exception class.
 extern struct PyObject *PyExc_ArithmeticError;
 
-// The `ZeroDivisionError` exception class.
+// The ZeroDivisionError exception class.
 extern struct PyObject *PyExc_ZeroDivisionError;
 
-// The `OverflowError` exception class.
+// The OverflowError exception class.
 extern struct PyObject *PyExc_OverflowError;
 
-// The `AttributeError` exception class.
+// The AttributeError exception class.
 extern struct PyObject *PyExc_AttributeError;
 
-// The `LookupError` exception class.
+// The LookupError exception class.
 extern struct PyObject *PyExc_LookupError;
 
-// The `IndexError` exception class.
+// The IndexError exception class.
 extern struct PyObject *PyExc_IndexError;
 
-// The `MemoryError` exception class.
+// The MemoryError exception class.
 extern struct PyObject *PyExc_MemoryError;
 
-// The `RuntimeError` exception class.
+// The RuntimeError exception class.
 extern struct PyObject *PyExc_RuntimeError;
 
-// The `RecursionError` exception class.
+// The RecursionError exception class.
 extern struct PyObject *PyExc_RecursionError;
 
-// The `OSError` exception class (base `Exception`): `OSError(errno,
-// strerror)` reads `[Errno N] strerror`.
+// The OSError exception class (base Exception): OSError(errno,
+// strerror) reads [Errno N] strerror.
 extern struct PyObject *PyExc_OSError;
 
-// The `TimeoutError` exception class (base `OSError`).
+// The TimeoutError exception class (base OSError).
 extern struct PyObject *PyExc_TimeoutError;
 
-// The `NotImplementedError` exception class.
+// The NotImplementedError exception class.
 extern struct PyObject *PyExc_NotImplementedError;
 
-// The `SystemError` exception class.
+// The SystemError exception class.
 extern struct PyObject *PyExc_SystemError;
 
-// The `TypeError` exception class.
+// The TypeError exception class.
 extern struct PyObject *PyExc_TypeError;
 
-// The `ValueError` exception class.
+// The ValueError exception class.
 extern struct PyObject *PyExc_ValueError;
 
-// The `Warning` exception class.
+// The Warning exception class.
 extern struct PyObject *PyExc_Warning;
 
-// The `UserWarning` exception class.
+// The UserWarning exception class.
 extern struct PyObject *PyExc_UserWarning;
 
-// The `KeyError` exception class.
+// The KeyError exception class.
 extern struct PyObject *PyExc_KeyError;
 
-// `float`.
+// The type of floats.
 extern struct PyTypeObject PyFloat_Type;
 
-// `int`.
+// The type of ints (PyLongObject).
 extern struct PyTypeObject PyLong_Type;
 
-// The type of `None`.
+// The type of None.
 extern struct PyTypeObject _PyNone_Type;
 
-// `bool`, a subtype of `int`.
+// The type of True and False, a subtype of int.
 extern struct PyTypeObject PyBool_Type;
 
-// The `None` object (`Py_None`).
+// The None object (Py_None).
 extern struct PyObject _Py_NoneStruct;
 
-// The `False` object (`Py_False`).
+// The False object (Py_False).
 extern struct PyLongObject _Py_FalseStruct;
 
-// The `True` object (`Py_True`).
+// The True object (Py_True).
 extern struct PyLongObject _Py_TrueStruct;
 
-// `tuple`.
+// The type of tuples.
 extern struct PyTypeObject PyTuple_Type;
 
-// `type`: the type of every type object.
+// type: the type of every type object.
 extern struct PyTypeObject PyType_Type;
 
-// `object`: the root of every type hierarchy.
+// object: the root of every type hierarchy.
 extern struct PyTypeObject PyBaseObject_Type;
 
-// `str`.
+// The type of strs (text in UTF-8).
 extern struct PyTypeObject PyUnicode_Type;
 
 // Finishes a user-defined type and its bases that are not ready yet:
-// fills `ob_type`, `tp_base` (default `object`) and every slot left NULL
-// from the base, then marks it `Py_TPFLAGS_READY`. A ready type is left
-// alone. Any thread may call it, several at once on the same type.
+// fills ob_type, tp_base (default object) and every slot left NULL from
+// the base, then marks it Py_TPFLAGS_READY. A ready type is left alone.
 //
-// Returns 0, or -1 with nothing written: `SystemError` for NULL, an object
-// or a base that is no type, or a type without `tp_name`; `TypeError` for
-// a cycle of bases, a base that does not allow subclassing, or a
-// `tp_basicsize` smaller than the base's.
+// Returns 0, or -1 with nothing written: SystemError for NULL, an object
+// or a base that is no type, or a type without tp_name; TypeError for a
+// cycle of bases, a base that does not allow subclassing, or a
+// tp_basicsize smaller than the base's. Threads: any thread, several at
+// once on the same type.
 int PyType_Ready(struct PyTypeObject *type);
 
-// Frees an object whose reference count reached zero (used by `Py_DECREF`).
+// Frees an object whose reference count reached zero (used by Py_DECREF).
 //
 // Not for direct use.
 void _Py_Dealloc(struct PyObject *op);
 
-// `Py_IncRef(op)`: `Py_XINCREF` as a function. `op` may be NULL.
+// Py_IncRef(op): Py_XINCREF as a function. op may be NULL.
 void Py_IncRef(struct PyObject *op);
 
-// `Py_DecRef(op)`: `Py_XDECREF` as a function. `op` may be NULL.
+// Py_DecRef(op): Py_XDECREF as a function. op may be NULL.
 void Py_DecRef(struct PyObject *op);
 
-// A new `int` from a C `long`. Returns a new reference, NULL on failure.
+// A new int from a C long. Returns a new reference, NULL on failure.
 struct PyObject *PyLong_FromLong(long v);
 
-// A new `int` from a C `unsigned long`. Returns a new reference.
+// A new int from a C unsigned long. Returns a new reference.
 struct PyObject *PyLong_FromUnsignedLong(unsigned long v);
 
-// A new `int` from a C `long long`. Returns a new reference.
+// A new int from a C long long. Returns a new reference.
 struct PyObject *PyLong_FromLongLong(long long v);
 
-// A new `int` from a C `unsigned long long`. Returns a new reference.
+// A new int from a C unsigned long long. Returns a new reference.
 struct PyObject *PyLong_FromUnsignedLongLong(unsigned long long v);
 
-// A new `int` from a `Py_ssize_t`. Returns a new reference.
+// A new int from a Py_ssize_t. Returns a new reference.
 struct PyObject *PyLong_FromSsize_t(Py_ssize_t v);
 
-// The value of an `int` as a C `long`.
+// The value of an int as a C long.
 //
-// Returns -1 with `TypeError` for a non-int, `OverflowError` when it does
-// not fit, `SystemError` for NULL (check `PyErr_Occurred()` when -1).
+// Returns -1 with TypeError for a non-int, OverflowError when it does
+// not fit, SystemError for NULL (check PyErr_Occurred() when -1).
 long PyLong_AsLong(struct PyObject *op);
 
-// A new `float`. Returns a new reference, NULL on failure.
+// A new float. Returns a new reference, NULL on failure.
 struct PyObject *PyFloat_FromDouble(double v);
 
-// The value of a `float` (or `int`) as a C double; -1.0 with `TypeError`
-// for other objects, `SystemError` for NULL.
+// The value of a float (or int) as a C double; -1.0 with TypeError
+// for other objects, SystemError for NULL.
 double PyFloat_AsDouble(struct PyObject *op);
 
-// A new `str` from NUL-terminated UTF-8. NULL with `ValueError` for
-// invalid UTF-8, `SystemError` for a NULL pointer.
+// A new str from NUL-terminated UTF-8. NULL with ValueError for
+// invalid UTF-8, SystemError for a NULL pointer.
 struct PyObject *PyUnicode_FromString(const char *s);
 
-// A new `str` from `size` bytes of UTF-8 at `s`.
+// A new str from size bytes of UTF-8 at s (s may be NULL when size is 0).
+// NULL with ValueError for invalid UTF-8, SystemError for a negative size
+// or a NULL s with a positive size.
 struct PyObject *PyUnicode_FromStringAndSize(const char *s, Py_ssize_t size);
 
-// The UTF-8 text of a `str`, NUL-terminated, valid as long as the object
-// lives. NULL with `TypeError` for a non-str.
+// The UTF-8 text of a str, NUL-terminated, valid as long as the object
+// lives. NULL with TypeError for a non-str, SystemError for NULL.
 const char *PyUnicode_AsUTF8(struct PyObject *op);
 
-// A new `bytes` of `size` bytes copied from `s` (zeroed when `s` is NULL).
-// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
+// A new bytes of size bytes copied from s (zeroed when s is NULL).
+// NULL with MemoryError when it cannot be allocated, SystemError for
 // a negative size.
 struct PyObject *PyBytes_FromStringAndSize(const char *s, Py_ssize_t size);
 
-// The NUL-terminated contents of a `bytes`, valid as long as it lives.
-// NULL with `TypeError` for other objects.
+// The NUL-terminated contents of a bytes, valid as long as it lives.
+// NULL with TypeError for other objects.
 char *PyBytes_AsString(struct PyObject *op);
 
-// The length of a `bytes`; -1 with `TypeError` for other objects.
+// The length of a bytes; -1 with TypeError for other objects.
 Py_ssize_t PyBytes_Size(struct PyObject *op);
 
-// A new tuple of `size` NULL items, to be filled with `PyTuple_SetItem`.
-// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
+// A new tuple of size NULL items, to be filled with PyTuple_SetItem.
+// NULL with MemoryError when it cannot be allocated, SystemError for
 // a negative size.
 struct PyObject *PyTuple_New(Py_ssize_t size);
 
-// The item at `index`, borrowed. NULL with `IndexError("tuple index out of
-// range")`, or `SystemError` for a non-tuple.
+// The item at index, borrowed. NULL with IndexError("tuple index out of
+// range"), or SystemError for a non-tuple.
 struct PyObject *PyTuple_GetItem(struct PyObject *op, Py_ssize_t index);
 
-// Stores `item` at `index`, stealing the reference (also on failure).
-// Returns 0, or -1 with `IndexError("tuple assignment index out of range")`
-// or `SystemError` for a non-tuple.
+// Stores item at index, stealing the reference (also on failure).
+// Returns 0, or -1 with IndexError("tuple assignment index out of range")
+// or SystemError for a non-tuple.
 int PyTuple_SetItem(struct PyObject *op, Py_ssize_t index, struct PyObject *item);
 
-// The number of items of a tuple; -1 with `SystemError` for a non-tuple.
+// The number of items of a tuple; -1 with SystemError for a non-tuple.
 Py_ssize_t PyTuple_Size(struct PyObject *op);
 
 // A new empty dict.
 struct PyObject *PyDict_New(void);
 
-// Stores `value` (borrowed) under `key`; 0, or -1 with `SystemError` for a
-// non-dict or NULL, `RecursionError` when comparing nested tuple keys
+// Stores value (borrowed) under key; 0, or -1 with SystemError for a
+// non-dict or NULL, RecursionError when comparing nested tuple keys
 // recurses too deeply.
 int PyDict_SetItem(struct PyObject *op, struct PyObject *key, struct PyObject *value);
 
-// Stores `value` (borrowed) under the str key `key`; 0 or -1.
+// Stores value (borrowed) under the str key key (UTF-8). Returns 0, or -1
+// as PyDict_SetItem, or with ValueError for a key that is not UTF-8.
 int PyDict_SetItemString(struct PyObject *op, const char *key, struct PyObject *value);
 
-// The value under the str key `key`, borrowed; NULL without an exception
-// when missing, NULL with `SystemError` for a non-dict.
+// The value under the str key key, borrowed; NULL without an exception
+// when missing, NULL with SystemError for a non-dict.
 struct PyObject *PyDict_GetItemString(struct PyObject *op, const char *key);
 
-// The number of entries; -1 with `SystemError` for a non-dict.
+// The number of entries; -1 with SystemError for a non-dict.
 Py_ssize_t PyDict_Size(struct PyObject *op);
 
-// A new capsule holding `pointer` (not NULL) under `name` (borrowed, may be
-// NULL); `destructor` (may be NULL) runs when the capsule is freed.
+// A new capsule (new reference) holding pointer under name (may be NULL;
+// lent, it must outlive the capsule); destructor (may be NULL) runs when
+// the capsule is freed. NULL with ValueError for a NULL pointer.
 struct PyObject *PyCapsule_New(void *pointer, const char *name, PyCapsule_Destructor destructor);
 
-// The pointer of a capsule whose name equals `name`; NULL with
-// `ValueError` for another name or a non-capsule.
+// The pointer of a capsule whose name equals name; NULL with
+// ValueError for another name or a non-capsule.
 void *PyCapsule_GetPointer(struct PyObject *op, const char *name);
 
-// A new built-in function object for `ml` (which must outlive it), bound
-// to `bound_to` (may be NULL); `module` may be NULL.
+// A new built-in function object (new reference) for ml (which must
+// outlive it), bound to bound_to (may be NULL), the first argument of
+// every call; module may be NULL. NULL with SystemError for a NULL ml.
 struct PyObject *PyCFunction_NewEx(struct PyMethodDef *ml, struct PyObject *bound_to, struct PyObject *module);
 
-// `PyCFunction_NewEx(ml, bound_to, NULL)`.
+// PyCFunction_NewEx(ml, bound_to, NULL).
 struct PyObject *PyCFunction_New(struct PyMethodDef *ml, struct PyObject *bound_to);
 
-// Calls `callable(*args, **kwargs)`. `args` must be a tuple, `kwargs`
-// NULL or a dict (else `SystemError`). Returns a new reference, or NULL
+// Calls callable(*args, **kwargs). args must be a tuple, kwargs
+// NULL or a dict (else SystemError). Returns a new reference, or NULL
 // with the exception.
 struct PyObject *PyObject_Call(struct PyObject *callable, struct PyObject *args, struct PyObject *kwargs);
 
-// Calls `callable(*args)`; `args` may be NULL (no arguments), else it must
-// be a tuple (`TypeError("argument list must be a tuple")`, as CPython).
+// Calls callable(*args); args may be NULL (no arguments), else it must
+// be a tuple (TypeError("argument list must be a tuple"), as CPython).
 struct PyObject *PyObject_CallObject(struct PyObject *callable, struct PyObject *args);
 
-// `getattr(op, name)`: a method of the type's `tp_methods` (bound to
-// `op`), an exception's `args`, or a type's `__name__`; else NULL with
-// `AttributeError`.
+// getattr(op, name), a new reference: a method of the type's tp_methods
+// (bound to op), an exception's args, or a type's __name__; else NULL
+// with AttributeError.
 struct PyObject *PyObject_GetAttrString(struct PyObject *op, const char *name);
 
-// `str(op)`: a new str, or NULL. NULL `op` gives the str `"<NULL>"`.
+// str(op): a new str, or NULL. NULL op gives the str "<NULL>".
 struct PyObject *PyObject_Str(struct PyObject *op);
 
-// `repr(op)`: a new str, or NULL. NULL `op` gives the str `"<NULL>"`.
+// repr(op): a new str, or NULL. NULL op gives the str "<NULL>".
 struct PyObject *PyObject_Repr(struct PyObject *op);
 
-// The truth value of `op`: 1 or 0; -1 with `SystemError` for NULL.
+// The truth value of op: 1 or 0; -1 with SystemError for NULL.
 int PyObject_IsTrue(struct PyObject *op);
 
-// 1 if `a` is `b` or a subtype of it, else 0 (also for NULL or an object
+// 1 if a is b or a subtype of it, else 0 (also for NULL or an object
 // that is no type).
 int PyType_IsSubtype(struct PyTypeObject *a, struct PyTypeObject *b);
 
-// `isinstance(inst, cls)`: 1, 0, or -1 with `TypeError` when `cls` is
+// isinstance(inst, cls): 1, 0, or -1 with TypeError when cls is
 // neither a type nor a tuple of types.
 int PyObject_IsInstance(struct PyObject *inst, struct PyObject *cls);
 
-// 1 if `op` can be called, else 0 (also for NULL).
+// 1 if op can be called, else 0 (also for NULL).
 int PyCallable_Check(struct PyObject *op);
 
-// Allocates a zeroed instance of `type` with room for `nitems` items;
-// refcount 1. The default `tp_alloc`. NULL with `SystemError` when `type` is
-// NULL, no type object or not ready, or `nitems` is negative.
+// Allocates a zeroed instance of type with room for nitems items;
+// refcount 1. The default tp_alloc. NULL with SystemError when type is
+// NULL, no type object or not ready, or nitems is negative.
 struct PyObject *PyType_GenericAlloc(struct PyTypeObject *type, Py_ssize_t nitems);
 
-// The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
-// NULL with `SystemError` when `type` is NULL, no type object or not ready.
+// The default tp_new: allocates through tp_alloc, ignoring arguments.
+// NULL with SystemError when type is NULL, no type object or not ready.
 struct PyObject *PyType_GenericNew(struct PyTypeObject *type, struct PyObject *args, struct PyObject *kwds);
 
-// `Py_EnterRecursiveCall(where)`: counts one more level of nesting of the
+// Py_EnterRecursiveCall(where): counts one more level of nesting of the
 // calling tasklet, before a recursive step (a container inside a
-// container, a call that may call back). `where` (may be NULL) ends the
-// message. Returns 0, or -1 with `RecursionError("maximum recursion depth
-// exceeded" + where)` and nothing counted when the nesting is too deep.
-// Each 0 is paired with a `Py_LeaveRecursiveCall()`. Does not switch; any
-// thread may call it (the count is its current tasklet's).
+// container, a call that may call back). where (may be NULL) ends the
+// message. Returns 0, or -1 with RecursionError("maximum recursion depth
+// exceeded" + where) and nothing counted when the nesting is too deep.
+// Each 0 is paired with a Py_LeaveRecursiveCall(). Threads: any thread;
+// the count is its current tasklet's.
 int Py_EnterRecursiveCall(const char *where);
 
-// `Py_LeaveRecursiveCall()`: ends a level counted by
-// `Py_EnterRecursiveCall`. Does not switch.
+// Py_LeaveRecursiveCall(): ends a level counted by Py_EnterRecursiveCall.
+// Threads: any thread; the count is its current tasklet's.
 void Py_LeaveRecursiveCall(void);
 
-// Allocates `size` bytes for an object (`malloc`).
+// Allocates size bytes for an object (malloc); NULL, without an exception,
+// when there is no memory.
 void *PyObject_Malloc(size_t size);
 
-// Frees memory from `PyObject_Malloc` or `PyType_GenericAlloc` (the
-// default `tp_free`).
+// Frees memory from PyObject_Malloc or PyType_GenericAlloc (the
+// default tp_free).
 void PyObject_Free(void *p);
 
-// The calling thread's id (`pthread_self()`), as CPython.
+// The calling thread's id (pthread_self()), as CPython.
 unsigned long PyThread_get_thread_ident(void);
 
-// Sets the error indicator to `(type, str(message))`. A `type` that is no
-// exception class, or a NULL `message`, sets `SystemError` instead.
+// Sets the error indicator to (type, str(message)). A type that is no
+// exception class, or a NULL message, sets SystemError instead.
 void PyErr_SetString(struct PyObject *type, const char *message);
 
-// Sets the error indicator to `(type, value)`; both borrowed, `value` may
+// Sets the error indicator to (type, value); both borrowed, value may
 // be NULL.
 void PyErr_SetObject(struct PyObject *type, struct PyObject *value);
 
-// Sets the error indicator to `(type, NULL)`.
+// Sets the error indicator to (type, NULL).
 void PyErr_SetNone(struct PyObject *type);
 
 // The pending exception's type, borrowed, or NULL when none is set.
@@ -1300,42 +1346,42 @@ struct PyObject *PyErr_Occurred(void);
 // Clears the error indicator.
 void PyErr_Clear(void);
 
-// Moves the error indicator into `*ptype`, `*pvalue`, `*ptb` (new
+// Moves the error indicator into *ptype, *pvalue, *ptb (new
 // references, NULL when absent) and clears it.
 void PyErr_Fetch(struct PyObject **ptype, struct PyObject **pvalue, struct PyObject **ptb);
 
 // Sets the error indicator from a triple, stealing the three references
-// (any may be NULL; a NULL type clears it). A `type` that is no exception
-// class sets `SystemError` instead (the references are still released).
+// (any may be NULL; a NULL type clears it). A type that is no exception
+// class sets SystemError instead (the references are still released).
 void PyErr_Restore(struct PyObject *type, struct PyObject *value, struct PyObject *tb);
 
-// Makes `*pvalue` an instance of `*ptype` (in place, owned references), as
+// Makes *pvalue an instance of *ptype (in place, owned references), as
 // CPython does for a fetched triple.
 void PyErr_NormalizeException(struct PyObject **ptype, struct PyObject **pvalue, struct PyObject **ptb);
 
-// 1 if `given` (a class or instance) matches `exc` (a class or tuple of
+// 1 if given (a class or instance) matches exc (a class or tuple of
 // classes), else 0.
 int PyErr_GivenExceptionMatches(struct PyObject *given, struct PyObject *exc);
 
-// 1 if the pending exception matches `exc`, else 0.
+// 1 if the pending exception matches exc, else 0.
 int PyErr_ExceptionMatches(struct PyObject *exc);
 
-// A new exception class named `name` (`"module.Name"`), deriving from
-// `base` (NULL: `Exception`). `dict` (NULL or a dict) is ignored. New
-// reference, or NULL with `SystemError` when the name has no dot or `dict`
-// is no dict, `TypeError` when `base` is no exception class.
+// A new exception class named name ("module.Name"), deriving from
+// base (NULL: Exception). dict (NULL or a dict) is ignored. New
+// reference, or NULL with SystemError when the name has no dot or dict
+// is no dict, TypeError when base is no exception class.
 struct PyObject *PyErr_NewException(const char *name, struct PyObject *base, struct PyObject *dict);
 
-// Sets `MemoryError`; returns NULL.
+// Sets MemoryError; returns NULL.
 struct PyObject *PyErr_NoMemory(void);
 
-// Sets `TypeError("bad argument type for built-in operation")`; returns 0.
+// Sets TypeError("bad argument type for built-in operation"); returns 0.
 int PyErr_BadArgument(void);
 
-// Sets `SystemError("bad argument to internal function")`.
+// Sets SystemError("bad argument to internal function").
 void PyErr_BadInternalCall(void);
 
-// Writes the pending exception to stderr as `TypeName: message` and
+// Writes the pending exception to stderr as TypeName: message and
 // clears it. Does nothing when none is set.
 void PyErr_Print(void);
 
@@ -1375,7 +1421,9 @@ static inline void _Py_XDECREF(PyObject *op) {
     }
 }
 // Takes (INCREF) or releases (DECREF) a reference to op; the X forms
-// accept NULL. A release of the last reference frees the object.
+// accept NULL. A release of the last reference frees the object; a
+// tasklet that started and is suspended is killed first, and runs to its
+// end before Py_DECREF returns.
 #define Py_INCREF(op) _Py_INCREF((PyObject *)(op))
 #define Py_DECREF(op) _Py_DECREF((PyObject *)(op))
 #define Py_XINCREF(op) _Py_XINCREF((PyObject *)(op))

@@ -10,8 +10,8 @@ use crate::object::{self, exceptions, PyObject};
 use core::ffi::{c_char, c_int, CStr};
 use core::ptr::null_mut;
 
-/// Sets the error indicator to `(type, str(message))`. A `type` that is no
-/// exception class, or a NULL `message`, sets `SystemError` instead.
+/// Sets the error indicator to (type, str(message)). A type that is no
+/// exception class, or a NULL message, sets SystemError instead.
 #[no_mangle]
 pub extern "C" fn PyErr_SetString(r#type: *mut PyObject, message: *const c_char) {
     guard((), || {
@@ -26,7 +26,7 @@ pub extern "C" fn PyErr_SetString(r#type: *mut PyObject, message: *const c_char)
     })
 }
 
-/// Sets the error indicator to `(type, value)`; both borrowed, `value` may
+/// Sets the error indicator to (type, value); both borrowed, value may
 /// be NULL.
 #[no_mangle]
 pub extern "C" fn PyErr_SetObject(r#type: *mut PyObject, value: *mut PyObject) {
@@ -40,7 +40,7 @@ pub extern "C" fn PyErr_SetObject(r#type: *mut PyObject, value: *mut PyObject) {
     })
 }
 
-/// Sets the error indicator to `(type, NULL)`.
+/// Sets the error indicator to (type, NULL).
 #[no_mangle]
 pub extern "C" fn PyErr_SetNone(r#type: *mut PyObject) {
     guard((), || PyErr_SetObject(r#type, null_mut()))
@@ -89,7 +89,7 @@ unsafe fn store_triple(
     }
 }
 
-/// Moves the error indicator into `*ptype`, `*pvalue`, `*ptb` (new
+/// Moves the error indicator into *ptype, *pvalue, *ptb (new
 /// references, NULL when absent) and clears it.
 #[no_mangle]
 pub extern "C" fn PyErr_Fetch(
@@ -106,8 +106,8 @@ pub extern "C" fn PyErr_Fetch(
 }
 
 /// Sets the error indicator from a triple, stealing the three references
-/// (any may be NULL; a NULL type clears it). A `type` that is no exception
-/// class sets `SystemError` instead (the references are still released).
+/// (any may be NULL; a NULL type clears it). A type that is no exception
+/// class sets SystemError instead (the references are still released).
 #[no_mangle]
 pub extern "C" fn PyErr_Restore(r#type: *mut PyObject, value: *mut PyObject, tb: *mut PyObject) {
     guard((), || {
@@ -131,7 +131,7 @@ pub extern "C" fn PyErr_Restore(r#type: *mut PyObject, value: *mut PyObject, tb:
     })
 }
 
-/// Makes `*pvalue` an instance of `*ptype` (in place, owned references), as
+/// Makes *pvalue an instance of *ptype (in place, owned references), as
 /// CPython does for a fetched triple.
 #[no_mangle]
 pub extern "C" fn PyErr_NormalizeException(
@@ -156,7 +156,7 @@ pub extern "C" fn PyErr_NormalizeException(
     })
 }
 
-/// 1 if `given` (a class or instance) matches `exc` (a class or tuple of
+/// 1 if given (a class or instance) matches exc (a class or tuple of
 /// classes), else 0.
 #[no_mangle]
 pub extern "C" fn PyErr_GivenExceptionMatches(given: *mut PyObject, exc: *mut PyObject) -> c_int {
@@ -166,7 +166,7 @@ pub extern "C" fn PyErr_GivenExceptionMatches(given: *mut PyObject, exc: *mut Py
     })
 }
 
-/// 1 if the pending exception matches `exc`, else 0.
+/// 1 if the pending exception matches exc, else 0.
 #[no_mangle]
 pub extern "C" fn PyErr_ExceptionMatches(exc: *mut PyObject) -> c_int {
     guard(0, || {
@@ -175,10 +175,10 @@ pub extern "C" fn PyErr_ExceptionMatches(exc: *mut PyObject) -> c_int {
     })
 }
 
-/// A new exception class named `name` (`"module.Name"`), deriving from
-/// `base` (NULL: `Exception`). `dict` (NULL or a dict) is ignored. New
-/// reference, or NULL with `SystemError` when the name has no dot or `dict`
-/// is no dict, `TypeError` when `base` is no exception class.
+/// A new exception class named name ("module.Name"), deriving from
+/// base (NULL: Exception). dict (NULL or a dict) is ignored. New
+/// reference, or NULL with SystemError when the name has no dot or dict
+/// is no dict, TypeError when base is no exception class.
 #[no_mangle]
 pub extern "C" fn PyErr_NewException(
     name: *const c_char,
@@ -195,7 +195,7 @@ pub extern "C" fn PyErr_NewException(
     })
 }
 
-/// Sets `MemoryError`; returns NULL.
+/// Sets MemoryError; returns NULL.
 #[no_mangle]
 pub extern "C" fn PyErr_NoMemory() -> *mut PyObject {
     guard(null_mut(), || {
@@ -204,7 +204,7 @@ pub extern "C" fn PyErr_NoMemory() -> *mut PyObject {
     })
 }
 
-/// Sets `TypeError("bad argument type for built-in operation")`; returns 0.
+/// Sets TypeError("bad argument type for built-in operation"); returns 0.
 #[no_mangle]
 pub extern "C" fn PyErr_BadArgument() -> c_int {
     guard(0, || {
@@ -213,7 +213,7 @@ pub extern "C" fn PyErr_BadArgument() -> c_int {
     })
 }
 
-/// Sets `SystemError("bad argument to internal function")`.
+/// Sets SystemError("bad argument to internal function").
 #[no_mangle]
 pub extern "C" fn PyErr_BadInternalCall() {
     guard((), || {
@@ -221,7 +221,7 @@ pub extern "C" fn PyErr_BadInternalCall() {
     })
 }
 
-/// Writes the pending exception to stderr as `TypeName: message` and
+/// Writes the pending exception to stderr as TypeName: message and
 /// clears it. Does nothing when none is set.
 #[no_mangle]
 pub extern "C" fn PyErr_Print() {

@@ -88,7 +88,9 @@ static inline void _Py_XDECREF(PyObject *op) {
     }
 }
 // Takes (INCREF) or releases (DECREF) a reference to op; the X forms
-// accept NULL. A release of the last reference frees the object.
+// accept NULL. A release of the last reference frees the object; a
+// tasklet that started and is suspended is killed first, and runs to its
+// end before Py_DECREF returns.
 #define Py_INCREF(op) _Py_INCREF((PyObject *)(op))
 #define Py_DECREF(op) _Py_DECREF((PyObject *)(op))
 #define Py_XINCREF(op) _Py_XINCREF((PyObject *)(op))
