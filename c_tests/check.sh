@@ -2,7 +2,8 @@
 # Runs every test of the project and ends with one line "N passed, N failed".
 #   MODE=       Rust tests, every C test (shared library, then static) and
 #               the bad-input test generated from the header, the header
-#               compiled standalone as C and C++, header freshness.
+#               compiled standalone as C and C++, header freshness, the
+#               outline of the header's comments (c_tests/header_check.py).
 #   MODE=valgrind  the C tests under valgrind (0 errors, 0 bytes lost).
 #   MODE=asan      the C tests (the generated one too) built with
 #                  -fsanitize=address,undefined and the library with rustc's
@@ -66,6 +67,14 @@ header_is_current() {
     else
         fail "header-is-current (run 'make header' and commit include/stackless.h)"
     fi
+}
+
+# The header's comments hold to their outline: one case per rule of
+# c_tests/header_check.py.
+header_outline() {
+    out="$BUILD/header-check.log"
+    python3 c_tests/header_check.py include/stackless.h >"$out" 2>&1
+    count_output header-check "$out" $?
 }
 
 header_compiles() {
@@ -190,6 +199,7 @@ case "$MODE" in
 "")
     build_library
     header_is_current
+    header_outline
     rust_tests
     c_tests "" "" "$SO_LIBS" ""
     generated_test "" "" "$SO_LIBS" ""
