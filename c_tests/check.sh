@@ -16,7 +16,13 @@ MODE=${MODE:-}
 CC=${CC:-cc}
 CXX=${CXX:-c++}
 BUILD=build/tests${MODE:+-$MODE}
-RELEASE=target/release
+# Cargo's build directory: CARGO_TARGET_DIR when set, as cargo does.
+TARGET=${CARGO_TARGET_DIR:-target}
+case "$TARGET" in
+/*) ;;
+*) TARGET=$PWD/$TARGET ;;
+esac
+RELEASE=$TARGET/release
 CFLAGS="-std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Ic_tests -pthread"
 # No test program may hang: each is killed after this many seconds (the
 # threaded ones also set an alarm of their own) and counts as a failure.
@@ -51,7 +57,7 @@ build_library() { # cargo flags...
         summary
     fi
     # Programs linked with -lstackless look for the soname.
-    ln -sf libstackless.so "${CARGO_TARGET_DIR:-target}/release/libstackless.so.0"
+    ln -sf libstackless.so "$RELEASE/libstackless.so.0"
 }
 
 summary() {
@@ -176,7 +182,7 @@ sanitized_library() { # sanitizer, its runtime's short name, probe symbol, cargo
     probe=$3
     shift 3
     host=$(rustc +nightly -vV | sed -n 's/^host: //p')
-    dir=target/$san
+    dir=$TARGET/$san
     if ! RUSTFLAGS="-Zsanitizer=$san -Cunsafe-allow-abi-mismatch=sanitizer" CARGO_PROFILE_RELEASE_LTO=false \
         CARGO_TARGET_DIR=$dir cargo +nightly build --release --quiet --target "$host" "$@"; then
         fail "cargo +nightly build -Zsanitizer=$san"
@@ -192,7 +198,7 @@ sanitized_library() { # sanitizer, its runtime's short name, probe symbol, cargo
     fi
 }
 
-SO_LIBS="-L$RELEASE -Wl,-rpath,$PWD/$RELEASE -lstackless"
+SO_LIBS="-L$RELEASE -Wl,-rpath,$RELEASE -lstackless"
 A_LIBS="$RELEASE/libstackless.a -ldl -lm"
 
 case "$MODE" in
