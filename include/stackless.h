@@ -3,8 +3,8 @@
  *
  * Sections, each under a banner: the types every section uses; then, in
  * the order of the Stackless C-API, tasklets, channels, the stackless
- * module, debugging and monitoring, the interface functions; then the
- * extensions (time, file descriptors); last the object model.
+ * module, debugging and monitoring, the interface functions; then
+ * libstackless's extensions (time first); last the object model.
  *
  * Conventions: functions returning int fail with -1, functions returning an
  * object pointer fail with NULL; in both cases an exception is set
