@@ -9,7 +9,8 @@ CARGO   ?= cargo
 DOXYGEN ?= doxygen
 
 VERSION   := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-RELEASE   := target/release
+# Cargo's build directory: CARGO_TARGET_DIR when set, as cargo does.
+RELEASE   := $(or $(CARGO_TARGET_DIR),target)/release
 BUILD     := build
 CFLAGS_TEST := -std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Ic_tests -pthread
 LDLIBS_SO := -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lstackless -pthread

@@ -8,11 +8,13 @@ set -eu
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 BUILD=build/bench
+# Cargo's build directory: CARGO_TARGET_DIR when set, as cargo does.
+RELEASE=${CARGO_TARGET_DIR:-target}/release
 mkdir -p "$BUILD"
 cargo build --release --quiet --example floor
 ${CC:-cc} -O2 -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude bench/bench.c \
-    -o "$BUILD/bench" target/release/libstackless.a -pthread -ldl -lm
-FLOOR=target/release/examples/floor
+    -o "$BUILD/bench" "$RELEASE/libstackless.a" -pthread -ldl -lm
+FLOOR=$RELEASE/examples/floor
 
 # median min max of the numbers on stdin
 stats() { sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%s %s %s", m, v[1], v[NR]}'; }

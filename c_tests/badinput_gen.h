@@ -366,7 +366,7 @@ static PyObject *new_recursive_callable(void) {
 
 /* A runnable tasklet on the smallest stack whose function calls itself. */
 static PyObject *new_recursive_tasklet(void) {
-    PyStackless_SetStackSize(MIN_STACK_SIZE);
+    PyStackless_SetStackSize(STACKLESS_MIN_STACK_SIZE);
     PyObject *f = new_recursive_callable(), *args = PyTuple_New(0);
     PyTaskletObject *t = f == NULL ? NULL : PyTasklet_New(NULL, f);
     if (t != NULL && args != NULL && PyTasklet_Setup(t, args, NULL) == 0) {

@@ -4,7 +4,7 @@
     python3 c_tests/badinput_gen.py include/stackless.h build/tests/test_badinput_gen.c
 
 reads every function prototype of the header (the cbindgen part and the
-hand-written trailer; static inline helpers and macros are not exports) and
+hand-written part; static inline helpers and macros are not exports) and
 writes a C program (runtime: c_tests/badinput_gen.h) that calls each function
 with bad arguments, one at a time, each call in a forked child, outside and
 inside PyStackless_Call_Main:
@@ -234,7 +234,7 @@ SETTER = dict(bad=OK)
 TABLE = {
     # ---- Reference counting and types
     "PyType_Ready": Fn(
-        ty=P(good="&fresh_type", values={
+        type=P(good="&fresh_type", values={
             # EXTENSIONS §8: a tp_base cycle, a tp_basicsize smaller than the base's.
             "new_cycle_type()": Fail("TypeError", "SystemError"),
             "&small_type": Fail("TypeError", "SystemError"),
@@ -302,8 +302,8 @@ TABLE = {
              wrong=Fail("ValueError", msg="PyCapsule_GetPointer called with invalid PyCapsule object")),
         name=P(good='"badinput.cap"', null=Fail("ValueError", msg="PyCapsule_GetPointer called with incorrect name"))),
     # ---- C functions and calls
-    "PyCFunction_NewEx": Fn(self_=P(null=OK), module=P(good='PyUnicode_FromString("m")', null=OK)),
-    "PyCFunction_New": Fn(self_=P(null=OK)),
+    "PyCFunction_NewEx": Fn(bound_to=P(null=OK), module=P(good='PyUnicode_FromString("m")', null=OK)),
+    "PyCFunction_New": Fn(bound_to=P(null=OK)),
     "PyObject_Call": Fn(
         callable=P(kind="callable", good="new_cfunction()", wrong=Fail("TypeError", msg=NOT_CALLABLE),
                    values={"new_recursive_callable()": Fail("RecursionError", msg=RECURSION)}),
@@ -324,13 +324,13 @@ TABLE = {
               wrong=Fail("TypeError", msg="isinstance() arg 2 must be a type or tuple of types"))),
     "PyCallable_Check": Fn(**QUERY, good=Value(1), op=P(good="new_cfunction()")),
     "PyType_GenericAlloc": Fn(
-        ty=P(good="&PyTuple_Type"),
+        type=P(good="&PyTuple_Type"),
         nitems=P(values={"-1": SYSTEM_ERROR, "PTRDIFF_MIN": SYSTEM_ERROR,
                          "PTRDIFF_MAX": Fail("MemoryError", "OverflowError")})),
     "PyType_GenericNew": Fn(
-        ty=P(good="&PyBaseObject_Type"),
-        _args=P(good="PyTuple_New(0)", null=OK),
-        _kwds=P(good="PyDict_New()", null=OK)),
+        type=P(good="&PyBaseObject_Type"),
+        args=P(good="PyTuple_New(0)", null=OK),
+        kwds=P(good="PyDict_New()", null=OK)),
     # A raw allocator, as CPython's: NULL without an exception when it cannot.
     "PyObject_Malloc": Fn(fails=None, size=P(good="16", values={"SIZE_MAX": Value(0)})),
     "PyObject_Free": Fn(p=P(good="PyObject_Malloc(16)", null=OK)),
@@ -352,22 +352,22 @@ TABLE = {
             "type": Fail("TypeError", msg="channel_new: type must be subtype of channel"),
             "&unready_channel_type": Fail(),  # EXTENSIONS §8: a subtype that is not ready
         })),
-    "PyChannel_Send": Fn(self_=P(good="new_receiving_channel()"), arg=P(good='PyUnicode_FromString("v")')),
-    "PyChannel_Send_nr": Fn(self_=P(good="new_receiving_channel()"), arg=P(good='PyUnicode_FromString("v")')),
-    "PyChannel_Receive": Fn(self_=P(good="new_sending_channel()")),
-    "PyChannel_Receive_nr": Fn(self_=P(good="new_sending_channel()")),
+    "PyChannel_Send": Fn(channel=P(good="new_receiving_channel()"), arg=P(good='PyUnicode_FromString("v")')),
+    "PyChannel_Send_nr": Fn(channel=P(good="new_receiving_channel()"), arg=P(good='PyUnicode_FromString("v")')),
+    "PyChannel_Receive": Fn(channel=P(good="new_sending_channel()")),
+    "PyChannel_Receive_nr": Fn(channel=P(good="new_sending_channel()")),
     # A partner waits: the transfer happens whatever the deadline.
-    "PyChannel_SendUntil": Fn(self_=P(good="new_receiving_channel()"), arg=P(good='PyUnicode_FromString("v")'),
+    "PyChannel_SendUntil": Fn(channel=P(good="new_receiving_channel()"), arg=P(good='PyUnicode_FromString("v")'),
                               deadline=P(good="-1", values={"INT64_MIN": Fail("ValueError", msg=INVALID_DEADLINE)})),
-    "PyChannel_ReceiveUntil": Fn(self_=P(good="new_sending_channel()"),
+    "PyChannel_ReceiveUntil": Fn(channel=P(good="new_sending_channel()"),
                                  deadline=P(good="-1", values={"INT64_MIN": Fail("ValueError", msg=INVALID_DEADLINE)})),
     "PyChannel_SendException": Fn(
-        self_=P(good="new_receiving_channel()"),
+        channel=P(good="new_receiving_channel()"),
         klass=P(kind="exception class", good="PyExc_ValueError", null=Fail("SystemError", "TypeError"),
                 wrong=Fail("TypeError", msg="channel.send_exception needs Exception or string subclass as first parameter")),
         value=P(good="PyTuple_New(0)", null=OK)),
     "PyChannel_SendThrow": Fn(
-        self_=P(good="new_receiving_channel()"),
+        channel=P(good="new_receiving_channel()"),
         exc=P(kind="exception", good="PyExc_ValueError", null=Fail("SystemError"), wrong=Fail("TypeError", msg=BAD_THROW)),
         val=P(good='PyUnicode_FromString("v")', null=OK),
         tb=P(kind="None", good="Py_None", null=OK, wrong=Fail("TypeError", msg=BAD_TRACEBACK))),
@@ -384,17 +384,17 @@ TABLE = {
     # ---- The error indicator
     "PyErr_SetString": Fn(
         good=Sets("ValueError", msg="x"),
-        ty=P(kind="exception class", good="PyExc_ValueError", null=Sets("SystemError", msg=BAD_CALL),
+        type=P(kind="exception class", good="PyExc_ValueError", null=Sets("SystemError", msg=BAD_CALL),
              wrong=Sets("SystemError", msg=NOT_EXC_SUBCLASS)),
         message=P(null=Sets("SystemError", msg=BAD_CALL))),
     "PyErr_SetObject": Fn(
         good=Sets("ValueError"),
-        ty=P(kind="exception class", good="PyExc_ValueError", null=Sets("SystemError", msg=BAD_CALL),
+        type=P(kind="exception class", good="PyExc_ValueError", null=Sets("SystemError", msg=BAD_CALL),
              wrong=Sets("SystemError", msg=NOT_EXC_SUBCLASS)),
         value=P(null=Sets("ValueError"))),
     "PyErr_SetNone": Fn(
         good=Sets("ValueError"),
-        ty=P(kind="exception class", good="PyExc_ValueError", null=Sets("SystemError", msg=BAD_CALL),
+        type=P(kind="exception class", good="PyExc_ValueError", null=Sets("SystemError", msg=BAD_CALL),
              wrong=Sets("SystemError", msg=NOT_EXC_SUBCLASS))),
     "PyErr_Occurred": Fn(fails=None, good=Value(0)),  # NULL: none set
     "PyErr_Clear": Fn(),
@@ -402,7 +402,7 @@ TABLE = {
     # Steals all three; a NULL type clears the indicator.
     "PyErr_Restore": Fn(
         good=Sets("ValueError"),
-        ty=P(kind="exception class", good="new_ref(PyExc_ValueError)", null=OK,
+        type=P(kind="exception class", good="new_ref(PyExc_ValueError)", null=OK,
              wrong=Sets("SystemError", msg=NOT_EXC_SUBCLASS)),
         value=P(good='PyUnicode_FromString("v")', null=Sets("ValueError")),
         tb=P(null=Sets("ValueError"))),
@@ -558,7 +558,7 @@ TABLE = {
     "PyTasklet_Restorable": Fn(**QUERY),
     "PyTasklet_GetBlocked": Fn(**QUERY),
     "PyTasklet_GetThreadId": Fn(**QUERY),
-    # ---- The C-variadic functions of the trailer
+    # ---- The C-variadic functions (src/capi/varargs.c)
     "Py_BuildValue": Fn(
         format=P(good='"(iO)"', values={"deep_format()": Fail("RecursionError", msg=RECURSION_BUILD)}),
         tail=[("i", "int", P(good="1", ints=OK)),

@@ -2,7 +2,8 @@
 # Runs every test of the project and ends with one line "N passed, N failed".
 #   MODE=       Rust tests, every C test (shared library, then static) and
 #               the bad-input test generated from the header, the header
-#               compiled standalone as C and C++, header freshness.
+#               compiled standalone as C and C++, header freshness, the
+#               outline of the header's comments (c_tests/header_check.py).
 #   MODE=valgrind  the C tests under valgrind (0 errors, 0 bytes lost).
 #   MODE=asan      the C tests (the generated one too) built with
 #                  -fsanitize=address,undefined and the library with rustc's
@@ -15,7 +16,13 @@ MODE=${MODE:-}
 CC=${CC:-cc}
 CXX=${CXX:-c++}
 BUILD=build/tests${MODE:+-$MODE}
-RELEASE=target/release
+# Cargo's build directory: CARGO_TARGET_DIR when set, as cargo does.
+TARGET=${CARGO_TARGET_DIR:-target}
+case "$TARGET" in
+/*) ;;
+*) TARGET=$PWD/$TARGET ;;
+esac
+RELEASE=$TARGET/release
 CFLAGS="-std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Ic_tests -pthread"
 # No test program may hang: each is killed after this many seconds (the
 # threaded ones also set an alarm of their own) and counts as a failure.
@@ -50,7 +57,7 @@ build_library() { # cargo flags...
         summary
     fi
     # Programs linked with -lstackless look for the soname.
-    ln -sf libstackless.so "${CARGO_TARGET_DIR:-target}/release/libstackless.so.0"
+    ln -sf libstackless.so "$RELEASE/libstackless.so.0"
 }
 
 summary() {
@@ -66,6 +73,14 @@ header_is_current() {
     else
         fail "header-is-current (run 'make header' and commit include/stackless.h)"
     fi
+}
+
+# The header's comments hold to their outline: one case per rule of
+# c_tests/header_check.py.
+header_outline() {
+    out="$BUILD/header-check.log"
+    python3 c_tests/header_check.py include/stackless.h >"$out" 2>&1
+    count_output header-check "$out" $?
 }
 
 header_compiles() {
@@ -167,7 +182,7 @@ sanitized_library() { # sanitizer, its runtime's short name, probe symbol, cargo
     probe=$3
     shift 3
     host=$(rustc +nightly -vV | sed -n 's/^host: //p')
-    dir=target/$san
+    dir=$TARGET/$san
     if ! RUSTFLAGS="-Zsanitizer=$san -Cunsafe-allow-abi-mismatch=sanitizer" CARGO_PROFILE_RELEASE_LTO=false \
         CARGO_TARGET_DIR=$dir cargo +nightly build --release --quiet --target "$host" "$@"; then
         fail "cargo +nightly build -Zsanitizer=$san"
@@ -204,13 +219,14 @@ examples_print_what_they_say() {
     done
 }
 
-SO_LIBS="-L$RELEASE -Wl,-rpath,$PWD/$RELEASE -lstackless"
+SO_LIBS="-L$RELEASE -Wl,-rpath,$RELEASE -lstackless"
 A_LIBS="$RELEASE/libstackless.a -ldl -lm"
 
 case "$MODE" in
 "")
     build_library
     header_is_current
+    header_outline
     rust_tests
     c_tests "" "" "$SO_LIBS" ""
     generated_test "" "" "$SO_LIBS" ""

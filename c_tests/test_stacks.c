@@ -26,8 +26,8 @@ TEST(set_stack_size_returns_the_previous_size_rounded_to_pages) {
 
 TEST(set_stack_size_brings_a_size_past_1_gib_to_1_gib) {
     size_t old = PyStackless_SetStackSize(SIZE_MAX);
-    CHECK_INT(PyStackless_SetStackSize((size_t)1 << 40), MAX_STACK_SIZE);
-    CHECK_INT(PyStackless_SetStackSize(old), MAX_STACK_SIZE);
+    CHECK_INT(PyStackless_SetStackSize((size_t)1 << 40), STACKLESS_MAX_STACK_SIZE);
+    CHECK_INT(PyStackless_SetStackSize(old), STACKLESS_MAX_STACK_SIZE);
     CHECK_INT(PyStackless_SetStackSize(old), old);
 }
 

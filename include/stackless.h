@@ -1,10 +1,37 @@
 /*
  * stackless.h -- the Stackless-Python C-API as a standalone C runtime.
  *
+ * Sections, each under a banner: the types every section uses; then, in
+ * the order of the Stackless C-API, tasklets, channels, the stackless
+ * module, debugging and monitoring, the interface functions; then
+ * libstackless's extensions (time first); last the object model.
+ *
  * Conventions: functions returning int fail with -1, functions returning an
  * object pointer fail with NULL; in both cases an exception is set
- * (PyErr_Occurred()). Arguments are borrowed; returned objects are new
- * references unless a function's comment says "borrowed".
+ * (PyErr_Occurred()). Predicates and getters that cannot fail answer 0 (or
+ * their comment's value) for bad input. A pointer argument may be NULL only
+ * where the comment says what NULL means; a NULL or an object of the wrong
+ * type elsewhere fails with SystemError (or the comment's TypeError), never
+ * a crash. Arguments are borrowed; returned objects are new references
+ * unless a function's comment says "borrowed"; a function that steals a
+ * reference says so. The error indicator is the calling thread's and,
+ * inside the scheduler, its current tasklet's: switches never carry an
+ * error from one tasklet to another.
+ *
+ * Each thread has a scheduler of its own. A thread is "outside" while it
+ * has no main tasklet (until it enters PyStackless_Call_Main, and again
+ * after that returns); a function that "auto-wraps", called from outside,
+ * runs as the body of a temporary main tasklet of the thread.
+ *
+ * Each function's comment reads in one order: what it does; its parameters
+ * and which may be NULL; its return values and exceptions; for the
+ * tasklet, channel and stackless functions, "May switch tasklets." (the
+ * call may run other tasklets of the calling thread before it returns) or
+ * "Does not switch."; and "Threads: " which threads may call it and what
+ * it does to a tasklet of another thread. Releasing the last reference to
+ * a tasklet that started and is suspended kills it first (it runs to its
+ * end): any release of a reference, also inside a function that does not
+ * switch, may do that.
  */
 
 #ifndef STACKLESS_H
@@ -20,71 +47,49 @@
 #define STACKLESS_VERSION_MINOR 1
 #define STACKLESS_VERSION_PATCH 0
 
+#ifdef __cplusplus
+extern "C" {
+#endif  // __cplusplus
 
-// The function is called as `meth(self, args)`.
+/* ===== Object model: types ===== */
+
+// The function is called as meth(self, args).
 #define METH_VARARGS 1
 
-// With `METH_VARARGS`: called as `meth(self, args, kwargs)`.
+// With METH_VARARGS: called as meth(self, args, kwargs).
 #define METH_KEYWORDS 2
 
-// The function takes no arguments: `meth(self, NULL)`.
+// The function takes no arguments: meth(self, NULL).
 #define METH_NOARGS 4
 
-// The function takes exactly one argument: `meth(self, arg)`.
+// The function takes exactly one argument: meth(self, arg).
 #define METH_O 8
 
-// The type's slots are filled in (`PyType_Ready` has run).
+// The type's slots are filled in (PyType_Ready has run).
 #define Py_TPFLAGS_READY (1 << 12)
 
 // The type was allocated at run time (instances hold a reference to it).
 #define Py_TPFLAGS_HEAPTYPE (1 << 9)
 
-// The type may be used as `tp_base` of another type.
+// The type may be used as tp_base of another type.
 #define Py_TPFLAGS_BASETYPE (1 << 10)
 
 // The flags every type has.
 #define Py_TPFLAGS_DEFAULT 0
 
-// Number of pointer-sized private words after the header of a channel.
-#define PY_CHANNEL_PRIVATE_WORDS 6
-
-// `PY_WAIT_READ`: wait until a read would not block.
-#define PY_WAIT_READ 1
-
-// `PY_WAIT_WRITE`: wait until a write would not block.
-#define PY_WAIT_WRITE 2
-
-// Default usable size of a tasklet stack (address space; only the pages a
-// tasklet touches cost memory).
-#define DEFAULT_STACK_SIZE (256 * 1024)
-
-// Smallest accepted stack size.
-#define MIN_STACK_SIZE (16 * 1024)
-
-// Largest accepted stack size (1 GiB of address space per tasklet).
-#define MAX_STACK_SIZE (1 << 30)
-
-// Number of pointer-sized private words after the header of a tasklet.
-#define PY_TASKLET_PRIVATE_WORDS 36
-
-// Thread may sleep instead of reviving the watchdog (SPEC §3.3).
-#define Py_WATCHDOG_THREADBLOCK 1
-
-// Soft interrupts: `run()` returns None at the next switch.
-#define PY_WATCHDOG_SOFT 2
-
-// Interrupts at any nesting level.
-#define PY_WATCHDOG_IGNORE_NESTING 4
-
-// The timeout counts all ticks since `run()` started.
-#define PY_WATCHDOG_TOTALTIMEOUT 8
-
-// The signed size type of the object model (`ssize_t`).
+// The signed size type of the object model (ssize_t).
 typedef ptrdiff_t Py_ssize_t;
 
 // The header every object starts with.
+//
+// Threads: reference counts are atomic, so any thread may take and release
+// references to any object, and a channel may carry objects to another
+// thread. Objects that do not change (int, float, str, bytes, None, True,
+// False, a tuple once filled, a ready type) may be used by several threads
+// at once. Objects have no lock: a dict, or a tuple being filled, must not
+// be changed by one thread while another uses it.
 typedef struct PyObject {
-  // Reference count, changed atomically (`Py_INCREF`/`Py_DECREF`).
+  // Reference count, changed atomically (Py_INCREF/Py_DECREF).
   Py_ssize_t ob_refcnt;
   // The object's type.
   struct PyTypeObject *ob_type;
@@ -98,51 +103,51 @@ typedef struct PyVarObject {
   Py_ssize_t ob_size;
 } PyVarObject;
 
-// `tp_dealloc`: frees an object whose reference count reached zero.
+// tp_dealloc: frees an object whose reference count reached zero.
 typedef void (*destructor)(struct PyObject*);
 
-// `tp_repr` / `tp_str`: a new string reference, or NULL with an exception.
+// tp_repr / tp_str: a new string reference, or NULL with an exception.
 typedef struct PyObject *(*reprfunc)(struct PyObject*);
 
-// `tp_call`: `(self, args, kwargs)` to a new reference or NULL.
+// tp_call: (self, args, kwargs) to a new reference or NULL.
 typedef struct PyObject *(*ternaryfunc)(struct PyObject*, struct PyObject*, struct PyObject*);
 
-// A C function of a `PyMethodDef` (`METH_VARARGS`, `METH_NOARGS`, `METH_O`).
+// A C function of a PyMethodDef (METH_VARARGS, METH_NOARGS, METH_O).
 typedef struct PyObject *(*PyCFunction)(struct PyObject*, struct PyObject*);
 
-// One method of a type's `tp_methods` table, or of a C function object.
+// One method of a type's tp_methods table, or of a C function object.
 typedef struct PyMethodDef {
   // The method's name.
   const char *ml_name;
-  // The C function; cast to `PyCFunction` for `METH_KEYWORDS`.
+  // The C function; cast to PyCFunction for METH_KEYWORDS.
   PyCFunction ml_meth;
-  // `METH_*` flags.
+  // METH_* flags.
   int ml_flags;
   // Documentation, or NULL.
   const char *ml_doc;
 } PyMethodDef;
 
-// `tp_init`: `(self, args, kwargs)` to 0 or -1.
+// tp_init: (self, args, kwargs) to 0 or -1.
 typedef int (*initproc)(struct PyObject*, struct PyObject*, struct PyObject*);
 
-// `tp_alloc`: `(type, nitems)` to a new zeroed object with refcount 1.
+// tp_alloc: (type, nitems) to a new zeroed object with refcount 1.
 typedef struct PyObject *(*allocfunc)(struct PyTypeObject*, Py_ssize_t);
 
-// `tp_new`: `(type, args, kwargs)` to a new object or NULL.
+// tp_new: (type, args, kwargs) to a new object or NULL.
 typedef struct PyObject *(*newfunc)(struct PyTypeObject*, struct PyObject*, struct PyObject*);
 
-// `tp_free`: releases the memory of an object.
+// tp_free: releases the memory of an object.
 typedef void (*freefunc)(void*);
 
-// `tp_iternext`: the next item, or NULL (StopIteration or another error).
+// tp_iternext: the next item, or NULL (StopIteration or another error).
 typedef struct PyObject *(*iternextfunc)(struct PyObject*);
 
 // A type object. Only the slots the runtime supports are present; their
 // names and meanings are CPython's.
 typedef struct PyTypeObject {
-  // Header: the type's type (`PyType_Type`) and refcount.
+  // Header: the type's type (PyType_Type) and refcount.
   struct PyVarObject ob_base;
-  // `"module.Name"` or `"Name"`.
+  // "module.Name" or "Name".
   const char *tp_name;
   // Size of an instance in bytes.
   Py_ssize_t tp_basicsize;
@@ -150,19 +155,19 @@ typedef struct PyTypeObject {
   Py_ssize_t tp_itemsize;
   // Frees an instance.
   destructor tp_dealloc;
-  // `repr(obj)`.
+  // repr(obj).
   reprfunc tp_repr;
-  // `str(obj)`; falls back to `tp_repr`.
+  // str(obj); falls back to tp_repr.
   reprfunc tp_str;
-  // `obj(*args, **kwargs)`.
+  // obj(*args, **kwargs).
   ternaryfunc tp_call;
-  // `Py_TPFLAGS_*`.
+  // Py_TPFLAGS_*.
   unsigned long tp_flags;
   // Documentation, or NULL.
   const char *tp_doc;
   // NULL-terminated method table, or NULL.
   struct PyMethodDef *tp_methods;
-  // The base type; NULL means `object` after `PyType_Ready`.
+  // The base type; NULL means object after PyType_Ready.
   struct PyTypeObject *tp_base;
   // Initialises a new instance.
   initproc tp_init;
@@ -176,37 +181,10 @@ typedef struct PyTypeObject {
   iternextfunc tp_iternext;
 } PyTypeObject;
 
-// `PyCapsule_Destructor`: called with the capsule when it is freed.
+// PyCapsule_Destructor: called with the capsule when it is freed.
 typedef void (*PyCapsule_Destructor)(struct PyObject*);
 
-// A tasklet. The fields after `ob_base` are private to the runtime; the
-// type is complete so that C code can subclass it by embedding (first
-// member a `PyTaskletObject`, `tp_base = &PyTasklet_Type`).
-typedef struct PyTaskletObject {
-  // Header.
-  struct PyObject ob_base;
-  // Runtime state; do not touch.
-  size_t _private[PY_TASKLET_PRIVATE_WORDS];
-} PyTaskletObject;
-
-// `slp_schedule_hook_func`: `(from, to)`; non-zero means an error is set.
-typedef int (*slp_schedule_hook_func)(struct PyTaskletObject*, struct PyTaskletObject*);
-
-// A channel. The fields after `ob_base` are private; the type is complete
-// so that C code can subclass it by embedding.
-typedef struct PyChannelObject {
-  // Header.
-  struct PyObject ob_base;
-  // Runtime state; do not touch.
-  size_t _private[PY_CHANNEL_PRIVATE_WORDS];
-} PyChannelObject;
-
-// What a `SystemExit` leaving a tasklet of the initial thread does: the
-// hook gets the exit status (None: 0, an int: that int, else 1). NULL
-// restores the default, `exit(status)`.
-typedef void (*PyStackless_ExitHook)(int);
-
-// An `int` object: a 128-bit two's complement value in two words.
+// An int object: a 128-bit two's complement value in two words.
 typedef struct PyLongObject {
   // Header.
   struct PyObject ob_base;
@@ -225,520 +203,827 @@ typedef struct PyBaseExceptionObject {
 } PyBaseExceptionObject;
 
 // Objects whose reference count is at least this are immortal (the static
-// singletons and types): `Py_INCREF`/`Py_DECREF` leave them alone, which
-// keeps atomic operations on `None` off the hot paths.
+// singletons and types): Py_INCREF/Py_DECREF leave them alone, which
+// keeps atomic operations on None off the hot paths.
 #define _Py_IMMORTAL_REFCNT 1099511627776
 
+/* ===== Tasklets ===== */
 
+// Number of pointer-sized private words after the header of a tasklet.
+#define PY_TASKLET_PRIVATE_WORDS 36
 
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
+// A tasklet. The fields after ob_base are private to the runtime; the
+// type is complete so that C code can subclass it by embedding (first
+// member a PyTaskletObject, tp_base = &PyTasklet_Type).
+//
+// Threads: a tasklet belongs to one thread (the one that created it, or
+// the one PyTasklet_BindThread named) and runs only there. Any thread may
+// hold references to it and call every PyTasklet_ function on it: the
+// predicates read its atomic state; Setup, Insert, Run, Remove, Kill,
+// Throw and RaiseException of a tasklet of another thread are handed to
+// its thread, which applies them at its next scheduling point; Switch to
+// it fails. When its thread ends, a started tasklet is killed there, and
+// the tasklet has no thread from then on.
+typedef struct PyTaskletObject {
+  // Header.
+  struct PyObject ob_base;
+  // Runtime state; do not touch.
+  size_t _private[PY_TASKLET_PRIVATE_WORDS];
+} PyTaskletObject;
 
-// `bytes`.
-extern struct PyTypeObject PyBytes_Type;
+// The type of tasklets; C code may subclass it (tp_base = &PyTasklet_Type,
+// then PyType_Ready).
+extern struct PyTypeObject PyTasklet_Type;
 
-// `PyCapsule`.
-extern struct PyTypeObject PyCapsule_Type;
+// A new tasklet of type (NULL: PyTasklet_Type) bound to func (NULL or
+// None: unbound; bind it later with PyTasklet_BindEx). A subtype is called
+// as type(func), so that its tp_init runs.
+//
+// Returns a new reference; NULL with SystemError when type is not a type
+// object, TypeError when it is not a subtype of tasklet (no message) or
+// func is not callable ("tasklet function must be a callable or None").
+// Does not switch. Threads: any thread; the tasklet belongs to the calling
+// thread, which joins the runtime (deadlock detection counts it).
+struct PyTaskletObject *PyTasklet_New(struct PyTypeObject *type, struct PyObject *func);
 
-// `builtin_function_or_method`.
-extern struct PyTypeObject PyCFunction_Type;
+// Binds the tasklet's function to args (NULL: no arguments) and kwds
+// (NULL: no keywords) and appends the tasklet to the runnables of its
+// thread.
+//
+// Returns 0, or -1: TypeError "argument list must be a tuple", "keyword
+// list must be a dictionary"; RuntimeError "tasklet is alive", "the
+// tasklet was not bound to a function", "tasklet has no thread", "Target
+// thread isn't initialized" (its thread is ending). Does not switch.
+// Threads: any thread; a tasklet of another thread joins the runnables of
+// that thread, which is not woken for it.
+int PyTasklet_Setup(struct PyTaskletObject *task, struct PyObject *args, struct PyObject *kwds);
 
-// `dict`.
-extern struct PyTypeObject PyDict_Type;
+// Binds func, args and kwargs to the tasklet (each may be NULL or None):
+// without args and kwargs the tasklet is bound to func (without func,
+// unbound) and not alive; with them it becomes paused, ready to run (not
+// scheduled), with func or the function it was bound to.
+//
+// Returns 0, or -1: TypeError "tasklet function must be a callable or
+// None", "argument list must be a tuple", "keyword list must be a
+// dictionary"; RuntimeError "can't (re)bind the current tasklet", "tasklet
+// is scheduled", "tasklet has C state on its stack", "can't unbind the
+// main tasklet", "the tasklet was not bound to a function", "tasklet has
+// no thread". Does not switch. Threads: any thread; the tasklet stays with
+// its thread.
+int PyTasklet_BindEx(struct PyTaskletObject *task, struct PyObject *func, struct PyObject *args, struct PyObject *kwargs);
 
-// The `BaseException` exception class.
-extern struct PyObject *PyExc_BaseException;
+// Binds the tasklet to the thread thread_id (-1: the calling thread): it
+// runs there once it is inserted or run.
+//
+// Returns 0, or -1: RuntimeError "can't (re)bind a runnable tasklet",
+// "tasklet has C state on its stack" (it started, or it is a main
+// tasklet); ValueError "bad thread" for a thread that is not in the
+// runtime (it never joined it, or it ended). A tasklet of the calling
+// thread rebound with -1 is a no-op. Does not switch. Threads: any thread,
+// for a tasklet of any thread.
+int PyTasklet_BindThread(struct PyTaskletObject *task, long thread_id);
 
-// The `SystemExit` exception class.
-extern struct PyObject *PyExc_SystemExit;
+// Runs task now: the caller switches to it (inserting it first if it is
+// paused) and stays runnable, to continue when it is scheduled again.
+// Running the current tasklet does nothing.
+//
+// Returns 0, or -1: RuntimeError "You cannot run a blocked tasklet" (also
+// one that sleeps), "You cannot run an unbound(dead) tasklet", "tasklet
+// has no thread", "switch_trap"; MemoryError when task cannot get a stack
+// to start on (it is then paused); or any exception delivered to the
+// caller meanwhile (e.g. an uncaught error of task when the caller is
+// main). May switch tasklets. Auto-wraps from outside. Threads: any
+// thread. A tasklet of another thread is handed to that thread, woken if
+// it sleeps, to run there next (right after its current tasklet); the
+// caller does not switch, and fails with RuntimeError "Target thread isn't
+// initialized" when that thread has ended.
+int PyTasklet_Run(struct PyTaskletObject *task);
 
-// The `TaskletExit` exception class.
-extern struct PyObject *PyExc_TaskletExit;
+// PyTasklet_Run: every switch is a hard switch, so this returns 0 on
+// success, never 1. May switch tasklets. Threads: as PyTasklet_Run.
+int PyTasklet_Run_nr(struct PyTaskletObject *task);
 
-// The `Exception` exception class.
-extern struct PyObject *PyExc_Exception;
+// PyTasklet_Run, but the caller is paused (it leaves the runnables) until
+// someone runs or inserts it again. Switching to the current tasklet does
+// nothing.
+//
+// Returns 0, or -1 as PyTasklet_Run. May switch tasklets. Auto-wraps from
+// outside. Threads: any thread, to a tasklet of its own; a tasklet of
+// another thread fails with RuntimeError "can't switch to a different
+// thread.".
+int PyTasklet_Switch(struct PyTaskletObject *task);
 
-// The `StopIteration` exception class.
-extern struct PyObject *PyExc_StopIteration;
+// PyTasklet_Switch; returns 0 on success, never 1. May switch tasklets.
+// Threads: as PyTasklet_Switch.
+int PyTasklet_Switch_nr(struct PyTaskletObject *task);
 
-// The `ArithmeticError` exception class.
-extern struct PyObject *PyExc_ArithmeticError;
+// Removes task from the runnables of its thread: it becomes paused.
+//
+// Returns 0 (also when it is not scheduled or has no thread), or -1 with
+// RuntimeError "You cannot remove a blocked tasklet." (also one that
+// sleeps), "The current tasklet cannot be removed." (the current tasklet
+// of its thread), "Target thread isn't initialized" (its thread is
+// ending). Does not switch. Threads: any thread. A tasklet of another
+// thread is handed to that thread, which takes it out of its runnables at
+// its next scheduling point and is not woken for it; PyTasklet_Scheduled
+// reads 0 as soon as the call returns.
+int PyTasklet_Remove(struct PyTaskletObject *task);
 
-// The `ZeroDivisionError` exception class.
-extern struct PyObject *PyExc_ZeroDivisionError;
+// Appends task to the runnables of its thread, unless it is there already.
+//
+// Returns 0, or -1 with RuntimeError "You cannot run a blocked tasklet"
+// (also one that sleeps), "You cannot run an unbound(dead) tasklet",
+// "Target thread isn't initialized" (its thread is outside, with no main
+// tasklet, or ended). Does not switch. Threads: any thread. A tasklet of
+// another thread is handed to that thread, woken if it sleeps, which
+// appends it at its next scheduling point; PyTasklet_Scheduled reads 1 as
+// soon as the call returns.
+int PyTasklet_Insert(struct PyTaskletObject *task);
 
-// The `OverflowError` exception class.
-extern struct PyObject *PyExc_OverflowError;
+// Raises klass(*args) in task (args a tuple, else the only argument; NULL:
+// none) and switches to it at once; the caller stays runnable. A blocked
+// or sleeping task stops waiting.
+//
+// Returns 0 when the caller resumes, -1 on failure: TypeError
+// "tasklet.raise_exception needs Exception or string subclass as first
+// parameter"; RuntimeError "You cannot throw to a dead tasklet", "tasklet
+// has no thread", "switch_trap"; the exception itself when task is the
+// caller; or any exception delivered to the caller meanwhile. May switch
+// tasklets. Auto-wraps from outside. Threads: any thread. To a tasklet of
+// another thread the exception is always pending and the caller does not
+// switch: a blocked task leaves its channel at once, and its thread (woken
+// if it sleeps) raises the exception when task next runs (a running one:
+// at its next switching call); RuntimeError "Target thread isn't
+// initialised" when that thread is outside or ended.
+int PyTasklet_RaiseException(struct PyTaskletObject *task, struct PyObject *klass, struct PyObject *args);
 
-// The `AttributeError` exception class.
-extern struct PyObject *PyExc_AttributeError;
+// Raises (exc, val, tb) in task as tasklet.throw() does: exc a class (with
+// an optional val) or an instance (then val must be NULL or None); tb must
+// be NULL or None. With pending non-zero task only becomes runnable and
+// the exception is raised when it runs; else the caller switches to it at
+// once and stays runnable. A blocked or sleeping task stops waiting.
+//
+// Returns 0, or -1 with TypeError ("exceptions must be classes, or
+// instances, not T", "instance exception may not have a separate value",
+// "third argument must be a traceback object"), RuntimeError as
+// PyTasklet_RaiseException, the exception itself when task is the caller,
+// or any exception delivered to the caller meanwhile. May switch tasklets.
+// With pending it never does. Auto-wraps from outside. Threads: any thread; to
+// a tasklet of another thread as PyTasklet_RaiseException (always
+// pending).
+int PyTasklet_Throw(struct PyTaskletObject *task, int pending, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
 
-// The `LookupError` exception class.
-extern struct PyObject *PyExc_LookupError;
+// Kills task: PyTasklet_KillEx(task, 0). Returns 0 or -1. May switch
+// tasklets. Threads: as PyTasklet_KillEx.
+int PyTasklet_Kill(struct PyTaskletObject *task);
 
-// The `IndexError` exception class.
-extern struct PyObject *PyExc_IndexError;
+// Raises TaskletExit in task: at once, the caller switching to it and
+// staying runnable, or with pending non-zero when task next runs. A dead,
+// unbound or never set-up tasklet: success, nothing happens.
+//
+// Returns 0, or -1: TaskletExit when task is the caller; RuntimeError
+// "switch_trap"; or any exception delivered to the caller meanwhile. May
+// switch tasklets. With pending it never does. Auto-wraps from outside.
+// Threads: any thread; to a tasklet of another thread as
+// PyTasklet_RaiseException (always pending).
+int PyTasklet_KillEx(struct PyTaskletObject *task, int pending);
 
-// The `MemoryError` exception class.
-extern struct PyObject *PyExc_MemoryError;
+// 1 if the tasklet is atomic (no watchdog interrupts it), else 0 (also for
+// bad input). Does not switch. Threads: any thread.
+int PyTasklet_GetAtomic(struct PyTaskletObject *task);
 
-// The `RuntimeError` exception class.
-extern struct PyObject *PyExc_RuntimeError;
+// Sets the atomic flag of the tasklet to flag != 0: while it is set, no
+// watchdog interrupts the tasklet. Returns the previous value (0 for bad
+// input). Does not switch. Threads: any thread; the flag acts on the
+// tasklet's own thread (it never stops other threads).
+int PyTasklet_SetAtomic(struct PyTaskletObject *task, int flag);
 
-// The `RecursionError` exception class.
-extern struct PyObject *PyExc_RecursionError;
+// 1 if a watchdog may interrupt the tasklet at any nesting level, else 0
+// (also for bad input). Does not switch. Threads: any thread.
+int PyTasklet_GetIgnoreNesting(struct PyTaskletObject *task);
 
-// The `OSError` exception class (base `Exception`): `OSError(errno,
-// strerror)` reads `[Errno N] strerror`.
-extern struct PyObject *PyExc_OSError;
+// Sets ignore_nesting of the tasklet to flag != 0. Returns the previous
+// value (0 for bad input). Does not switch. Threads: any thread.
+int PyTasklet_SetIgnoreNesting(struct PyTaskletObject *task, int flag);
 
-// The `TimeoutError` exception class (base `OSError`).
-extern struct PyObject *PyExc_TimeoutError;
+// 1 if a watchdog interrupt of the tasklet was deferred (to the next
+// switch of a soft run, or until atomic, a callback or the switch trap no
+// longer forbid it), else 0 (also for bad input). Does not switch.
+// Threads: any thread.
+int PyTasklet_GetPendingIrq(struct PyTaskletObject *task);
 
-// The `NotImplementedError` exception class.
-extern struct PyObject *PyExc_NotImplementedError;
+// 1 if the tasklet must not block on a channel (its send or receive that
+// would block fails with RuntimeError "this tasklet does not like to be
+// blocked."), else 0 (also for bad input). Does not switch. Threads: any
+// thread.
+int PyTasklet_GetBlockTrap(struct PyTaskletObject *task);
 
-// The `SystemError` exception class.
-extern struct PyObject *PyExc_SystemError;
+// Sets block_trap of the tasklet to value != 0; nothing for bad input.
+// Does not switch. Threads: any thread.
+void PyTasklet_SetBlockTrap(struct PyTaskletObject *task, int value);
 
-// The `TypeError` exception class.
-extern struct PyObject *PyExc_TypeError;
+// Always NULL without an exception: a tasklet runs C code, which has no
+// Python frame. Does not switch. Threads: any thread.
+struct PyObject *PyTasklet_GetFrame(struct PyTaskletObject *task);
 
-// The `ValueError` exception class.
-extern struct PyObject *PyExc_ValueError;
+// 1 if task is the main tasklet of its thread, else 0 (also for bad
+// input). Does not switch. Threads: any thread; the answer is about the
+// tasklet's own thread.
+int PyTasklet_IsMain(struct PyTaskletObject *task);
 
-// The `Warning` exception class.
-extern struct PyObject *PyExc_Warning;
+// 1 if task is the current tasklet of its thread, else 0 (also for bad
+// input). Does not switch. Threads: any thread; the answer is about the
+// tasklet's own thread.
+int PyTasklet_IsCurrent(struct PyTaskletObject *task);
 
-// The `UserWarning` exception class.
-extern struct PyObject *PyExc_UserWarning;
+// The recursion depth of task (the levels Py_EnterRecursiveCall counts; 0
+// for a tasklet running C functions), 0 for bad input. Does not switch.
+// Threads: any thread; a tasklet that runs on another thread reports the
+// depth it had when it last switched out.
+int PyTasklet_GetRecursionDepth(struct PyTaskletObject *task);
 
-// The `KeyError` exception class.
-extern struct PyObject *PyExc_KeyError;
+// The nesting level of task: 0 unless it is suspended with C state (then
+// at least 1) or runs inside a callback; 0 for bad input. Does not switch.
+// Threads: any thread.
+int PyTasklet_GetNestingLevel(struct PyTaskletObject *task);
 
-// `float`.
-extern struct PyTypeObject PyFloat_Type;
+// 1 if task is alive (it has something to execute and a thread), else 0
+// (also for bad input). Does not switch. Threads: any thread.
+int PyTasklet_Alive(struct PyTaskletObject *task);
 
-// `int`.
-extern struct PyTypeObject PyLong_Type;
+// 1 if task is alive but neither runnable, blocked nor asleep, else 0
+// (also for bad input). Does not switch. Threads: any thread.
+int PyTasklet_Paused(struct PyTaskletObject *task);
 
-// The type of `None`.
-extern struct PyTypeObject _PyNone_Type;
+// 1 if task is in the runnables of its thread, blocked on a channel or
+// asleep, else 0 (also for bad input). Does not switch. Threads: any
+// thread; an Insert or Remove that another thread handed over counts as
+// done.
+int PyTasklet_Scheduled(struct PyTaskletObject *task);
 
-// `bool`, a subtype of `int`.
-extern struct PyTypeObject PyBool_Type;
+// 1 if task has no C state on its stack (nesting level 0), else 0 (also
+// for bad input). Does not switch. Threads: any thread.
+int PyTasklet_Restorable(struct PyTaskletObject *task);
 
-// The `None` object (`Py_None`).
-extern struct PyObject _Py_NoneStruct;
+// Extension: -1 if task is blocked receiving, 1 if it is blocked sending,
+// else 0 (also for bad input and a sleeping tasklet). Does not switch.
+// Threads: any thread.
+int PyTasklet_GetBlocked(struct PyTaskletObject *task);
 
-// The `False` object (`Py_False`).
-extern struct PyLongObject _Py_FalseStruct;
+// Extension: the tempval of task (new reference): the value it receives
+// when it resumes. NULL with SystemError for bad input. Does not switch.
+// Threads: any thread; from another thread, while task is scheduled or
+// current there (and not blocked on a channel), NULL with RuntimeError:
+// its tempval is that thread's then.
+struct PyObject *PyTasklet_GetTempval(struct PyTaskletObject *task);
 
-// The `True` object (`Py_True`).
-extern struct PyLongObject _Py_TrueStruct;
+// Extension: replaces the tempval of task with value (borrowed, not NULL),
+// e.g. to hand a result to a tasklet parked with
+// PyStackless_Schedule(retval, 1). Returns 0, or -1 with SystemError for
+// bad input. Does not switch. Threads: any thread; from another thread
+// -1 with RuntimeError as PyTasklet_GetTempval.
+int PyTasklet_SetTempval(struct PyTaskletObject *task, struct PyObject *value);
 
-// `tuple`.
-extern struct PyTypeObject PyTuple_Type;
+// Extension: the id of the tasklet's thread (PyThread_get_thread_ident()
+// there), -1 when its thread ended, 0 for bad input. Does not switch.
+// Threads: any thread.
+long PyTasklet_GetThreadId(struct PyTaskletObject *task);
 
-// `type`: the type of every type object.
-extern struct PyTypeObject PyType_Type;
+// Extension: the tasklet after task in its thread's runnables or in its
+// channel's queue (new reference), or None. NULL with SystemError for bad
+// input. Does not switch. Threads: any thread; from another thread only a
+// channel queue's neighbours are reported (the runnables are their
+// thread's own): a runnable tasklet there reads None.
+struct PyObject *PyTasklet_GetNext(struct PyTaskletObject *task);
 
-// `object`: the root of every type hierarchy.
-extern struct PyTypeObject PyBaseObject_Type;
+// Extension: the tasklet before task in its thread's runnables or in its
+// channel's queue (new reference), or None. NULL with SystemError for bad
+// input. Does not switch. Threads: any thread; from another thread as
+// PyTasklet_GetNext.
+struct PyObject *PyTasklet_GetPrev(struct PyTaskletObject *task);
 
-// `str`.
-extern struct PyTypeObject PyUnicode_Type;
+// 1 if op is a tasklet (of PyTasklet_Type or a subtype), else 0 (also for
+// NULL). Does not switch. Threads: any thread.
+#define PyTasklet_Check(op) PyObject_TypeCheck((op), &PyTasklet_Type)
+
+/* ===== Channels ===== */
+
+// Number of pointer-sized private words after the header of a channel.
+#define PY_CHANNEL_PRIVATE_WORDS 6
+
+// A channel. The fields after ob_base are private; the type is complete
+// so that C code can subclass it by embedding (first member a
+// PyChannelObject, tp_base = &PyChannel_Type).
+//
+// Threads: a channel may be shared by the tasklets of any number of
+// threads. Each channel has a lock of its own, held only inside the calls
+// (never while user code runs), so every PyChannel_ function may be called
+// on it from any thread at any time. A transfer to a tasklet of another
+// thread hands that tasklet to its thread; preference and schedule_all do
+// not apply across threads.
+typedef struct PyChannelObject {
+  // Header.
+  struct PyObject ob_base;
+  // Runtime state; do not touch.
+  size_t _private[PY_CHANNEL_PRIVATE_WORDS];
+} PyChannelObject;
+
+// The type of channels; C code may subclass it (tp_base = &PyChannel_Type,
+// then PyType_Ready).
+extern struct PyTypeObject PyChannel_Type;
+
+// A new channel of type (NULL: PyChannel_Type): empty, balance 0,
+// preference -1, schedule_all 0, not closing.
+//
+// Returns a new reference; NULL with SystemError when type is not a type
+// object, TypeError("channel_new: type must be subtype of channel") when it
+// is no subtype. Does not switch. Threads: any thread; the calling thread
+// joins the runtime (deadlock detection counts it as a thread that may
+// still send or receive). A channel may be shared by the tasklets of
+// several threads.
+struct PyChannelObject *PyChannel_New(struct PyTypeObject *type);
+
+// Sends arg (borrowed, not NULL) on the channel: to the first receiver
+// waiting, else the caller blocks until a receiver takes it. Who runs next
+// when a receiver of the calling thread waits: with preference -1 (the
+// default) the receiver at once, the caller after all the others; with 0
+// or 1 the caller continues and the receiver is appended to the
+// runnables; with schedule_all the receiver is appended and the next
+// runnable tasklet runs.
+//
+// Returns 0, or -1: RuntimeError "this tasklet does not like to be
+// blocked." (block_trap), "Deadlock: the last runnable tasklet cannot be
+// blocked.", "switch_trap"; ValueError "Send/receive operation on a closed
+// channel" (it would block on a closing channel); or an exception
+// delivered while blocked. May switch tasklets. Auto-wraps from outside.
+// Threads: any thread. A receiver of another thread is handed to its
+// thread, woken if it sleeps, with the value; the caller continues,
+// whatever the preference and schedule_all, and the channel callback runs
+// after the transfer. A thread that blocks sleeps while another thread
+// could still wake it.
+int PyChannel_Send(struct PyChannelObject *channel, struct PyObject *arg);
+
+// PyChannel_Send; returns 0 on success, never 1. May switch tasklets.
+// Threads: as PyChannel_Send.
+int PyChannel_Send_nr(struct PyChannelObject *channel, struct PyObject *arg);
+
+// PyChannel_Send that gives up at deadline (-1: it is PyChannel_Send). A
+// sender that blocks is taken out of the queue when the deadline passes
+// first: the call fails with TimeoutError("timed out"), the balance as if
+// it had never blocked, and no channel callback for the removal. With the
+// deadline passed and no receiver waiting it fails at once, without a
+// switch or a callback. A receiver that comes as the deadline passes, also
+// on another thread, gives exactly one outcome: the value moves and the
+// call succeeds, or the call times out and the receiver never saw it.
+//
+// Returns 0, or -1 with the errors of PyChannel_Send, TimeoutError, or
+// ValueError("invalid deadline"). May switch tasklets. Auto-wraps from
+// outside. Threads: as PyChannel_Send; the deadline is kept by the calling
+// thread.
+int PyChannel_SendUntil(struct PyChannelObject *channel, struct PyObject *arg, int64_t deadline);
+
+// PyChannel_Receive that gives up at deadline (-1: it is
+// PyChannel_Receive), as PyChannel_SendUntil does.
+//
+// Returns the value received (new reference), or NULL with the errors of
+// PyChannel_Receive, TimeoutError("timed out"), or ValueError("invalid
+// deadline"). May switch tasklets. Auto-wraps from outside. Threads: as
+// PyChannel_Receive; the deadline is kept by the calling thread.
+struct PyObject *PyChannel_ReceiveUntil(struct PyChannelObject *channel, int64_t deadline);
+
+// Receives from the channel: from the first sender waiting, else the
+// caller blocks until a sender comes. Who runs next when a sender of the
+// calling thread waits: with preference 1 the sender at once, the caller
+// after all the others; with -1 (the default) or 0 the caller continues
+// and the sender is appended to the runnables; with schedule_all the
+// sender is appended and the next runnable tasklet runs.
+//
+// Returns the very object that was sent (new reference), or NULL: the
+// errors of PyChannel_Send, or the exception a sender sent
+// (PyChannel_SendException, PyChannel_SendThrow). May switch tasklets.
+// Auto-wraps from outside. Threads: any thread. A sender of another thread
+// is handed to its thread, woken if it sleeps; the caller continues,
+// whatever the preference and schedule_all, and the channel callback runs
+// after the transfer. A thread that blocks sleeps while another thread
+// could still wake it.
+struct PyObject *PyChannel_Receive(struct PyChannelObject *channel);
+
+// PyChannel_Receive; never returns Py_UnwindToken. May switch tasklets.
+// Threads: as PyChannel_Receive.
+struct PyObject *PyChannel_Receive_nr(struct PyChannelObject *channel);
+
+// Sends an exception: the receiver's receive fails with klass(*value)
+// (value a tuple; anything else is the only argument; NULL: none). Blocks
+// as PyChannel_Send does.
+//
+// Returns 0, or -1 with TypeError("channel.send_exception needs Exception
+// or string subclass as first parameter") or the errors of PyChannel_Send.
+// May switch tasklets. Auto-wraps from outside. Threads: as
+// PyChannel_Send.
+int PyChannel_SendException(struct PyChannelObject *channel, struct PyObject *klass, struct PyObject *value);
+
+// Sends (exc, val, tb) as raise would: the receiver's receive fails with
+// it (see PyTasklet_Throw for the checks of the three). Blocks as
+// PyChannel_Send does.
+//
+// Returns 0, or -1 with the TypeError of PyTasklet_Throw or the errors of
+// PyChannel_Send. May switch tasklets. Auto-wraps from outside. Threads:
+// as PyChannel_Send.
+int PyChannel_SendThrow(struct PyChannelObject *channel, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
+
+// The first tasklet of the channel's queue (new reference), the one served
+// first, or None when the queue is empty. NULL with SystemError for bad
+// input. Does not switch. Threads: any thread; the tasklet may be of any
+// thread.
+struct PyObject *PyChannel_GetQueue(struct PyChannelObject *channel);
+
+// Marks the channel closing: from now on a send or receive that would
+// block fails with ValueError "Send/receive operation on a closed
+// channel"; tasklets already blocked stay, and operations that find a
+// partner complete. Nothing for bad input. Does not switch. Threads: any
+// thread.
+void PyChannel_Close(struct PyChannelObject *channel);
+
+// Clears the closing mark; nothing for bad input. Does not switch.
+// Threads: any thread.
+void PyChannel_Open(struct PyChannelObject *channel);
+
+// 1 if the channel is closing, else 0 (also for bad input). Does not
+// switch. Threads: any thread.
+int PyChannel_GetClosing(struct PyChannelObject *channel);
+
+// 1 if the channel is closing and no tasklet is blocked on it, else 0
+// (also for bad input). Does not switch. Threads: any thread.
+int PyChannel_GetClosed(struct PyChannelObject *channel);
+
+// The preference: -1 (a waiting receiver runs first, the default), 0
+// (neither), or 1 (a waiting sender); 0 for bad input. Does not switch.
+// Threads: any thread.
+int PyChannel_GetPreference(struct PyChannelObject *channel);
+
+// Sets the preference to the sign of val; nothing for bad input. Does not
+// switch. Threads: any thread.
+void PyChannel_SetPreference(struct PyChannelObject *channel, int val);
+
+// 1 if schedule_all is set (every transfer on the calling thread runs the
+// next runnable tasklet), else 0 (also for bad input). Does not switch.
+// Threads: any thread.
+int PyChannel_GetScheduleAll(struct PyChannelObject *channel);
+
+// Sets schedule_all to val != 0; nothing for bad input. Does not switch.
+// Threads: any thread.
+void PyChannel_SetScheduleAll(struct PyChannelObject *channel, int val);
+
+// The balance: the number of blocked senders, or minus the number of
+// blocked receivers; 0 for bad input. Does not switch. Threads: any
+// thread.
+int PyChannel_GetBalance(struct PyChannelObject *channel);
+
+// 1 if op is a channel (of PyChannel_Type or a subtype), else 0 (also for
+// NULL). Does not switch. Threads: any thread.
+#define PyChannel_Check(op) PyObject_TypeCheck((op), &PyChannel_Type)
+
+/* ===== The stackless module ===== */
+
+// Default usable size of a tasklet stack (address space; only the pages a
+// tasklet touches cost memory).
+#define STACKLESS_DEFAULT_STACK_SIZE (256 * 1024)
+
+// Smallest accepted stack size.
+#define STACKLESS_MIN_STACK_SIZE (16 * 1024)
+
+// Largest accepted stack size (1 GiB of address space per tasklet).
+#define STACKLESS_MAX_STACK_SIZE (1 << 30)
+
+// PyStackless_RunWatchdogEx flag: when a tasklet leaves the runnables
+// empty, the thread sleeps until another thread hands it work, instead of
+// ending the run.
+#define Py_WATCHDOG_THREADBLOCK 1
+
+// PyStackless_RunWatchdogEx flag: a timeout ends the run with None at the
+// next switch, instead of interrupting the tasklet.
+#define PY_WATCHDOG_SOFT 2
+
+// PyStackless_RunWatchdogEx flag: interrupts at any nesting level.
+#define PY_WATCHDOG_IGNORE_NESTING 4
+
+// PyStackless_RunWatchdogEx flag: the timeout counts all ticks since the
+// run started, not since the last switch.
+#define PY_WATCHDOG_TOTALTIMEOUT 8
+
+// What a SystemExit leaving a tasklet of the initial thread does: the
+// hook gets the exit status (None: 0, an int: that int, else 1). NULL
+// restores the default, exit(status).
+typedef void (*PyStackless_ExitHook)(int);
+
+// Suspends the current tasklet and runs the next runnable one; with remove
+// non-zero the caller leaves the runnables (it is paused until someone
+// inserts or runs it). retval (NULL: None) is what the call returns,
+// unless the tempval was replaced meanwhile.
+//
+// Returns a new reference, or NULL with the exception delivered to the
+// caller (a kill, an uncaught error of another tasklet, "switch_trap",
+// "Deadlock: the last runnable tasklet cannot be blocked."). May switch
+// tasklets. Auto-wraps from outside. Threads: any thread; it schedules the
+// calling thread's tasklets.
+struct PyObject *PyStackless_Schedule(struct PyObject *retval, int remove);
+
+// PyStackless_Schedule; never returns Py_UnwindToken. May switch tasklets.
+// Threads: as PyStackless_Schedule.
+struct PyObject *PyStackless_Schedule_nr(struct PyObject *retval, int remove);
+
+// The number of runnable tasklets of the calling thread, the current one
+// included (blocked, sleeping, paused and watchdog tasklets are not
+// counted). Does not switch. Threads: any thread, about itself;
+// tasklets other threads handed to it count from when the hand-over
+// returned.
+int PyStackless_GetRunCount(void);
+
+// The current tasklet of the calling thread (new reference), or NULL
+// without an exception when the thread is outside (it has no main
+// tasklet). Does not switch. Threads: any thread, about itself.
+struct PyObject *PyStackless_GetCurrent(void);
+
+// A unique id of the current tasklet of the calling thread: the thread id
+// (PyThread_get_thread_ident()) for main and outside, else one derived
+// from the tasklet's address. Ids of dead tasklets may be reused. Does not
+// switch. Threads: any thread, about itself.
+long PyStackless_GetCurrentId(void);
+
+// Extension: the main tasklet of the calling thread (new reference), or
+// NULL without an exception when the thread is outside. Does not switch.
+// Threads: any thread, about itself.
+struct PyObject *PyStackless_GetMain(void);
+
+// Runs the scheduler of the calling thread:
+// PyStackless_RunWatchdogEx(timeout, 0).
+//
+// Returns as PyStackless_RunWatchdogEx. May switch tasklets. Auto-wraps
+// from outside. Threads: as PyStackless_RunWatchdogEx.
+struct PyObject *PyStackless_RunWatchdog(long timeout);
+
+// Runs the scheduler of the calling thread: the caller leaves the
+// runnables until they run empty (timeout 0); with timeout > 0 also until
+// a tasklet runs for timeout ticks (PyStackless_Tick) without switching.
+// flags (each acts only when timeout > 0 and this is the outermost timed
+// run): Py_WATCHDOG_THREADBLOCK, when a tasklet leaves the runnables
+// empty the thread sleeps until another thread hands it work, instead of
+// returning to the caller; PY_WATCHDOG_SOFT, a timeout returns None at
+// the next switch instead of interrupting; PY_WATCHDOG_IGNORE_NESTING,
+// interrupts at any nesting level; PY_WATCHDOG_TOTALTIMEOUT, timeout
+// counts all ticks since the run started, not since the last switch. What
+// is still runnable when it returns stays runnable.
+//
+// Returns None (new reference), the interrupted tasklet (new reference; a
+// hard timeout left it paused: insert or kill it), or NULL:
+// ValueError("flags must be in [0..255]"), RuntimeError("switch_trap"),
+// or an uncaught exception of a tasklet. May switch tasklets. Callable
+// from any tasklet; auto-wraps from outside. Threads: any thread; it runs
+// the calling thread's tasklets only.
+struct PyObject *PyStackless_RunWatchdogEx(long timeout, int flags);
+
+// Extension: a tick point, where a watchdog may interrupt the current
+// tasklet of the calling thread; advances the thread's tick counter by n.
+// The runtime's own calls are never tick points: a tasklet that never
+// calls this is never interrupted.
+//
+// Returns 0 (also after an interrupt, when the tasklet resumes), or -1:
+// ValueError("tick count must not be negative"), or an exception
+// delivered to the tasklet while it was interrupted. May switch tasklets.
+// Only a timed watchdog makes it switch. Threads: any thread, for its own
+// current tasklet.
+int PyStackless_Tick(long n);
+
+// Extension mirroring stackless.switch_trap(delta): adds delta to the
+// switch trap of the calling thread and returns the previous level. While
+// it is non-zero, any operation that would switch tasklets fails with
+// RuntimeError("switch_trap"). Does not switch. Threads: any thread; each
+// thread has its own switch trap.
+int PyStackless_SwitchTrap(int delta);
+
+// Stackless's name for PyStackless_SwitchTrap. Does not switch. Threads:
+// as PyStackless_SwitchTrap.
+int PyStackless_AdjustSwitchTrap(int delta);
+
+// Extension: sets the stack size of the tasklets started from now on
+// (bytes, rounded up to pages, at least STACKLESS_MIN_STACK_SIZE (16 KiB),
+// at most STACKLESS_MAX_STACK_SIZE (1 GiB): a size outside is brought to
+// the nearer bound; STACKLESS_DEFAULT_STACK_SIZE (256 KiB) or the
+// environment variable STACKLESS_STACK_SIZE at first). Returns the
+// previous size.
+//
+// A tasklet that overflows its stack ends the process with a message that
+// names it: its stack ends in a guard region (MADV_GUARD_INSTALL, Linux
+// 6.13 and later) or in guard pages (mprotect, while the kernel's mapping
+// budget lasts); past that budget, on an older kernel, in a red zone
+// checked at every switch and when the tasklet ends, which sees an
+// overflow only if it wrote into the red zone (STACKLESS_GUARD=mprotect or
+// redzone forces a fallback). A tasklet that cannot get a stack when it is
+// to start leaves the runnables, paused, and the switching call that tried
+// to start it fails with MemoryError (when a tasklet ends, its wake-up
+// target gets it); nothing else changes. Does not switch. Threads: any
+// thread; the size is the process's, for the tasklets every thread starts.
+size_t PyStackless_SetStackSize(size_t size);
+
+// Extension mirroring stackless.get_thread_info(thread_id): a new tuple
+// (main or None, current or None, runcount) of the thread thread_id (-1:
+// the calling thread); current is None when runcount is 0. NULL with
+// RuntimeError("Thread id not found") for a thread that is not in the
+// runtime. Does not switch. Threads: any thread, about any thread (what
+// that thread last published).
+struct PyObject *PyStackless_GetThreadInfo(long thread_id);
+
+// Extension mirroring stackless.set_error_handler(handler): handler is
+// called as handler(type, value, traceback) when a tasklet dies with an
+// uncaught exception; if it returns, the error is handled. NULL or None
+// removes it.
+//
+// Returns the previous handler or None (new reference); NULL with
+// TypeError("error handler must be callable") for a non-callable. Does not
+// switch. Threads: any thread; one handler for the process, called on the
+// thread of the tasklet that died.
+struct PyObject *PyStackless_SetErrorHandler(struct PyObject *handler);
+
+// Extension: installs hook (NULL: the default, exit(status)), called when
+// a SystemExit leaves a tasklet other than main on the initial thread (the
+// first thread that used the runtime). If the hook returns, the tasklet
+// ends silently. Does not switch. Threads: any thread; one hook for the
+// process, called on the initial thread.
+void PyStackless_SetExitHook(PyStackless_ExitHook hook);
+
+// Extension: the number of tasklets that survived being killed (they
+// caught TaskletExit when their last reference went, or when their thread
+// ended) and are kept forever with their stacks. Does not switch. Threads:
+// any thread; the count is the process's.
+size_t PyStackless_GetUncollectableCount(void);
+
+// Stackless's documentation spells the watchdog flags so.
+#define Py_WATCHDOG_SOFT PY_WATCHDOG_SOFT
+#define Py_WATCHDOG_IGNORE_NESTING PY_WATCHDOG_IGNORE_NESTING
+#define Py_WATCHDOG_TIMEOUT PY_WATCHDOG_TOTALTIMEOUT
+#define PY_WATCHDOG_TIMEOUT PY_WATCHDOG_TOTALTIMEOUT
+
+/* ===== Debugging and monitoring ===== */
+
+// slp_schedule_hook_func: (from, to); non-zero means an error is set.
+typedef int (*slp_schedule_hook_func)(struct PyTaskletObject*, struct PyTaskletObject*);
+
+// Installs callable (not None; NULL removes it) as the channel callback,
+// called as callable(channel, tasklet, sending, willblock) before every
+// send and receive (after it, when the partner is of another thread).
+// Errors it raises are reported as unraisable ("Error in channel
+// callback") and cleared.
+//
+// Returns 0, or -1 with TypeError("channel callback must be callable").
+// Does not switch. Threads: any thread; one callback for the process,
+// called on the thread of the tasklet that sends or receives, on several
+// threads at once.
+int PyStackless_SetChannelCallback(struct PyObject *callable);
+
+// Installs callable (not None; NULL removes it and the fast callback) as
+// the schedule callback, called as callable(from, to) at every real switch
+// and as callable(None, main) when a main tasklet starts. Errors are
+// reported as unraisable ("Error in scheduling callback") and cleared.
+//
+// Returns 0, or -1 with TypeError("schedule callback must be callable").
+// Does not switch. Threads: any thread; one callback for the process,
+// called on the thread that switches, on several threads at once.
+int PyStackless_SetScheduleCallback(struct PyObject *callable);
+
+// Replaces the C hook called at every switch as func(from, to) (from NULL
+// when a main tasklet starts; both borrowed for the call). A non-zero
+// result means it set an exception, which is reported and cleared. NULL
+// disables it; a callable installed by PyStackless_SetScheduleCallback
+// stays installed but is no longer called. Does not switch. Threads: any
+// thread; one hook for the process, called on the thread that switches, on
+// several threads at once.
+void PyStackless_SetScheduleFastcallback(slp_schedule_hook_func func);
+
+// Extension: the schedule callback (new reference), or NULL without an
+// exception when none is installed. Does not switch. Threads: any thread.
+struct PyObject *PyStackless_GetScheduleCallback(void);
+
+// Extension: the channel callback (new reference), or NULL without an
+// exception when none is installed. Does not switch. Threads: any thread.
+struct PyObject *PyStackless_GetChannelCallback(void);
+
+/* ===== Interface functions ===== */
 
 // The soft-switch token of Stackless, for source compatibility: this
 // runtime never returns it (every switch is hard).
 extern struct PyObject *Py_UnwindToken;
 
-// `PyChannel_Type`: subclassable.
-extern struct PyTypeObject PyChannel_Type;
-
-// `PyTasklet_Type`: subclassable.
-extern struct PyTypeObject PyTasklet_Type;
-
-// Finishes a user-defined type and its bases that are not ready yet:
-// fills `ob_type`, `tp_base` (default `object`) and every slot left NULL
-// from the base, then marks it `Py_TPFLAGS_READY`. A ready type is left
-// alone. Any thread may call it, several at once on the same type.
+// Runs func(*args, **kwds) (args a tuple or NULL, kwds a dict or NULL) as
+// the main tasklet of the calling thread, on the thread's own stack.
+// Inside, every function works "inside": main receives the uncaught
+// errors of other tasklets, may block, may be a watchdog. When func
+// returns, main ends; tasklets still runnable stay so.
 //
-// Returns 0, or -1 with nothing written: `SystemError` for NULL, an object
-// or a base that is no type, or a type without `tp_name`; `TypeError` for
-// a cycle of bases, a base that does not allow subclassing, or a
-// `tp_basicsize` smaller than the base's.
-int PyType_Ready(struct PyTypeObject *ty);
-
-// Frees an object whose reference count reached zero (used by `Py_DECREF`).
-//
-// Not for direct use.
-void _Py_Dealloc(struct PyObject *op);
-
-// `Py_IncRef(op)`: `Py_XINCREF` as a function. `op` may be NULL.
-void Py_IncRef(struct PyObject *op);
-
-// `Py_DecRef(op)`: `Py_XDECREF` as a function. `op` may be NULL.
-void Py_DecRef(struct PyObject *op);
-
-// A new `int` from a C `long`. Returns a new reference, NULL on failure.
-struct PyObject *PyLong_FromLong(long v);
-
-// A new `int` from a C `unsigned long`. Returns a new reference.
-struct PyObject *PyLong_FromUnsignedLong(unsigned long v);
-
-// A new `int` from a C `long long`. Returns a new reference.
-struct PyObject *PyLong_FromLongLong(long long v);
-
-// A new `int` from a C `unsigned long long`. Returns a new reference.
-struct PyObject *PyLong_FromUnsignedLongLong(unsigned long long v);
-
-// A new `int` from a `Py_ssize_t`. Returns a new reference.
-struct PyObject *PyLong_FromSsize_t(Py_ssize_t v);
-
-// The value of an `int` as a C `long`.
-//
-// Returns -1 with `TypeError` for a non-int, `OverflowError` when it does
-// not fit, `SystemError` for NULL (check `PyErr_Occurred()` when -1).
-long PyLong_AsLong(struct PyObject *op);
-
-// A new `float`. Returns a new reference, NULL on failure.
-struct PyObject *PyFloat_FromDouble(double v);
-
-// The value of a `float` (or `int`) as a C double; -1.0 with `TypeError`
-// for other objects, `SystemError` for NULL.
-double PyFloat_AsDouble(struct PyObject *op);
-
-// A new `str` from NUL-terminated UTF-8. NULL with `ValueError` for
-// invalid UTF-8, `SystemError` for a NULL pointer.
-struct PyObject *PyUnicode_FromString(const char *s);
-
-// A new `str` from `size` bytes of UTF-8 at `s`.
-struct PyObject *PyUnicode_FromStringAndSize(const char *s, Py_ssize_t size);
-
-// The UTF-8 text of a `str`, NUL-terminated, valid as long as the object
-// lives. NULL with `TypeError` for a non-str.
-const char *PyUnicode_AsUTF8(struct PyObject *op);
-
-// A new `bytes` of `size` bytes copied from `s` (zeroed when `s` is NULL).
-// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
-// a negative size.
-struct PyObject *PyBytes_FromStringAndSize(const char *s, Py_ssize_t size);
-
-// The NUL-terminated contents of a `bytes`, valid as long as it lives.
-// NULL with `TypeError` for other objects.
-char *PyBytes_AsString(struct PyObject *op);
-
-// The length of a `bytes`; -1 with `TypeError` for other objects.
-Py_ssize_t PyBytes_Size(struct PyObject *op);
-
-// A new tuple of `size` NULL items, to be filled with `PyTuple_SetItem`.
-// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
-// a negative size.
-struct PyObject *PyTuple_New(Py_ssize_t size);
-
-// The item at `index`, borrowed. NULL with `IndexError("tuple index out of
-// range")`, or `SystemError` for a non-tuple.
-struct PyObject *PyTuple_GetItem(struct PyObject *op, Py_ssize_t index);
-
-// Stores `item` at `index`, stealing the reference (also on failure).
-// Returns 0, or -1 with `IndexError("tuple assignment index out of range")`
-// or `SystemError` for a non-tuple.
-int PyTuple_SetItem(struct PyObject *op, Py_ssize_t index, struct PyObject *item);
-
-// The number of items of a tuple; -1 with `SystemError` for a non-tuple.
-Py_ssize_t PyTuple_Size(struct PyObject *op);
-
-// A new empty dict.
-struct PyObject *PyDict_New(void);
-
-// Stores `value` (borrowed) under `key`; 0, or -1 with `SystemError` for a
-// non-dict or NULL, `RecursionError` when comparing nested tuple keys
-// recurses too deeply.
-int PyDict_SetItem(struct PyObject *op, struct PyObject *key, struct PyObject *value);
-
-// Stores `value` (borrowed) under the str key `key`; 0 or -1.
-int PyDict_SetItemString(struct PyObject *op, const char *key, struct PyObject *value);
-
-// The value under the str key `key`, borrowed; NULL without an exception
-// when missing, NULL with `SystemError` for a non-dict.
-struct PyObject *PyDict_GetItemString(struct PyObject *op, const char *key);
-
-// The number of entries; -1 with `SystemError` for a non-dict.
-Py_ssize_t PyDict_Size(struct PyObject *op);
-
-// A new capsule holding `pointer` (not NULL) under `name` (borrowed, may be
-// NULL); `destructor` (may be NULL) runs when the capsule is freed.
-struct PyObject *PyCapsule_New(void *pointer, const char *name, PyCapsule_Destructor destructor);
-
-// The pointer of a capsule whose name equals `name`; NULL with
-// `ValueError` for another name or a non-capsule.
-void *PyCapsule_GetPointer(struct PyObject *op, const char *name);
-
-// A new built-in function object for `ml` (which must outlive it), bound
-// to `self_` (may be NULL); `module` may be NULL.
-struct PyObject *PyCFunction_NewEx(struct PyMethodDef *ml, struct PyObject *self_, struct PyObject *module);
-
-// `PyCFunction_NewEx(ml, self_, NULL)`.
-struct PyObject *PyCFunction_New(struct PyMethodDef *ml, struct PyObject *self_);
-
-// Calls `callable(*args, **kwargs)`. `args` must be a tuple, `kwargs`
-// NULL or a dict (else `SystemError`). Returns a new reference, or NULL
-// with the exception.
-struct PyObject *PyObject_Call(struct PyObject *callable, struct PyObject *args, struct PyObject *kwargs);
-
-// Calls `callable(*args)`; `args` may be NULL (no arguments), else it must
-// be a tuple (`TypeError("argument list must be a tuple")`, as CPython).
-struct PyObject *PyObject_CallObject(struct PyObject *callable, struct PyObject *args);
-
-// `getattr(op, name)`: a method of the type's `tp_methods` (bound to
-// `op`), an exception's `args`, or a type's `__name__`; else NULL with
-// `AttributeError`.
-struct PyObject *PyObject_GetAttrString(struct PyObject *op, const char *name);
-
-// `str(op)`: a new str, or NULL. NULL `op` gives the str `"<NULL>"`.
-struct PyObject *PyObject_Str(struct PyObject *op);
-
-// `repr(op)`: a new str, or NULL. NULL `op` gives the str `"<NULL>"`.
-struct PyObject *PyObject_Repr(struct PyObject *op);
-
-// The truth value of `op`: 1 or 0; -1 with `SystemError` for NULL.
-int PyObject_IsTrue(struct PyObject *op);
-
-// 1 if `a` is `b` or a subtype of it, else 0 (also for NULL or an object
-// that is no type).
-int PyType_IsSubtype(struct PyTypeObject *a, struct PyTypeObject *b);
-
-// `isinstance(inst, cls)`: 1, 0, or -1 with `TypeError` when `cls` is
-// neither a type nor a tuple of types.
-int PyObject_IsInstance(struct PyObject *inst, struct PyObject *cls);
-
-// 1 if `op` can be called, else 0 (also for NULL).
-int PyCallable_Check(struct PyObject *op);
-
-// Allocates a zeroed instance of `ty` with room for `nitems` items;
-// refcount 1. The default `tp_alloc`. NULL with `SystemError` when `ty` is
-// NULL, no type object or not ready, or `nitems` is negative.
-struct PyObject *PyType_GenericAlloc(struct PyTypeObject *ty, Py_ssize_t nitems);
-
-// The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
-// NULL with `SystemError` when `ty` is NULL, no type object or not ready.
-struct PyObject *PyType_GenericNew(struct PyTypeObject *ty, struct PyObject *_args, struct PyObject *_kwds);
-
-// `Py_EnterRecursiveCall(where)`: counts one more level of nesting of the
-// calling tasklet, before a recursive step (a container inside a
-// container, a call that may call back). `where` (may be NULL) ends the
-// message. Returns 0, or -1 with `RecursionError("maximum recursion depth
-// exceeded" + where)` and nothing counted when the nesting is too deep.
-// Each 0 is paired with a `Py_LeaveRecursiveCall()`. Does not switch; any
-// thread may call it (the count is its current tasklet's).
-int Py_EnterRecursiveCall(const char *where);
-
-// `Py_LeaveRecursiveCall()`: ends a level counted by
-// `Py_EnterRecursiveCall`. Does not switch.
-void Py_LeaveRecursiveCall(void);
-
-// Allocates `size` bytes for an object (`malloc`).
-void *PyObject_Malloc(size_t size);
-
-// Frees memory from `PyObject_Malloc` or `PyType_GenericAlloc` (the
-// default `tp_free`).
-void PyObject_Free(void *p);
-
-// The calling thread's id (`pthread_self()`), as CPython.
-unsigned long PyThread_get_thread_ident(void);
-
-// Installs `callable` (not `None`; NULL removes it) as the channel
-// callback, called as `callable(channel, tasklet, sending, willblock)`
-// before every send and receive. Errors it raises are reported as
-// unraisable and cleared. Returns 0, or -1 with `TypeError("channel
-// callback must be callable")`. Global to all threads.
-int PyStackless_SetChannelCallback(struct PyObject *callable);
-
-// Installs `callable` (not `None`; NULL removes it and the fast callback)
-// as the schedule callback, called as `callable(from, to)` at every real
-// switch and as `(None, main)` when a main tasklet starts. Errors are
-// reported as unraisable ("Error in scheduling callback"). Returns 0, or
-// -1 with `TypeError("schedule callback must be callable")`.
-int PyStackless_SetScheduleCallback(struct PyObject *callable);
-
-// Replaces the C hook called at every switch as `func(from, to)` (`from`
-// NULL when a main tasklet starts; both borrowed). A non-zero result means
-// it set an exception, which is reported and cleared. NULL disables it; a
-// registered callable stays registered but is no longer called.
-void PyStackless_SetScheduleFastcallback(slp_schedule_hook_func func);
-
-// Extension: the schedule callback (new reference), or NULL without an
-// exception when none is installed.
-struct PyObject *PyStackless_GetScheduleCallback(void);
-
-// Extension: the channel callback (new reference), or NULL without an
-// exception when none is installed.
-struct PyObject *PyStackless_GetChannelCallback(void);
-
-// A new channel of `type` (NULL: `PyChannel_Type`): empty, balance 0,
-// preference -1, schedule_all 0, not closing. New reference; NULL with
-// `SystemError` when `type` is not a type object, `TypeError("channel_new:
-// type must be subtype of channel")` when it is no subtype. The calling
-// thread joins the runtime: deadlock detection counts it as a thread that
-// may still send or receive. Does not switch. Any thread.
-struct PyChannelObject *PyChannel_New(struct PyTypeObject *type);
-
-// Sends `arg` (borrowed) on the channel; blocks until a receiver takes it
-// unless one is waiting (SPEC §4.2-§4.3 say who runs next).
-//
-// Returns 0, or -1: `RuntimeError` "this tasklet does not like to be
-// blocked.", "Deadlock: the last runnable tasklet cannot be blocked.",
-// "switch_trap"; `ValueError` "Send/receive operation on a closed
-// channel"; or an exception delivered while blocked. May switch.
-int PyChannel_Send(struct PyChannelObject *self_, struct PyObject *arg);
-
-// `PyChannel_Send`; returns 0 on success, never 1.
-int PyChannel_Send_nr(struct PyChannelObject *self_, struct PyObject *arg);
-
-// `PyChannel_Send` that gives up at `deadline` (-1: it is
-// `PyChannel_Send`). A sender that blocks is taken out of the queue when
-// the deadline passes first: the call fails with `TimeoutError("timed
-// out")`, the balance as if it had never blocked, and no channel callback
-// for the removal. With the deadline passed and no receiver waiting it
-// fails at once, without a switch or a callback. A receiver that comes as
-// the deadline passes, also on another thread, gives exactly one outcome:
-// the value moves and the call succeeds, or the call times out and the
-// receiver never saw it. Returns 0, or -1 with the errors of
-// `PyChannel_Send`, `TimeoutError`, or `ValueError("invalid deadline")`.
-int PyChannel_SendUntil(struct PyChannelObject *self_, struct PyObject *arg, int64_t deadline);
-
-// `PyChannel_Receive` that gives up at `deadline`, as
-// `PyChannel_SendUntil`: a new reference, or NULL with the errors of
-// `PyChannel_Receive`, `TimeoutError("timed out")`, or
-// `ValueError("invalid deadline")`.
-struct PyObject *PyChannel_ReceiveUntil(struct PyChannelObject *self_, int64_t deadline);
-
-// Receives from the channel: the very object that was sent (new
-// reference), blocking until a sender comes. NULL on failure (errors as
-// `PyChannel_Send`, or the exception a sender sent). May switch.
-struct PyObject *PyChannel_Receive(struct PyChannelObject *self_);
-
-// `PyChannel_Receive`; never returns `Py_UnwindToken`.
-struct PyObject *PyChannel_Receive_nr(struct PyChannelObject *self_);
-
-// Sends an exception: the receiver's receive fails with `klass(*value)`
-// (`value` a tuple; anything else is the only argument; NULL none).
-// Returns 0, or -1 with `TypeError("channel.send_exception needs Exception
-// or string subclass as first parameter")` or the errors of a send.
-int PyChannel_SendException(struct PyChannelObject *self_, struct PyObject *klass, struct PyObject *value);
-
-// Sends `(exc, val, tb)` as `raise` would (see `PyTasklet_Throw` for the
-// checks). Returns 0 or -1.
-int PyChannel_SendThrow(struct PyChannelObject *self_, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
-
-// The first tasklet of the queue (new reference), or `None` when the queue
-// is empty. NULL with `SystemError` for bad input.
-struct PyObject *PyChannel_GetQueue(struct PyChannelObject *self_);
-
-// Marks the channel closing: operations that would block fail.
-void PyChannel_Close(struct PyChannelObject *self_);
-
-// Clears the closing mark.
-void PyChannel_Open(struct PyChannelObject *self_);
-
-// 1 if the channel is closing, else 0.
-int PyChannel_GetClosing(struct PyChannelObject *self_);
-
-// 1 if the channel is closing and no tasklet is blocked on it, else 0.
-int PyChannel_GetClosed(struct PyChannelObject *self_);
-
-// The preference: -1 (receiver runs first, the default), 0, or 1 (sender).
-int PyChannel_GetPreference(struct PyChannelObject *self_);
-
-// Sets the preference to the sign of `val`.
-void PyChannel_SetPreference(struct PyChannelObject *self_, int val);
-
-// 1 if schedule_all is set (every rendezvous switches), else 0.
-int PyChannel_GetScheduleAll(struct PyChannelObject *self_);
-
-// Sets schedule_all to `val != 0`.
-void PyChannel_SetScheduleAll(struct PyChannelObject *self_, int val);
-
-// The balance: the number of blocked senders, or minus the number of
-// blocked receivers.
-int PyChannel_GetBalance(struct PyChannelObject *self_);
-
-// Sets the error indicator to `(type, str(message))`. A `type` that is no
-// exception class, or a NULL `message`, sets `SystemError` instead.
-void PyErr_SetString(struct PyObject *ty, const char *message);
-
-// Sets the error indicator to `(type, value)`; both borrowed, `value` may
-// be NULL.
-void PyErr_SetObject(struct PyObject *ty, struct PyObject *value);
-
-// Sets the error indicator to `(type, NULL)`.
-void PyErr_SetNone(struct PyObject *ty);
-
-// The pending exception's type, borrowed, or NULL when none is set.
-struct PyObject *PyErr_Occurred(void);
-
-// Clears the error indicator.
-void PyErr_Clear(void);
-
-// Moves the error indicator into `*ptype`, `*pvalue`, `*ptb` (new
-// references, NULL when absent) and clears it.
-void PyErr_Fetch(struct PyObject **ptype, struct PyObject **pvalue, struct PyObject **ptb);
-
-// Sets the error indicator from a triple, stealing the three references
-// (any may be NULL; a NULL type clears it). A `type` that is no exception
-// class sets `SystemError` instead (the references are still released).
-void PyErr_Restore(struct PyObject *ty, struct PyObject *value, struct PyObject *tb);
-
-// Makes `*pvalue` an instance of `*ptype` (in place, owned references), as
-// CPython does for a fetched triple.
-void PyErr_NormalizeException(struct PyObject **ptype, struct PyObject **pvalue, struct PyObject **ptb);
-
-// 1 if `given` (a class or instance) matches `exc` (a class or tuple of
-// classes), else 0.
-int PyErr_GivenExceptionMatches(struct PyObject *given, struct PyObject *exc);
-
-// 1 if the pending exception matches `exc`, else 0.
-int PyErr_ExceptionMatches(struct PyObject *exc);
-
-// A new exception class named `name` (`"module.Name"`), deriving from
-// `base` (NULL: `Exception`). `dict` (NULL or a dict) is ignored. New
-// reference, or NULL with `SystemError` when the name has no dot or `dict`
-// is no dict, `TypeError` when `base` is no exception class.
-struct PyObject *PyErr_NewException(const char *name, struct PyObject *base, struct PyObject *dict);
-
-// Sets `MemoryError`; returns NULL.
-struct PyObject *PyErr_NoMemory(void);
-
-// Sets `TypeError("bad argument type for built-in operation")`; returns 0.
-int PyErr_BadArgument(void);
-
-// Sets `SystemError("bad argument to internal function")`.
-void PyErr_BadInternalCall(void);
-
-// Writes the pending exception to stderr as `TypeName: message` and
-// clears it. Does nothing when none is set.
-void PyErr_Print(void);
-
-// Runs `func(*args, **kwds)` (`args` a tuple or NULL, `kwds` a dict or
-// NULL) as the main tasklet of the calling thread, on its own stack.
-// Inside, every API works "inside": main receives uncaught errors of other
-// tasklets, may block, may be a watchdog.
-//
-// Returns `func`'s result (new reference), or NULL: `RuntimeError
-// ("Call_Main cannot run within a main tasklet")`, `TypeError("cframe
-// function must be a callable")`, an exception already set on entry,
-// `TypeError` "argument list must be a tuple" or "keyword list must be a
-// dictionary", or the exception main ends with.
+// Returns func's result (new reference), or NULL: RuntimeError("Call_Main
+// cannot run within a main tasklet"), TypeError("cframe function must be
+// a callable"), an exception already set on entry, TypeError "argument
+// list must be a tuple" or "keyword list must be a dictionary", or the
+// exception main ends with. May switch tasklets. Threads: any thread that
+// is outside (has no main tasklet); it runs that thread's tasklets.
 struct PyObject *PyStackless_Call_Main(struct PyObject *func, struct PyObject *args, struct PyObject *kwds);
 
-// Extension (SPEC §7.6): the last call of a thread, from outside. Kills
-// every started tasklet of the thread, longest-suspended first (each gets
-// `TaskletExit` and runs to its end), drops the tasklets that never
-// started, and releases the thread's scheduler state. Returns 0, or -1
-// with `RuntimeError` when called inside a main tasklet.
+// Extension: the last call of a thread, from outside. Kills every started
+// tasklet of the thread, longest-suspended first (each gets TaskletExit
+// and runs to its end), drops the tasklets that never started, and
+// releases the thread's scheduler state (a later call starts afresh).
+// Returns 0, or -1 with RuntimeError("PyStackless_Finalize must be called
+// outside of a main tasklet"). May switch tasklets. Threads: any thread,
+// for itself; tasklets of other threads are left alone. A thread that
+// ends without calling it gets the same at its exit.
 int PyStackless_Finalize(void);
+
+// 1 if obj is the soft-switch token Py_UnwindToken (never, in this
+// runtime), else 0.
+#define STACKLESS_UNWINDING(obj) ((PyObject *)(obj) == Py_UnwindToken)
+
+// Calls the method name of o (o itself when name is NULL) as the main
+// tasklet of the calling thread (PyStackless_Call_Main), with arguments
+// built from format (NULL or "": none) as PyObject_CallFunction does.
+//
+// Returns the result (new reference), or NULL: SystemError("null argument
+// to internal routine") for a NULL o, AttributeError(name) when o has no
+// such attribute, TypeError("call of non-callable attribute"), or the
+// errors of PyStackless_Call_Main. May switch tasklets. Threads: any thread
+// that is outside (has no main tasklet); it runs that thread's tasklets.
+PyObject *PyStackless_CallMethod_Main(PyObject *o, const char *name, const char *format, ...);
+
+// Calls the C function meth, bound to self (may be NULL), as the main
+// tasklet of the calling thread (PyStackless_Call_Main), with arguments
+// built from format (NULL or "": none). meth must outlive the call.
+//
+// Returns the result (new reference), or NULL with SystemError for a NULL
+// meth, or the errors of PyStackless_Call_Main. May switch tasklets.
+// Threads: any thread that is outside (has no main tasklet); it runs that
+// thread's tasklets.
+PyObject *PyStackless_CallCMethod_Main(PyMethodDef *meth, PyObject *self, const char *format, ...);
+
+/* ===== Extensions: time ===== */
+
+// The time of CLOCK_MONOTONIC in nanoseconds: the clock of every deadline
+// (a deadline is a value of it; -1: none). Cannot fail. Does not switch.
+// Threads: any thread; one clock for all.
+int64_t PyStackless_Now(void);
+
+// Suspends the current tasklet until deadline (-1: until it is killed or
+// thrown to), then appends it at the end of its thread's runnables (equal
+// deadlines in the order they were set). While it sleeps it is alive and
+// scheduled, not paused, blocked on no channel, and not counted by
+// PyStackless_GetRunCount; Run, Insert and Remove of it fail as for a
+// blocked tasklet. When nothing is runnable the thread sleeps until the
+// earliest deadline: never a deadlock. A deadline that passed is
+// PyStackless_Schedule(Py_None, 0). main may sleep; atomic does not
+// prevent sleeping.
+//
+// Returns 0, or -1: ValueError("invalid deadline");
+// RuntimeError("switch_trap"); the exception of a kill, throw or
+// RaiseException (which take it off its timer at once); with -1 and
+// nothing else that could ever run, the Deadlock RuntimeError a receive
+// would get. May switch tasklets. Auto-wraps from outside. Threads: any
+// thread, for its own current tasklet, whose timer the calling thread
+// keeps; a kill or throw from another thread wakes it through its thread.
+int PyStackless_SleepUntil(int64_t deadline);
+
+// PyStackless_SleepUntil(PyStackless_Now() + ns); ns < 0 is a
+// ValueError("sleep length must be non-negative"). May switch tasklets.
+// Threads: as PyStackless_SleepUntil.
+int PyStackless_Sleep(int64_t ns);
+
+// Runs the calling thread's scheduler as PyStackless_RunWatchdog(0);
+// when nothing is runnable but tasklets of this thread sleep or wait in
+// a channel operation with a deadline, the thread sleeps (in the kernel,
+// no CPU) until the first of: a timer, a hand-off from another thread,
+// or deadline.
+//
+// Returns None (new reference) once deadline has passed, at the next
+// scheduling point after it (a running tasklet is never interrupted; the
+// others stay runnable), or once the thread has nothing runnable, sleeping
+// or waiting: PyStackless_RunUntil(-1) runs all the work of the thread,
+// timed waits included, to its end. A deadline that passed already runs
+// what is ready (and the timers due) without waiting. A call inside
+// another PyStackless_RunUntil is an untimed run. NULL with
+// ValueError("invalid deadline"), or as PyStackless_RunWatchdog. May
+// switch tasklets. Auto-wraps from outside. Threads: any thread; it runs
+// the calling thread's tasklets only, and other threads wake it by
+// handing it work.
+struct PyObject *PyStackless_RunUntil(int64_t deadline);
+
+// The earliest deadline of the calling thread's sleepers and timed
+// channel operations, or -1 when it has none. Cannot fail. Does not
+// switch. Threads: any thread, about itself.
+int64_t PyStackless_NextDeadline(void);
+
+/* ===== Extensions: file descriptors ===== */
+
+// PY_WAIT_READ: wait until a read would not block.
+#define PY_WAIT_READ 1
+
+// PY_WAIT_WRITE: wait until a write would not block.
+#define PY_WAIT_WRITE 2
 
 // Suspends the current tasklet until the file descriptor fd is ready for
 // at least one of events (PY_WAIT_READ, PY_WAIT_WRITE, or both):
@@ -763,7 +1048,7 @@ int PyStackless_Finalize(void);
 // PyStackless_ForgetFd(fd) woke it; TimeoutError("timed out") when the
 // deadline passed first; RuntimeError("switch_trap"); the exception of a
 // kill, throw or RaiseException (the tasklet leaves the poller at once).
-// May switch tasklets; auto-wraps when called from outside.
+// May switch tasklets. Auto-wraps from outside.
 // Threads: any thread, for its own current tasklet; the fd is watched by
 // the calling thread's poller.
 int PyStackless_WaitFd(int fd, int events, int64_t deadline);
@@ -799,365 +1084,388 @@ int PyStackless_ForgetFd(int fd);
 // Threads: any thread, for itself; each thread has its own poll fd.
 int PyStackless_GetPollFd(void);
 
-// Suspends the current tasklet and runs the next runnable one; with
-// `remove` non-zero the caller leaves the runnables (it is paused until
-// someone inserts it). `retval` (NULL: `None`) is what the call returns,
-// unless the tempval was replaced meanwhile.
+/* ===== Object model ===== */
+
+// The type of bytes objects.
+extern struct PyTypeObject PyBytes_Type;
+
+// The type of capsules.
+extern struct PyTypeObject PyCapsule_Type;
+
+// The type of C function objects (builtin_function_or_method).
+extern struct PyTypeObject PyCFunction_Type;
+
+// The type of dicts.
+extern struct PyTypeObject PyDict_Type;
+
+// The BaseException exception class.
+extern struct PyObject *PyExc_BaseException;
+
+// The SystemExit exception class.
+extern struct PyObject *PyExc_SystemExit;
+
+// The TaskletExit exception class.
+extern struct PyObject *PyExc_TaskletExit;
+
+// The Exception exception class.
+extern struct PyObject *PyExc_Exception;
+
+// The StopIteration exception class.
+extern struct PyObject *PyExc_StopIteration;
+
+// The ArithmeticError exception class.
+extern struct PyObject *PyExc_ArithmeticError;
+
+// The ZeroDivisionError exception class.
+extern struct PyObject *PyExc_ZeroDivisionError;
+
+// The OverflowError exception class.
+extern struct PyObject *PyExc_OverflowError;
+
+// The AttributeError exception class.
+extern struct PyObject *PyExc_AttributeError;
+
+// The LookupError exception class.
+extern struct PyObject *PyExc_LookupError;
+
+// The IndexError exception class.
+extern struct PyObject *PyExc_IndexError;
+
+// The MemoryError exception class.
+extern struct PyObject *PyExc_MemoryError;
+
+// The RuntimeError exception class.
+extern struct PyObject *PyExc_RuntimeError;
+
+// The RecursionError exception class.
+extern struct PyObject *PyExc_RecursionError;
+
+// The OSError exception class (base Exception): OSError(errno,
+// strerror) reads [Errno N] strerror.
+extern struct PyObject *PyExc_OSError;
+
+// The TimeoutError exception class (base OSError).
+extern struct PyObject *PyExc_TimeoutError;
+
+// The NotImplementedError exception class.
+extern struct PyObject *PyExc_NotImplementedError;
+
+// The SystemError exception class.
+extern struct PyObject *PyExc_SystemError;
+
+// The TypeError exception class.
+extern struct PyObject *PyExc_TypeError;
+
+// The ValueError exception class.
+extern struct PyObject *PyExc_ValueError;
+
+// The Warning exception class.
+extern struct PyObject *PyExc_Warning;
+
+// The UserWarning exception class.
+extern struct PyObject *PyExc_UserWarning;
+
+// The KeyError exception class.
+extern struct PyObject *PyExc_KeyError;
+
+// The type of floats.
+extern struct PyTypeObject PyFloat_Type;
+
+// The type of ints (PyLongObject).
+extern struct PyTypeObject PyLong_Type;
+
+// The type of None.
+extern struct PyTypeObject _PyNone_Type;
+
+// The type of True and False, a subtype of int.
+extern struct PyTypeObject PyBool_Type;
+
+// The None object (Py_None).
+extern struct PyObject _Py_NoneStruct;
+
+// The False object (Py_False).
+extern struct PyLongObject _Py_FalseStruct;
+
+// The True object (Py_True).
+extern struct PyLongObject _Py_TrueStruct;
+
+// The type of tuples.
+extern struct PyTypeObject PyTuple_Type;
+
+// type: the type of every type object.
+extern struct PyTypeObject PyType_Type;
+
+// object: the root of every type hierarchy.
+extern struct PyTypeObject PyBaseObject_Type;
+
+// The type of strs (text in UTF-8).
+extern struct PyTypeObject PyUnicode_Type;
+
+// Finishes a user-defined type and its bases that are not ready yet:
+// fills ob_type, tp_base (default object) and every slot left NULL from
+// the base, then marks it Py_TPFLAGS_READY. A ready type is left alone.
 //
-// Returns a new reference, or NULL with the exception delivered to the
-// caller (kill, uncaught error of another tasklet, "switch_trap",
-// "Deadlock: ..."). Switches tasklets. Auto-wraps when called from outside.
-struct PyObject *PyStackless_Schedule(struct PyObject *retval, int remove);
+// Returns 0, or -1 with nothing written: SystemError for NULL, an object
+// or a base that is no type, or a type without tp_name; TypeError for a
+// cycle of bases, a base that does not allow subclassing, or a
+// tp_basicsize smaller than the base's. Threads: any thread, several at
+// once on the same type.
+int PyType_Ready(struct PyTypeObject *type);
 
-// `PyStackless_Schedule`; never returns `Py_UnwindToken`.
-struct PyObject *PyStackless_Schedule_nr(struct PyObject *retval, int remove);
-
-// The number of runnable tasklets of the calling thread, the current one
-// included (blocked, paused and watchdog tasklets are not counted).
-int PyStackless_GetRunCount(void);
-
-// The current tasklet (new reference), or NULL **without** an exception
-// when the thread is outside (no main tasklet).
-struct PyObject *PyStackless_GetCurrent(void);
-
-// A unique id of the current tasklet: the thread id for main and outside,
-// else the tasklet's address. Ids of dead tasklets may be reused.
-long PyStackless_GetCurrentId(void);
-
-// Extension: the main tasklet of the calling thread (new reference), or
-// NULL without an exception when outside.
-struct PyObject *PyStackless_GetMain(void);
-
-// Runs the scheduler until the runnables are empty (`timeout` 0), or with
-// `timeout` > 0 until a tasklet runs for `timeout` ticks without switching
-// (see `PyStackless_Tick`): `PyStackless_RunWatchdogEx(timeout, 0)`.
-struct PyObject *PyStackless_RunWatchdog(long timeout);
-
-// Runs the scheduler (SPEC §5.2) with `flags` from `Py_WATCHDOG_THREADBLOCK`,
-// `PY_WATCHDOG_SOFT`, `PY_WATCHDOG_IGNORE_NESTING`,
-// `PY_WATCHDOG_TOTALTIMEOUT` (they act only when `timeout` > 0 and this
-// call owns the timer).
+// Frees an object whose reference count reached zero (used by Py_DECREF).
 //
-// Returns `None` (new reference), the interrupted tasklet (hard timeout;
-// it is paused: insert or kill it), or NULL: `ValueError("flags must be in
-// [0..255]")`, "switch_trap", or an uncaught exception of a tasklet.
-// Callable from any tasklet; auto-wraps from outside.
-struct PyObject *PyStackless_RunWatchdogEx(long timeout, int flags);
+// Not for direct use.
+void _Py_Dealloc(struct PyObject *op);
 
-// Extension: a tick point, where a watchdog may interrupt the current
-// tasklet (SPEC §9.2). Advances the thread's tick counter by `n`. The
-// runtime's own calls are never tick points.
+// Py_IncRef(op): Py_XINCREF as a function. op may be NULL.
+void Py_IncRef(struct PyObject *op);
+
+// Py_DecRef(op): Py_XDECREF as a function. op may be NULL.
+void Py_DecRef(struct PyObject *op);
+
+// A new int from a C long. Returns a new reference, NULL on failure.
+struct PyObject *PyLong_FromLong(long v);
+
+// A new int from a C unsigned long. Returns a new reference.
+struct PyObject *PyLong_FromUnsignedLong(unsigned long v);
+
+// A new int from a C long long. Returns a new reference.
+struct PyObject *PyLong_FromLongLong(long long v);
+
+// A new int from a C unsigned long long. Returns a new reference.
+struct PyObject *PyLong_FromUnsignedLongLong(unsigned long long v);
+
+// A new int from a Py_ssize_t. Returns a new reference.
+struct PyObject *PyLong_FromSsize_t(Py_ssize_t v);
+
+// The value of an int as a C long.
 //
-// Returns 0 (also after an interrupt, when the tasklet resumes), or -1:
-// `ValueError("tick count must not be negative")`, or an exception
-// delivered to the tasklet while it was interrupted.
-int PyStackless_Tick(long n);
+// Returns -1 with TypeError for a non-int, OverflowError when it does
+// not fit, SystemError for NULL (check PyErr_Occurred() when -1).
+long PyLong_AsLong(struct PyObject *op);
 
-// Extension mirroring `stackless.switch_trap(delta)`: adds `delta` to the
-// calling thread's switch trap and returns the previous level. While it is
-// non-zero, any operation that would switch tasklets fails with
-// `RuntimeError("switch_trap")`.
-int PyStackless_SwitchTrap(int delta);
+// A new float. Returns a new reference, NULL on failure.
+struct PyObject *PyFloat_FromDouble(double v);
 
-// Stackless's name for `PyStackless_SwitchTrap`.
-int PyStackless_AdjustSwitchTrap(int delta);
+// The value of a float (or int) as a C double; -1.0 with TypeError
+// for other objects, SystemError for NULL.
+double PyFloat_AsDouble(struct PyObject *op);
 
-// Extension: sets the stack size of tasklets started from now on (bytes,
-// rounded up to pages, at least `MIN_STACK_SIZE` (16 KiB), at most
-// `MAX_STACK_SIZE` (1 GiB): a size outside is brought to the nearer
-// bound; default 256 KiB or the environment variable
-// `STACKLESS_STACK_SIZE`). Returns the previous size. A tasklet that
-// overflows its stack ends the process with a message that names it: its
-// stack ends in a guard region (`MADV_GUARD_INSTALL`, Linux 6.13 and
-// later) or in guard pages (`mprotect`, while the kernel's mapping budget
-// lasts); past that budget, on an older kernel, in a red zone checked at
-// every switch and when the tasklet ends, which sees an overflow only if
-// it wrote into the red zone (`STACKLESS_GUARD=mprotect` or `redzone`
-// forces a fallback). A tasklet that cannot get a stack when it is to start leaves the
-// runnables, paused, and the switching call that tried to start it fails
-// with `MemoryError` (when a tasklet ends, its wake-up target gets it);
-// nothing else changes.
-size_t PyStackless_SetStackSize(size_t size);
+// A new str from NUL-terminated UTF-8. NULL with ValueError for
+// invalid UTF-8, SystemError for a NULL pointer.
+struct PyObject *PyUnicode_FromString(const char *s);
 
-// Extension mirroring `stackless.get_thread_info(thread_id)`: a new tuple
-// `(main or None, current or None, runcount)` for `thread_id` (-1: the
-// calling thread). NULL with `RuntimeError("Thread id not found")`.
-struct PyObject *PyStackless_GetThreadInfo(long thread_id);
+// A new str from size bytes of UTF-8 at s (s may be NULL when size is 0).
+// NULL with ValueError for invalid UTF-8, SystemError for a negative size
+// or a NULL s with a positive size.
+struct PyObject *PyUnicode_FromStringAndSize(const char *s, Py_ssize_t size);
 
-// Extension mirroring `stackless.set_error_handler(handler)`: `handler`
-// is called as `handler(type, value, traceback)` on a tasklet that dies
-// with an uncaught exception; if it returns, the error is handled. NULL or
-// `None` removes it. Returns the previous handler or `None` (new
-// reference); NULL with `TypeError` for a non-callable.
-struct PyObject *PyStackless_SetErrorHandler(struct PyObject *handler);
+// The UTF-8 text of a str, NUL-terminated, valid as long as the object
+// lives. NULL with TypeError for a non-str, SystemError for NULL.
+const char *PyUnicode_AsUTF8(struct PyObject *op);
 
-// Extension: installs the exit hook (SPEC §9.9). If the hook returns, the
-// tasklet ends silently.
-void PyStackless_SetExitHook(PyStackless_ExitHook hook);
+// A new bytes of size bytes copied from s (zeroed when s is NULL).
+// NULL with MemoryError when it cannot be allocated, SystemError for
+// a negative size.
+struct PyObject *PyBytes_FromStringAndSize(const char *s, Py_ssize_t size);
 
-// Extension: the number of tasklets that survived being killed and are
-// kept forever with their stacks (SPEC §2.7).
-size_t PyStackless_GetUncollectableCount(void);
+// The NUL-terminated contents of a bytes, valid as long as it lives.
+// NULL with TypeError for other objects.
+char *PyBytes_AsString(struct PyObject *op);
 
-// A new tasklet of `type` (NULL: `PyTasklet_Type`) bound to `func` (NULL or
-// `Py_None`: unbound; bind it later with `PyTasklet_BindEx`).
-//
-// Returns a new reference; NULL with `SystemError` when `type` is not a
-// type object, `TypeError` when it is not a subtype of tasklet (no
-// message) or `func` is not callable ("tasklet function must be a
-// callable or None"). Does not switch. Any thread; the
-// tasklet belongs to the calling thread.
-struct PyTaskletObject *PyTasklet_New(struct PyTypeObject *type, struct PyObject *func);
+// The length of a bytes; -1 with TypeError for other objects.
+Py_ssize_t PyBytes_Size(struct PyObject *op);
 
-// Binds the tasklet's function to `args` (NULL: `()`) and `kwds` (NULL: no
-// keywords) and appends it to the runnables of its thread.
-//
-// Returns 0, or -1: `TypeError` "argument list must be a tuple", "keyword
-// list must be a dictionary"; `RuntimeError` "tasklet is alive", "the
-// tasklet was not bound to a function", "tasklet has no thread". Does not
-// switch.
-int PyTasklet_Setup(struct PyTaskletObject *task, struct PyObject *args, struct PyObject *kwds);
+// A new tuple of size NULL items, to be filled with PyTuple_SetItem.
+// NULL with MemoryError when it cannot be allocated, SystemError for
+// a negative size.
+struct PyObject *PyTuple_New(Py_ssize_t size);
 
-// Binds `func` and/or `args`/`kwargs` (each may be NULL or `Py_None`):
-// with no arguments the tasklet is bound (or, without `func`, unbound);
-// with arguments it becomes paused and ready to run (not scheduled).
-//
-// Returns 0, or -1: `TypeError` "tasklet function must be a callable or
-// None", "argument list must be a tuple", "keyword list must be a
-// dictionary"; `RuntimeError` "can't (re)bind the current tasklet", "tasklet is
-// scheduled", "tasklet has C state on its stack", "can't unbind the main
-// tasklet", "the tasklet was not bound to a function", "tasklet has no
-// thread". Does not switch.
-int PyTasklet_BindEx(struct PyTaskletObject *task, struct PyObject *func, struct PyObject *args, struct PyObject *kwargs);
+// The item at index, borrowed. NULL with IndexError("tuple index out of
+// range"), or SystemError for a non-tuple.
+struct PyObject *PyTuple_GetItem(struct PyObject *op, Py_ssize_t index);
 
-// Binds the tasklet to the thread `thread_id` (-1: the calling thread).
-//
-// Returns 0, or -1: `RuntimeError` "can't (re)bind a runnable tasklet",
-// "tasklet has C state on its stack"; `ValueError` "bad thread" for an
-// unknown thread. A tasklet of the calling thread rebound with -1 is a
-// no-op. Does not switch.
-int PyTasklet_BindThread(struct PyTaskletObject *task, long thread_id);
+// Stores item at index, stealing the reference (also on failure).
+// Returns 0, or -1 with IndexError("tuple assignment index out of range")
+// or SystemError for a non-tuple.
+int PyTuple_SetItem(struct PyObject *op, Py_ssize_t index, struct PyObject *item);
 
-// Runs `task` now: it is switched to (inserted first if paused); the
-// caller stays runnable and continues when it is scheduled again.
-//
-// Returns 0, or -1: `RuntimeError` "You cannot run a blocked tasklet",
-// "You cannot run an unbound(dead) tasklet", "tasklet has no thread",
-// "switch_trap"; `MemoryError` when `task` cannot get a stack to start
-// on (it is then paused); or any exception delivered to the caller
-// meanwhile (e.g. an uncaught error of `task` when the caller is main).
-// Switches tasklets. Auto-wraps when called from outside.
-int PyTasklet_Run(struct PyTaskletObject *task);
+// The number of items of a tuple; -1 with SystemError for a non-tuple.
+Py_ssize_t PyTuple_Size(struct PyObject *op);
 
-// `PyTasklet_Run`; every switch is a hard switch, so this returns 0 on
-// success, never 1.
-int PyTasklet_Run_nr(struct PyTaskletObject *task);
+// A new empty dict.
+struct PyObject *PyDict_New(void);
 
-// Like `PyTasklet_Run`, but the caller is paused (removed from the
-// runnables) until someone runs or inserts it again.
-//
-// Returns 0, or -1 as `PyTasklet_Run`, plus `RuntimeError` "can't switch to
-// a different thread.". Switching to the current tasklet is a no-op.
-int PyTasklet_Switch(struct PyTaskletObject *task);
+// Stores value (borrowed) under key; 0, or -1 with SystemError for a
+// non-dict or NULL, RecursionError when comparing nested tuple keys
+// recurses too deeply.
+int PyDict_SetItem(struct PyObject *op, struct PyObject *key, struct PyObject *value);
 
-// `PyTasklet_Switch`; returns 0 on success, never 1.
-int PyTasklet_Switch_nr(struct PyTaskletObject *task);
+// Stores value (borrowed) under the str key key (UTF-8). Returns 0, or -1
+// as PyDict_SetItem, or with ValueError for a key that is not UTF-8.
+int PyDict_SetItemString(struct PyObject *op, const char *key, struct PyObject *value);
 
-// Removes `task` from the runnables (it becomes paused).
-//
-// Returns 0 (also when it is not scheduled), or -1 with `RuntimeError`
-// "You cannot remove a blocked tasklet.", "The current tasklet cannot be
-// removed.". Does not switch.
-int PyTasklet_Remove(struct PyTaskletObject *task);
+// The value under the str key key, borrowed; NULL without an exception
+// when missing, NULL with SystemError for a non-dict.
+struct PyObject *PyDict_GetItemString(struct PyObject *op, const char *key);
 
-// Appends `task` to the runnables of its thread, if it is not there yet.
-//
-// Returns 0, or -1 with `RuntimeError` "You cannot run a blocked tasklet",
-// "You cannot run an unbound(dead) tasklet", "Target thread isn't
-// initialized". Does not switch.
-int PyTasklet_Insert(struct PyTaskletObject *task);
+// The number of entries; -1 with SystemError for a non-dict.
+Py_ssize_t PyDict_Size(struct PyObject *op);
 
-// Raises `klass(*args)` in `self` (`args` a tuple, else the only
-// argument; NULL: none), switching to it at once.
-//
-// Returns 0 when the caller resumes, -1 on failure: `TypeError`
-// "tasklet.raise_exception needs Exception or string subclass as first
-// parameter", "You cannot throw to a dead tasklet", and the exception
-// itself when `self` is the caller. Switches tasklets.
-int PyTasklet_RaiseException(struct PyTaskletObject *self_, struct PyObject *klass, struct PyObject *args);
+// A new capsule (new reference) holding pointer under name (may be NULL;
+// lent, it must outlive the capsule); destructor (may be NULL) runs when
+// the capsule is freed. NULL with ValueError for a NULL pointer.
+struct PyObject *PyCapsule_New(void *pointer, const char *name, PyCapsule_Destructor destructor);
 
-// Raises `(exc, val, tb)` in `self` as `tasklet.throw()`: `exc` a class
-// (with an optional value) or an instance (then `val` must be NULL or
-// `None`); `tb` must be NULL or `None`. With `pending` the tasklet only
-// becomes runnable and the exception is raised when it runs.
-//
-// Returns 0, or -1 with `TypeError` ("exceptions must be classes, or
-// instances, not T", "instance exception may not have a separate value",
-// "third argument must be a traceback object") or `RuntimeError`.
-// Switches tasklets unless `pending`.
-int PyTasklet_Throw(struct PyTaskletObject *self_, int pending, struct PyObject *exc, struct PyObject *val, struct PyObject *tb);
+// The pointer of a capsule whose name equals name; NULL with
+// ValueError for another name or a non-capsule.
+void *PyCapsule_GetPointer(struct PyObject *op, const char *name);
 
-// Kills `self`: raises `TaskletExit` in it at once (see
-// `PyTasklet_KillEx`). Returns 0 or -1. Switches tasklets.
-int PyTasklet_Kill(struct PyTaskletObject *self_);
+// A new built-in function object (new reference) for ml (which must
+// outlive it), bound to bound_to (may be NULL), the first argument of
+// every call; module may be NULL. NULL with SystemError for a NULL ml.
+struct PyObject *PyCFunction_NewEx(struct PyMethodDef *ml, struct PyObject *bound_to, struct PyObject *module);
 
-// Raises `TaskletExit` in `self`; with `pending` only when it next runs.
-// A dead, unbound or never set-up tasklet: success, nothing happens.
-// Killing the caller itself returns -1 with `TaskletExit` set.
-int PyTasklet_KillEx(struct PyTaskletObject *self_, int pending);
+// PyCFunction_NewEx(ml, bound_to, NULL).
+struct PyObject *PyCFunction_New(struct PyMethodDef *ml, struct PyObject *bound_to);
 
-// 1 if the tasklet is atomic (no watchdog interrupts), else 0.
-int PyTasklet_GetAtomic(struct PyTaskletObject *task);
+// Calls callable(*args, **kwargs). args must be a tuple, kwargs
+// NULL or a dict (else SystemError). Returns a new reference, or NULL
+// with the exception.
+struct PyObject *PyObject_Call(struct PyObject *callable, struct PyObject *args, struct PyObject *kwargs);
 
-// Sets the atomic flag to `flag != 0`; returns the previous value (0 for
-// bad input).
-int PyTasklet_SetAtomic(struct PyTaskletObject *task, int flag);
+// Calls callable(*args); args may be NULL (no arguments), else it must
+// be a tuple (TypeError("argument list must be a tuple"), as CPython).
+struct PyObject *PyObject_CallObject(struct PyObject *callable, struct PyObject *args);
 
-// 1 if the tasklet may be interrupted at any nesting level, else 0.
-int PyTasklet_GetIgnoreNesting(struct PyTaskletObject *task);
+// getattr(op, name), a new reference: a method of the type's tp_methods
+// (bound to op), an exception's args, or a type's __name__; else NULL
+// with AttributeError.
+struct PyObject *PyObject_GetAttrString(struct PyObject *op, const char *name);
 
-// Sets ignore_nesting to `flag != 0`; returns the previous value.
-int PyTasklet_SetIgnoreNesting(struct PyTaskletObject *task, int flag);
+// str(op): a new str, or NULL. NULL op gives the str "<NULL>".
+struct PyObject *PyObject_Str(struct PyObject *op);
 
-// 1 if a watchdog interrupt of the tasklet was deferred, else 0.
-int PyTasklet_GetPendingIrq(struct PyTaskletObject *task);
+// repr(op): a new str, or NULL. NULL op gives the str "<NULL>".
+struct PyObject *PyObject_Repr(struct PyObject *op);
 
-// 1 if the tasklet must not block on a channel, else 0.
-int PyTasklet_GetBlockTrap(struct PyTaskletObject *task);
+// The truth value of op: 1 or 0; -1 with SystemError for NULL.
+int PyObject_IsTrue(struct PyObject *op);
 
-// Sets block_trap to `value != 0`.
-void PyTasklet_SetBlockTrap(struct PyTaskletObject *task, int value);
+// 1 if a is b or a subtype of it, else 0 (also for NULL or an object
+// that is no type).
+int PyType_IsSubtype(struct PyTypeObject *a, struct PyTypeObject *b);
 
-// Always NULL without an exception: a tasklet runs C code, which has no
-// Python frame.
-struct PyObject *PyTasklet_GetFrame(struct PyTaskletObject *_task);
+// isinstance(inst, cls): 1, 0, or -1 with TypeError when cls is
+// neither a type nor a tuple of types.
+int PyObject_IsInstance(struct PyObject *inst, struct PyObject *cls);
 
-// 1 if `task` is the main tasklet of its thread, else 0.
-int PyTasklet_IsMain(struct PyTaskletObject *task);
+// 1 if op can be called, else 0 (also for NULL).
+int PyCallable_Check(struct PyObject *op);
 
-// 1 if `task` is the current tasklet of its thread, else 0.
-int PyTasklet_IsCurrent(struct PyTaskletObject *task);
+// Allocates a zeroed instance of type with room for nitems items;
+// refcount 1. The default tp_alloc. NULL with SystemError when type is
+// NULL, no type object or not ready, or nitems is negative.
+struct PyObject *PyType_GenericAlloc(struct PyTypeObject *type, Py_ssize_t nitems);
 
-// The recursion depth of `task` (0 for a tasklet running C functions).
-int PyTasklet_GetRecursionDepth(struct PyTaskletObject *task);
+// The default tp_new: allocates through tp_alloc, ignoring arguments.
+// NULL with SystemError when type is NULL, no type object or not ready.
+struct PyObject *PyType_GenericNew(struct PyTypeObject *type, struct PyObject *args, struct PyObject *kwds);
 
-// The nesting level of `task`: 0 unless it is suspended with C state
-// (then at least 1) or runs inside a callback.
-int PyTasklet_GetNestingLevel(struct PyTaskletObject *task);
+// Py_EnterRecursiveCall(where): counts one more level of nesting of the
+// calling tasklet, before a recursive step (a container inside a
+// container, a call that may call back). where (may be NULL) ends the
+// message. Returns 0, or -1 with RecursionError("maximum recursion depth
+// exceeded" + where) and nothing counted when the nesting is too deep.
+// Each 0 is paired with a Py_LeaveRecursiveCall(). Threads: any thread;
+// the count is its current tasklet's.
+int Py_EnterRecursiveCall(const char *where);
 
-// 1 if `task` is alive (has something to execute), else 0.
-int PyTasklet_Alive(struct PyTaskletObject *task);
+// Py_LeaveRecursiveCall(): ends a level counted by Py_EnterRecursiveCall.
+// Threads: any thread; the count is its current tasklet's.
+void Py_LeaveRecursiveCall(void);
 
-// 1 if `task` is alive but neither runnable nor blocked, else 0.
-int PyTasklet_Paused(struct PyTaskletObject *task);
+// Allocates size bytes for an object (malloc); NULL, without an exception,
+// when there is no memory.
+void *PyObject_Malloc(size_t size);
 
-// 1 if `task` is in the runnables or blocked on a channel, else 0.
-int PyTasklet_Scheduled(struct PyTaskletObject *task);
+// Frees memory from PyObject_Malloc or PyType_GenericAlloc (the
+// default tp_free).
+void PyObject_Free(void *p);
 
-// 1 if `task` has no C state on its stack (nesting level 0), else 0.
-int PyTasklet_Restorable(struct PyTaskletObject *task);
+// The calling thread's id (pthread_self()), as CPython.
+unsigned long PyThread_get_thread_ident(void);
 
-// Extension: -1 if `task` is blocked receiving, 1 sending, else 0.
-int PyTasklet_GetBlocked(struct PyTaskletObject *task);
+// Sets the error indicator to (type, str(message)). A type that is no
+// exception class, or a NULL message, sets SystemError instead.
+void PyErr_SetString(struct PyObject *type, const char *message);
 
-// Extension: the tasklet's tempval (new reference): the value it receives
-// when it resumes. NULL with `SystemError` for bad input, or with
-// `RuntimeError` when another thread asks while the tasklet is scheduled
-// or running there (its tempval is that thread's then). Does not switch.
-struct PyObject *PyTasklet_GetTempval(struct PyTaskletObject *task);
+// Sets the error indicator to (type, value); both borrowed, value may
+// be NULL.
+void PyErr_SetObject(struct PyObject *type, struct PyObject *value);
 
-// Extension: replaces the tempval with `value` (borrowed), e.g. to hand
-// a result to a tasklet parked with `PyStackless_Schedule(retval, 1)`.
-// Returns 0, or -1 with `SystemError`, or `RuntimeError` as
-// `PyTasklet_GetTempval` from another thread. Does not switch.
-int PyTasklet_SetTempval(struct PyTaskletObject *task, struct PyObject *value);
+// Sets the error indicator to (type, NULL).
+void PyErr_SetNone(struct PyObject *type);
 
-// Extension: the id of the tasklet's thread, -1 when its thread died (0
-// for bad input, like every getter that cannot fail, SPEC §8).
-long PyTasklet_GetThreadId(struct PyTaskletObject *task);
+// The pending exception's type, borrowed, or NULL when none is set.
+struct PyObject *PyErr_Occurred(void);
 
-// Extension: the tasklet after `task` in its ring or channel queue (new
-// reference), or `None`. NULL with `SystemError` for bad input. From
-// another thread, only a channel queue's neighbours are reported (a ring
-// is its thread's own): a runnable tasklet there reads `None`.
-struct PyObject *PyTasklet_GetNext(struct PyTaskletObject *task);
+// Clears the error indicator.
+void PyErr_Clear(void);
 
-// Extension: the tasklet before `task` in its ring or channel queue (new
-// reference), or `None`; from another thread as `PyTasklet_GetNext`.
-struct PyObject *PyTasklet_GetPrev(struct PyTaskletObject *task);
+// Moves the error indicator into *ptype, *pvalue, *ptb (new
+// references, NULL when absent) and clears it.
+void PyErr_Fetch(struct PyObject **ptype, struct PyObject **pvalue, struct PyObject **ptb);
 
-// The time of `CLOCK_MONOTONIC` in nanoseconds: the clock of every
-// deadline. Cannot fail. Any thread.
-int64_t PyStackless_Now(void);
+// Sets the error indicator from a triple, stealing the three references
+// (any may be NULL; a NULL type clears it). A type that is no exception
+// class sets SystemError instead (the references are still released).
+void PyErr_Restore(struct PyObject *type, struct PyObject *value, struct PyObject *tb);
 
-// Suspends the current tasklet until `deadline` (-1: until it is killed
-// or thrown to), then appends it at the end of its thread's runnables
-// (equal deadlines in the order they were set). While it sleeps it is
-// alive and scheduled, not paused, blocked on no channel, and not counted
-// by `PyStackless_GetRunCount`; `Run`, `Insert` and `Remove` of it fail
-// as for a blocked tasklet. When nothing is runnable the thread sleeps
-// until the earliest deadline: never a deadlock. A deadline that passed is
-// `PyStackless_Schedule(Py_None, 0)`. main may sleep.
-//
-// Returns 0, or -1: `ValueError("invalid deadline")`;
-// `RuntimeError("switch_trap")`; the exception of a kill, throw or
-// `RaiseException` (which take it off its timer at once); with -1 and
-// nothing else that could ever run, the Deadlock `RuntimeError` a receive
-// would get. Switches
-// tasklets; auto-wraps when called from outside; `atomic` does not
-// prevent it.
-int PyStackless_SleepUntil(int64_t deadline);
+// Makes *pvalue an instance of *ptype (in place, owned references), as
+// CPython does for a fetched triple.
+void PyErr_NormalizeException(struct PyObject **ptype, struct PyObject **pvalue, struct PyObject **ptb);
 
-// `PyStackless_SleepUntil(PyStackless_Now() + ns)`; `ns` < 0 is a
-// `ValueError("sleep length must be non-negative")`.
-int PyStackless_Sleep(int64_t ns);
+// 1 if given (a class or instance) matches exc (a class or tuple of
+// classes), else 0.
+int PyErr_GivenExceptionMatches(struct PyObject *given, struct PyObject *exc);
 
-// Runs the calling thread's scheduler as `PyStackless_RunWatchdog(0)`;
-// when nothing is runnable but tasklets of this thread sleep or wait in
-// a channel operation with a deadline, the thread sleeps (in the kernel,
-// no CPU) until the first of: a timer, a hand-off from another thread,
-// or `deadline`.
-//
-// Returns `None` (new reference) once `deadline` has passed, at the next
-// scheduling point after it (a running tasklet is never interrupted; the
-// others stay runnable), or once the thread has nothing runnable,
-// sleeping or waiting: `PyStackless_RunUntil(-1)` runs all the work of the
-// thread, timed waits included, to its end. A deadline that passed
-// already runs what is ready (and the timers due) without waiting. A call
-// inside another `RunUntil` is an untimed run. NULL with
-// `ValueError("invalid deadline")`, or as `PyStackless_RunWatchdog`.
-struct PyObject *PyStackless_RunUntil(int64_t deadline);
+// 1 if the pending exception matches exc, else 0.
+int PyErr_ExceptionMatches(struct PyObject *exc);
 
-// The earliest deadline of the calling thread's sleepers and timed
-// channel operations, or -1 when it has none. Cannot fail.
-int64_t PyStackless_NextDeadline(void);
+// A new exception class named name ("module.Name"), deriving from
+// base (NULL: Exception). dict (NULL or a dict) is ignored. New
+// reference, or NULL with SystemError when the name has no dot or dict
+// is no dict, TypeError when base is no exception class.
+struct PyObject *PyErr_NewException(const char *name, struct PyObject *base, struct PyObject *dict);
 
-#ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+// Sets MemoryError; returns NULL.
+struct PyObject *PyErr_NoMemory(void);
 
-#endif  /* STACKLESS_H */
+// Sets TypeError("bad argument type for built-in operation"); returns 0.
+int PyErr_BadArgument(void);
 
+// Sets SystemError("bad argument to internal function").
+void PyErr_BadInternalCall(void);
 
-#ifndef STACKLESS_H_INLINE
-#define STACKLESS_H_INLINE
+// Writes the pending exception to stderr as TypeName: message and
+// clears it. Does nothing when none is set.
+void PyErr_Print(void);
 
-/* ---- Inline helpers and macros (CPython's spellings) ---------------- */
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-
+// The first member of an object struct, and the initializer of a static
+// object of type type (reference count 1), as in CPython.
 #define PyObject_HEAD PyObject ob_base;
 #define PyObject_VAR_HEAD PyVarObject ob_base;
 #define PyObject_HEAD_INIT(type) { 1, (type) },
 #define PyVarObject_HEAD_INIT(type, size) { { 1, (type) }, (size) },
 
+// The reference count and the type of op (not NULL).
 #define Py_REFCNT(op) (((PyObject *)(op))->ob_refcnt)
 #define Py_TYPE(op) (((PyObject *)(op))->ob_type)
 
-/* Reference counts are atomic: objects cross threads over channels. */
-/* Immortal objects (None, True, False, the built-in types) are left alone. */
+// Reference counts are atomic: any thread may take and release references
+// to any object. Immortal objects (None, True, False, the built-in types)
+// are left alone.
 static inline void _Py_INCREF(PyObject *op) {
     if (__atomic_load_n(&op->ob_refcnt, __ATOMIC_RELAXED) < _Py_IMMORTAL_REFCNT) {
         __atomic_fetch_add(&op->ob_refcnt, 1, __ATOMIC_RELAXED);
@@ -1179,10 +1487,15 @@ static inline void _Py_XDECREF(PyObject *op) {
         _Py_DECREF(op);
     }
 }
+// Takes (INCREF) or releases (DECREF) a reference to op; the X forms
+// accept NULL. A release of the last reference frees the object; a
+// tasklet that started and is suspended is killed first, and runs to its
+// end before Py_DECREF returns.
 #define Py_INCREF(op) _Py_INCREF((PyObject *)(op))
 #define Py_DECREF(op) _Py_DECREF((PyObject *)(op))
 #define Py_XINCREF(op) _Py_XINCREF((PyObject *)(op))
 #define Py_XDECREF(op) _Py_XDECREF((PyObject *)(op))
+// Sets the variable op to NULL, then releases what it held (NULL allowed).
 #define Py_CLEAR(op) \
     do { \
         PyObject *_py_tmp = (PyObject *)(op); \
@@ -1191,6 +1504,8 @@ static inline void _Py_XDECREF(PyObject *op) {
             Py_DECREF(_py_tmp); \
         } \
     } while (0)
+// Stores op2 (a reference it steals) in the variable op, then releases
+// what op held (not NULL).
 #define Py_SETREF(op, op2) \
     do { \
         PyObject *_py_tmp = (PyObject *)(op); \
@@ -1198,6 +1513,7 @@ static inline void _Py_XDECREF(PyObject *op) {
         Py_DECREF(_py_tmp); \
     } while (0)
 
+// The singletons (borrowed), and returning a new reference to one.
 #define Py_None (&_Py_NoneStruct)
 #define Py_True ((PyObject *)&_Py_TrueStruct)
 #define Py_False ((PyObject *)&_Py_FalseStruct)
@@ -1205,11 +1521,13 @@ static inline void _Py_XDECREF(PyObject *op) {
 #define Py_RETURN_TRUE return Py_INCREF(Py_True), Py_True
 #define Py_RETURN_FALSE return Py_INCREF(Py_False), Py_False
 
-/* 1 if ob is an instance of tp or of a subtype; 0 (also for NULL). */
+// 1 if ob is an instance of tp or of a subtype, else 0 (also for NULL).
 static inline int _PyObject_TypeCheck(PyObject *ob, PyTypeObject *tp) {
     return ob != NULL && (ob->ob_type == tp || PyType_IsSubtype(ob->ob_type, tp));
 }
 #define PyObject_TypeCheck(ob, tp) _PyObject_TypeCheck((PyObject *)(ob), (tp))
+// 1 if op is an instance of the type or of a subtype (CheckExact: of the
+// type itself), else 0 (also for NULL).
 #define PyType_Check(op) PyObject_TypeCheck((op), &PyType_Type)
 #define PyLong_Check(op) PyObject_TypeCheck((op), &PyLong_Type)
 #define PyBool_Check(op) PyObject_TypeCheck((op), &PyBool_Type)
@@ -1221,63 +1539,41 @@ static inline int _PyObject_TypeCheck(PyObject *ob, PyTypeObject *tp) {
 #define PyCFunction_Check(op) PyObject_TypeCheck((op), &PyCFunction_Type)
 #define PyCapsule_CheckExact(op) ((op) != NULL && Py_TYPE(op) == &PyCapsule_Type)
 
-#define PyTasklet_Check(op) PyObject_TypeCheck((op), &PyTasklet_Type)
-#define PyChannel_Check(op) PyObject_TypeCheck((op), &PyChannel_Type)
-
-/* The seed document's spellings of the watchdog flags. */
-#define Py_WATCHDOG_SOFT PY_WATCHDOG_SOFT
-#define Py_WATCHDOG_IGNORE_NESTING PY_WATCHDOG_IGNORE_NESTING
-#define Py_WATCHDOG_TIMEOUT PY_WATCHDOG_TOTALTIMEOUT
-#define PY_WATCHDOG_TIMEOUT PY_WATCHDOG_TOTALTIMEOUT
-
-/* 1 if obj is the soft-switch token (never, in this runtime). */
-#define STACKLESS_UNWINDING(obj) ((PyObject *)(obj) == Py_UnwindToken)
-
-/* ---- C-variadic functions (src/capi/varargs.c) ------------------------ */
-
-/* Builds a value from a format (CPython's Py_BuildValue): i b h B H I l k L
- * K n c (bytes) C (str of a code point) d f s z U y (with # for a
- * Py_ssize_t length), O S (borrowed), N (stolen, also on failure), ( )
- * tuples, { } dicts. No item gives None, one item that item, several a
- * tuple. New reference, or NULL with an exception. */
+// Builds a value from format (CPython's Py_BuildValue): i b h B H I l k L
+// K n c (bytes) C (str of a code point) d f s z U y (with # for a
+// Py_ssize_t length), O S (borrowed), N (stolen, also on failure), ( )
+// tuples, { } dicts. No item gives None, one item that item, several a
+// tuple. Returns a new reference, or NULL with an exception (SystemError
+// for a NULL format).
 PyObject *Py_BuildValue(const char *format, ...);
-/* Py_BuildValue with a va_list. */
+// Py_BuildValue with a va_list.
 PyObject *Py_VaBuildValue(const char *format, va_list va);
-/* A new tuple of n borrowed objects. */
+// A new tuple of the n objects that follow (borrowed), or NULL.
 PyObject *PyTuple_Pack(Py_ssize_t n, ...);
-/* A new str from a printf-like format, as CPython 3.7's: %% %c (a code
- * point) %d %i %u %x, with l, ll or z (size_t) before d i u x; %p; %s
- * (UTF-8, invalid bytes replaced); %U (str object), %S (str(obj)), %R
- * (repr(obj)), %V (object or, if NULL, char *). A width pads on the left
- * ("%5d", "%05d", "%5s"); a precision is the minimum number of digits of
- * an integer, the maximum number of bytes of %s and of characters of %U %S
- * %R %V. An unknown conversion copies the rest of the format as it is. The
- * format must be ASCII (else ValueError). New reference, or NULL. */
+// A new str from a printf-like format, as CPython 3.7's: %% %c (a code
+// point) %d %i %u %x, with l, ll or z (size_t) before d i u x; %p; %s
+// (UTF-8, invalid bytes replaced); %U (str object), %S (str(obj)), %R
+// (repr(obj)), %V (object or, if NULL, char *). A width pads on the left
+// ("%5d", "%05d", "%5s"); a precision is the minimum number of digits of
+// an integer, the maximum number of bytes of %s and of characters of %U %S
+// %R %V. An unknown conversion copies the rest of the format as it is. The
+// format must be ASCII (else ValueError). Returns a new reference, or NULL.
 PyObject *PyUnicode_FromFormat(const char *format, ...);
-/* PyUnicode_FromFormat with a va_list. */
+// PyUnicode_FromFormat with a va_list.
 PyObject *PyUnicode_FromFormatV(const char *format, va_list va);
-/* Sets exception type exc with a message from PyUnicode_FromFormat; always
- * returns NULL. */
+// Sets the exception exc with a message from PyUnicode_FromFormat; always
+// returns NULL.
 PyObject *PyErr_Format(PyObject *exc, const char *format, ...);
-/* Calls callable with arguments built by Py_BuildValue(format, ...); a
- * NULL or empty format means no arguments, a non-tuple result is the only
- * argument. New reference, or NULL. */
+// Calls callable with arguments built by Py_BuildValue(format, ...); a
+// NULL or empty format means no arguments, a non-tuple result is the only
+// argument. Returns a new reference, or NULL.
 PyObject *PyObject_CallFunction(PyObject *callable, const char *format, ...);
-/* Calls the method `name` of o (PyObject_GetAttrString) with arguments as
- * PyObject_CallFunction. New reference, or NULL. */
+// Calls the method name of o (PyObject_GetAttrString) with arguments as
+// PyObject_CallFunction. Returns a new reference, or NULL.
 PyObject *PyObject_CallMethod(PyObject *o, const char *name, const char *format, ...);
 
-/* Calls the method `name` of o (o itself when name is NULL) as the main
- * tasklet (PyStackless_Call_Main), with arguments built from format as
- * PyObject_CallFunction. NULL: SystemError("null argument to internal
- * routine") for a NULL o, AttributeError(name), TypeError("call of
- * non-callable attribute"), or the errors of PyStackless_Call_Main. */
-PyObject *PyStackless_CallMethod_Main(PyObject *o, const char *name, const char *format, ...);
-/* Calls the C function meth (bound to self, which may be NULL) as the main
- * tasklet, with arguments built from format. New reference, or NULL. */
-PyObject *PyStackless_CallCMethod_Main(PyMethodDef *meth, PyObject *self, const char *format, ...);
-
 #ifdef __cplusplus
-}
-#endif
-#endif /* STACKLESS_H_INLINE */
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* STACKLESS_H */

@@ -10,39 +10,40 @@ use crate::object::{self, exceptions, PyObject};
 use core::ffi::{c_char, c_int, CStr};
 use core::ptr::null_mut;
 
-/// Sets the error indicator to `(type, str(message))`. A `type` that is no
-/// exception class, or a NULL `message`, sets `SystemError` instead.
+/// Sets the error indicator to (type, str(message)). A type that is no
+/// exception class, or a NULL message, sets SystemError instead.
 #[no_mangle]
-pub extern "C" fn PyErr_SetString(ty: *mut PyObject, message: *const c_char) {
+pub extern "C" fn PyErr_SetString(r#type: *mut PyObject, message: *const c_char) {
     guard((), || {
-        // SAFETY: `ty` is checked; `message` is NUL-terminated per the C API.
+        // SAFETY: `type` is checked; `message` is NUL-terminated per the C API.
         unsafe {
-            if err::check_exception_class(ty).is_err() || required(message.cast_mut()).is_err() {
+            if err::check_exception_class(r#type).is_err() || required(message.cast_mut()).is_err()
+            {
                 return;
             }
-            err::set_string(ty, &CStr::from_ptr(message).to_string_lossy());
+            err::set_string(r#type, &CStr::from_ptr(message).to_string_lossy());
         }
     })
 }
 
-/// Sets the error indicator to `(type, value)`; both borrowed, `value` may
+/// Sets the error indicator to (type, value); both borrowed, value may
 /// be NULL.
 #[no_mangle]
-pub extern "C" fn PyErr_SetObject(ty: *mut PyObject, value: *mut PyObject) {
+pub extern "C" fn PyErr_SetObject(r#type: *mut PyObject, value: *mut PyObject) {
     guard((), || {
-        // SAFETY: `ty` is checked; `value` NULL or live.
+        // SAFETY: `type` is checked; `value` NULL or live.
         unsafe {
-            if err::check_exception_class(ty).is_ok() {
-                err::set_object(ty, value);
+            if err::check_exception_class(r#type).is_ok() {
+                err::set_object(r#type, value);
             }
         }
     })
 }
 
-/// Sets the error indicator to `(type, NULL)`.
+/// Sets the error indicator to (type, NULL).
 #[no_mangle]
-pub extern "C" fn PyErr_SetNone(ty: *mut PyObject) {
-    guard((), || PyErr_SetObject(ty, null_mut()))
+pub extern "C" fn PyErr_SetNone(r#type: *mut PyObject) {
+    guard((), || PyErr_SetObject(r#type, null_mut()))
 }
 
 /// The pending exception's type, borrowed, or NULL when none is set.
@@ -88,7 +89,7 @@ unsafe fn store_triple(
     }
 }
 
-/// Moves the error indicator into `*ptype`, `*pvalue`, `*ptb` (new
+/// Moves the error indicator into *ptype, *pvalue, *ptb (new
 /// references, NULL when absent) and clears it.
 #[no_mangle]
 pub extern "C" fn PyErr_Fetch(
@@ -105,19 +106,23 @@ pub extern "C" fn PyErr_Fetch(
 }
 
 /// Sets the error indicator from a triple, stealing the three references
-/// (any may be NULL; a NULL type clears it). A `type` that is no exception
-/// class sets `SystemError` instead (the references are still released).
+/// (any may be NULL; a NULL type clears it). A type that is no exception
+/// class sets SystemError instead (the references are still released).
 #[no_mangle]
-pub extern "C" fn PyErr_Restore(ty: *mut PyObject, value: *mut PyObject, tb: *mut PyObject) {
+pub extern "C" fn PyErr_Restore(r#type: *mut PyObject, value: *mut PyObject, tb: *mut PyObject) {
     guard((), || {
-        let state = ErrorState { ty, value, tb };
+        let state = ErrorState {
+            ty: r#type,
+            value,
+            tb,
+        };
         // SAFETY: the three references are stolen: stored, or released once
         // the type was checked (the check reads it).
         unsafe {
-            if ty.is_null() {
+            if r#type.is_null() {
                 err::clear();
                 state.release();
-            } else if err::check_exception_class(ty).is_ok() {
+            } else if err::check_exception_class(r#type).is_ok() {
                 err::restore(state);
             } else {
                 state.release();
@@ -126,7 +131,7 @@ pub extern "C" fn PyErr_Restore(ty: *mut PyObject, value: *mut PyObject, tb: *mu
     })
 }
 
-/// Makes `*pvalue` an instance of `*ptype` (in place, owned references), as
+/// Makes *pvalue an instance of *ptype (in place, owned references), as
 /// CPython does for a fetched triple.
 #[no_mangle]
 pub extern "C" fn PyErr_NormalizeException(
@@ -151,7 +156,7 @@ pub extern "C" fn PyErr_NormalizeException(
     })
 }
 
-/// 1 if `given` (a class or instance) matches `exc` (a class or tuple of
+/// 1 if given (a class or instance) matches exc (a class or tuple of
 /// classes), else 0.
 #[no_mangle]
 pub extern "C" fn PyErr_GivenExceptionMatches(given: *mut PyObject, exc: *mut PyObject) -> c_int {
@@ -161,7 +166,7 @@ pub extern "C" fn PyErr_GivenExceptionMatches(given: *mut PyObject, exc: *mut Py
     })
 }
 
-/// 1 if the pending exception matches `exc`, else 0.
+/// 1 if the pending exception matches exc, else 0.
 #[no_mangle]
 pub extern "C" fn PyErr_ExceptionMatches(exc: *mut PyObject) -> c_int {
     guard(0, || {
@@ -170,10 +175,10 @@ pub extern "C" fn PyErr_ExceptionMatches(exc: *mut PyObject) -> c_int {
     })
 }
 
-/// A new exception class named `name` (`"module.Name"`), deriving from
-/// `base` (NULL: `Exception`). `dict` (NULL or a dict) is ignored. New
-/// reference, or NULL with `SystemError` when the name has no dot or `dict`
-/// is no dict, `TypeError` when `base` is no exception class.
+/// A new exception class named name ("module.Name"), deriving from
+/// base (NULL: Exception). dict (NULL or a dict) is ignored. New
+/// reference, or NULL with SystemError when the name has no dot or dict
+/// is no dict, TypeError when base is no exception class.
 #[no_mangle]
 pub extern "C" fn PyErr_NewException(
     name: *const c_char,
@@ -190,7 +195,7 @@ pub extern "C" fn PyErr_NewException(
     })
 }
 
-/// Sets `MemoryError`; returns NULL.
+/// Sets MemoryError; returns NULL.
 #[no_mangle]
 pub extern "C" fn PyErr_NoMemory() -> *mut PyObject {
     guard(null_mut(), || {
@@ -199,7 +204,7 @@ pub extern "C" fn PyErr_NoMemory() -> *mut PyObject {
     })
 }
 
-/// Sets `TypeError("bad argument type for built-in operation")`; returns 0.
+/// Sets TypeError("bad argument type for built-in operation"); returns 0.
 #[no_mangle]
 pub extern "C" fn PyErr_BadArgument() -> c_int {
     guard(0, || {
@@ -208,7 +213,7 @@ pub extern "C" fn PyErr_BadArgument() -> c_int {
     })
 }
 
-/// Sets `SystemError("bad argument to internal function")`.
+/// Sets SystemError("bad argument to internal function").
 #[no_mangle]
 pub extern "C" fn PyErr_BadInternalCall() {
     guard((), || {
@@ -216,7 +221,7 @@ pub extern "C" fn PyErr_BadInternalCall() {
     })
 }
 
-/// Writes the pending exception to stderr as `TypeName: message` and
+/// Writes the pending exception to stderr as TypeName: message and
 /// clears it. Does nothing when none is set.
 #[no_mangle]
 pub extern "C" fn PyErr_Print() {

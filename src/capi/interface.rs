@@ -8,16 +8,18 @@ use crate::object::{static_header, PyObject, PyTypeObject};
 use crate::runtime::{finalize, scheduler};
 use core::ptr::null_mut;
 
-/// Runs `func(*args, **kwds)` (`args` a tuple or NULL, `kwds` a dict or
-/// NULL) as the main tasklet of the calling thread, on its own stack.
-/// Inside, every API works "inside": main receives uncaught errors of other
-/// tasklets, may block, may be a watchdog.
+/// Runs func(*args, **kwds) (args a tuple or NULL, kwds a dict or NULL) as
+/// the main tasklet of the calling thread, on the thread's own stack.
+/// Inside, every function works "inside": main receives the uncaught
+/// errors of other tasklets, may block, may be a watchdog. When func
+/// returns, main ends; tasklets still runnable stay so.
 ///
-/// Returns `func`'s result (new reference), or NULL: `RuntimeError
-/// ("Call_Main cannot run within a main tasklet")`, `TypeError("cframe
-/// function must be a callable")`, an exception already set on entry,
-/// `TypeError` "argument list must be a tuple" or "keyword list must be a
-/// dictionary", or the exception main ends with.
+/// Returns func's result (new reference), or NULL: RuntimeError("Call_Main
+/// cannot run within a main tasklet"), TypeError("cframe function must be
+/// a callable"), an exception already set on entry, TypeError "argument
+/// list must be a tuple" or "keyword list must be a dictionary", or the
+/// exception main ends with. May switch tasklets. Threads: any thread that
+/// is outside (has no main tasklet); it runs that thread's tasklets.
 #[no_mangle]
 pub extern "C" fn PyStackless_Call_Main(
     func: *mut PyObject,
@@ -31,11 +33,14 @@ pub extern "C" fn PyStackless_Call_Main(
     })
 }
 
-/// Extension (SPEC §7.6): the last call of a thread, from outside. Kills
-/// every started tasklet of the thread, longest-suspended first (each gets
-/// `TaskletExit` and runs to its end), drops the tasklets that never
-/// started, and releases the thread's scheduler state. Returns 0, or -1
-/// with `RuntimeError` when called inside a main tasklet.
+/// Extension: the last call of a thread, from outside. Kills every started
+/// tasklet of the thread, longest-suspended first (each gets TaskletExit
+/// and runs to its end), drops the tasklets that never started, and
+/// releases the thread's scheduler state (a later call starts afresh).
+/// Returns 0, or -1 with RuntimeError("PyStackless_Finalize must be called
+/// outside of a main tasklet"). May switch tasklets. Threads: any thread,
+/// for itself; tasklets of other threads are left alone. A thread that
+/// ends without calling it gets the same at its exit.
 #[no_mangle]
 pub extern "C" fn PyStackless_Finalize() -> core::ffi::c_int {
     guard(-1, || {

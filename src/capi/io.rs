@@ -31,7 +31,7 @@ use core::ffi::c_int;
 /// PyStackless_ForgetFd(fd) woke it; TimeoutError("timed out") when the
 /// deadline passed first; RuntimeError("switch_trap"); the exception of a
 /// kill, throw or RaiseException (the tasklet leaves the poller at once).
-/// May switch tasklets; auto-wraps when called from outside.
+/// May switch tasklets. Auto-wraps from outside.
 /// Threads: any thread, for its own current tasklet; the fd is watched by
 /// the calling thread's poller.
 #[no_mangle]

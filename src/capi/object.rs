@@ -17,24 +17,24 @@ use core::ptr::null_mut;
 // PyType_Ready comes first: cbindgen emits types in the order the first
 // export meets them, and PyTypeObject must lead the PyObject cycle.
 /// Finishes a user-defined type and its bases that are not ready yet:
-/// fills `ob_type`, `tp_base` (default `object`) and every slot left NULL
-/// from the base, then marks it `Py_TPFLAGS_READY`. A ready type is left
-/// alone. Any thread may call it, several at once on the same type.
+/// fills ob_type, tp_base (default object) and every slot left NULL from
+/// the base, then marks it Py_TPFLAGS_READY. A ready type is left alone.
 ///
-/// Returns 0, or -1 with nothing written: `SystemError` for NULL, an object
-/// or a base that is no type, or a type without `tp_name`; `TypeError` for
-/// a cycle of bases, a base that does not allow subclassing, or a
-/// `tp_basicsize` smaller than the base's.
+/// Returns 0, or -1 with nothing written: SystemError for NULL, an object
+/// or a base that is no type, or a type without tp_name; TypeError for a
+/// cycle of bases, a base that does not allow subclassing, or a
+/// tp_basicsize smaller than the base's. Threads: any thread, several at
+/// once on the same type.
 #[no_mangle]
-pub extern "C" fn PyType_Ready(ty: *mut PyTypeObject) -> c_int {
+pub extern "C" fn PyType_Ready(r#type: *mut PyTypeObject) -> c_int {
     guard(-1, || {
         // SAFETY: NULL or an object; a type object that is not ready yet
         // is written, as the C API allows.
-        to_status(unsafe { typeobj::ready(ty) })
+        to_status(unsafe { typeobj::ready(r#type) })
     })
 }
 
-/// Frees an object whose reference count reached zero (used by `Py_DECREF`).
+/// Frees an object whose reference count reached zero (used by Py_DECREF).
 ///
 /// Not for direct use.
 #[no_mangle]
@@ -47,7 +47,7 @@ pub extern "C" fn _Py_Dealloc(op: *mut PyObject) {
     })
 }
 
-/// `Py_IncRef(op)`: `Py_XINCREF` as a function. `op` may be NULL.
+/// Py_IncRef(op): Py_XINCREF as a function. op may be NULL.
 #[no_mangle]
 pub extern "C" fn Py_IncRef(op: *mut PyObject) {
     guard((), || {
@@ -56,7 +56,7 @@ pub extern "C" fn Py_IncRef(op: *mut PyObject) {
     })
 }
 
-/// `Py_DecRef(op)`: `Py_XDECREF` as a function. `op` may be NULL.
+/// Py_DecRef(op): Py_XDECREF as a function. op may be NULL.
 #[no_mangle]
 pub extern "C" fn Py_DecRef(op: *mut PyObject) {
     guard((), || {
@@ -65,40 +65,40 @@ pub extern "C" fn Py_DecRef(op: *mut PyObject) {
     })
 }
 
-/// A new `int` from a C `long`. Returns a new reference, NULL on failure.
+/// A new int from a C long. Returns a new reference, NULL on failure.
 #[no_mangle]
 pub extern "C" fn PyLong_FromLong(v: c_long) -> *mut PyObject {
     guard(null_mut(), || long::from_i128(v.into()))
 }
 
-/// A new `int` from a C `unsigned long`. Returns a new reference.
+/// A new int from a C unsigned long. Returns a new reference.
 #[no_mangle]
 pub extern "C" fn PyLong_FromUnsignedLong(v: c_ulong) -> *mut PyObject {
     guard(null_mut(), || long::from_i128(v.into()))
 }
 
-/// A new `int` from a C `long long`. Returns a new reference.
+/// A new int from a C long long. Returns a new reference.
 #[no_mangle]
 pub extern "C" fn PyLong_FromLongLong(v: c_longlong) -> *mut PyObject {
     guard(null_mut(), || long::from_i128(v.into()))
 }
 
-/// A new `int` from a C `unsigned long long`. Returns a new reference.
+/// A new int from a C unsigned long long. Returns a new reference.
 #[no_mangle]
 pub extern "C" fn PyLong_FromUnsignedLongLong(v: c_ulonglong) -> *mut PyObject {
     guard(null_mut(), || long::from_i128(v.into()))
 }
 
-/// A new `int` from a `Py_ssize_t`. Returns a new reference.
+/// A new int from a Py_ssize_t. Returns a new reference.
 #[no_mangle]
 pub extern "C" fn PyLong_FromSsize_t(v: Py_ssize_t) -> *mut PyObject {
     guard(null_mut(), || long::from_i128(v as i128))
 }
 
-/// The value of an `int` as a C `long`.
+/// The value of an int as a C long.
 ///
-/// Returns -1 with `TypeError` for a non-int, `OverflowError` when it does
-/// not fit, `SystemError` for NULL (check `PyErr_Occurred()` when -1).
+/// Returns -1 with TypeError for a non-int, OverflowError when it does
+/// not fit, SystemError for NULL (check PyErr_Occurred() when -1).
 #[no_mangle]
 pub extern "C" fn PyLong_AsLong(op: *mut PyObject) -> c_long {
     guard(-1, || {
@@ -109,14 +109,14 @@ pub extern "C" fn PyLong_AsLong(op: *mut PyObject) -> c_long {
     })
 }
 
-/// A new `float`. Returns a new reference, NULL on failure.
+/// A new float. Returns a new reference, NULL on failure.
 #[no_mangle]
 pub extern "C" fn PyFloat_FromDouble(v: f64) -> *mut PyObject {
     guard(null_mut(), || float::from_f64(v))
 }
 
-/// The value of a `float` (or `int`) as a C double; -1.0 with `TypeError`
-/// for other objects, `SystemError` for NULL.
+/// The value of a float (or int) as a C double; -1.0 with TypeError
+/// for other objects, SystemError for NULL.
 #[no_mangle]
 pub extern "C" fn PyFloat_AsDouble(op: *mut PyObject) -> f64 {
     guard(-1.0, || {
@@ -174,8 +174,8 @@ fn decode_error_message(bytes: &[u8], e: core::str::Utf8Error) -> String {
     }
 }
 
-/// A new `str` from NUL-terminated UTF-8. NULL with `ValueError` for
-/// invalid UTF-8, `SystemError` for a NULL pointer.
+/// A new str from NUL-terminated UTF-8. NULL with ValueError for
+/// invalid UTF-8, SystemError for a NULL pointer.
 #[no_mangle]
 pub extern "C" fn PyUnicode_FromString(s: *const c_char) -> *mut PyObject {
     guard(null_mut(), || {
@@ -184,7 +184,9 @@ pub extern "C" fn PyUnicode_FromString(s: *const c_char) -> *mut PyObject {
     })
 }
 
-/// A new `str` from `size` bytes of UTF-8 at `s`.
+/// A new str from size bytes of UTF-8 at s (s may be NULL when size is 0).
+/// NULL with ValueError for invalid UTF-8, SystemError for a negative size
+/// or a NULL s with a positive size.
 #[no_mangle]
 pub extern "C" fn PyUnicode_FromStringAndSize(s: *const c_char, size: Py_ssize_t) -> *mut PyObject {
     guard(null_mut(), || {
@@ -193,8 +195,8 @@ pub extern "C" fn PyUnicode_FromStringAndSize(s: *const c_char, size: Py_ssize_t
     })
 }
 
-/// The UTF-8 text of a `str`, NUL-terminated, valid as long as the object
-/// lives. NULL with `TypeError` for a non-str.
+/// The UTF-8 text of a str, NUL-terminated, valid as long as the object
+/// lives. NULL with TypeError for a non-str, SystemError for NULL.
 #[no_mangle]
 pub extern "C" fn PyUnicode_AsUTF8(op: *mut PyObject) -> *const c_char {
     guard(core::ptr::null(), || {
@@ -212,8 +214,8 @@ pub extern "C" fn PyUnicode_AsUTF8(op: *mut PyObject) -> *const c_char {
     })
 }
 
-/// A new `bytes` of `size` bytes copied from `s` (zeroed when `s` is NULL).
-/// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
+/// A new bytes of size bytes copied from s (zeroed when s is NULL).
+/// NULL with MemoryError when it cannot be allocated, SystemError for
 /// a negative size.
 #[no_mangle]
 pub extern "C" fn PyBytes_FromStringAndSize(s: *const c_char, size: Py_ssize_t) -> *mut PyObject {
@@ -246,8 +248,8 @@ unsafe fn expect_bytes(op: *mut PyObject) -> PyResult<*mut PyObject> {
     }
 }
 
-/// The NUL-terminated contents of a `bytes`, valid as long as it lives.
-/// NULL with `TypeError` for other objects.
+/// The NUL-terminated contents of a bytes, valid as long as it lives.
+/// NULL with TypeError for other objects.
 #[no_mangle]
 pub extern "C" fn PyBytes_AsString(op: *mut PyObject) -> *mut c_char {
     guard(null_mut(), || {
@@ -256,7 +258,7 @@ pub extern "C" fn PyBytes_AsString(op: *mut PyObject) -> *mut c_char {
     })
 }
 
-/// The length of a `bytes`; -1 with `TypeError` for other objects.
+/// The length of a bytes; -1 with TypeError for other objects.
 #[no_mangle]
 pub extern "C" fn PyBytes_Size(op: *mut PyObject) -> Py_ssize_t {
     guard(-1, || {
@@ -265,8 +267,8 @@ pub extern "C" fn PyBytes_Size(op: *mut PyObject) -> Py_ssize_t {
     })
 }
 
-/// A new tuple of `size` NULL items, to be filled with `PyTuple_SetItem`.
-/// NULL with `MemoryError` when it cannot be allocated, `SystemError` for
+/// A new tuple of size NULL items, to be filled with PyTuple_SetItem.
+/// NULL with MemoryError when it cannot be allocated, SystemError for
 /// a negative size.
 #[no_mangle]
 pub extern "C" fn PyTuple_New(size: Py_ssize_t) -> *mut PyObject {
@@ -279,8 +281,8 @@ pub extern "C" fn PyTuple_New(size: Py_ssize_t) -> *mut PyObject {
     })
 }
 
-/// The item at `index`, borrowed. NULL with `IndexError("tuple index out of
-/// range")`, or `SystemError` for a non-tuple.
+/// The item at index, borrowed. NULL with IndexError("tuple index out of
+/// range"), or SystemError for a non-tuple.
 #[no_mangle]
 pub extern "C" fn PyTuple_GetItem(op: *mut PyObject, index: Py_ssize_t) -> *mut PyObject {
     guard(null_mut(), || {
@@ -302,9 +304,9 @@ pub extern "C" fn PyTuple_GetItem(op: *mut PyObject, index: Py_ssize_t) -> *mut 
     })
 }
 
-/// Stores `item` at `index`, stealing the reference (also on failure).
-/// Returns 0, or -1 with `IndexError("tuple assignment index out of range")`
-/// or `SystemError` for a non-tuple.
+/// Stores item at index, stealing the reference (also on failure).
+/// Returns 0, or -1 with IndexError("tuple assignment index out of range")
+/// or SystemError for a non-tuple.
 #[no_mangle]
 pub extern "C" fn PyTuple_SetItem(
     op: *mut PyObject,
@@ -338,7 +340,7 @@ pub extern "C" fn PyTuple_SetItem(
     })
 }
 
-/// The number of items of a tuple; -1 with `SystemError` for a non-tuple.
+/// The number of items of a tuple; -1 with SystemError for a non-tuple.
 #[no_mangle]
 pub extern "C" fn PyTuple_Size(op: *mut PyObject) -> Py_ssize_t {
     guard(-1, || {
@@ -353,8 +355,8 @@ pub extern "C" fn PyDict_New() -> *mut PyObject {
     guard(null_mut(), || to_object(dict::new()))
 }
 
-/// Stores `value` (borrowed) under `key`; 0, or -1 with `SystemError` for a
-/// non-dict or NULL, `RecursionError` when comparing nested tuple keys
+/// Stores value (borrowed) under key; 0, or -1 with SystemError for a
+/// non-dict or NULL, RecursionError when comparing nested tuple keys
 /// recurses too deeply.
 #[no_mangle]
 pub extern "C" fn PyDict_SetItem(
@@ -373,7 +375,8 @@ pub extern "C" fn PyDict_SetItem(
     })
 }
 
-/// Stores `value` (borrowed) under the str key `key`; 0 or -1.
+/// Stores value (borrowed) under the str key key (UTF-8). Returns 0, or -1
+/// as PyDict_SetItem, or with ValueError for a key that is not UTF-8.
 #[no_mangle]
 pub extern "C" fn PyDict_SetItemString(
     op: *mut PyObject,
@@ -399,8 +402,8 @@ pub extern "C" fn PyDict_SetItemString(
     })
 }
 
-/// The value under the str key `key`, borrowed; NULL without an exception
-/// when missing, NULL with `SystemError` for a non-dict.
+/// The value under the str key key, borrowed; NULL without an exception
+/// when missing, NULL with SystemError for a non-dict.
 #[no_mangle]
 pub extern "C" fn PyDict_GetItemString(op: *mut PyObject, key: *const c_char) -> *mut PyObject {
     guard(null_mut(), || {
@@ -416,7 +419,7 @@ pub extern "C" fn PyDict_GetItemString(op: *mut PyObject, key: *const c_char) ->
     })
 }
 
-/// The number of entries; -1 with `SystemError` for a non-dict.
+/// The number of entries; -1 with SystemError for a non-dict.
 #[no_mangle]
 pub extern "C" fn PyDict_Size(op: *mut PyObject) -> Py_ssize_t {
     guard(-1, || {
@@ -425,8 +428,9 @@ pub extern "C" fn PyDict_Size(op: *mut PyObject) -> Py_ssize_t {
     })
 }
 
-/// A new capsule holding `pointer` (not NULL) under `name` (borrowed, may be
-/// NULL); `destructor` (may be NULL) runs when the capsule is freed.
+/// A new capsule (new reference) holding pointer under name (may be NULL;
+/// lent, it must outlive the capsule); destructor (may be NULL) runs when
+/// the capsule is freed. NULL with ValueError for a NULL pointer.
 #[no_mangle]
 pub extern "C" fn PyCapsule_New(
     pointer: *mut c_void,
@@ -438,8 +442,8 @@ pub extern "C" fn PyCapsule_New(
     })
 }
 
-/// The pointer of a capsule whose name equals `name`; NULL with
-/// `ValueError` for another name or a non-capsule.
+/// The pointer of a capsule whose name equals name; NULL with
+/// ValueError for another name or a non-capsule.
 #[no_mangle]
 pub extern "C" fn PyCapsule_GetPointer(op: *mut PyObject, name: *const c_char) -> *mut c_void {
     guard(null_mut(), || {
@@ -448,12 +452,13 @@ pub extern "C" fn PyCapsule_GetPointer(op: *mut PyObject, name: *const c_char) -
     })
 }
 
-/// A new built-in function object for `ml` (which must outlive it), bound
-/// to `self_` (may be NULL); `module` may be NULL.
+/// A new built-in function object (new reference) for ml (which must
+/// outlive it), bound to bound_to (may be NULL), the first argument of
+/// every call; module may be NULL. NULL with SystemError for a NULL ml.
 #[no_mangle]
 pub extern "C" fn PyCFunction_NewEx(
     ml: *mut PyMethodDef,
-    self_: *mut PyObject,
+    bound_to: *mut PyObject,
     module: *mut PyObject,
 ) -> *mut PyObject {
     guard(null_mut(), || {
@@ -461,19 +466,19 @@ pub extern "C" fn PyCFunction_NewEx(
             err::bad_internal_call();
             return null_mut();
         }
-        // SAFETY: `ml` checked; `self_`/`module` NULL or live.
-        to_object(unsafe { cfunction::new(ml, self_, module) })
+        // SAFETY: `ml` checked; `bound_to`/`module` NULL or live.
+        to_object(unsafe { cfunction::new(ml, bound_to, module) })
     })
 }
 
-/// `PyCFunction_NewEx(ml, self_, NULL)`.
+/// PyCFunction_NewEx(ml, bound_to, NULL).
 #[no_mangle]
-pub extern "C" fn PyCFunction_New(ml: *mut PyMethodDef, self_: *mut PyObject) -> *mut PyObject {
-    guard(null_mut(), || PyCFunction_NewEx(ml, self_, null_mut()))
+pub extern "C" fn PyCFunction_New(ml: *mut PyMethodDef, bound_to: *mut PyObject) -> *mut PyObject {
+    guard(null_mut(), || PyCFunction_NewEx(ml, bound_to, null_mut()))
 }
 
-/// Calls `callable(*args, **kwargs)`. `args` must be a tuple, `kwargs`
-/// NULL or a dict (else `SystemError`). Returns a new reference, or NULL
+/// Calls callable(*args, **kwargs). args must be a tuple, kwargs
+/// NULL or a dict (else SystemError). Returns a new reference, or NULL
 /// with the exception.
 #[no_mangle]
 pub extern "C" fn PyObject_Call(
@@ -489,8 +494,8 @@ pub extern "C" fn PyObject_Call(
     })
 }
 
-/// Calls `callable(*args)`; `args` may be NULL (no arguments), else it must
-/// be a tuple (`TypeError("argument list must be a tuple")`, as CPython).
+/// Calls callable(*args); args may be NULL (no arguments), else it must
+/// be a tuple (TypeError("argument list must be a tuple"), as CPython).
 #[no_mangle]
 pub extern "C" fn PyObject_CallObject(
     callable: *mut PyObject,
@@ -518,9 +523,9 @@ pub extern "C" fn PyObject_CallObject(
     })
 }
 
-/// `getattr(op, name)`: a method of the type's `tp_methods` (bound to
-/// `op`), an exception's `args`, or a type's `__name__`; else NULL with
-/// `AttributeError`.
+/// getattr(op, name), a new reference: a method of the type's tp_methods
+/// (bound to op), an exception's args, or a type's __name__; else NULL
+/// with AttributeError.
 #[no_mangle]
 pub extern "C" fn PyObject_GetAttrString(op: *mut PyObject, name: *const c_char) -> *mut PyObject {
     guard(null_mut(), || {
@@ -535,7 +540,7 @@ pub extern "C" fn PyObject_GetAttrString(op: *mut PyObject, name: *const c_char)
     })
 }
 
-/// `str(op)`: a new str, or NULL. NULL `op` gives the str `"<NULL>"`.
+/// str(op): a new str, or NULL. NULL op gives the str "<NULL>".
 #[no_mangle]
 pub extern "C" fn PyObject_Str(op: *mut PyObject) -> *mut PyObject {
     guard(null_mut(), || {
@@ -544,7 +549,7 @@ pub extern "C" fn PyObject_Str(op: *mut PyObject) -> *mut PyObject {
     })
 }
 
-/// `repr(op)`: a new str, or NULL. NULL `op` gives the str `"<NULL>"`.
+/// repr(op): a new str, or NULL. NULL op gives the str "<NULL>".
 #[no_mangle]
 pub extern "C" fn PyObject_Repr(op: *mut PyObject) -> *mut PyObject {
     guard(null_mut(), || {
@@ -553,7 +558,7 @@ pub extern "C" fn PyObject_Repr(op: *mut PyObject) -> *mut PyObject {
     })
 }
 
-/// The truth value of `op`: 1 or 0; -1 with `SystemError` for NULL.
+/// The truth value of op: 1 or 0; -1 with SystemError for NULL.
 #[no_mangle]
 pub extern "C" fn PyObject_IsTrue(op: *mut PyObject) -> c_int {
     guard(-1, || {
@@ -562,7 +567,7 @@ pub extern "C" fn PyObject_IsTrue(op: *mut PyObject) -> c_int {
     })
 }
 
-/// 1 if `a` is `b` or a subtype of it, else 0 (also for NULL or an object
+/// 1 if a is b or a subtype of it, else 0 (also for NULL or an object
 /// that is no type).
 #[no_mangle]
 pub extern "C" fn PyType_IsSubtype(a: *mut PyTypeObject, b: *mut PyTypeObject) -> c_int {
@@ -579,7 +584,7 @@ pub extern "C" fn PyType_IsSubtype(a: *mut PyTypeObject, b: *mut PyTypeObject) -
     })
 }
 
-/// `isinstance(inst, cls)`: 1, 0, or -1 with `TypeError` when `cls` is
+/// isinstance(inst, cls): 1, 0, or -1 with TypeError when cls is
 /// neither a type nor a tuple of types.
 #[no_mangle]
 pub extern "C" fn PyObject_IsInstance(inst: *mut PyObject, cls: *mut PyObject) -> c_int {
@@ -595,7 +600,7 @@ pub extern "C" fn PyObject_IsInstance(inst: *mut PyObject, cls: *mut PyObject) -
     })
 }
 
-/// 1 if `op` can be called, else 0 (also for NULL).
+/// 1 if op can be called, else 0 (also for NULL).
 #[no_mangle]
 pub extern "C" fn PyCallable_Check(op: *mut PyObject) -> c_int {
     guard(0, || {
@@ -604,15 +609,18 @@ pub extern "C" fn PyCallable_Check(op: *mut PyObject) -> c_int {
     })
 }
 
-/// Allocates a zeroed instance of `ty` with room for `nitems` items;
-/// refcount 1. The default `tp_alloc`. NULL with `SystemError` when `ty` is
-/// NULL, no type object or not ready, or `nitems` is negative.
+/// Allocates a zeroed instance of type with room for nitems items;
+/// refcount 1. The default tp_alloc. NULL with SystemError when type is
+/// NULL, no type object or not ready, or nitems is negative.
 #[no_mangle]
-pub extern "C" fn PyType_GenericAlloc(ty: *mut PyTypeObject, nitems: Py_ssize_t) -> *mut PyObject {
+pub extern "C" fn PyType_GenericAlloc(
+    r#type: *mut PyTypeObject,
+    nitems: Py_ssize_t,
+) -> *mut PyObject {
     guard(null_mut(), || {
         // SAFETY: checked to be a type object before it is used as one.
         unsafe {
-            if typeobj::check_type_arg(ty).is_err() {
+            if typeobj::check_type_arg(r#type).is_err() {
                 return null_mut();
             }
             if nitems < 0 {
@@ -620,32 +628,36 @@ pub extern "C" fn PyType_GenericAlloc(ty: *mut PyTypeObject, nitems: Py_ssize_t)
                 return null_mut();
             }
             // Not through `tp_alloc`: this function is often that slot.
-            typeobj::generic_alloc(ty, nitems)
+            typeobj::generic_alloc(r#type, nitems)
         }
     })
 }
 
-/// The default `tp_new`: allocates through `tp_alloc`, ignoring arguments.
-/// NULL with `SystemError` when `ty` is NULL, no type object or not ready.
+/// The default tp_new: allocates through tp_alloc, ignoring arguments.
+/// NULL with SystemError when type is NULL, no type object or not ready.
 #[no_mangle]
 pub extern "C" fn PyType_GenericNew(
-    ty: *mut PyTypeObject,
-    _args: *mut PyObject,
-    _kwds: *mut PyObject,
+    r#type: *mut PyTypeObject,
+    args: *mut PyObject,
+    kwds: *mut PyObject,
 ) -> *mut PyObject {
     guard(null_mut(), || {
+        // The arguments are tp_init's.
+        _ = (args, kwds);
         // SAFETY: checked to be a type object before it is used as one.
-        to_object(unsafe { typeobj::check_type_arg(ty).and_then(|()| typeobj::alloc(ty, 0)) })
+        to_object(unsafe {
+            typeobj::check_type_arg(r#type).and_then(|()| typeobj::alloc(r#type, 0))
+        })
     })
 }
 
-/// `Py_EnterRecursiveCall(where)`: counts one more level of nesting of the
+/// Py_EnterRecursiveCall(where): counts one more level of nesting of the
 /// calling tasklet, before a recursive step (a container inside a
-/// container, a call that may call back). `where` (may be NULL) ends the
-/// message. Returns 0, or -1 with `RecursionError("maximum recursion depth
-/// exceeded" + where)` and nothing counted when the nesting is too deep.
-/// Each 0 is paired with a `Py_LeaveRecursiveCall()`. Does not switch; any
-/// thread may call it (the count is its current tasklet's).
+/// container, a call that may call back). where (may be NULL) ends the
+/// message. Returns 0, or -1 with RecursionError("maximum recursion depth
+/// exceeded" + where) and nothing counted when the nesting is too deep.
+/// Each 0 is paired with a Py_LeaveRecursiveCall(). Threads: any thread;
+/// the count is its current tasklet's.
 #[no_mangle]
 pub extern "C" fn Py_EnterRecursiveCall(r#where: *const c_char) -> c_int {
     guard(-1, || {
@@ -666,14 +678,15 @@ pub extern "C" fn Py_EnterRecursiveCall(r#where: *const c_char) -> c_int {
     })
 }
 
-/// `Py_LeaveRecursiveCall()`: ends a level counted by
-/// `Py_EnterRecursiveCall`. Does not switch.
+/// Py_LeaveRecursiveCall(): ends a level counted by Py_EnterRecursiveCall.
+/// Threads: any thread; the count is its current tasklet's.
 #[no_mangle]
 pub extern "C" fn Py_LeaveRecursiveCall() {
     guard((), protocol::leave_recursive_call)
 }
 
-/// Allocates `size` bytes for an object (`malloc`).
+/// Allocates size bytes for an object (malloc); NULL, without an exception,
+/// when there is no memory.
 #[no_mangle]
 pub extern "C" fn PyObject_Malloc(size: usize) -> *mut c_void {
     guard(null_mut(), || {
@@ -682,8 +695,8 @@ pub extern "C" fn PyObject_Malloc(size: usize) -> *mut c_void {
     })
 }
 
-/// Frees memory from `PyObject_Malloc` or `PyType_GenericAlloc` (the
-/// default `tp_free`).
+/// Frees memory from PyObject_Malloc or PyType_GenericAlloc (the
+/// default tp_free).
 #[no_mangle]
 pub extern "C" fn PyObject_Free(p: *mut c_void) {
     guard((), || {
@@ -692,7 +705,7 @@ pub extern "C" fn PyObject_Free(p: *mut c_void) {
     })
 }
 
-/// The calling thread's id (`pthread_self()`), as CPython.
+/// The calling thread's id (pthread_self()), as CPython.
 #[no_mangle]
 pub extern "C" fn PyThread_get_thread_ident() -> c_ulong {
     guard(0, || {

@@ -61,14 +61,15 @@ fn predicate(task: *mut PyTaskletObject, f: unsafe fn(*mut Tasklet) -> bool) -> 
     tasklet_or_none(task).is_some_and(|t| unsafe { f(t) }) as c_int
 }
 
-/// A new tasklet of `type` (NULL: `PyTasklet_Type`) bound to `func` (NULL or
-/// `Py_None`: unbound; bind it later with `PyTasklet_BindEx`).
+/// A new tasklet of type (NULL: PyTasklet_Type) bound to func (NULL or
+/// None: unbound; bind it later with PyTasklet_BindEx). A subtype is called
+/// as type(func), so that its tp_init runs.
 ///
-/// Returns a new reference; NULL with `SystemError` when `type` is not a
-/// type object, `TypeError` when it is not a subtype of tasklet (no
-/// message) or `func` is not callable ("tasklet function must be a
-/// callable or None"). Does not switch. Any thread; the
-/// tasklet belongs to the calling thread.
+/// Returns a new reference; NULL with SystemError when type is not a type
+/// object, TypeError when it is not a subtype of tasklet (no message) or
+/// func is not callable ("tasklet function must be a callable or None").
+/// Does not switch. Threads: any thread; the tasklet belongs to the calling
+/// thread, which joins the runtime (deadlock detection counts it).
 #[no_mangle]
 pub extern "C" fn PyTasklet_New(
     r#type: *mut PyTypeObject,
@@ -88,13 +89,16 @@ pub extern "C" fn PyTasklet_New(
     })
 }
 
-/// Binds the tasklet's function to `args` (NULL: `()`) and `kwds` (NULL: no
-/// keywords) and appends it to the runnables of its thread.
+/// Binds the tasklet's function to args (NULL: no arguments) and kwds
+/// (NULL: no keywords) and appends the tasklet to the runnables of its
+/// thread.
 ///
-/// Returns 0, or -1: `TypeError` "argument list must be a tuple", "keyword
-/// list must be a dictionary"; `RuntimeError` "tasklet is alive", "the
-/// tasklet was not bound to a function", "tasklet has no thread". Does not
-/// switch.
+/// Returns 0, or -1: TypeError "argument list must be a tuple", "keyword
+/// list must be a dictionary"; RuntimeError "tasklet is alive", "the
+/// tasklet was not bound to a function", "tasklet has no thread", "Target
+/// thread isn't initialized" (its thread is ending). Does not switch.
+/// Threads: any thread; a tasklet of another thread joins the runnables of
+/// that thread, which is not woken for it.
 #[no_mangle]
 pub extern "C" fn PyTasklet_Setup(
     task: *mut PyTaskletObject,
@@ -109,16 +113,18 @@ pub extern "C" fn PyTasklet_Setup(
     })
 }
 
-/// Binds `func` and/or `args`/`kwargs` (each may be NULL or `Py_None`):
-/// with no arguments the tasklet is bound (or, without `func`, unbound);
-/// with arguments it becomes paused and ready to run (not scheduled).
+/// Binds func, args and kwargs to the tasklet (each may be NULL or None):
+/// without args and kwargs the tasklet is bound to func (without func,
+/// unbound) and not alive; with them it becomes paused, ready to run (not
+/// scheduled), with func or the function it was bound to.
 ///
-/// Returns 0, or -1: `TypeError` "tasklet function must be a callable or
+/// Returns 0, or -1: TypeError "tasklet function must be a callable or
 /// None", "argument list must be a tuple", "keyword list must be a
-/// dictionary"; `RuntimeError` "can't (re)bind the current tasklet", "tasklet is
-/// scheduled", "tasklet has C state on its stack", "can't unbind the main
-/// tasklet", "the tasklet was not bound to a function", "tasklet has no
-/// thread". Does not switch.
+/// dictionary"; RuntimeError "can't (re)bind the current tasklet", "tasklet
+/// is scheduled", "tasklet has C state on its stack", "can't unbind the
+/// main tasklet", "the tasklet was not bound to a function", "tasklet has
+/// no thread". Does not switch. Threads: any thread; the tasklet stays with
+/// its thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_BindEx(
     task: *mut PyTaskletObject,
@@ -132,12 +138,15 @@ pub extern "C" fn PyTasklet_BindEx(
     })
 }
 
-/// Binds the tasklet to the thread `thread_id` (-1: the calling thread).
+/// Binds the tasklet to the thread thread_id (-1: the calling thread): it
+/// runs there once it is inserted or run.
 ///
-/// Returns 0, or -1: `RuntimeError` "can't (re)bind a runnable tasklet",
-/// "tasklet has C state on its stack"; `ValueError` "bad thread" for an
-/// unknown thread. A tasklet of the calling thread rebound with -1 is a
-/// no-op. Does not switch.
+/// Returns 0, or -1: RuntimeError "can't (re)bind a runnable tasklet",
+/// "tasklet has C state on its stack" (it started, or it is a main
+/// tasklet); ValueError "bad thread" for a thread that is not in the
+/// runtime (it never joined it, or it ended). A tasklet of the calling
+/// thread rebound with -1 is a no-op. Does not switch. Threads: any thread,
+/// for a tasklet of any thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_BindThread(task: *mut PyTaskletObject, thread_id: c_long) -> c_int {
     guard(-1, || {
@@ -146,15 +155,20 @@ pub extern "C" fn PyTasklet_BindThread(task: *mut PyTaskletObject, thread_id: c_
     })
 }
 
-/// Runs `task` now: it is switched to (inserted first if paused); the
-/// caller stays runnable and continues when it is scheduled again.
+/// Runs task now: the caller switches to it (inserting it first if it is
+/// paused) and stays runnable, to continue when it is scheduled again.
+/// Running the current tasklet does nothing.
 ///
-/// Returns 0, or -1: `RuntimeError` "You cannot run a blocked tasklet",
-/// "You cannot run an unbound(dead) tasklet", "tasklet has no thread",
-/// "switch_trap"; `MemoryError` when `task` cannot get a stack to start
-/// on (it is then paused); or any exception delivered to the caller
-/// meanwhile (e.g. an uncaught error of `task` when the caller is main).
-/// Switches tasklets. Auto-wraps when called from outside.
+/// Returns 0, or -1: RuntimeError "You cannot run a blocked tasklet" (also
+/// one that sleeps), "You cannot run an unbound(dead) tasklet", "tasklet
+/// has no thread", "switch_trap"; MemoryError when task cannot get a stack
+/// to start on (it is then paused); or any exception delivered to the
+/// caller meanwhile (e.g. an uncaught error of task when the caller is
+/// main). May switch tasklets. Auto-wraps from outside. Threads: any
+/// thread. A tasklet of another thread is handed to that thread, woken if
+/// it sleeps, to run there next (right after its current tasklet); the
+/// caller does not switch, and fails with RuntimeError "Target thread isn't
+/// initialized" when that thread has ended.
 #[no_mangle]
 pub extern "C" fn PyTasklet_Run(task: *mut PyTaskletObject) -> c_int {
     guard(-1, || {
@@ -163,18 +177,21 @@ pub extern "C" fn PyTasklet_Run(task: *mut PyTaskletObject) -> c_int {
     })
 }
 
-/// `PyTasklet_Run`; every switch is a hard switch, so this returns 0 on
-/// success, never 1.
+/// PyTasklet_Run: every switch is a hard switch, so this returns 0 on
+/// success, never 1. May switch tasklets. Threads: as PyTasklet_Run.
 #[no_mangle]
 pub extern "C" fn PyTasklet_Run_nr(task: *mut PyTaskletObject) -> c_int {
     guard(-1, || PyTasklet_Run(task))
 }
 
-/// Like `PyTasklet_Run`, but the caller is paused (removed from the
-/// runnables) until someone runs or inserts it again.
+/// PyTasklet_Run, but the caller is paused (it leaves the runnables) until
+/// someone runs or inserts it again. Switching to the current tasklet does
+/// nothing.
 ///
-/// Returns 0, or -1 as `PyTasklet_Run`, plus `RuntimeError` "can't switch to
-/// a different thread.". Switching to the current tasklet is a no-op.
+/// Returns 0, or -1 as PyTasklet_Run. May switch tasklets. Auto-wraps from
+/// outside. Threads: any thread, to a tasklet of its own; a tasklet of
+/// another thread fails with RuntimeError "can't switch to a different
+/// thread.".
 #[no_mangle]
 pub extern "C" fn PyTasklet_Switch(task: *mut PyTaskletObject) -> c_int {
     guard(-1, || {
@@ -183,17 +200,23 @@ pub extern "C" fn PyTasklet_Switch(task: *mut PyTaskletObject) -> c_int {
     })
 }
 
-/// `PyTasklet_Switch`; returns 0 on success, never 1.
+/// PyTasklet_Switch; returns 0 on success, never 1. May switch tasklets.
+/// Threads: as PyTasklet_Switch.
 #[no_mangle]
 pub extern "C" fn PyTasklet_Switch_nr(task: *mut PyTaskletObject) -> c_int {
     guard(-1, || PyTasklet_Switch(task))
 }
 
-/// Removes `task` from the runnables (it becomes paused).
+/// Removes task from the runnables of its thread: it becomes paused.
 ///
-/// Returns 0 (also when it is not scheduled), or -1 with `RuntimeError`
-/// "You cannot remove a blocked tasklet.", "The current tasklet cannot be
-/// removed.". Does not switch.
+/// Returns 0 (also when it is not scheduled or has no thread), or -1 with
+/// RuntimeError "You cannot remove a blocked tasklet." (also one that
+/// sleeps), "The current tasklet cannot be removed." (the current tasklet
+/// of its thread), "Target thread isn't initialized" (its thread is
+/// ending). Does not switch. Threads: any thread. A tasklet of another
+/// thread is handed to that thread, which takes it out of its runnables at
+/// its next scheduling point and is not woken for it; PyTasklet_Scheduled
+/// reads 0 as soon as the call returns.
 #[no_mangle]
 pub extern "C" fn PyTasklet_Remove(task: *mut PyTaskletObject) -> c_int {
     guard(-1, || {
@@ -202,11 +225,15 @@ pub extern "C" fn PyTasklet_Remove(task: *mut PyTaskletObject) -> c_int {
     })
 }
 
-/// Appends `task` to the runnables of its thread, if it is not there yet.
+/// Appends task to the runnables of its thread, unless it is there already.
 ///
-/// Returns 0, or -1 with `RuntimeError` "You cannot run a blocked tasklet",
-/// "You cannot run an unbound(dead) tasklet", "Target thread isn't
-/// initialized". Does not switch.
+/// Returns 0, or -1 with RuntimeError "You cannot run a blocked tasklet"
+/// (also one that sleeps), "You cannot run an unbound(dead) tasklet",
+/// "Target thread isn't initialized" (its thread is outside, with no main
+/// tasklet, or ended). Does not switch. Threads: any thread. A tasklet of
+/// another thread is handed to that thread, woken if it sleeps, which
+/// appends it at its next scheduling point; PyTasklet_Scheduled reads 1 as
+/// soon as the call returns.
 #[no_mangle]
 pub extern "C" fn PyTasklet_Insert(task: *mut PyTaskletObject) -> c_int {
     guard(-1, || {
@@ -215,21 +242,29 @@ pub extern "C" fn PyTasklet_Insert(task: *mut PyTaskletObject) -> c_int {
     })
 }
 
-/// Raises `klass(*args)` in `self` (`args` a tuple, else the only
-/// argument; NULL: none), switching to it at once.
+/// Raises klass(*args) in task (args a tuple, else the only argument; NULL:
+/// none) and switches to it at once; the caller stays runnable. A blocked
+/// or sleeping task stops waiting.
 ///
-/// Returns 0 when the caller resumes, -1 on failure: `TypeError`
+/// Returns 0 when the caller resumes, -1 on failure: TypeError
 /// "tasklet.raise_exception needs Exception or string subclass as first
-/// parameter", "You cannot throw to a dead tasklet", and the exception
-/// itself when `self` is the caller. Switches tasklets.
+/// parameter"; RuntimeError "You cannot throw to a dead tasklet", "tasklet
+/// has no thread", "switch_trap"; the exception itself when task is the
+/// caller; or any exception delivered to the caller meanwhile. May switch
+/// tasklets. Auto-wraps from outside. Threads: any thread. To a tasklet of
+/// another thread the exception is always pending and the caller does not
+/// switch: a blocked task leaves its channel at once, and its thread (woken
+/// if it sleeps) raises the exception when task next runs (a running one:
+/// at its next switching call); RuntimeError "Target thread isn't
+/// initialised" when that thread is outside or ended.
 #[no_mangle]
 pub extern "C" fn PyTasklet_RaiseException(
-    self_: *mut PyTaskletObject,
+    task: *mut PyTaskletObject,
     klass: *mut PyObject,
     args: *mut PyObject,
 ) -> c_int {
     guard(-1, || {
-        with_tasklet(self_, |t| {
+        with_tasklet(task, |t| {
             // SAFETY: a checked tasklet; klass/args NULL or live.
             unsafe {
                 let b = bomb::exception(klass, args, msg::RAISE_NEEDS_CLASS)?;
@@ -239,25 +274,30 @@ pub extern "C" fn PyTasklet_RaiseException(
     })
 }
 
-/// Raises `(exc, val, tb)` in `self` as `tasklet.throw()`: `exc` a class
-/// (with an optional value) or an instance (then `val` must be NULL or
-/// `None`); `tb` must be NULL or `None`. With `pending` the tasklet only
-/// becomes runnable and the exception is raised when it runs.
+/// Raises (exc, val, tb) in task as tasklet.throw() does: exc a class (with
+/// an optional val) or an instance (then val must be NULL or None); tb must
+/// be NULL or None. With pending non-zero task only becomes runnable and
+/// the exception is raised when it runs; else the caller switches to it at
+/// once and stays runnable. A blocked or sleeping task stops waiting.
 ///
-/// Returns 0, or -1 with `TypeError` ("exceptions must be classes, or
+/// Returns 0, or -1 with TypeError ("exceptions must be classes, or
 /// instances, not T", "instance exception may not have a separate value",
-/// "third argument must be a traceback object") or `RuntimeError`.
-/// Switches tasklets unless `pending`.
+/// "third argument must be a traceback object"), RuntimeError as
+/// PyTasklet_RaiseException, the exception itself when task is the caller,
+/// or any exception delivered to the caller meanwhile. May switch tasklets.
+/// With pending it never does. Auto-wraps from outside. Threads: any thread; to
+/// a tasklet of another thread as PyTasklet_RaiseException (always
+/// pending).
 #[no_mangle]
 pub extern "C" fn PyTasklet_Throw(
-    self_: *mut PyTaskletObject,
+    task: *mut PyTaskletObject,
     pending: c_int,
     exc: *mut PyObject,
     val: *mut PyObject,
     tb: *mut PyObject,
 ) -> c_int {
     guard(-1, || {
-        with_tasklet(self_, |t| {
+        with_tasklet(task, |t| {
             // SAFETY: a checked tasklet; the triple NULL or live.
             unsafe {
                 let b = bomb::from_throw(exc, val, tb)?;
@@ -267,25 +307,32 @@ pub extern "C" fn PyTasklet_Throw(
     })
 }
 
-/// Kills `self`: raises `TaskletExit` in it at once (see
-/// `PyTasklet_KillEx`). Returns 0 or -1. Switches tasklets.
+/// Kills task: PyTasklet_KillEx(task, 0). Returns 0 or -1. May switch
+/// tasklets. Threads: as PyTasklet_KillEx.
 #[no_mangle]
-pub extern "C" fn PyTasklet_Kill(self_: *mut PyTaskletObject) -> c_int {
-    guard(-1, || PyTasklet_KillEx(self_, 0))
+pub extern "C" fn PyTasklet_Kill(task: *mut PyTaskletObject) -> c_int {
+    guard(-1, || PyTasklet_KillEx(task, 0))
 }
 
-/// Raises `TaskletExit` in `self`; with `pending` only when it next runs.
-/// A dead, unbound or never set-up tasklet: success, nothing happens.
-/// Killing the caller itself returns -1 with `TaskletExit` set.
+/// Raises TaskletExit in task: at once, the caller switching to it and
+/// staying runnable, or with pending non-zero when task next runs. A dead,
+/// unbound or never set-up tasklet: success, nothing happens.
+///
+/// Returns 0, or -1: TaskletExit when task is the caller; RuntimeError
+/// "switch_trap"; or any exception delivered to the caller meanwhile. May
+/// switch tasklets. With pending it never does. Auto-wraps from outside.
+/// Threads: any thread; to a tasklet of another thread as
+/// PyTasklet_RaiseException (always pending).
 #[no_mangle]
-pub extern "C" fn PyTasklet_KillEx(self_: *mut PyTaskletObject, pending: c_int) -> c_int {
+pub extern "C" fn PyTasklet_KillEx(task: *mut PyTaskletObject, pending: c_int) -> c_int {
     guard(-1, || {
         // SAFETY: a checked tasklet.
-        with_tasklet(self_, |t| unsafe { scheduler::kill(t, pending != 0) })
+        with_tasklet(task, |t| unsafe { scheduler::kill(t, pending != 0) })
     })
 }
 
-/// 1 if the tasklet is atomic (no watchdog interrupts), else 0.
+/// 1 if the tasklet is atomic (no watchdog interrupts it), else 0 (also for
+/// bad input). Does not switch. Threads: any thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetAtomic(task: *mut PyTaskletObject) -> c_int {
     guard(0, || {
@@ -294,8 +341,10 @@ pub extern "C" fn PyTasklet_GetAtomic(task: *mut PyTaskletObject) -> c_int {
     })
 }
 
-/// Sets the atomic flag to `flag != 0`; returns the previous value (0 for
-/// bad input).
+/// Sets the atomic flag of the tasklet to flag != 0: while it is set, no
+/// watchdog interrupts the tasklet. Returns the previous value (0 for bad
+/// input). Does not switch. Threads: any thread; the flag acts on the
+/// tasklet's own thread (it never stops other threads).
 #[no_mangle]
 pub extern "C" fn PyTasklet_SetAtomic(task: *mut PyTaskletObject, flag: c_int) -> c_int {
     guard(0, || {
@@ -304,7 +353,8 @@ pub extern "C" fn PyTasklet_SetAtomic(task: *mut PyTaskletObject, flag: c_int) -
     })
 }
 
-/// 1 if the tasklet may be interrupted at any nesting level, else 0.
+/// 1 if a watchdog may interrupt the tasklet at any nesting level, else 0
+/// (also for bad input). Does not switch. Threads: any thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetIgnoreNesting(task: *mut PyTaskletObject) -> c_int {
     guard(0, || {
@@ -313,7 +363,8 @@ pub extern "C" fn PyTasklet_GetIgnoreNesting(task: *mut PyTaskletObject) -> c_in
     })
 }
 
-/// Sets ignore_nesting to `flag != 0`; returns the previous value.
+/// Sets ignore_nesting of the tasklet to flag != 0. Returns the previous
+/// value (0 for bad input). Does not switch. Threads: any thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_SetIgnoreNesting(task: *mut PyTaskletObject, flag: c_int) -> c_int {
     guard(0, || {
@@ -322,7 +373,10 @@ pub extern "C" fn PyTasklet_SetIgnoreNesting(task: *mut PyTaskletObject, flag: c
     })
 }
 
-/// 1 if a watchdog interrupt of the tasklet was deferred, else 0.
+/// 1 if a watchdog interrupt of the tasklet was deferred (to the next
+/// switch of a soft run, or until atomic, a callback or the switch trap no
+/// longer forbid it), else 0 (also for bad input). Does not switch.
+/// Threads: any thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetPendingIrq(task: *mut PyTaskletObject) -> c_int {
     guard(0, || {
@@ -331,7 +385,10 @@ pub extern "C" fn PyTasklet_GetPendingIrq(task: *mut PyTaskletObject) -> c_int {
     })
 }
 
-/// 1 if the tasklet must not block on a channel, else 0.
+/// 1 if the tasklet must not block on a channel (its send or receive that
+/// would block fails with RuntimeError "this tasklet does not like to be
+/// blocked."), else 0 (also for bad input). Does not switch. Threads: any
+/// thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetBlockTrap(task: *mut PyTaskletObject) -> c_int {
     guard(0, || {
@@ -340,7 +397,8 @@ pub extern "C" fn PyTasklet_GetBlockTrap(task: *mut PyTaskletObject) -> c_int {
     })
 }
 
-/// Sets block_trap to `value != 0`.
+/// Sets block_trap of the tasklet to value != 0; nothing for bad input.
+/// Does not switch. Threads: any thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_SetBlockTrap(task: *mut PyTaskletObject, value: c_int) {
     guard((), || {
@@ -352,25 +410,36 @@ pub extern "C" fn PyTasklet_SetBlockTrap(task: *mut PyTaskletObject, value: c_in
 }
 
 /// Always NULL without an exception: a tasklet runs C code, which has no
-/// Python frame.
+/// Python frame. Does not switch. Threads: any thread.
 #[no_mangle]
-pub extern "C" fn PyTasklet_GetFrame(_task: *mut PyTaskletObject) -> *mut PyObject {
-    guard(null_mut(), null_mut)
+pub extern "C" fn PyTasklet_GetFrame(task: *mut PyTaskletObject) -> *mut PyObject {
+    guard(null_mut(), || {
+        // No tasklet has a frame, whatever `task` is.
+        _ = task;
+        null_mut()
+    })
 }
 
-/// 1 if `task` is the main tasklet of its thread, else 0.
+/// 1 if task is the main tasklet of its thread, else 0 (also for bad
+/// input). Does not switch. Threads: any thread; the answer is about the
+/// tasklet's own thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_IsMain(task: *mut PyTaskletObject) -> c_int {
     guard(0, || predicate(task, tasklet::is_main))
 }
 
-/// 1 if `task` is the current tasklet of its thread, else 0.
+/// 1 if task is the current tasklet of its thread, else 0 (also for bad
+/// input). Does not switch. Threads: any thread; the answer is about the
+/// tasklet's own thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_IsCurrent(task: *mut PyTaskletObject) -> c_int {
     guard(0, || predicate(task, tasklet::is_current))
 }
 
-/// The recursion depth of `task` (0 for a tasklet running C functions).
+/// The recursion depth of task (the levels Py_EnterRecursiveCall counts; 0
+/// for a tasklet running C functions), 0 for bad input. Does not switch.
+/// Threads: any thread; a tasklet that runs on another thread reports the
+/// depth it had when it last switched out.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetRecursionDepth(task: *mut PyTaskletObject) -> c_int {
     guard(0, || {
@@ -379,8 +448,9 @@ pub extern "C" fn PyTasklet_GetRecursionDepth(task: *mut PyTaskletObject) -> c_i
     })
 }
 
-/// The nesting level of `task`: 0 unless it is suspended with C state
-/// (then at least 1) or runs inside a callback.
+/// The nesting level of task: 0 unless it is suspended with C state (then
+/// at least 1) or runs inside a callback; 0 for bad input. Does not switch.
+/// Threads: any thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetNestingLevel(task: *mut PyTaskletObject) -> c_int {
     guard(0, || {
@@ -389,25 +459,31 @@ pub extern "C" fn PyTasklet_GetNestingLevel(task: *mut PyTaskletObject) -> c_int
     })
 }
 
-/// 1 if `task` is alive (has something to execute), else 0.
+/// 1 if task is alive (it has something to execute and a thread), else 0
+/// (also for bad input). Does not switch. Threads: any thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_Alive(task: *mut PyTaskletObject) -> c_int {
     guard(0, || predicate(task, tasklet::alive))
 }
 
-/// 1 if `task` is alive but neither runnable nor blocked, else 0.
+/// 1 if task is alive but neither runnable, blocked nor asleep, else 0
+/// (also for bad input). Does not switch. Threads: any thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_Paused(task: *mut PyTaskletObject) -> c_int {
     guard(0, || predicate(task, tasklet::paused))
 }
 
-/// 1 if `task` is in the runnables or blocked on a channel, else 0.
+/// 1 if task is in the runnables of its thread, blocked on a channel or
+/// asleep, else 0 (also for bad input). Does not switch. Threads: any
+/// thread; an Insert or Remove that another thread handed over counts as
+/// done.
 #[no_mangle]
 pub extern "C" fn PyTasklet_Scheduled(task: *mut PyTaskletObject) -> c_int {
     guard(0, || predicate(task, tasklet::scheduled))
 }
 
-/// 1 if `task` has no C state on its stack (nesting level 0), else 0.
+/// 1 if task has no C state on its stack (nesting level 0), else 0 (also
+/// for bad input). Does not switch. Threads: any thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_Restorable(task: *mut PyTaskletObject) -> c_int {
     guard(0, || {
@@ -416,7 +492,9 @@ pub extern "C" fn PyTasklet_Restorable(task: *mut PyTaskletObject) -> c_int {
     })
 }
 
-/// Extension: -1 if `task` is blocked receiving, 1 sending, else 0.
+/// Extension: -1 if task is blocked receiving, 1 if it is blocked sending,
+/// else 0 (also for bad input and a sleeping tasklet). Does not switch.
+/// Threads: any thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetBlocked(task: *mut PyTaskletObject) -> c_int {
     guard(0, || {
@@ -425,10 +503,11 @@ pub extern "C" fn PyTasklet_GetBlocked(task: *mut PyTaskletObject) -> c_int {
     })
 }
 
-/// Extension: the tasklet's tempval (new reference): the value it receives
-/// when it resumes. NULL with `SystemError` for bad input, or with
-/// `RuntimeError` when another thread asks while the tasklet is scheduled
-/// or running there (its tempval is that thread's then). Does not switch.
+/// Extension: the tempval of task (new reference): the value it receives
+/// when it resumes. NULL with SystemError for bad input. Does not switch.
+/// Threads: any thread; from another thread, while task is scheduled or
+/// current there (and not blocked on a channel), NULL with RuntimeError:
+/// its tempval is that thread's then.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetTempval(task: *mut PyTaskletObject) -> *mut PyObject {
     guard(null_mut(), || {
@@ -437,10 +516,11 @@ pub extern "C" fn PyTasklet_GetTempval(task: *mut PyTaskletObject) -> *mut PyObj
     })
 }
 
-/// Extension: replaces the tempval with `value` (borrowed), e.g. to hand
-/// a result to a tasklet parked with `PyStackless_Schedule(retval, 1)`.
-/// Returns 0, or -1 with `SystemError`, or `RuntimeError` as
-/// `PyTasklet_GetTempval` from another thread. Does not switch.
+/// Extension: replaces the tempval of task with value (borrowed, not NULL),
+/// e.g. to hand a result to a tasklet parked with
+/// PyStackless_Schedule(retval, 1). Returns 0, or -1 with SystemError for
+/// bad input. Does not switch. Threads: any thread; from another thread
+/// -1 with RuntimeError as PyTasklet_GetTempval.
 #[no_mangle]
 pub extern "C" fn PyTasklet_SetTempval(task: *mut PyTaskletObject, value: *mut PyObject) -> c_int {
     guard(-1, || {
@@ -452,8 +532,9 @@ pub extern "C" fn PyTasklet_SetTempval(task: *mut PyTaskletObject, value: *mut P
     })
 }
 
-/// Extension: the id of the tasklet's thread, -1 when its thread died (0
-/// for bad input, like every getter that cannot fail, SPEC §8).
+/// Extension: the id of the tasklet's thread (PyThread_get_thread_ident()
+/// there), -1 when its thread ended, 0 for bad input. Does not switch.
+/// Threads: any thread.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetThreadId(task: *mut PyTaskletObject) -> c_long {
     guard(0, || {
@@ -462,10 +543,11 @@ pub extern "C" fn PyTasklet_GetThreadId(task: *mut PyTaskletObject) -> c_long {
     })
 }
 
-/// Extension: the tasklet after `task` in its ring or channel queue (new
-/// reference), or `None`. NULL with `SystemError` for bad input. From
-/// another thread, only a channel queue's neighbours are reported (a ring
-/// is its thread's own): a runnable tasklet there reads `None`.
+/// Extension: the tasklet after task in its thread's runnables or in its
+/// channel's queue (new reference), or None. NULL with SystemError for bad
+/// input. Does not switch. Threads: any thread; from another thread only a
+/// channel queue's neighbours are reported (the runnables are their
+/// thread's own): a runnable tasklet there reads None.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetNext(task: *mut PyTaskletObject) -> *mut PyObject {
     guard(null_mut(), || {
@@ -474,8 +556,10 @@ pub extern "C" fn PyTasklet_GetNext(task: *mut PyTaskletObject) -> *mut PyObject
     })
 }
 
-/// Extension: the tasklet before `task` in its ring or channel queue (new
-/// reference), or `None`; from another thread as `PyTasklet_GetNext`.
+/// Extension: the tasklet before task in its thread's runnables or in its
+/// channel's queue (new reference), or None. NULL with SystemError for bad
+/// input. Does not switch. Threads: any thread; from another thread as
+/// PyTasklet_GetNext.
 #[no_mangle]
 pub extern "C" fn PyTasklet_GetPrev(task: *mut PyTaskletObject) -> *mut PyObject {
     guard(null_mut(), || {

@@ -12,29 +12,31 @@ use crate::runtime::{scheduler, timers, watchdog};
 use core::ffi::c_int;
 use core::ptr::null_mut;
 
-/// The time of `CLOCK_MONOTONIC` in nanoseconds: the clock of every
-/// deadline. Cannot fail. Any thread.
+/// The time of CLOCK_MONOTONIC in nanoseconds: the clock of every deadline
+/// (a deadline is a value of it; -1: none). Cannot fail. Does not switch.
+/// Threads: any thread; one clock for all.
 #[no_mangle]
 pub extern "C" fn PyStackless_Now() -> i64 {
     guard(0, timers::now)
 }
 
-/// Suspends the current tasklet until `deadline` (-1: until it is killed
-/// or thrown to), then appends it at the end of its thread's runnables
-/// (equal deadlines in the order they were set). While it sleeps it is
-/// alive and scheduled, not paused, blocked on no channel, and not counted
-/// by `PyStackless_GetRunCount`; `Run`, `Insert` and `Remove` of it fail
-/// as for a blocked tasklet. When nothing is runnable the thread sleeps
-/// until the earliest deadline: never a deadlock. A deadline that passed is
-/// `PyStackless_Schedule(Py_None, 0)`. main may sleep.
+/// Suspends the current tasklet until deadline (-1: until it is killed or
+/// thrown to), then appends it at the end of its thread's runnables (equal
+/// deadlines in the order they were set). While it sleeps it is alive and
+/// scheduled, not paused, blocked on no channel, and not counted by
+/// PyStackless_GetRunCount; Run, Insert and Remove of it fail as for a
+/// blocked tasklet. When nothing is runnable the thread sleeps until the
+/// earliest deadline: never a deadlock. A deadline that passed is
+/// PyStackless_Schedule(Py_None, 0). main may sleep; atomic does not
+/// prevent sleeping.
 ///
-/// Returns 0, or -1: `ValueError("invalid deadline")`;
-/// `RuntimeError("switch_trap")`; the exception of a kill, throw or
-/// `RaiseException` (which take it off its timer at once); with -1 and
-/// nothing else that could ever run, the Deadlock `RuntimeError` a receive
-/// would get. Switches
-/// tasklets; auto-wraps when called from outside; `atomic` does not
-/// prevent it.
+/// Returns 0, or -1: ValueError("invalid deadline");
+/// RuntimeError("switch_trap"); the exception of a kill, throw or
+/// RaiseException (which take it off its timer at once); with -1 and
+/// nothing else that could ever run, the Deadlock RuntimeError a receive
+/// would get. May switch tasklets. Auto-wraps from outside. Threads: any
+/// thread, for its own current tasklet, whose timer the calling thread
+/// keeps; a kill or throw from another thread wakes it through its thread.
 #[no_mangle]
 pub extern "C" fn PyStackless_SleepUntil(deadline: i64) -> c_int {
     guard(-1, || {
@@ -43,8 +45,9 @@ pub extern "C" fn PyStackless_SleepUntil(deadline: i64) -> c_int {
     })
 }
 
-/// `PyStackless_SleepUntil(PyStackless_Now() + ns)`; `ns` < 0 is a
-/// `ValueError("sleep length must be non-negative")`.
+/// PyStackless_SleepUntil(PyStackless_Now() + ns); ns < 0 is a
+/// ValueError("sleep length must be non-negative"). May switch tasklets.
+/// Threads: as PyStackless_SleepUntil.
 #[no_mangle]
 pub extern "C" fn PyStackless_Sleep(ns: i64) -> c_int {
     guard(-1, || {
@@ -56,20 +59,23 @@ pub extern "C" fn PyStackless_Sleep(ns: i64) -> c_int {
     })
 }
 
-/// Runs the calling thread's scheduler as `PyStackless_RunWatchdog(0)`;
+/// Runs the calling thread's scheduler as PyStackless_RunWatchdog(0);
 /// when nothing is runnable but tasklets of this thread sleep or wait in
 /// a channel operation with a deadline, the thread sleeps (in the kernel,
 /// no CPU) until the first of: a timer, a hand-off from another thread,
-/// or `deadline`.
+/// or deadline.
 ///
-/// Returns `None` (new reference) once `deadline` has passed, at the next
+/// Returns None (new reference) once deadline has passed, at the next
 /// scheduling point after it (a running tasklet is never interrupted; the
-/// others stay runnable), or once the thread has nothing runnable,
-/// sleeping or waiting: `PyStackless_RunUntil(-1)` runs all the work of the
-/// thread, timed waits included, to its end. A deadline that passed
-/// already runs what is ready (and the timers due) without waiting. A call
-/// inside another `RunUntil` is an untimed run. NULL with
-/// `ValueError("invalid deadline")`, or as `PyStackless_RunWatchdog`.
+/// others stay runnable), or once the thread has nothing runnable, sleeping
+/// or waiting: PyStackless_RunUntil(-1) runs all the work of the thread,
+/// timed waits included, to its end. A deadline that passed already runs
+/// what is ready (and the timers due) without waiting. A call inside
+/// another PyStackless_RunUntil is an untimed run. NULL with
+/// ValueError("invalid deadline"), or as PyStackless_RunWatchdog. May
+/// switch tasklets. Auto-wraps from outside. Threads: any thread; it runs
+/// the calling thread's tasklets only, and other threads wake it by
+/// handing it work.
 #[no_mangle]
 pub extern "C" fn PyStackless_RunUntil(deadline: i64) -> *mut PyObject {
     guard(null_mut(), || {
@@ -79,7 +85,8 @@ pub extern "C" fn PyStackless_RunUntil(deadline: i64) -> *mut PyObject {
 }
 
 /// The earliest deadline of the calling thread's sleepers and timed
-/// channel operations, or -1 when it has none. Cannot fail.
+/// channel operations, or -1 when it has none. Cannot fail. Does not
+/// switch. Threads: any thread, about itself.
 #[no_mangle]
 pub extern "C" fn PyStackless_NextDeadline() -> i64 {
     guard(timers::NO_DEADLINE, || match Ts::existing() {

@@ -19,7 +19,7 @@ unsafe extern "C-unwind" fn bytes_repr(op: *mut PyObject) -> *mut PyObject {
     })
 }
 
-/// `bytes`.
+/// The type of bytes objects.
 #[no_mangle]
 pub static mut PyBytes_Type: PyTypeObject = PyTypeObject {
     tp_repr: Some(bytes_repr),

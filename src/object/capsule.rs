@@ -6,7 +6,7 @@ use crate::errors::guard;
 use core::ffi::CStr;
 use core::ptr::null_mut;
 
-/// `PyCapsule_Destructor`: called with the capsule when it is freed.
+/// PyCapsule_Destructor: called with the capsule when it is freed.
 #[allow(non_camel_case_types)]
 pub type PyCapsule_Destructor = Option<unsafe extern "C-unwind" fn(*mut PyObject)>;
 
@@ -60,7 +60,7 @@ unsafe extern "C-unwind" fn capsule_repr(op: *mut PyObject) -> *mut PyObject {
     })
 }
 
-/// `PyCapsule`.
+/// The type of capsules.
 #[no_mangle]
 pub static mut PyCapsule_Type: PyTypeObject = PyTypeObject {
     tp_repr: Some(capsule_repr),

@@ -97,7 +97,7 @@ unsafe extern "C-unwind" fn cfunction_call(
     })
 }
 
-/// `builtin_function_or_method`.
+/// The type of C function objects (builtin_function_or_method).
 #[no_mangle]
 pub static mut PyCFunction_Type: PyTypeObject = PyTypeObject {
     tp_repr: Some(cfunction_repr),

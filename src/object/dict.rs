@@ -125,7 +125,7 @@ unsafe extern "C-unwind" fn dict_repr(op: *mut PyObject) -> *mut PyObject {
     })
 }
 
-/// `dict`.
+/// The type of dicts.
 #[no_mangle]
 pub static mut PyDict_Type: PyTypeObject = PyTypeObject {
     tp_repr: Some(dict_repr),

@@ -335,92 +335,92 @@ WARNING, warning, c"Warning", &raw mut EXCEPTION;
 USER_WARNING, user_warning, c"UserWarning", &raw mut WARNING;
 }
 
-/// The `BaseException` exception class.
+/// The BaseException exception class.
 #[no_mangle]
 pub static mut PyExc_BaseException: *mut PyObject = (&raw mut BASE_EXCEPTION).cast();
 
-/// The `SystemExit` exception class.
+/// The SystemExit exception class.
 #[no_mangle]
 pub static mut PyExc_SystemExit: *mut PyObject = (&raw mut SYSTEM_EXIT).cast();
 
-/// The `TaskletExit` exception class.
+/// The TaskletExit exception class.
 #[no_mangle]
 pub static mut PyExc_TaskletExit: *mut PyObject = (&raw mut TASKLET_EXIT).cast();
 
-/// The `Exception` exception class.
+/// The Exception exception class.
 #[no_mangle]
 pub static mut PyExc_Exception: *mut PyObject = (&raw mut EXCEPTION).cast();
 
-/// The `StopIteration` exception class.
+/// The StopIteration exception class.
 #[no_mangle]
 pub static mut PyExc_StopIteration: *mut PyObject = (&raw mut STOP_ITERATION).cast();
 
-/// The `ArithmeticError` exception class.
+/// The ArithmeticError exception class.
 #[no_mangle]
 pub static mut PyExc_ArithmeticError: *mut PyObject = (&raw mut ARITHMETIC_ERROR).cast();
 
-/// The `ZeroDivisionError` exception class.
+/// The ZeroDivisionError exception class.
 #[no_mangle]
 pub static mut PyExc_ZeroDivisionError: *mut PyObject = (&raw mut ZERO_DIVISION_ERROR).cast();
 
-/// The `OverflowError` exception class.
+/// The OverflowError exception class.
 #[no_mangle]
 pub static mut PyExc_OverflowError: *mut PyObject = (&raw mut OVERFLOW_ERROR).cast();
 
-/// The `AttributeError` exception class.
+/// The AttributeError exception class.
 #[no_mangle]
 pub static mut PyExc_AttributeError: *mut PyObject = (&raw mut ATTRIBUTE_ERROR).cast();
 
-/// The `LookupError` exception class.
+/// The LookupError exception class.
 #[no_mangle]
 pub static mut PyExc_LookupError: *mut PyObject = (&raw mut LOOKUP_ERROR).cast();
 
-/// The `IndexError` exception class.
+/// The IndexError exception class.
 #[no_mangle]
 pub static mut PyExc_IndexError: *mut PyObject = (&raw mut INDEX_ERROR).cast();
 
-/// The `MemoryError` exception class.
+/// The MemoryError exception class.
 #[no_mangle]
 pub static mut PyExc_MemoryError: *mut PyObject = (&raw mut MEMORY_ERROR).cast();
 
-/// The `RuntimeError` exception class.
+/// The RuntimeError exception class.
 #[no_mangle]
 pub static mut PyExc_RuntimeError: *mut PyObject = (&raw mut RUNTIME_ERROR).cast();
 
-/// The `RecursionError` exception class.
+/// The RecursionError exception class.
 #[no_mangle]
 pub static mut PyExc_RecursionError: *mut PyObject = (&raw mut RECURSION_ERROR).cast();
 
-/// The `OSError` exception class (base `Exception`): `OSError(errno,
-/// strerror)` reads `[Errno N] strerror`.
+/// The OSError exception class (base Exception): OSError(errno,
+/// strerror) reads [Errno N] strerror.
 #[no_mangle]
 pub static mut PyExc_OSError: *mut PyObject = (&raw mut OS_ERROR).cast();
 
-/// The `TimeoutError` exception class (base `OSError`).
+/// The TimeoutError exception class (base OSError).
 #[no_mangle]
 pub static mut PyExc_TimeoutError: *mut PyObject = (&raw mut TIMEOUT_ERROR).cast();
 
-/// The `NotImplementedError` exception class.
+/// The NotImplementedError exception class.
 #[no_mangle]
 pub static mut PyExc_NotImplementedError: *mut PyObject = (&raw mut NOT_IMPLEMENTED_ERROR).cast();
 
-/// The `SystemError` exception class.
+/// The SystemError exception class.
 #[no_mangle]
 pub static mut PyExc_SystemError: *mut PyObject = (&raw mut SYSTEM_ERROR).cast();
 
-/// The `TypeError` exception class.
+/// The TypeError exception class.
 #[no_mangle]
 pub static mut PyExc_TypeError: *mut PyObject = (&raw mut TYPE_ERROR).cast();
 
-/// The `ValueError` exception class.
+/// The ValueError exception class.
 #[no_mangle]
 pub static mut PyExc_ValueError: *mut PyObject = (&raw mut VALUE_ERROR).cast();
 
-/// The `Warning` exception class.
+/// The Warning exception class.
 #[no_mangle]
 pub static mut PyExc_Warning: *mut PyObject = (&raw mut WARNING).cast();
 
-/// The `UserWarning` exception class.
+/// The UserWarning exception class.
 #[no_mangle]
 pub static mut PyExc_UserWarning: *mut PyObject = (&raw mut USER_WARNING).cast();
 
@@ -428,7 +428,7 @@ pub static mut PyExc_UserWarning: *mut PyObject = (&raw mut USER_WARNING).cast()
 static mut KEY_ERROR: PyTypeObject =
     exc_type(c"KeyError", &raw mut LOOKUP_ERROR, Some(key_error_str));
 
-/// The `KeyError` exception class.
+/// The KeyError exception class.
 #[no_mangle]
 pub static mut PyExc_KeyError: *mut PyObject = (&raw mut KEY_ERROR).cast();
 

@@ -26,7 +26,7 @@ unsafe extern "C-unwind" fn float_repr(op: *mut PyObject) -> *mut PyObject {
     })
 }
 
-/// `float`.
+/// The type of floats.
 #[no_mangle]
 pub static mut PyFloat_Type: PyTypeObject = PyTypeObject {
     tp_repr: Some(float_repr),

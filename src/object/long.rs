@@ -6,7 +6,7 @@ use crate::errors::guard;
 use crate::errors::{self, PyResult};
 use core::ptr::null_mut;
 
-/// An `int` object: a 128-bit two's complement value in two words.
+/// An int object: a 128-bit two's complement value in two words.
 #[repr(C)]
 pub struct PyLongObject {
     /// Header.
@@ -39,7 +39,7 @@ unsafe extern "C-unwind" fn long_repr(op: *mut PyObject) -> *mut PyObject {
     })
 }
 
-/// `int`.
+/// The type of ints (PyLongObject).
 #[no_mangle]
 pub static mut PyLong_Type: PyTypeObject = PyTypeObject {
     tp_repr: Some(long_repr),

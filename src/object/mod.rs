@@ -20,14 +20,21 @@ pub mod unicode;
 use core::ffi::{c_char, c_int, c_ulong, c_void};
 use core::sync::atomic::{AtomicIsize, Ordering};
 
-/// The signed size type of the object model (`ssize_t`).
+/// The signed size type of the object model (ssize_t).
 #[allow(non_camel_case_types)]
 pub type Py_ssize_t = isize;
 
 /// The header every object starts with.
+///
+/// Threads: reference counts are atomic, so any thread may take and release
+/// references to any object, and a channel may carry objects to another
+/// thread. Objects that do not change (int, float, str, bytes, None, True,
+/// False, a tuple once filled, a ready type) may be used by several threads
+/// at once. Objects have no lock: a dict, or a tuple being filled, must not
+/// be changed by one thread while another uses it.
 #[repr(C)]
 pub struct PyObject {
-    /// Reference count, changed atomically (`Py_INCREF`/`Py_DECREF`).
+    /// Reference count, changed atomically (Py_INCREF/Py_DECREF).
     pub ob_refcnt: Py_ssize_t,
     /// The object's type.
     pub ob_type: *mut PyTypeObject,
@@ -42,38 +49,38 @@ pub struct PyVarObject {
     pub ob_size: Py_ssize_t,
 }
 
-/// `tp_dealloc`: frees an object whose reference count reached zero.
+/// tp_dealloc: frees an object whose reference count reached zero.
 #[allow(non_camel_case_types)]
 pub type destructor = Option<unsafe extern "C-unwind" fn(*mut PyObject)>;
-/// `tp_repr` / `tp_str`: a new string reference, or NULL with an exception.
+/// tp_repr / tp_str: a new string reference, or NULL with an exception.
 #[allow(non_camel_case_types)]
 pub type reprfunc = Option<unsafe extern "C-unwind" fn(*mut PyObject) -> *mut PyObject>;
-/// `tp_call`: `(self, args, kwargs)` to a new reference or NULL.
+/// tp_call: (self, args, kwargs) to a new reference or NULL.
 #[allow(non_camel_case_types)]
 pub type ternaryfunc = Option<
     unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject,
 >;
-/// `tp_init`: `(self, args, kwargs)` to 0 or -1.
+/// tp_init: (self, args, kwargs) to 0 or -1.
 #[allow(non_camel_case_types)]
 pub type initproc =
     Option<unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> c_int>;
-/// `tp_new`: `(type, args, kwargs)` to a new object or NULL.
+/// tp_new: (type, args, kwargs) to a new object or NULL.
 #[allow(non_camel_case_types)]
 pub type newfunc = Option<
     unsafe extern "C-unwind" fn(*mut PyTypeObject, *mut PyObject, *mut PyObject) -> *mut PyObject,
 >;
-/// `tp_alloc`: `(type, nitems)` to a new zeroed object with refcount 1.
+/// tp_alloc: (type, nitems) to a new zeroed object with refcount 1.
 #[allow(non_camel_case_types)]
 pub type allocfunc =
     Option<unsafe extern "C-unwind" fn(*mut PyTypeObject, Py_ssize_t) -> *mut PyObject>;
-/// `tp_free`: releases the memory of an object.
+/// tp_free: releases the memory of an object.
 #[allow(non_camel_case_types)]
 pub type freefunc = Option<unsafe extern "C-unwind" fn(*mut c_void)>;
-/// `tp_iternext`: the next item, or NULL (StopIteration or another error).
+/// tp_iternext: the next item, or NULL (StopIteration or another error).
 #[allow(non_camel_case_types)]
 pub type iternextfunc = Option<unsafe extern "C-unwind" fn(*mut PyObject) -> *mut PyObject>;
 
-/// A C function of a `PyMethodDef` (`METH_VARARGS`, `METH_NOARGS`, `METH_O`).
+/// A C function of a PyMethodDef (METH_VARARGS, METH_NOARGS, METH_O).
 pub type PyCFunction =
     Option<unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject) -> *mut PyObject>;
 /// A C function of a `PyMethodDef` with `METH_VARARGS | METH_KEYWORDS`.
@@ -81,33 +88,33 @@ pub type PyCFunctionWithKeywords = Option<
     unsafe extern "C-unwind" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject,
 >;
 
-/// The function is called as `meth(self, args)`.
+/// The function is called as meth(self, args).
 pub const METH_VARARGS: c_int = 0x0001;
-/// With `METH_VARARGS`: called as `meth(self, args, kwargs)`.
+/// With METH_VARARGS: called as meth(self, args, kwargs).
 pub const METH_KEYWORDS: c_int = 0x0002;
-/// The function takes no arguments: `meth(self, NULL)`.
+/// The function takes no arguments: meth(self, NULL).
 pub const METH_NOARGS: c_int = 0x0004;
-/// The function takes exactly one argument: `meth(self, arg)`.
+/// The function takes exactly one argument: meth(self, arg).
 pub const METH_O: c_int = 0x0008;
 
-/// One method of a type's `tp_methods` table, or of a C function object.
+/// One method of a type's tp_methods table, or of a C function object.
 #[repr(C)]
 pub struct PyMethodDef {
     /// The method's name.
     pub ml_name: *const c_char,
-    /// The C function; cast to `PyCFunction` for `METH_KEYWORDS`.
+    /// The C function; cast to PyCFunction for METH_KEYWORDS.
     pub ml_meth: PyCFunction,
-    /// `METH_*` flags.
+    /// METH_* flags.
     pub ml_flags: c_int,
     /// Documentation, or NULL.
     pub ml_doc: *const c_char,
 }
 
-/// The type's slots are filled in (`PyType_Ready` has run).
+/// The type's slots are filled in (PyType_Ready has run).
 pub const Py_TPFLAGS_READY: c_ulong = 1 << 12;
 /// The type was allocated at run time (instances hold a reference to it).
 pub const Py_TPFLAGS_HEAPTYPE: c_ulong = 1 << 9;
-/// The type may be used as `tp_base` of another type.
+/// The type may be used as tp_base of another type.
 pub const Py_TPFLAGS_BASETYPE: c_ulong = 1 << 10;
 /// The flags every type has.
 pub const Py_TPFLAGS_DEFAULT: c_ulong = 0;
@@ -116,9 +123,9 @@ pub const Py_TPFLAGS_DEFAULT: c_ulong = 0;
 /// names and meanings are CPython's.
 #[repr(C)]
 pub struct PyTypeObject {
-    /// Header: the type's type (`PyType_Type`) and refcount.
+    /// Header: the type's type (PyType_Type) and refcount.
     pub ob_base: PyVarObject,
-    /// `"module.Name"` or `"Name"`.
+    /// "module.Name" or "Name".
     pub tp_name: *const c_char,
     /// Size of an instance in bytes.
     pub tp_basicsize: Py_ssize_t,
@@ -126,19 +133,19 @@ pub struct PyTypeObject {
     pub tp_itemsize: Py_ssize_t,
     /// Frees an instance.
     pub tp_dealloc: destructor,
-    /// `repr(obj)`.
+    /// repr(obj).
     pub tp_repr: reprfunc,
-    /// `str(obj)`; falls back to `tp_repr`.
+    /// str(obj); falls back to tp_repr.
     pub tp_str: reprfunc,
-    /// `obj(*args, **kwargs)`.
+    /// obj(*args, **kwargs).
     pub tp_call: ternaryfunc,
-    /// `Py_TPFLAGS_*`.
+    /// Py_TPFLAGS_*.
     pub tp_flags: c_ulong,
     /// Documentation, or NULL.
     pub tp_doc: *const c_char,
     /// NULL-terminated method table, or NULL.
     pub tp_methods: *mut PyMethodDef,
-    /// The base type; NULL means `object` after `PyType_Ready`.
+    /// The base type; NULL means object after PyType_Ready.
     pub tp_base: *mut PyTypeObject,
     /// Initialises a new instance.
     pub tp_init: initproc,
@@ -157,8 +164,8 @@ pub struct PyTypeObject {
 unsafe impl Sync for PyTypeObject {}
 
 /// Objects whose reference count is at least this are immortal (the static
-/// singletons and types): `Py_INCREF`/`Py_DECREF` leave them alone, which
-/// keeps atomic operations on `None` off the hot paths.
+/// singletons and types): Py_INCREF/Py_DECREF leave them alone, which
+/// keeps atomic operations on None off the hot paths.
 pub const _Py_IMMORTAL_REFCNT: Py_ssize_t = 1099511627776;
 
 /// A static object header of type `ty`.

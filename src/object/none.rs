@@ -24,7 +24,7 @@ unsafe extern "C-unwind" fn bool_repr(op: *mut PyObject) -> *mut PyObject {
     })
 }
 
-/// The type of `None`.
+/// The type of None.
 #[no_mangle]
 pub static mut _PyNone_Type: PyTypeObject = PyTypeObject {
     tp_repr: Some(none_repr),
@@ -38,7 +38,7 @@ pub static mut _PyNone_Type: PyTypeObject = PyTypeObject {
     )
 };
 
-/// `bool`, a subtype of `int`.
+/// The type of True and False, a subtype of int.
 #[no_mangle]
 pub static mut PyBool_Type: PyTypeObject = PyTypeObject {
     tp_repr: Some(bool_repr),
@@ -52,15 +52,15 @@ pub static mut PyBool_Type: PyTypeObject = PyTypeObject {
     )
 };
 
-/// The `None` object (`Py_None`).
+/// The None object (Py_None).
 #[no_mangle]
 pub static mut _Py_NoneStruct: PyObject = static_header(&raw mut _PyNone_Type);
 
-/// The `False` object (`Py_False`).
+/// The False object (Py_False).
 #[no_mangle]
 pub static mut _Py_FalseStruct: PyLongObject = PyLongObject::new_static(&raw mut PyBool_Type, 0);
 
-/// The `True` object (`Py_True`).
+/// The True object (Py_True).
 #[no_mangle]
 pub static mut _Py_TrueStruct: PyLongObject = PyLongObject::new_static(&raw mut PyBool_Type, 1);
 

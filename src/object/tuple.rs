@@ -71,7 +71,7 @@ unsafe extern "C-unwind" fn tuple_repr(op: *mut PyObject) -> *mut PyObject {
     })
 }
 
-/// `tuple`.
+/// The type of tuples.
 #[no_mangle]
 pub static mut PyTuple_Type: PyTypeObject = PyTypeObject {
     tp_repr: Some(tuple_repr),

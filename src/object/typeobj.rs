@@ -43,7 +43,7 @@ pub const fn builtin(
     }
 }
 
-/// `type`: the type of every type object.
+/// type: the type of every type object.
 #[no_mangle]
 pub static mut PyType_Type: PyTypeObject = PyTypeObject {
     tp_repr: Some(type_repr),
@@ -59,7 +59,7 @@ pub static mut PyType_Type: PyTypeObject = PyTypeObject {
     )
 };
 
-/// `object`: the root of every type hierarchy.
+/// object: the root of every type hierarchy.
 #[no_mangle]
 pub static mut PyBaseObject_Type: PyTypeObject = PyTypeObject {
     tp_repr: Some(object_repr),

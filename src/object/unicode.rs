@@ -32,7 +32,7 @@ unsafe extern "C-unwind" fn str_str(op: *mut PyObject) -> *mut PyObject {
     })
 }
 
-/// `str`.
+/// The type of strs (text in UTF-8).
 #[no_mangle]
 pub static mut PyUnicode_Type: PyTypeObject = PyTypeObject {
     tp_repr: Some(str_repr),

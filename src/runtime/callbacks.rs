@@ -12,7 +12,7 @@ use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use parking_lot::Mutex;
 
-/// `slp_schedule_hook_func`: `(from, to)`; non-zero means an error is set.
+/// slp_schedule_hook_func: (from, to); non-zero means an error is set.
 pub type slp_schedule_hook_func = Option<
     unsafe extern "C-unwind" fn(
         *mut tasklet::PyTaskletObject,

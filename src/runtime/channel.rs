@@ -30,8 +30,16 @@ use core::sync::atomic::{AtomicBool, Ordering};
 /// Number of pointer-sized private words after the header of a channel.
 pub const PY_CHANNEL_PRIVATE_WORDS: usize = 6;
 
-/// A channel. The fields after `ob_base` are private; the type is complete
-/// so that C code can subclass it by embedding.
+/// A channel. The fields after ob_base are private; the type is complete
+/// so that C code can subclass it by embedding (first member a
+/// PyChannelObject, tp_base = &PyChannel_Type).
+///
+/// Threads: a channel may be shared by the tasklets of any number of
+/// threads. Each channel has a lock of its own, held only inside the calls
+/// (never while user code runs), so every PyChannel_ function may be called
+/// on it from any thread at any time. A transfer to a tasklet of another
+/// thread hands that tasklet to its thread; preference and schedule_all do
+/// not apply across threads.
 #[repr(C)]
 pub struct PyChannelObject {
     /// Header.
@@ -66,7 +74,8 @@ pub(crate) struct Queue {
 
 const _: () = assert!(core::mem::size_of::<Channel>() <= core::mem::size_of::<PyChannelObject>());
 
-/// `PyChannel_Type`: subclassable.
+/// The type of channels; C code may subclass it (tp_base = &PyChannel_Type,
+/// then PyType_Ready).
 #[no_mangle]
 pub static mut PyChannel_Type: PyTypeObject = PyTypeObject {
     tp_new: Some(channel_new),

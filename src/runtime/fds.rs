@@ -31,9 +31,9 @@ use crate::errors::{self, PyResult};
 use core::cell::{Cell, RefCell};
 use core::ffi::c_int;
 
-/// `PY_WAIT_READ`: wait until a read would not block.
+/// PY_WAIT_READ: wait until a read would not block.
 pub const PY_WAIT_READ: c_int = 1;
-/// `PY_WAIT_WRITE`: wait until a write would not block.
+/// PY_WAIT_WRITE: wait until a write would not block.
 pub const PY_WAIT_WRITE: c_int = 2;
 
 /// How often a thread that is never idle polls its fds, at least (read on

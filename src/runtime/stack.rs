@@ -32,11 +32,11 @@ use parking_lot::Mutex;
 
 /// Default usable size of a tasklet stack (address space; only the pages a
 /// tasklet touches cost memory).
-pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+pub const STACKLESS_DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// Smallest accepted stack size.
-pub const MIN_STACK_SIZE: usize = 16 * 1024;
+pub const STACKLESS_MIN_STACK_SIZE: usize = 16 * 1024;
 /// Largest accepted stack size (1 GiB of address space per tasklet).
-pub const MAX_STACK_SIZE: usize = 1 << 30;
+pub const STACKLESS_MAX_STACK_SIZE: usize = 1 << 30;
 /// Environment variable that sets the stack size at start-up.
 pub const STACK_SIZE_ENV: &str = "STACKLESS_STACK_SIZE";
 /// Environment variable that forces an older kernel's guard: `mprotect`
@@ -79,7 +79,9 @@ fn page_size() -> usize {
 
 fn round_to_pages(size: usize) -> usize {
     let page = page_size();
-    size.clamp(MIN_STACK_SIZE, MAX_STACK_SIZE).div_ceil(page) * page
+    size.clamp(STACKLESS_MIN_STACK_SIZE, STACKLESS_MAX_STACK_SIZE)
+        .div_ceil(page)
+        * page
 }
 
 /// The guard region's size, in whole pages.
@@ -97,15 +99,15 @@ pub fn stack_size() -> usize {
     let from_env = std::env::var(STACK_SIZE_ENV)
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(DEFAULT_STACK_SIZE);
+        .unwrap_or(STACKLESS_DEFAULT_STACK_SIZE);
     let size = round_to_pages(from_env);
     STACK_SIZE.store(size, Ordering::Relaxed);
     size
 }
 
 /// Sets the stack size of tasklets started from now on (rounded up to whole
-/// pages, at least [`MIN_STACK_SIZE`], at most [`MAX_STACK_SIZE`]). Returns
-/// the previous size.
+/// pages, at least [`STACKLESS_MIN_STACK_SIZE`], at most
+/// [`STACKLESS_MAX_STACK_SIZE`]). Returns the previous size.
 pub fn set_stack_size(size: usize) -> usize {
     let old = stack_size();
     STACK_SIZE.store(round_to_pages(size), Ordering::Relaxed);
@@ -273,7 +275,7 @@ pub unsafe fn check_red_zone(zone: *const u64) {
 
 // SAFETY: base and limit bound a page-aligned region owned by this value
 // with a guard region (or checked red zone) at the bottom and at least
-// MIN_STACK_SIZE usable bytes.
+// STACKLESS_MIN_STACK_SIZE usable bytes.
 unsafe impl Stack for TaskletStack {
     fn base(&self) -> StackPointer {
         NonZeroUsize::new(self.base).unwrap()

@@ -31,9 +31,18 @@ pub(crate) type TaskletCoroutine = Coroutine<(), (), (), TaskletStack>;
 /// Number of pointer-sized private words after the header of a tasklet.
 pub const PY_TASKLET_PRIVATE_WORDS: usize = 36;
 
-/// A tasklet. The fields after `ob_base` are private to the runtime; the
+/// A tasklet. The fields after ob_base are private to the runtime; the
 /// type is complete so that C code can subclass it by embedding (first
-/// member a `PyTaskletObject`, `tp_base = &PyTasklet_Type`).
+/// member a PyTaskletObject, tp_base = &PyTasklet_Type).
+///
+/// Threads: a tasklet belongs to one thread (the one that created it, or
+/// the one PyTasklet_BindThread named) and runs only there. Any thread may
+/// hold references to it and call every PyTasklet_ function on it: the
+/// predicates read its atomic state; Setup, Insert, Run, Remove, Kill,
+/// Throw and RaiseException of a tasklet of another thread are handed to
+/// its thread, which applies them at its next scheduling point; Switch to
+/// it fails. When its thread ends, a started tasklet is killed there, and
+/// the tasklet has no thread from then on.
 #[repr(C)]
 pub struct PyTaskletObject {
     /// Header.
@@ -142,7 +151,8 @@ impl Linked for Tasklet {
 
 const _: () = assert!(core::mem::size_of::<Tasklet>() <= core::mem::size_of::<PyTaskletObject>());
 
-/// `PyTasklet_Type`: subclassable.
+/// The type of tasklets; C code may subclass it (tp_base = &PyTasklet_Type,
+/// then PyType_Ready).
 #[no_mangle]
 pub static mut PyTasklet_Type: PyTypeObject = PyTypeObject {
     tp_new: Some(tasklet_new),

@@ -11,13 +11,17 @@ use core::ffi::{c_int, c_long};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering;
 
-/// Thread may sleep instead of reviving the watchdog (SPEC §3.3).
+/// PyStackless_RunWatchdogEx flag: when a tasklet leaves the runnables
+/// empty, the thread sleeps until another thread hands it work, instead of
+/// ending the run.
 pub const Py_WATCHDOG_THREADBLOCK: c_int = 1;
-/// Soft interrupts: `run()` returns None at the next switch.
+/// PyStackless_RunWatchdogEx flag: a timeout ends the run with None at the
+/// next switch, instead of interrupting the tasklet.
 pub const PY_WATCHDOG_SOFT: c_int = 2;
-/// Interrupts at any nesting level.
+/// PyStackless_RunWatchdogEx flag: interrupts at any nesting level.
 pub const PY_WATCHDOG_IGNORE_NESTING: c_int = 4;
-/// The timeout counts all ticks since `run()` started.
+/// PyStackless_RunWatchdogEx flag: the timeout counts all ticks since the
+/// run started, not since the last switch.
 pub const PY_WATCHDOG_TOTALTIMEOUT: c_int = 8;
 
 /// What a timed `run()` installs and restores.
