@@ -920,6 +920,84 @@ TEST(host_loop_poll_fd_is_readable_for_a_ready_fd_and_a_deadline) {
     CHECK_INT(PyStackless_Finalize(), 0);
 }
 
+/* (name, d1, d2): "<name> sleeps", SleepUntil(d1); an exception is
+ * traced as "<name> <repr>"; then SleepUntil(d2), an exception traced as
+ * "<name> <repr>". */
+static PyObject *b_sleep_twice(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *n = arg_str(args, 0);
+    trace("%s sleeps", n);
+    if (PyStackless_SleepUntil(PyLong_AsLong(PyTuple_GetItem(args, 1))) < 0) {
+        trace("%s %s", n, take_exc_repr());
+    }
+    if (PyStackless_SleepUntil(PyLong_AsLong(PyTuple_GetItem(args, 2))) < 0) {
+        trace_caught(n, 0);
+    }
+    Py_RETURN_NONE;
+}
+
+/* A deadline that is gone before it passed makes the poll fd readable no
+ * more: once RunUntil(Now()) ran what was due, nothing is due when that
+ * deadline passes (EXTENSIONS §6: readable when the scheduler has work).
+ * `how`: 0, a timed waiter woken by its fd; 1, a sleeper thrown out of
+ * its sleep that sleeps again and is killed; 2, the same, not killed: its
+ * deadline moved later. */
+static void deadline_gone(int how) {
+    CHECK_INT(PyStackless_Finalize(), 0);
+    trace_reset();
+    int p[2];
+    CHECK_INT(make_pipe(p), 0);
+    int pfd = PyStackless_GetPollFd();
+    int64_t d = after_ms(SETUP_MS);
+    PyTaskletObject *t;
+    if (how == 0) {
+        t = make(b_wait_read, "(siL)", "T", p[0], (long long)d);
+    } else {
+        t = make(b_sleep_twice, "(sLL)", "T", (long long)d, (long long)bound_deadline());
+    }
+    CHECK_NONE(PyStackless_RunUntil(PyStackless_Now()));
+    CHECK_INT(PyStackless_NextDeadline(), d);
+    if (how == 0) {
+        CHECK_INT(put_byte(p[1], 'x'), 0);
+        CHECK_INT(readable_within(pfd, 0), 1);
+        CHECK_NONE(PyStackless_RunUntil(PyStackless_Now()));
+        CHECK_TRACE("T waits T read x");
+        CHECK_INT(PyStackless_NextDeadline(), -1);
+    } else {
+        CHECK_INT(PyTasklet_Throw(t, 0, PyExc_ValueError, NULL, NULL), 0);
+        CHECK_NONE(PyStackless_RunUntil(PyStackless_Now()));
+        CHECK(PyStackless_NextDeadline() > d);
+        if (how == 1) {
+            CHECK_INT(PyTasklet_Kill(t), 0);
+            CHECK_INT(PyStackless_NextDeadline(), -1);
+        }
+    }
+    CHECK(PyStackless_Now() < d);
+    CHECK_INT(readable_within(pfd, 0), 0);
+    os_sleep_until(d + 2 * MS);
+    CHECK_INT(readable_within(pfd, 0), 0);
+    CHECK_NONE(PyStackless_RunUntil(PyStackless_Now()));
+    CHECK_INT(readable_within(pfd, 0), 0);
+    if (PyTasklet_Alive(t)) {
+        CHECK_INT(PyTasklet_Kill(t), 0);
+    }
+    Py_DECREF(t);
+    close_pair(p);
+    CHECK_INT(PyStackless_Finalize(), 0);
+}
+
+TEST(host_poll_fd_is_not_readable_at_the_deadline_of_a_waiter_woken_by_its_fd) {
+    deadline_gone(0);
+}
+
+TEST(host_poll_fd_is_not_readable_at_the_deadline_of_a_killed_sleeper) {
+    deadline_gone(1);
+}
+
+TEST(host_poll_fd_is_not_readable_at_a_deadline_moved_later) {
+    deadline_gone(2);
+}
+
 /* The thread's end kills its waiters: each gets TaskletExit and leaves
  * the poller. */
 TEST(finalize_kills_the_waiters) {
@@ -976,6 +1054,9 @@ int main(void) {
     RUN_INSIDE(busy_thread_still_wakes_its_fd_waiters);
     RUN_INSIDE(thread_waiting_on_idle_fds_uses_no_cpu);
     RUN(host_loop_poll_fd_is_readable_for_a_ready_fd_and_a_deadline);
+    RUN(host_poll_fd_is_not_readable_at_the_deadline_of_a_waiter_woken_by_its_fd);
+    RUN(host_poll_fd_is_not_readable_at_the_deadline_of_a_killed_sleeper);
+    RUN(host_poll_fd_is_not_readable_at_a_deadline_moved_later);
     RUN(finalize_kills_the_waiters);
     PyStackless_Finalize();
     return harness_summary("test_fds");

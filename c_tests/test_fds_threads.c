@@ -528,6 +528,54 @@ TEST(host_poll_fd_is_readable_for_a_hand_off) {
     Py_CLEAR(host_tasklets[0]);
 }
 
+/* (name): "<name> spins", keeps the thread (no scheduling point) until
+ * stage 2 or a BOUND, "<name> ends". */
+BODY(w_spin_until_stage_2) {
+    const char *n = arg_str(args, 0);
+    wlog("%s spins", n);
+    int64_t bound = bound_deadline();
+    while (stage_now() < 2 && PyStackless_Now() < bound) {
+    }
+    wlog("%s ends", n);
+    Py_RETURN_NONE;
+}
+
+/* R receives on ch while B keeps the thread: the hand-off arrives while
+ * the host's RunUntil(Now()) runs and is served in that call. */
+static void host_busy_hand_off_body(void) {
+    int pfd = PyStackless_GetPollFd();
+    host_tasklets[0] = run_built(&w_recv_until_def, "(sOL)", "R", ch, -1LL);
+    CHECK(host_tasklets[0] != NULL);
+    host_tasklets[1] = spawn_def_s(&w_spin_until_stage_2_def, "B");
+    CHECK(host_tasklets[1] != NULL);
+    set_stage(1);
+    CHECK_NONE(PyStackless_RunUntil(PyStackless_Now()));
+    CHECK_INT(PyTasklet_Alive(host_tasklets[0]), 0);
+    CHECK_INT(PyTasklet_Alive(host_tasklets[1]), 0);
+    CHECK_INT(PyStackless_GetRunCount(), 0);
+    CHECK_INT(PyStackless_NextDeadline(), -1);
+    CHECK_INT(readable_within(pfd, 0), 0);
+}
+
+/* Nothing is due once RunUntil(Now()) served the hand-off: the poll fd is
+ * not readable (no spurious wake-up for a hand-off already served). */
+TEST(host_poll_fd_is_not_readable_after_a_hand_off_served_while_running) {
+    reset();
+    host h;
+    start_host(&h, host_busy_hand_off_body);
+    wait_stage(1);
+    int rc = 0;
+    if (wait_for_log("B spins") && stage_now() < 99) {
+        rc = send_text("x");
+    }
+    set_stage(2);
+    join_host(&h);
+    CHECK_INT(rc, 0);
+    CHECK_LOG("B spins B ends R got x");
+    Py_CLEAR(host_tasklets[0]);
+    Py_CLEAR(host_tasklets[1]);
+}
+
 static int host_fds[2];
 
 /* A whole host loop: poll on the poll fd until NextDeadline at the
@@ -605,6 +653,8 @@ int main(void) {
     RUN_INSIDE(idle_thread_wakes_for_a_sleeper_an_fd_and_a_hand_off_in_order);
     hang_guard_progress();
     RUN_INSIDE(host_poll_fd_is_readable_for_a_hand_off);
+    hang_guard_progress();
+    RUN_INSIDE(host_poll_fd_is_not_readable_after_a_hand_off_served_while_running);
     hang_guard_progress();
     RUN_INSIDE(host_loop_runs_all_work_with_few_wake_ups);
     Py_DECREF(ch);
