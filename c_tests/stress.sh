@@ -1,7 +1,8 @@
 #!/bin/sh
 # `make stress`: runs the randomized thread test (test_thread_chaos) over many
-# seeds and the request/reply test (test_thread_reply) many times, two runs at
-# once, and the stack overflow test with its million-tasklet cases
+# seeds, the request/reply test (test_thread_reply) and the fd waits across
+# threads (test_fds_threads) many times, two runs at once, and the stack
+# overflow test with its million-tasklet cases
 # (test_overflow, OVERFLOW_MILLION=1) once, each under a time limit, and
 # sorts every run into
 #   crash      it died by a signal (the log gets the backtrace from its core),
@@ -24,7 +25,9 @@
 #   STRESS_PIN=1          run each test with all its threads on one core
 #                         (taskset -c 0): every switch between its threads
 #                         is a preemption
-#   STRESS_TESTS="chaos reply overflow"  which tests
+#   STRESS_TESTS="chaos reply fds overflow"  which tests (fds:
+#                         test_fds_threads, STRESS_FDS_RUNS times, 50
+#                         unless set)
 #   STRESS_KEEP_CORES=1   keep the core files of crashes (else only the
 #                         backtraces are kept)
 # Any CHAOS_* or REPLY_* variable is passed on to the tests.
@@ -58,6 +61,7 @@ if [ "${1:-}" = "--one" ]; then
     case "$test" in
     overflow) prog=test_overflow
         ulimit -c 0 2>/dev/null ;; # its children abort on purpose
+    fds) prog=test_fds_threads ;;
     *) prog=test_thread_$test ;;
     esac
     case "$test" in
@@ -67,6 +71,7 @@ if [ "${1:-}" = "--one" ]; then
     reply) REPLY_LIMIT_S=${REPLY_LIMIT_S:-$limit} HANG_GDB=1 \
         timeout -k 10 "$TIMEOUT" $pin "$BIN/$prog" >run.log 2>&1 ;;
     overflow) OVERFLOW_MILLION=1 timeout -k 10 "$TIMEOUT" $pin "$BIN/$prog" >run.log 2>&1 ;;
+    fds) HANG_GDB=1 timeout -k 10 "$TIMEOUT" $pin "$BIN/$prog" >run.log 2>&1 ;;
     esac
     status=$?
     if [ "$status" -eq 0 ]; then
@@ -181,9 +186,10 @@ details_of() { # test
 
 RUNS=${STRESS_RUNS:-1000}
 REPLY_RUNS=${STRESS_REPLY_RUNS:-50}
+FDS_RUNS=${STRESS_FDS_RUNS:-50}
 FIRST=${STRESS_SEED:-1}
 JOBS=${STRESS_JOBS:-2}
-TESTS=${STRESS_TESTS:-chaos reply overflow}
+TESTS=${STRESS_TESTS:-chaos reply fds overflow}
 BUSY=${STRESS_BUSY:-0}
 CC=${CC:-cc}
 CFLAGS="-std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Ic_tests -pthread"
@@ -194,7 +200,7 @@ if ! cargo build --release --quiet; then
 fi
 ln -sf libstackless.so "$RELEASE/libstackless.so.0"
 mkdir -p "$BIN"
-for t in thread_chaos thread_reply overflow; do
+for t in thread_chaos thread_reply fds_threads overflow; do
     # shellcheck disable=SC2086
     if ! $CC $CFLAGS "c_tests/test_$t.c" -o "$BIN/test_$t" \
         -L"$RELEASE" -Wl,-rpath,"$RELEASE" -lstackless; then
@@ -232,6 +238,7 @@ for t in $TESTS; do
     case "$t" in
     chaos) n=$RUNS ;;
     reply) n=$REPLY_RUNS ;;
+    fds) n=$FDS_RUNS ;;
     overflow) n=1 ;;
     *) echo "stress: no test $t"; exit 1 ;;
     esac

@@ -11,6 +11,7 @@
 #include "stages.h"
 
 #include "hang_guard.h"
+#include "worker.h"
 
 #include <pthread.h>
 
@@ -82,39 +83,6 @@ static void nap_ms(long ms) {
 }
 
 /* ---- Worker threads ------------------------------------------------------------ */
-
-/* A thread whose main tasklet runs def's function (PyStackless_Call_Main);
- * failed: it returned NULL (the error is printed). */
-typedef struct {
-    PyMethodDef *def;
-    int failed;
-    pthread_t thread;
-} worker;
-
-static void *worker_main(void *arg) {
-    worker *w = arg;
-    PyObject *f = PyCFunction_New(w->def, NULL);
-    PyObject *r = PyStackless_Call_Main(f, NULL, NULL);
-    Py_DECREF(f);
-    w->failed = r == NULL;
-    if (r == NULL) {
-        PyErr_Print();
-    }
-    Py_XDECREF(r);
-    PyStackless_Finalize();
-    return NULL;
-}
-
-static void start_worker(worker *w, PyMethodDef *def) {
-    w->def = def;
-    w->failed = 0;
-    pthread_create(&w->thread, NULL, worker_main, w);
-}
-
-/* Joins the worker; true when its main function succeeded. */
-static int join_worker(worker *w) {
-    return pthread_join(w->thread, NULL) == 0 && !w->failed;
-}
 
 /* A new tasklet of def's function with the arguments Py_BuildValue(format,
  * ...) makes, set up and run until it waits; NULL with the exception on

@@ -9,6 +9,7 @@
 #include "stages.h"
 
 #include "hang_guard.h"
+#include "worker.h"
 
 #include <pthread.h>
 
@@ -45,39 +46,6 @@ static void reset(void) {
     pthread_mutex_lock(&lock);
     wlog_buf[0] = '\0';
     pthread_mutex_unlock(&lock);
-}
-
-/* A thread whose main tasklet runs def's function (PyStackless_Call_Main);
- * failed: it returned NULL (the error is printed). */
-typedef struct {
-    PyMethodDef *def;
-    int failed;
-    pthread_t thread;
-} worker;
-
-static void *worker_main(void *arg) {
-    worker *w = arg;
-    PyObject *f = PyCFunction_New(w->def, NULL);
-    PyObject *r = PyStackless_Call_Main(f, NULL, NULL);
-    Py_DECREF(f);
-    w->failed = r == NULL;
-    if (r == NULL) {
-        PyErr_Print();
-    }
-    Py_XDECREF(r);
-    PyStackless_Finalize();
-    return NULL;
-}
-
-static void start_worker(worker *w, PyMethodDef *def) {
-    w->def = def;
-    w->failed = 0;
-    pthread_create(&w->thread, NULL, worker_main, w);
-}
-
-/* Joins the worker; true when its main function succeeded. */
-static int join_worker(worker *w) {
-    return pthread_join(w->thread, NULL) == 0 && !w->failed;
 }
 
 /* A new tasklet of def's function with the arguments Py_BuildValue(format,
