@@ -7,7 +7,7 @@
  * interrupt it. PyStackless_RunWatchdog(timeout) runs the tasklets and
  * returns the one that ran for more than `timeout` ticks in a row; the
  * scheduler loop in main puts it back at the end of the queue with
- * PyStackless_Insert, and runs again until only main is left.
+ * PyTasklet_Insert, and runs again until only main is left.
  *
  * Build and run: make demo
  */

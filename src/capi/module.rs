@@ -88,7 +88,8 @@ pub extern "C" fn PyStackless_RunWatchdog(timeout: c_long) -> *mut PyObject {
 
 /// Runs the scheduler of the calling thread: the caller leaves the
 /// runnables until they run empty (timeout 0); with timeout > 0 also until
-/// a tasklet runs for timeout ticks (PyStackless_Tick) without switching.
+/// a tick point (PyStackless_Tick) of a tasklet finds more than timeout
+/// ticks since its last switch (the check precedes the tick's increment).
 /// flags (each acts only when timeout > 0 and this is the outermost timed
 /// run): Py_WATCHDOG_THREADBLOCK, when a tasklet leaves the runnables
 /// empty the thread sleeps until another thread hands it work, instead of
