@@ -17,32 +17,6 @@
 
 /* ---- Logs that every thread may write -------------------------------------- */
 
-static char wlog_buf[2048];
-
-/* Appends one event to the log that every thread may write. */
-static void wlog(const char *format, ...) {
-    char event[512];
-    va_list va;
-    va_start(va, format);
-    vsnprintf(event, sizeof event, format, va);
-    va_end(va);
-    pthread_mutex_lock(&lock);
-    size_t len = strlen(wlog_buf);
-    snprintf(wlog_buf + len, sizeof wlog_buf - len, "%s%s", len ? " " : "", event);
-    pthread_mutex_unlock(&lock);
-}
-
-/* The log, copied under the lock. */
-static const char *wlog_text(void) {
-    static char copy[sizeof wlog_buf];
-    pthread_mutex_lock(&lock);
-    memcpy(copy, wlog_buf, sizeof copy);
-    pthread_mutex_unlock(&lock);
-    return copy;
-}
-
-#define CHECK_LOG(expected) CHECK_STR(wlog_text(), expected)
-
 /* Waits (the OS thread, not a tasklet) until the log holds `text`, for a
  * BOUND at most; whether it does. */
 static int wait_for_log(const char *text) {

@@ -15,32 +15,6 @@
 
 /* ---- A worker thread that runs its own scheduler --------------------------- */
 
-static char wlog_buf[2048];
-
-/* Appends one event to the log that every thread may write. */
-static void wlog(const char *format, ...) {
-    char event[512];
-    va_list va;
-    va_start(va, format);
-    vsnprintf(event, sizeof event, format, va);
-    va_end(va);
-    pthread_mutex_lock(&lock);
-    size_t len = strlen(wlog_buf);
-    snprintf(wlog_buf + len, sizeof wlog_buf - len, "%s%s", len ? " " : "", event);
-    pthread_mutex_unlock(&lock);
-}
-
-/* The log, copied under the lock. */
-static const char *wlog_text(void) {
-    static char copy[sizeof wlog_buf];
-    pthread_mutex_lock(&lock);
-    memcpy(copy, wlog_buf, sizeof copy);
-    pthread_mutex_unlock(&lock);
-    return copy;
-}
-
-#define CHECK_LOG(expected) CHECK_STR(wlog_text(), expected)
-
 static void reset(void) {
     set_stage(0);
     pthread_mutex_lock(&lock);

@@ -1,12 +1,18 @@
 /*
- * Worker threads for the threaded tests: a thread whose main tasklet runs
- * one C function through PyStackless_Call_Main, then finalizes the thread.
+ * For the threaded tests: worker threads (a thread whose main tasklet runs
+ * one C function through PyStackless_Call_Main, then finalizes the
+ * thread) and a log that every thread may write (under stages.h's lock).
  */
 #ifndef STACKLESS_WORKER_H
 #define STACKLESS_WORKER_H
 
+#include "stages.h"
+
 #include <pthread.h>
 #include <stackless.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
 
 /* A thread whose main tasklet runs def's function (PyStackless_Call_Main);
  * failed: it returned NULL (the error is printed). */
@@ -40,5 +46,33 @@ static inline void start_worker(worker *w, PyMethodDef *def) {
 static inline int join_worker(worker *w) {
     return pthread_join(w->thread, NULL) == 0 && !w->failed;
 }
+
+/* ---- A log that every thread may write ---------------------------------- */
+
+static char wlog_buf[2048];
+
+/* Appends one event to the log that every thread may write. */
+static inline void wlog(const char *format, ...) {
+    char event[512];
+    va_list va;
+    va_start(va, format);
+    vsnprintf(event, sizeof event, format, va);
+    va_end(va);
+    pthread_mutex_lock(&lock);
+    size_t len = strlen(wlog_buf);
+    snprintf(wlog_buf + len, sizeof wlog_buf - len, "%s%s", len ? " " : "", event);
+    pthread_mutex_unlock(&lock);
+}
+
+/* The log, copied under the lock. */
+static inline const char *wlog_text(void) {
+    static char copy[sizeof wlog_buf];
+    pthread_mutex_lock(&lock);
+    memcpy(copy, wlog_buf, sizeof copy);
+    pthread_mutex_unlock(&lock);
+    return copy;
+}
+
+#define CHECK_LOG(expected) CHECK_STR(wlog_text(), expected)
 
 #endif

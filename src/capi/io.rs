@@ -74,8 +74,9 @@ pub extern "C" fn PyStackless_ForgetFd(fd: c_int) -> c_int {
 /// ready without waiting. It calls RunUntil before it first sleeps too:
 /// tasklets the thread makes runnable itself (new ones, a partner on a
 /// channel) do not make the fd readable. Made on first use with the
-/// thread's scheduler state; owned by the runtime: never close it, and
-/// never read it.
+/// thread's scheduler state, and closed with it (PyStackless_Finalize, or
+/// the thread's exit): a call after that makes a new one. Owned by the
+/// runtime: never close it, and never read it.
 ///
 /// Returns the fd (>= 0). Cannot fail. Does not switch.
 /// Threads: any thread, for itself; each thread has its own poll fd.
