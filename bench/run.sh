@@ -101,27 +101,35 @@ esac
 # echo: examples/echo_server on one thread, loaded by bench/echo with
 # ECHO_CONNS connections (100 and 10,000 unless set) for ECHO_SECONDS (3)
 # each, 64-byte messages, loopback only; once each (connections are
-# reset, never left in TIME_WAIT).
-${CC:-cc} -O2 -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude examples/echo_server.c \
-    -o "$BUILD/echo_server" target/release/libstackless.a -pthread -ldl -lm
+# reset, never left in TIME_WAIT). Then the same load against
+# bench/epoll_echo, an echo server written directly on epoll: the
+# baseline.
+for prog in examples/echo_server bench/epoll_echo; do
+    ${CC:-cc} -O2 -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude "$prog.c" \
+        -o "$BUILD/$(basename "$prog")" target/release/libstackless.a -pthread -ldl -lm
+done
 ${CC:-cc} -O2 -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude bench/echo.c \
     -o "$BUILD/echo" target/release/libstackless.a -pthread -ldl -lm
+echo_rows() { # row name prefix, server program
+    "$BUILD/$2" 0 >"$BUILD/$2.out" &
+    server=$!
+    tries=0
+    until port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$BUILD/$2.out") && [ -n "$port" ]; do
+        tries=$((tries + 1))
+        if [ "$tries" -gt 100 ]; then
+            echo "$1: the server did not start"
+            kill "$server"
+            exit 1
+        fi
+        sleep 0.1
+    done
+    for conns in ${ECHO_CONNS:-100 10000}; do
+        out=$("$BUILD/echo" "127.0.0.1:$port" "$conns" "${ECHO_SECONDS:-3}" 64 "$server" 2>&1) || out="failed: $out"
+        printf '%-16s %s\n' "$1-$conns" "$out"
+    done
+    kill -TERM "$server"
+    wait "$server"
+}
 echo
-"$BUILD/echo_server" 0 >"$BUILD/echo_server.out" &
-server=$!
-tries=0
-until port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$BUILD/echo_server.out") && [ -n "$port" ]; do
-    tries=$((tries + 1))
-    if [ "$tries" -gt 100 ]; then
-        echo "echo: the server did not start"
-        kill "$server"
-        exit 1
-    fi
-    sleep 0.1
-done
-for conns in ${ECHO_CONNS:-100 10000}; do
-    out=$("$BUILD/echo" "127.0.0.1:$port" "$conns" "${ECHO_SECONDS:-3}" 64 "$server" 2>&1) || out="failed: $out"
-    printf 'echo-%-11s %s\n' "$conns" "$out"
-done
-kill -TERM "$server"
-wait "$server"
+echo_rows echo echo_server
+echo_rows epoll-echo epoll_echo
