@@ -14,15 +14,17 @@
  * with the round-trip latencies of every message. With SERVER_PID, the
  * server's memory per connection: its peak resident size (VmHWM) at the
  * end less its resident size (VmRSS) before the connections, divided by
- * CONNECTIONS ("-" without a pid), and the CPU time the server used per
- * second while every connection was open and idle, for one second before
- * the load (from /proc/PID/schedstat). Exits non-zero on any failed
+ * CONNECTIONS ("-" without a pid), and the CPU time the server (all its
+ * threads) used per second while every connection was open and idle, for
+ * one second before the load, a second after the last one opened (from
+ * /proc/PID/task/ * /schedstat). Exits non-zero on any failed
  * connection or short echo.
  */
 #define _GNU_SOURCE
 #include <stackless.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -138,20 +140,30 @@ static long long proc_kb(long pid, const char *field) {
     return kb < 0 ? -1 : kb * 1024;
 }
 
-/* The CPU time of process pid so far, in ns (its main thread's: the
- * echo servers measured here serve on one thread), or -1. */
+/* The CPU time of process pid so far, all its threads, in ns, or -1. */
 static long long cpu_ns(long pid) {
     char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/schedstat", pid);
-    FILE *f = fopen(path, "r");
-    long long ns = -1;
-    if (f != NULL) {
-        if (fscanf(f, "%lld", &ns) != 1) {
-            ns = -1;
-        }
-        fclose(f);
+    snprintf(path, sizeof path, "/proc/%ld/task", pid);
+    DIR *tasks = opendir(path);
+    if (tasks == NULL) {
+        return -1;
     }
-    return ns;
+    long long total = 0;
+    struct dirent *e;
+    while ((e = readdir(tasks)) != NULL) {
+        char stat[320];
+        long long ns;
+        snprintf(stat, sizeof stat, "/proc/%ld/task/%s/schedstat", pid, e->d_name);
+        FILE *f = e->d_name[0] != '.' ? fopen(stat, "r") : NULL;
+        if (f != NULL) {
+            if (fscanf(f, "%lld", &ns) == 1) {
+                total += ns;
+            }
+            fclose(f);
+        }
+    }
+    closedir(tasks);
+    return total;
 }
 
 static int compare(const void *a, const void *b) {
@@ -204,11 +216,19 @@ int main(int argc, char **argv) {
         PyObject *r = PyStackless_RunUntil(PyStackless_Now() + 1000 * 1000);
         Py_XDECREF(r);
     }
-    /* One second with every connection open and idle. */
+    /* One second with every connection open and idle, after one for the
+     * server to accept the last ones (a server that hands connections
+     * to threads may lag behind the kernel's accept queue). */
+    if (PyStackless_Sleep(1000 * 1000 * 1000) < 0) {
+        PyErr_Print();
+        return 1;
+    }
     long long idle_cpu = pid ? cpu_ns(pid) : -1;
     int64_t idle_from = PyStackless_Now();
-    PyObject *idle = PyStackless_RunUntil(idle_from + 1000 * 1000 * 1000);
-    Py_XDECREF(idle);
+    if (PyStackless_Sleep(1000 * 1000 * 1000) < 0) {
+        PyErr_Print();
+        return 1;
+    }
     if (idle_cpu >= 0) {
         idle_cpu = (cpu_ns(pid) - idle_cpu) * 1000000000 / (PyStackless_Now() - idle_from);
     }
