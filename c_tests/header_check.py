@@ -7,9 +7,10 @@ prints one line per rule, "PASSED: header-<rule>" or "FAILED: header-<rule>"
 followed by what breaks it (c_tests/check.sh counts the lines):
 
   parsed        the parse found the functions (of both parts of the header)
-  switching     the comment of every PyTasklet_*, PyChannel_* and
-                PyStackless_* function has exactly one of the sentences
-                "May switch tasklets." and "Does not switch."
+  switching     the comment of every PyTasklet_*, PyChannel_*,
+                PyStackless_* and PyObject_Call* function has exactly one
+                of the sentences "May switch tasklets." and "Does not
+                switch."
   threads       ... and a sentence that starts "Threads: "
   references    the header names no document outside the repository
   backticks     no Markdown backticks (cbindgen copies doc comments as
@@ -26,7 +27,10 @@ import sys
 
 SWITCHING = ("May switch tasklets.", "Does not switch.")
 THREADS = re.compile(r"(^|\. )Threads: ")
-STACKLESS_FUNCTION = re.compile(r"^Py(Tasklet|Channel|Stackless)_\w+$")
+# The functions that say whether they switch and who may call them: the
+# Stackless API's, and the object model's calls of a callable (the header's
+# opening comment gives the rule of the rest of the object model).
+STACKLESS_FUNCTION = re.compile(r"^Py(Tasklet|Channel|Stackless)_\w+$|^PyObject_Call\w*$")
 OUTSIDE_DOCUMENTS = re.compile(r"\bSPEC\b|§|\w+\.md\b|seed document")
 PROTOTYPE = re.compile(r"^(?!\s|typedef|static|extern|#)[\w \t*]*?\b(\w+)\(([^()]*)\);$")
 # Functions the parse must find, or it found nothing to check.

@@ -32,6 +32,13 @@
  * a tasklet that started and is suspended kills it first (it runs to its
  * end): any release of a reference, also inside a function that does not
  * switch, may do that.
+ *
+ * The object model's functions (the last section) do not switch, and any
+ * thread may call them on objects that PyObject's thread rule lets it
+ * use; except that a function that calls a callable (PyObject_Call,
+ * PyObject_CallObject, PyObject_CallFunction, PyObject_CallMethod) or a
+ * type's slot written in C (tp_str, tp_repr, tp_init, tp_dealloc) runs
+ * that code, which may switch tasklets: those calls say so.
  */
 
 #ifndef STACKLESS_H
@@ -1333,11 +1340,13 @@ struct PyObject *PyCFunction_New(struct PyMethodDef *ml, struct PyObject *bound_
 
 // Calls callable(*args, **kwargs). args must be a tuple, kwargs
 // NULL or a dict (else SystemError). Returns a new reference, or NULL
-// with the exception.
+// with the exception. May switch tasklets. Threads:
+// any thread.
 struct PyObject *PyObject_Call(struct PyObject *callable, struct PyObject *args, struct PyObject *kwargs);
 
 // Calls callable(*args); args may be NULL (no arguments), else it must
 // be a tuple (TypeError("argument list must be a tuple"), as CPython).
+// May switch tasklets. Threads: any thread.
 struct PyObject *PyObject_CallObject(struct PyObject *callable, struct PyObject *args);
 
 // getattr(op, name), a new reference: a method of the type's tp_methods
@@ -1568,10 +1577,12 @@ PyObject *PyUnicode_FromFormatV(const char *format, va_list va);
 PyObject *PyErr_Format(PyObject *exc, const char *format, ...);
 // Calls callable with arguments built by Py_BuildValue(format, ...); a
 // NULL or empty format means no arguments, a non-tuple result is the only
-// argument. Returns a new reference, or NULL.
+// argument. Returns a new reference, or NULL. May switch tasklets.
+// Threads: any thread.
 PyObject *PyObject_CallFunction(PyObject *callable, const char *format, ...);
 // Calls the method name of o (PyObject_GetAttrString) with arguments as
-// PyObject_CallFunction. Returns a new reference, or NULL.
+// PyObject_CallFunction. Returns a new reference, or NULL. May switch
+// tasklets. Threads: any thread.
 PyObject *PyObject_CallMethod(PyObject *o, const char *name, const char *format, ...);
 
 #ifdef __cplusplus

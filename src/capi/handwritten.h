@@ -166,8 +166,10 @@ PyObject *PyUnicode_FromFormatV(const char *format, va_list va);
 PyObject *PyErr_Format(PyObject *exc, const char *format, ...);
 // Calls callable with arguments built by Py_BuildValue(format, ...); a
 // NULL or empty format means no arguments, a non-tuple result is the only
-// argument. Returns a new reference, or NULL.
+// argument. Returns a new reference, or NULL. May switch tasklets.
+// Threads: any thread.
 PyObject *PyObject_CallFunction(PyObject *callable, const char *format, ...);
 // Calls the method name of o (PyObject_GetAttrString) with arguments as
-// PyObject_CallFunction. Returns a new reference, or NULL.
+// PyObject_CallFunction. Returns a new reference, or NULL. May switch
+// tasklets. Threads: any thread.
 PyObject *PyObject_CallMethod(PyObject *o, const char *name, const char *format, ...);

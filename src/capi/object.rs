@@ -479,7 +479,8 @@ pub extern "C" fn PyCFunction_New(ml: *mut PyMethodDef, bound_to: *mut PyObject)
 
 /// Calls callable(*args, **kwargs). args must be a tuple, kwargs
 /// NULL or a dict (else SystemError). Returns a new reference, or NULL
-/// with the exception.
+/// with the exception. May switch tasklets. Threads:
+/// any thread.
 #[no_mangle]
 pub extern "C" fn PyObject_Call(
     callable: *mut PyObject,
@@ -496,6 +497,7 @@ pub extern "C" fn PyObject_Call(
 
 /// Calls callable(*args); args may be NULL (no arguments), else it must
 /// be a tuple (TypeError("argument list must be a tuple"), as CPython).
+/// May switch tasklets. Threads: any thread.
 #[no_mangle]
 pub extern "C" fn PyObject_CallObject(
     callable: *mut PyObject,
