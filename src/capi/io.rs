@@ -44,18 +44,19 @@ pub extern "C" fn PyStackless_WaitFd(fd: c_int, events: c_int, deadline: i64) ->
     })
 }
 
-/// Wakes every tasklet of the calling thread that waits on fd with
-/// OSError(9, "Bad file descriptor"), and takes fd out of the thread's
-/// poller. A program calls it before it closes an fd that tasklets may
-/// wait on: a waiter on a closed fd would wait until its deadline. The
-/// fd need not be open.
+/// Wakes every tasklet that waits on fd with OSError(9, "Bad file
+/// descriptor"), and takes fd out of the pollers. A program calls it
+/// before it closes an fd that tasklets may wait on: a waiter on a closed
+/// fd would wait until its deadline. The fd need not be open. The calling
+/// thread's waiters are woken at once (appended to its runnables); those
+/// of another thread at that thread's next scheduling point (a thread
+/// that sleeps is woken for it). A wait that begins on another thread
+/// while this runs may miss it, as it could miss the close.
 ///
-/// Returns how many tasklets it woke (0 or more; they are appended to the
-/// runnables), or -1 with OSError(9, "Bad file descriptor") for a negative
-/// fd. Does not switch.
-/// Threads: any thread; it wakes that thread's waiters only (a waiter on
-/// another thread is woken by a kill or a throw, or by a ForgetFd on its
-/// own thread).
+/// Returns how many tasklets of the calling thread it woke (0 or more), or
+/// -1 with OSError(9, "Bad file descriptor") for a negative fd. Does not
+/// switch.
+/// Threads: any thread; it reaches the waiters of every thread.
 #[no_mangle]
 pub extern "C" fn PyStackless_ForgetFd(fd: c_int) -> c_int {
     guard(-1, || {

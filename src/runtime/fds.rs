@@ -301,7 +301,7 @@ pub(crate) unsafe fn dispatch(ts: Ts) {
     // SAFETY: per the contract.
     ts.poller()
         .take_ready(|fd, events| unsafe { ts.fds().fire(ts, fd, events) });
-    ts.watch_changed();
+    ts.fds_changed();
 }
 
 /// At a scheduling point of a thread whose tasklets wait on fds: polls
@@ -388,10 +388,10 @@ pub(crate) unsafe fn wait(fd: c_int, events: c_int, deadline: Option<i64>) -> Py
                 Err(libc::EPERM) => return Ok(events),
                 Err(e) => return Err(errors::os_error(e)),
             }
-            ts.watch_changed();
+            ts.fds_changed();
             let slept = scheduler::sleep(ts, deadline);
             ts.fds().leave(fd, &w);
-            ts.watch_changed();
+            ts.fds_changed();
             slept?;
             match w.outcome.get() {
                 Outcome::Ready(bits) => Ok(bits),
@@ -402,7 +402,10 @@ pub(crate) unsafe fn wait(fd: c_int, events: c_int, deadline: Option<i64>) -> Py
     }
 }
 
-/// `PyStackless_ForgetFd`: see [`FdTable::forget`].
+/// `PyStackless_ForgetFd`: wakes the calling thread's waiters on `fd` at
+/// once (see [`FdTable::forget`]; returns how many), and asks every other
+/// thread whose tasklets wait on fds to wake its own at its next
+/// scheduling point.
 ///
 /// # Safety
 /// Called from C, outside any switch.
@@ -412,7 +415,19 @@ pub(crate) unsafe fn forget(fd: c_int) -> PyResult<c_int> {
     }
     let ts = Ts::get();
     // SAFETY: per the contract.
-    let woken = unsafe { ts.fds().forget(ts, fd) };
-    ts.watch_changed();
+    let woken = unsafe { forget_here(ts, fd) };
+    super::threads::forget_elsewhere(ts.shared(), fd);
     Ok(woken as c_int)
+}
+
+/// Wakes the thread's waiters on `fd` with EBADF (see
+/// [`FdTable::forget`]); returns how many.
+///
+/// # Safety
+/// `ts` is the calling thread's state.
+pub(crate) unsafe fn forget_here(ts: Ts, fd: c_int) -> usize {
+    // SAFETY: per the contract.
+    let woken = unsafe { ts.fds().forget(ts, fd) };
+    ts.fds_changed();
+    woken
 }

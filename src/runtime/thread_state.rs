@@ -659,6 +659,13 @@ impl ThreadState {
         &self.fds
     }
 
+    /// After its fd waits changed: derives `clock_watch` again and tells
+    /// other threads whether it has any.
+    pub(crate) fn fds_changed(&self) {
+        self.watch_changed();
+        self.shared.set_waits_on_fds(self.fds.waits() != 0);
+    }
+
     /// Whether a host loop watches the thread's poller.
     pub(crate) fn hosted(&self) -> bool {
         self.hosted.get()

@@ -95,6 +95,9 @@ struct InboxState {
     /// The eventfd was written for a hosted owner, and that write is not
     /// consumed yet (`ThreadShared::quiet`).
     signalled: bool,
+    /// Fds that `PyStackless_ForgetFd` on another thread forgot: the
+    /// owner wakes its waiters on them.
+    forgotten: Vec<c_int>,
 }
 
 /// How a thread sleeps, if it does.
@@ -135,6 +138,7 @@ impl Parked {
 /// | `pending` | atomic: set under the inbox lock (release), cleared by the owner under it |
 /// | `ended` | atomic: set once by the owner when it ended (after it closed its inbox) |
 /// | `wake_fd` | atomic: the eventfd of the owner's poller, set by the owner before it first parks and read under the inbox lock while it is parked or hosted |
+/// | `waits_on_fds` | atomic: written by the owning thread only (relaxed), read by `forget_elsewhere` |
 #[repr(align(64))]
 pub(crate) struct ThreadShared {
     pub thread_id: c_ulong,
@@ -149,6 +153,8 @@ pub(crate) struct ThreadShared {
     pending: AtomicBool,
     ended: AtomicBool,
     wake_fd: AtomicI32,
+    /// Whether its tasklets wait on fds (see `set_waits_on_fds`).
+    waits_on_fds: AtomicBool,
     /// The thread's own stack, `[stack_low, stack_high)` (immutable), for
     /// the fault handler.
     stack_low: usize,
@@ -190,11 +196,28 @@ impl InboxGuard<'_> {
         self.state.items.push((t, what));
         self.owner.pending.store(true, Ordering::Release);
         if wake {
-            self.state.parked.wake(&self.owner.wake_fd);
-            if self.state.hosted && !self.state.signalled {
-                self.state.signalled = true;
-                poller::wake(self.owner.wake_fd.load(Ordering::Relaxed));
-            }
+            self.wake();
+        }
+    }
+
+    /// Asks the owner to wake its waiters on `fd` with EBADF
+    /// (`PyStackless_ForgetFd` on another thread), and wakes it.
+    ///
+    /// The inbox must be open.
+    pub(crate) fn push_forgotten(&mut self, fd: c_int) {
+        debug_assert!(!self.closed());
+        self.state.forgotten.push(fd);
+        self.owner.pending.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    /// Wakes the owner if it is parked (counting it awake again at once),
+    /// or writes its eventfd for the host loop that drives it.
+    fn wake(&mut self) {
+        self.state.parked.wake(&self.owner.wake_fd);
+        if self.state.hosted && !self.state.signalled {
+            self.state.signalled = true;
+            poller::wake(self.owner.wake_fd.load(Ordering::Relaxed));
         }
     }
 
@@ -230,10 +253,12 @@ impl ThreadShared {
                 parked: Parked::No,
                 hosted: false,
                 signalled: false,
+                forgotten: Vec::new(),
             }),
             pending: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             wake_fd: AtomicI32::new(-1),
+            waits_on_fds: AtomicBool::new(false),
             stack_low: 0,
             stack_high: 0,
             older: core::ptr::null(),
@@ -259,11 +284,21 @@ impl ThreadShared {
         self.pending.load(Ordering::Acquire)
     }
 
-    /// Takes everything handed over (owner only).
-    pub(crate) fn take(&self) -> Vec<(*mut Tasklet, HandOff)> {
+    /// Takes everything handed over, and the fds forgotten on other
+    /// threads (owner only).
+    pub(crate) fn take(&self) -> (Vec<(*mut Tasklet, HandOff)>, Vec<c_int>) {
         let mut s = self.inbox.lock();
         self.pending.store(false, Ordering::Relaxed);
-        core::mem::take(&mut s.items)
+        (
+            core::mem::take(&mut s.items),
+            core::mem::take(&mut s.forgotten),
+        )
+    }
+
+    /// Publishes whether the thread's tasklets wait on fds (owner only):
+    /// `PyStackless_ForgetFd` on another thread asks only such threads.
+    pub(crate) fn set_waits_on_fds(&self, waits: bool) {
+        self.waits_on_fds.store(waits, Ordering::Relaxed);
     }
 
     /// The thread begins to end (owner only): nothing is handed to it from
@@ -271,6 +306,7 @@ impl ThreadShared {
     pub(crate) fn close(&self) -> Vec<(*mut Tasklet, HandOff)> {
         let mut s = self.inbox.lock();
         s.closed = true;
+        s.forgotten.clear();
         // Never parked again: its poller goes with its state.
         self.wake_fd.store(-1, Ordering::Relaxed);
         self.pending.store(false, Ordering::Relaxed);
@@ -572,9 +608,36 @@ pub(crate) fn uncollectable() -> usize {
 /// # Safety
 /// `ts` is the calling thread's state.
 pub(crate) unsafe fn drain(ts: Ts) {
-    for (t, what) in ts.shared().take() {
+    let (items, forgotten) = ts.shared().take();
+    for (t, what) in items {
         // SAFETY: each hand-off owns a reference to a tasklet of this thread.
         unsafe { apply(ts, t, what) };
+    }
+    for fd in forgotten {
+        // SAFETY: our own state.
+        unsafe { super::fds::forget_here(ts, fd) };
+    }
+}
+
+/// `PyStackless_ForgetFd` for the other threads: each live thread other
+/// than `me` whose tasklets wait on fds is asked to wake its waiters on
+/// `fd`. A thread that begins a wait on `fd` while this runs may miss the
+/// request, as any wait that races with the fd's `close` may.
+pub(crate) fn forget_elsewhere(me: &ThreadShared, fd: c_int) {
+    // A snapshot: the registry lock is never held while an inbox is
+    // locked here.
+    let others: Vec<&'static ThreadShared> = REGISTRY
+        .lock()
+        .live
+        .iter()
+        .copied()
+        .filter(|&s| !core::ptr::eq(s, me) && s.waits_on_fds.load(Ordering::Relaxed))
+        .collect();
+    for other in others {
+        let mut g = other.lock();
+        if !g.closed() {
+            g.push_forgotten(fd);
+        }
     }
 }
 
