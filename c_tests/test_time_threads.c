@@ -66,21 +66,6 @@ BODY(w_sleep) {
     Py_RETURN_NONE;
 }
 
-/* (name, ch, deadline): ReceiveUntil; logs "<name> got <str>" or the
- * exception. */
-BODY(w_recv_until) {
-    const char *n = arg_str(args, 0);
-    PyObject *v = PyChannel_ReceiveUntil((PyChannelObject *)PyTuple_GetItem(args, 1),
-                                         PyLong_AsLong(PyTuple_GetItem(args, 2)));
-    if (v == NULL) {
-        wlog("%s %s", n, take_exc_repr());
-    } else {
-        wlog("%s got %s", n, harness_text(v, 0));
-        Py_DECREF(v);
-    }
-    Py_RETURN_NONE;
-}
-
 /* (name, ch, value, deadline): SendUntil; logs "<name> sent" or the
  * exception. */
 BODY(w_send_until) {

@@ -6,6 +6,7 @@
 #ifndef STACKLESS_WORKER_H
 #define STACKLESS_WORKER_H
 
+#include "channel_helpers.h"
 #include "stages.h"
 
 #include <pthread.h>
@@ -74,5 +75,22 @@ static inline const char *wlog_text(void) {
 }
 
 #define CHECK_LOG(expected) CHECK_STR(wlog_text(), expected)
+
+/* ---- Tasklet bodies that log ----------------------------------------------- */
+
+/* (name, ch, deadline): ReceiveUntil; logs "<name> got <str>" or the
+ * exception. */
+BODY(w_recv_until) {
+    const char *n = arg_str(args, 0);
+    PyObject *v = PyChannel_ReceiveUntil((PyChannelObject *)PyTuple_GetItem(args, 1),
+                                         PyLong_AsLong(PyTuple_GetItem(args, 2)));
+    if (v == NULL) {
+        wlog("%s %s", n, take_exc_repr());
+    } else {
+        wlog("%s got %s", n, harness_text(v, 0));
+        Py_DECREF(v);
+    }
+    Py_RETURN_NONE;
+}
 
 #endif
