@@ -100,6 +100,14 @@ struct InboxState {
     forgotten: Vec<c_int>,
 }
 
+impl InboxState {
+    /// Whether anything waits for the owner: hand-offs, or fds forgotten
+    /// on another thread.
+    fn has_work(&self) -> bool {
+        !self.items.is_empty() || !self.forgotten.is_empty()
+    }
+}
+
 /// How a thread sleeps, if it does.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Parked {
@@ -326,7 +334,7 @@ impl ThreadShared {
     /// writes the eventfd anew.
     pub(crate) fn quiet(&self, poller: &Poller) {
         let mut s = self.inbox.lock();
-        if s.signalled && s.items.is_empty() {
+        if s.signalled && !s.has_work() {
             poller.consume_wake();
             s.signalled = false;
         }
@@ -387,7 +395,7 @@ impl ThreadShared {
         loop {
             {
                 let mut s = self.inbox.lock();
-                if !s.items.is_empty() {
+                if s.has_work() {
                     return true;
                 }
                 if AWAKE.fetch_sub(1, Ordering::AcqRel) != 1 {
@@ -418,7 +426,7 @@ impl ThreadShared {
         }
         {
             let mut s = self.inbox.lock();
-            if !s.items.is_empty() || deadline <= super::timers::now() {
+            if s.has_work() || deadline <= super::timers::now() {
                 return;
             }
             s.parked = Parked::Timed;
@@ -430,7 +438,7 @@ impl ThreadShared {
     /// Wakes the thread if it is parked uncounted with work in its inbox.
     fn unpark_with_work(&self) -> bool {
         let mut s = self.inbox.lock();
-        let woken = s.parked == Parked::Uncounted && !s.items.is_empty();
+        let woken = s.parked == Parked::Uncounted && s.has_work();
         if woken {
             s.parked.wake(&self.wake_fd);
         }
