@@ -58,22 +58,6 @@ static void nap_ms(long ms) {
 
 /* ---- Worker threads ------------------------------------------------------------ */
 
-/* A new tasklet of def's function with the arguments Py_BuildValue(format,
- * ...) makes, set up and run until it waits; NULL with the exception on
- * failure. */
-static PyTaskletObject *run_built(PyMethodDef *def, const char *format, ...) {
-    va_list va;
-    va_start(va, format);
-    PyObject *args = Py_VaBuildValue(format, va);
-    va_end(va);
-    PyTaskletObject *t = args ? spawn_def(def, args) : NULL;
-    Py_XDECREF(args);
-    if (t != NULL && PyTasklet_Run(t) < 0) {
-        Py_CLEAR(t);
-    }
-    return t;
-}
-
 /* A plain thread (no scheduler of its own) that, once stage 1 is reached
  * and `delay_ms` passed, writes one byte into `fd`, noting when it began
  * to write. */

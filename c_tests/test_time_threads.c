@@ -37,20 +37,6 @@ static PyTaskletObject *spawn_built(PyMethodDef *def, const char *format, ...) {
     return t;
 }
 
-/* The same, run until it blocks or sleeps. */
-static PyTaskletObject *run_built(PyMethodDef *def, const char *format, ...) {
-    va_list va;
-    va_start(va, format);
-    PyObject *args = Py_VaBuildValue(format, va);
-    va_end(va);
-    PyTaskletObject *t = args ? spawn_def(def, args) : NULL;
-    Py_XDECREF(args);
-    if (t != NULL && PyTasklet_Run(t) < 0) {
-        Py_CLEAR(t);
-    }
-    return t;
-}
-
 static PyChannelObject *ch, *ch2;
 
 /* ---- Tasklet bodies (they log) --------------------------------------------- */

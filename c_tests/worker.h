@@ -76,6 +76,24 @@ static inline const char *wlog_text(void) {
 
 #define CHECK_LOG(expected) CHECK_STR(wlog_text(), expected)
 
+/* ---- Tasklets -------------------------------------------------------------- */
+
+/* A new tasklet of def's function with the arguments Py_BuildValue(format,
+ * ...) makes, set up and run until it waits (blocks or sleeps); NULL with
+ * the exception on failure. */
+static inline PyTaskletObject *run_built(PyMethodDef *def, const char *format, ...) {
+    va_list va;
+    va_start(va, format);
+    PyObject *args = Py_VaBuildValue(format, va);
+    va_end(va);
+    PyTaskletObject *t = args ? spawn_def(def, args) : NULL;
+    Py_XDECREF(args);
+    if (t != NULL && PyTasklet_Run(t) < 0) {
+        Py_CLEAR(t);
+    }
+    return t;
+}
+
 /* ---- Tasklet bodies that log ----------------------------------------------- */
 
 /* (name, ch, deadline): ReceiveUntil; logs "<name> got <str>" or the

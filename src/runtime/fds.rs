@@ -97,6 +97,30 @@ pub(crate) struct FdWait {
     linked: Cell<bool>,
 }
 
+impl FdWait {
+    /// Whether its tasklet still sleeps in this wait: nothing else (its
+    /// timer, a kill, a throw) woke it.
+    ///
+    /// # Safety
+    /// The wait is linked, or was until now: its tasklet is live (its
+    /// sleep holds a reference) and of the calling thread.
+    unsafe fn sleeps(&self) -> bool {
+        // SAFETY: per the contract.
+        unsafe { tasklet::state(self.tasklet) }.is(Kind::Sleeping)
+    }
+
+    /// Ends the wait with `outcome`: its tasklet is appended to the
+    /// runnables.
+    ///
+    /// # Safety
+    /// As [`FdWait::sleeps`], which must be true; `ts` is its thread's.
+    unsafe fn end(&self, ts: Ts, outcome: Outcome) {
+        self.outcome.set(outcome);
+        // SAFETY: per the contract, a sleeping tasklet of this thread.
+        unsafe { timers::wake(ts, self.tasklet) };
+    }
+}
+
 /// The waits on one fd, in the order they began; whether the fd is in the
 /// epoll set, and for which events it is armed (0: disarmed).
 #[derive(Default)]
@@ -217,11 +241,10 @@ impl FdTable {
         let mut k = 0;
         while k < e.waiters.len() {
             // SAFETY: a linked wait lives on a suspended tasklet's stack,
-            // and its tasklet is live (its sleep holds a reference).
-            let (w, sleeping) = unsafe {
-                let w = &*e.waiters[k];
-                (w, tasklet::state(w.tasklet).is(Kind::Sleeping))
-            };
+            // and its tasklet is live.
+            let w = unsafe { &*e.waiters[k] };
+            // SAFETY: as above.
+            let sleeping = unsafe { w.sleeps() };
             let got = w.events & bits;
             if sleeping && got == 0 {
                 k += 1;
@@ -229,9 +252,8 @@ impl FdTable {
             }
             self.unlink(e, k);
             if sleeping {
-                w.outcome.set(Outcome::Ready(got));
-                // SAFETY: a sleeping tasklet of this thread.
-                unsafe { timers::wake(ts, w.tasklet) };
+                // SAFETY: it sleeps; ours.
+                unsafe { w.end(ts, Outcome::Ready(got)) };
             }
         }
         Self::rearm(ts, fd, e);
@@ -249,18 +271,16 @@ impl FdTable {
             return 0;
         };
         let mut woken = 0;
-        while !e.waiters.is_empty() {
+        while let Some(&w) = e.waiters.first() {
             // SAFETY: as in `fire`.
-            let (w, sleeping) = unsafe {
-                let w = &*e.waiters[0];
-                (w, tasklet::state(w.tasklet).is(Kind::Sleeping))
-            };
+            let w = unsafe { &*w };
             self.unlink(e, 0);
-            if sleeping {
-                w.outcome.set(Outcome::Forgotten);
-                // SAFETY: a sleeping tasklet of this thread.
-                unsafe { timers::wake(ts, w.tasklet) };
-                woken += 1;
+            // SAFETY: as in `fire`; it sleeps when `end` is called.
+            unsafe {
+                if w.sleeps() {
+                    w.end(ts, Outcome::Forgotten);
+                    woken += 1;
+                }
             }
         }
         Self::drop_fd(ts, fd, e);
@@ -275,13 +295,14 @@ impl FdTable {
         let mut paused = Vec::new();
         let mut entries = self.entries.borrow_mut();
         for (fd, e) in entries.iter_mut().enumerate() {
-            while !e.waiters.is_empty() {
+            while let Some(&w) = e.waiters.first() {
                 // SAFETY: as in `fire`.
-                let t = unsafe { (*e.waiters[0]).tasklet };
+                let w = unsafe { &*w };
                 self.unlink(e, 0);
-                // SAFETY: a live tasklet of this thread.
+                // SAFETY: as in `fire`: a live tasklet of this thread.
                 unsafe {
-                    if tasklet::state(t).is(Kind::Sleeping) {
+                    if w.sleeps() {
+                        let t = w.tasklet;
                         tasklet::set_state(t, tasklet::state(t).with_kind(Kind::Paused));
                         paused.push(t);
                     }

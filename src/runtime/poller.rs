@@ -134,11 +134,7 @@ impl Poller {
                 ready.push(((data - FD_BASE) as c_int, events));
                 continue;
             }
-            let mut count = 0u64;
-            let fd = if data == WAKE { self.event } else { self.timer };
-            // SAFETY: reads 8 bytes into `count` from a non-blocking fd of
-            // ours; a failure (nothing to read) changes nothing.
-            unsafe { libc::read(fd, (&raw mut count).cast(), 8) };
+            consume(if data == WAKE { self.event } else { self.timer });
             if data == TIMER {
                 self.armed.set(i64::MAX);
             }
@@ -148,10 +144,7 @@ impl Poller {
     /// Consumes a write of the eventfd that is no longer news: what it
     /// announced was served already.
     pub(crate) fn consume_wake(&self) {
-        let mut count = 0u64;
-        // SAFETY: reads 8 bytes into `count` from our non-blocking eventfd;
-        // a failure (nothing to read) changes nothing.
-        unsafe { libc::read(self.event, (&raw mut count).cast(), 8) };
+        consume(self.event);
     }
 
     /// Whether fd events wait to be dispatched.
@@ -257,6 +250,15 @@ impl Poller {
         }
         self.armed.set(deadline);
     }
+}
+
+/// Reads the counter of our eventfd or timerfd `fd`, so that it is not
+/// readable until written or expired anew.
+fn consume(fd: c_int) {
+    let mut count = 0u64;
+    // SAFETY: reads 8 bytes into `count` from a non-blocking fd of ours; a
+    // failure (nothing to read) changes nothing.
+    unsafe { libc::read(fd, (&raw mut count).cast(), 8) };
 }
 
 /// Wakes the thread whose eventfd is `fd`.

@@ -650,7 +650,7 @@ unsafe fn tasklet_end(ts: Ts, t: *mut Tasklet, result: PyResult<*mut PyObject>) 
         let mut next = if !the_bomb.is_null() {
             null_mut()
         } else if successor == t {
-            wait_for_timers(ts, t, w)
+            wait_for_wakers(ts, t, w)
         } else {
             successor
         };
@@ -701,13 +701,14 @@ unsafe fn tasklet_end(ts: Ts, t: *mut Tasklet, result: PyResult<*mut PyObject>) 
 }
 
 /// The last runnable tasklet `t` ends: while the wake-up target `w` waits
-/// for the thread's timers (see [`wait_until`]), the thread sleeps until
-/// one fires. Returns the first tasklet that became runnable, or NULL when
-/// there is no timer to wait for.
+/// for the thread's timers or fd waits (see [`wait_until`]), the thread
+/// sleeps until one of them, or a hand-off, wakes a tasklet. Returns the
+/// first tasklet that became runnable, or NULL when there is nothing to
+/// wait for.
 ///
 /// # Safety
 /// `t` must be the ending tasklet of `ts`'s thread, alone in its ring.
-unsafe fn wait_for_timers(ts: Ts, t: *mut Tasklet, w: *mut Tasklet) -> *mut Tasklet {
+unsafe fn wait_for_wakers(ts: Ts, t: *mut Tasklet, w: *mut Tasklet) -> *mut Tasklet {
     loop {
         catch_up(ts);
         // SAFETY: per the contract, `t` is in the ring.
