@@ -336,17 +336,16 @@ pub(crate) unsafe fn poll_due(ts: Ts) {
     let fds = ts.fds();
     if now >= fds.next_poll.get() {
         fds.next_poll.set(now + POLL_EVERY_NS);
-        ts.poller().poll();
         // SAFETY: per the contract.
-        unsafe { dispatch(ts) };
+        unsafe { poll_now(ts) };
     }
 }
 
-/// Polls and wakes the waiters of what is ready now (`RunUntil` from a
-/// host loop, or with a deadline that passed).
+/// Polls and wakes the waiters of what is ready now (also at the start of
+/// a `RunUntil`, for what a host loop's poll saw).
 ///
 /// # Safety
-/// `ts` is the calling thread's state, outside any switch.
+/// `ts` is the calling thread's state.
 pub(crate) unsafe fn poll_now(ts: Ts) {
     ts.poller().poll();
     // SAFETY: per the contract.
