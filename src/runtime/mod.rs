@@ -17,6 +17,7 @@ pub mod switch;
 pub mod tasklet;
 pub mod thread_state;
 pub mod threads;
+pub mod timer_queue;
 pub mod timers;
 pub mod transfer;
 pub mod tsan;

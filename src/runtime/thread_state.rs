@@ -13,7 +13,7 @@ use super::run_queue::RunQueue;
 use super::stack::{self, AltStack, StackPool, TaskletStack};
 use super::tasklet::Tasklet;
 use super::threads::{self, ThreadShared};
-use super::timers::Timers;
+use super::timer_queue::TimerQueue;
 use super::watchdog::TimerSettings;
 use crate::errors;
 use crate::object::{xdecref, PyObject};
@@ -62,7 +62,7 @@ pub(crate) struct ThreadState {
     to_release: Slot<Vec<*mut PyObject>>,
     switch_count: Cell<u64>,
     /// The timers of its sleepers and timed channel operations.
-    timers: Slot<Timers<Tasklet>>,
+    timers: Slot<TimerQueue<Tasklet>>,
     /// The earliest deadline of `timers`, `i64::MAX` for none: what every
     /// switch checks, one load.
     earliest: Cell<i64>,
@@ -593,10 +593,10 @@ impl ThreadState {
         self.clock_watch.get()
     }
 
-    /// Adds a timer (see [`Timers::add`]).
+    /// Adds a timer (see [`TimerQueue::add`]).
     ///
     /// # Safety
-    /// As [`Timers::add`]; `t` is a tasklet of this thread.
+    /// As [`TimerQueue::add`]; `t` is a tasklet of this thread.
     pub(crate) unsafe fn timers_add(&self, t: *mut Tasklet, deadline: i64) {
         // SAFETY: per the contract.
         let e = self.timers.with(|timers| unsafe {
@@ -606,10 +606,10 @@ impl ThreadState {
         self.timers_changed(e);
     }
 
-    /// Cancels a timer (see [`Timers::cancel`]).
+    /// Cancels a timer (see [`TimerQueue::cancel`]).
     ///
     /// # Safety
-    /// As [`Timers::cancel`]; `t` is a tasklet of this thread.
+    /// As [`TimerQueue::cancel`]; `t` is a tasklet of this thread.
     pub(crate) unsafe fn timers_cancel(&self, t: *mut Tasklet) -> bool {
         // SAFETY: per the contract.
         let (had, e) = self
@@ -619,12 +619,13 @@ impl ThreadState {
         had
     }
 
-    /// The tasklet of the earliest timer, if any.
-    pub(crate) fn timers_first_item(&self) -> Option<*mut Tasklet> {
-        self.timers.with(|timers| timers.first_item())
+    /// A tasklet whose timer comes soon, to prefetch (see
+    /// [`TimerQueue::upcoming`]).
+    pub(crate) fn timers_upcoming(&self, n: usize) -> Option<*mut Tasklet> {
+        self.timers.with(|timers| timers.upcoming(n))
     }
 
-    /// Removes a timer due at `now` (see [`Timers::pop_due`]).
+    /// Removes a timer due at `now` (see [`TimerQueue::pop_due`]).
     pub(crate) fn timers_pop_due(&self, now: i64) -> Option<*mut Tasklet> {
         if self.earliest.get() > now {
             return None;

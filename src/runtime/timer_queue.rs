@@ -1,0 +1,706 @@
+//! A thread's timers, ordered by (deadline, order of setting): the data
+//! structure alone, without tasklets or clocks (those are `timers.rs`).
+//!
+//! A million sleeping tasklets fire in deadline order about a microsecond
+//! apart, so that popping a timer must not miss the cache more than once. A
+//! heap of a million entries misses in every one of its lower levels, so
+//! most timers wait in buckets instead, about a millisecond of deadlines
+//! each, and a bucket is sorted only when its turn comes: then its timers
+//! pop in sequence, and the ones after the next are prefetched.
+//!
+//! Where an entry waits:
+//! - `due`: the bucket whose turn came last, sorted, the earliest last;
+//! - `wheel`: the next [`BUCKETS`] buckets from `cursor` (the bucket after
+//!   `due`'s), each an unsorted vector in the slot of its index modulo
+//!   [`BUCKETS`];
+//! - `heap`: the rest, in a 4-ary heap: a timer set for a bucket whose turn
+//!   has come (usually due at once), or beyond the wheel (moved into it
+//!   when a later turn brings it within reach).
+//!
+//! The earliest timer is `due`'s last entry, or the heap's top; when `due`
+//! is empty the wheel's earliest (`wheel_first`, kept as timers are set)
+//! stands for it. A cancel only clears the timer's bit in `live`: its
+//! entry stays, dead, until it comes first, its bucket is sorted, or dead
+//! entries outnumber live ones (then all are dropped at once). Entries
+//! carry their item, so that a pop reads the entry and the bit and nothing
+//! else; a dead entry's item is never read (it may be gone).
+
+use core::cell::Cell;
+
+/// What [`TimerQueue`] needs of the objects it times: the cell that holds
+/// an object's slot (the slot + 1; 0 while it has no timer).
+pub(crate) trait Timed {
+    /// The object's slot.
+    ///
+    /// # Safety
+    /// `p` must point to a live object whose slot the caller owns.
+    unsafe fn slot<'a>(p: *mut Self) -> &'a Cell<usize>;
+}
+
+/// log2 of a bucket's width in ns: about a millisecond.
+const BUCKET_SHIFT: u32 = 20;
+
+/// Buckets in the wheel: deadlines up to about 2.1 s after the earliest.
+const BUCKETS: usize = 2048;
+
+/// Dead entries kept before they are dropped all at once (and at least as
+/// many as live ones).
+const DEAD_BEFORE_COMPACTING: usize = 64;
+
+/// A timer: its deadline, its order of setting, its item and its slot.
+struct Entry<T> {
+    deadline: i64,
+    seq: u64,
+    item: *mut T,
+    slot: u32,
+}
+
+impl<T> Clone for Entry<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Entry<T> {}
+
+impl<T> Entry<T> {
+    /// The order of firing: deadline, then order of setting (never equal).
+    #[inline(always)]
+    fn key(&self) -> (i64, u64) {
+        (self.deadline, self.seq)
+    }
+
+    /// Whether `self` fires before `other`.
+    #[inline(always)]
+    fn before(&self, other: &Entry<T>) -> bool {
+        self.key() < other.key()
+    }
+
+    /// The index of its bucket.
+    #[inline(always)]
+    fn bucket(&self) -> i64 {
+        self.deadline >> BUCKET_SHIFT
+    }
+}
+
+/// The slot in the wheel of bucket `index`.
+#[inline(always)]
+fn wheel_slot(index: i64) -> usize {
+    index.rem_euclid(BUCKETS as i64) as usize
+}
+
+/// Whether bit `i` of `bits` is set.
+#[inline(always)]
+fn is_set(bits: &[u64], i: u32) -> bool {
+    bits[i as usize / 64] & (1 << (i % 64)) != 0
+}
+
+/// Children per node of [`Heap`].
+const ARITY: usize = 4;
+
+/// A 4-ary min-heap of entries.
+struct Heap<T>(Vec<Entry<T>>);
+
+impl<T> Heap<T> {
+    fn top(&self) -> Option<&Entry<T>> {
+        self.0.first()
+    }
+
+    fn push(&mut self, e: Entry<T>) {
+        self.0.push(e);
+        let mut i = self.0.len() - 1;
+        while i > 0 {
+            let parent = (i - 1) / ARITY;
+            if !e.before(&self.0[parent]) {
+                break;
+            }
+            self.0[i] = self.0[parent];
+            i = parent;
+        }
+        self.0[i] = e;
+    }
+
+    fn pop(&mut self) -> Option<Entry<T>> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let top = self.0.swap_remove(0);
+        if !self.0.is_empty() {
+            self.sift_down(0);
+        }
+        Some(top)
+    }
+
+    /// Keeps the entries `keep` accepts and rebuilds the heap (in O(n)).
+    fn retain(&mut self, keep: impl FnMut(&Entry<T>) -> bool) {
+        self.0.retain(keep);
+        for i in (0..self.0.len() / ARITY + 1).rev() {
+            if i < self.0.len() {
+                self.sift_down(i);
+            }
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.0.len();
+        let moving = self.0[i];
+        loop {
+            let first = ARITY * i + 1;
+            if first >= n {
+                break;
+            }
+            let mut least = first;
+            for c in first + 1..(first + ARITY).min(n) {
+                if self.0[c].before(&self.0[least]) {
+                    least = c;
+                }
+            }
+            if !self.0[least].before(&moving) {
+                break;
+            }
+            self.0[i] = self.0[least];
+            i = least;
+        }
+        self.0[i] = moving;
+    }
+}
+
+/// Which part holds the earliest timer.
+enum Source {
+    Due,
+    Wheel,
+    Heap,
+}
+
+/// A thread's timers: set in O(1) (O(log n) for the heap's), cancelled in
+/// O(1) amortized, popped in deadline order in O(1) amortized plus a
+/// bucket's sort; no allocation once the vectors have grown (a sorted
+/// bucket's vector goes back to the wheel for the next).
+pub(crate) struct TimerQueue<T: Timed> {
+    /// The current bucket, sorted latest first: every entry in a bucket
+    /// before `cursor`.
+    due: Vec<Entry<T>>,
+    /// [`BUCKETS`] slots (allocated by the first timer): slot
+    /// `wheel_slot(i)` holds the entries of bucket `i`, for `i` in
+    /// `cursor..cursor + BUCKETS`.
+    wheel: Vec<Vec<Entry<T>>>,
+    /// A bit per slot of `wheel`: set while the slot holds entries.
+    occupied: [u64; BUCKETS / 64],
+    /// Entries in the wheel, dead ones included.
+    wheel_len: usize,
+    /// The wheel's first bucket.
+    cursor: i64,
+    /// While `due` is empty and the wheel is not: the wheel's earliest
+    /// entry, live.
+    wheel_first: Option<Entry<T>>,
+    heap: Heap<T>,
+    /// A bit per slot: set while the timer of the slot is live.
+    live: Vec<u64>,
+    /// Slots ever handed out.
+    slots: u32,
+    /// Slots whose entry left the queue.
+    free: Vec<u32>,
+    /// Dead entries.
+    dead: usize,
+    seq: u64,
+}
+
+impl<T: Timed> Default for TimerQueue<T> {
+    fn default() -> Self {
+        TimerQueue {
+            due: Vec::new(),
+            wheel: Vec::new(),
+            occupied: [0; BUCKETS / 64],
+            wheel_len: 0,
+            cursor: 0,
+            wheel_first: None,
+            heap: Heap(Vec::new()),
+            live: Vec::new(),
+            slots: 0,
+            free: Vec::new(),
+            dead: 0,
+            seq: 0,
+        }
+    }
+}
+
+impl<T: Timed> TimerQueue<T> {
+    /// The earliest deadline, if any.
+    pub(crate) fn earliest(&self) -> Option<i64> {
+        self.first().map(|(e, _)| e.deadline)
+    }
+
+    /// Sets a timer for `item` at `deadline` (not negative).
+    ///
+    /// # Safety
+    /// `item` must be live, without a timer, and stay live while it has one.
+    pub(crate) unsafe fn add(&mut self, item: *mut T, deadline: i64) {
+        debug_assert!(deadline >= 0);
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots = self.slots.checked_add(1).expect("fewer than 2^32 timers");
+            if self.live.len() * 64 < self.slots as usize {
+                self.live.push(0);
+            }
+            self.slots - 1
+        });
+        self.live[slot as usize / 64] |= 1 << (slot % 64);
+        // SAFETY: per the contract.
+        unsafe { T::slot(item) }.set(slot as usize + 1);
+        self.seq += 1;
+        let e = Entry {
+            deadline,
+            seq: self.seq,
+            item,
+            slot,
+        };
+        let bucket = e.bucket();
+        if self.due.is_empty() {
+            if self.wheel_len == 0 {
+                self.cursor = bucket;
+            } else if bucket < self.cursor {
+                self.rewind(bucket);
+            }
+        }
+        if (self.cursor..self.cursor + BUCKETS as i64).contains(&bucket) {
+            self.wheel_push(e);
+            if self.due.is_empty() && !self.wheel_first.is_some_and(|f| f.before(&e)) {
+                self.wheel_first = Some(e);
+            }
+        } else {
+            self.heap.push(e);
+        }
+    }
+
+    /// Cancels the timer of `item`; false when it has none.
+    ///
+    /// # Safety
+    /// `item` must be live.
+    pub(crate) unsafe fn cancel(&mut self, item: *mut T) -> bool {
+        // SAFETY: per the contract.
+        let cell = unsafe { T::slot(item) };
+        let Some(slot) = cell.get().checked_sub(1) else {
+            return false;
+        };
+        cell.set(0);
+        self.live[slot / 64] &= !(1 << (slot % 64));
+        self.dead += 1;
+        if self.wheel_first.is_some_and(|f| f.slot as usize == slot) {
+            self.wheel_first = None;
+        }
+        self.settle();
+        true
+    }
+
+    /// Removes the earliest timer if its deadline is at or before `now`.
+    pub(crate) fn pop_due(&mut self, now: i64) -> Option<*mut T> {
+        let (first, source) = self.first()?;
+        if first.deadline > now {
+            return None;
+        }
+        let e = match source {
+            Source::Due => self.due.pop(),
+            Source::Wheel => {
+                self.wheel_first = None;
+                self.turn();
+                self.due.pop()
+            }
+            Source::Heap => self.heap.pop(),
+        };
+        debug_assert!(e.is_some_and(|e| e.seq == first.seq));
+        self.live[first.slot as usize / 64] &= !(1 << (first.slot % 64));
+        self.free.push(first.slot);
+        // SAFETY: a live entry's item is live.
+        unsafe { T::slot(first.item) }.set(0);
+        self.settle();
+        Some(first.item)
+    }
+
+    /// The item of the timer `n` places after the earliest in the current
+    /// bucket, or the last one's, if any (maybe dead, never to read): to
+    /// prefetch.
+    pub(crate) fn upcoming(&self, n: usize) -> Option<*mut T> {
+        let i = self.due.len().saturating_sub(1 + n);
+        self.due.get(i).map(|e| e.item)
+    }
+
+    /// The earliest entry and where it is.
+    fn first(&self) -> Option<(Entry<T>, Source)> {
+        let near = match self.due.last() {
+            Some(e) => Some((*e, Source::Due)),
+            None => self.wheel_first.map(|e| (e, Source::Wheel)),
+        };
+        match (near, self.heap.top()) {
+            (Some(n), Some(h)) if h.before(&n.0) => Some((*h, Source::Heap)),
+            (Some(n), _) => Some(n),
+            (None, Some(h)) => Some((*h, Source::Heap)),
+            (None, None) => None,
+        }
+    }
+
+    fn is_live(&self, slot: u32) -> bool {
+        is_set(&self.live, slot)
+    }
+
+    /// Frees the slot of a dead entry that leaves the queue.
+    fn drop_dead(&mut self, e: &Entry<T>) {
+        self.free.push(e.slot);
+        self.dead -= 1;
+    }
+
+    fn wheel_push(&mut self, e: Entry<T>) {
+        if self.wheel.is_empty() {
+            self.wheel.resize_with(BUCKETS, Vec::new);
+        }
+        let slot = wheel_slot(e.bucket());
+        self.wheel[slot].push(e);
+        self.occupied[slot / 64] |= 1 << (slot % 64);
+        self.wheel_len += 1;
+    }
+
+    /// Empties slot `slot` of the wheel into `into` (swapped: `into` must
+    /// be empty, and its vector goes to the slot).
+    fn wheel_take(&mut self, slot: usize, into: &mut Vec<Entry<T>>) {
+        core::mem::swap(&mut self.wheel[slot], into);
+        self.occupied[slot / 64] &= !(1 << (slot % 64));
+        self.wheel_len -= into.len();
+    }
+
+    /// The index of the wheel's first bucket that holds entries (the wheel
+    /// must hold some).
+    fn next_bucket(&self) -> i64 {
+        let start = wheel_slot(self.cursor);
+        let words = BUCKETS / 64;
+        for i in 0..=words {
+            let w = (start / 64 + i) % words;
+            let mut bits = self.occupied[w];
+            if i == 0 {
+                bits &= !0 << (start % 64);
+            }
+            if bits != 0 {
+                let slot = w * 64 + bits.trailing_zeros() as usize;
+                return self.cursor + ((slot + BUCKETS - start) % BUCKETS) as i64;
+            }
+        }
+        unreachable!("next_bucket on an empty wheel")
+    }
+
+    /// Turns the wheel while `due` is empty: its next bucket, without its
+    /// dead entries, becomes `due`, sorted; then the heap's entries that
+    /// the wheel now reaches move into it.
+    fn turn(&mut self) {
+        while self.due.is_empty() && self.wheel_len > 0 {
+            let bucket = self.next_bucket();
+            let mut due = core::mem::take(&mut self.due);
+            self.wheel_take(wheel_slot(bucket), &mut due);
+            self.cursor = bucket + 1;
+            let (live, free, dead) = (&self.live, &mut self.free, &mut self.dead);
+            due.retain(|e| {
+                let keep = is_set(live, e.slot);
+                if !keep {
+                    free.push(e.slot);
+                    *dead -= 1;
+                }
+                keep
+            });
+            due.sort_unstable_by_key(|e| core::cmp::Reverse(e.key()));
+            self.due = due;
+        }
+        self.wheel_first = None;
+        if self.due.is_empty() {
+            return;
+        }
+        let reach = self.cursor..self.cursor + BUCKETS as i64;
+        while self.heap.top().is_some_and(|e| reach.contains(&e.bucket())) {
+            let e = self.heap.pop().expect("a top");
+            self.wheel_push(e);
+        }
+    }
+
+    /// Moves the wheel back to start at `bucket` (before `cursor`, with
+    /// `due` empty): the entries it no longer reaches go to the heap.
+    fn rewind(&mut self, bucket: i64) {
+        let end = self.cursor + BUCKETS as i64;
+        let from = (bucket + BUCKETS as i64).max(self.cursor);
+        for index in from..end {
+            let slot = wheel_slot(index);
+            if is_set(&self.occupied, slot as u32) {
+                self.occupied[slot / 64] &= !(1 << (slot % 64));
+                self.wheel_len -= self.wheel[slot].len();
+                for e in self.wheel[slot].drain(..) {
+                    self.heap.push(e);
+                }
+            }
+        }
+        self.cursor = bucket;
+        if self.wheel_len == 0 {
+            self.wheel_first = None;
+        }
+    }
+
+    /// Restores the queue's promises after a cancel or a pop: the earliest
+    /// entry of each part live, `due` filled while the wheel holds entries
+    /// (or `wheel_first` known), and no more dead entries than live ones
+    /// (beyond a few).
+    fn settle(&mut self) {
+        loop {
+            while let Some(e) = self.due.last().copied().filter(|e| !self.is_live(e.slot)) {
+                self.due.pop();
+                self.drop_dead(&e);
+            }
+            if self.due.is_empty() && self.wheel_len > 0 && self.wheel_first.is_none() {
+                self.turn();
+                continue;
+            }
+            break;
+        }
+        while let Some(e) = self.heap.top().copied().filter(|e| !self.is_live(e.slot)) {
+            self.heap.pop();
+            self.drop_dead(&e);
+        }
+        let len = self.due.len() + self.wheel_len + self.heap.0.len();
+        if self.dead > DEAD_BEFORE_COMPACTING && 2 * self.dead > len {
+            self.compact();
+        }
+    }
+
+    /// Drops every dead entry (in O(n)).
+    fn compact(&mut self) {
+        let (live, free) = (&self.live, &mut self.free);
+        let mut keep = |e: &Entry<T>| {
+            let keep = is_set(live, e.slot);
+            if !keep {
+                free.push(e.slot);
+            }
+            keep
+        };
+        self.due.retain(&mut keep);
+        self.heap.retain(&mut keep);
+        self.wheel_len = 0;
+        for (slot, bucket) in self.wheel.iter_mut().enumerate() {
+            bucket.retain(&mut keep);
+            self.wheel_len += bucket.len();
+            if bucket.is_empty() {
+                self.occupied[slot / 64] &= !(1 << (slot % 64));
+            }
+        }
+        self.dead = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Timed, TimerQueue, BUCKETS, BUCKET_SHIFT};
+    use core::cell::Cell;
+    use std::collections::BTreeMap;
+
+    struct Item(Cell<usize>);
+
+    impl Timed for Item {
+        unsafe fn slot<'a>(p: *mut Item) -> &'a Cell<usize> {
+            // SAFETY: the test's items live until the end of the test.
+            unsafe { &(*p).0 }
+        }
+    }
+
+    fn items(n: usize) -> Vec<Item> {
+        (0..n).map(|_| Item(Cell::new(0))).collect()
+    }
+
+    const MS: i64 = 1 << BUCKET_SHIFT;
+
+    /// Timers fire in deadline order; equal deadlines in the order set.
+    #[test]
+    fn fire_in_deadline_then_set_order() {
+        let mut v = items(6);
+        let p: Vec<*mut Item> = v.iter_mut().map(|i| i as *mut Item).collect();
+        let mut t = TimerQueue::default();
+        for (i, d) in [30, 10, 20, 10, 30, 5].into_iter().enumerate() {
+            // SAFETY: live items without timers.
+            unsafe { t.add(p[i], d) };
+        }
+        assert_eq!(t.earliest(), Some(5));
+        assert!(t.pop_due(4).is_none());
+        let mut order = Vec::new();
+        while let Some(x) = t.pop_due(100) {
+            order.push(p.iter().position(|&q| q == x).unwrap());
+        }
+        assert_eq!(order, [5, 1, 3, 2, 0, 4]);
+        assert!(v.iter().all(|i| i.0.get() == 0));
+    }
+
+    /// When most timers are cancelled the queue drops their entries: the
+    /// rest keep their order, and the slots are reused.
+    #[test]
+    fn compaction_keeps_the_order() {
+        let n = 1000;
+        let mut v = items(n);
+        let p: Vec<*mut Item> = v.iter_mut().map(|i| i as *mut Item).collect();
+        let mut t = TimerQueue::default();
+        let deadline = |i: usize| ((i * 7919) % 211) as i64 * MS / 3;
+        for (i, &item) in p.iter().enumerate() {
+            // SAFETY: live items without timers.
+            unsafe { t.add(item, deadline(i)) };
+        }
+        for (i, &item) in p.iter().enumerate() {
+            if i % 10 != 0 {
+                // SAFETY: live items.
+                assert!(unsafe { t.cancel(item) });
+                // SAFETY: as above.
+                assert!(!unsafe { t.cancel(item) });
+            }
+        }
+        let len = t.due.len() + t.wheel_len + t.heap.0.len();
+        assert!(len < n / 2, "no compaction: {len} entries");
+        assert_eq!(t.dead, len - n / 10);
+        let mut last = (i64::MIN, 0);
+        let mut fired = 0;
+        while let Some(x) = t.pop_due(i64::MAX) {
+            let i = p.iter().position(|&q| q == x).unwrap();
+            assert_eq!(i % 10, 0, "a cancelled timer fired");
+            let key = (deadline(i), i);
+            assert!(key > last, "out of order");
+            last = key;
+            fired += 1;
+        }
+        assert_eq!(fired, n / 10);
+        assert_eq!(
+            (t.due.len(), t.wheel_len, t.heap.0.len(), t.dead),
+            (0, 0, 0, 0)
+        );
+        assert_eq!(t.free.len(), t.slots as usize, "a slot was lost");
+        assert!(v.iter().all(|i| i.0.get() == 0));
+    }
+
+    /// Timers within the wheel's reach wait in it: an earlier timer moves
+    /// the wheel back (what it no longer reaches goes to the heap), and a
+    /// turn brings the heap's timers within reach into the wheel.
+    #[test]
+    fn the_wheel_holds_what_it_reaches() {
+        let mut v = items(4);
+        let p: Vec<*mut Item> = v.iter_mut().map(|i| i as *mut Item).collect();
+        let mut t = TimerQueue::default();
+        let place = |t: &TimerQueue<Item>| (t.due.len(), t.wheel_len, t.heap.0.len());
+        let s = 1000 * MS;
+        let set = |t: &mut TimerQueue<Item>, i: usize, d: i64| {
+            // SAFETY: a live item without a timer.
+            unsafe { t.add(p[i], d) }
+        };
+        set(&mut t, 0, s);
+        set(&mut t, 1, 3 * s);
+        assert_eq!(place(&t), (0, 2, 0));
+        set(&mut t, 2, 0);
+        assert_eq!(place(&t), (0, 2, 1), "3 s is beyond the reach from 0");
+        set(&mut t, 3, s / 2);
+        assert_eq!(place(&t), (0, 3, 1));
+        assert_eq!(t.pop_due(0), Some(p[2]));
+        assert_eq!(place(&t), (1, 1, 1), "the turn to 0.5 s");
+        assert_eq!(t.pop_due(s / 2), Some(p[3]));
+        assert_eq!(place(&t), (1, 1, 0), "the turn to 1 s reaches 3 s");
+        assert_eq!(t.pop_due(s), Some(p[0]));
+        assert_eq!(t.pop_due(3 * s), Some(p[1]));
+        assert_eq!(place(&t), (0, 0, 0));
+    }
+
+    /// A deterministic generator for the model test (splitmix64).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// Random sets, cancels and pops against a sorted map: every pop is the
+    /// map's first, `earliest` always agrees, nothing is lost. Deadlines
+    /// fall in the current bucket, the wheel, beyond it, before the
+    /// earliest (the wheel rewinds) and in the past; many are equal.
+    #[test]
+    fn agrees_with_a_sorted_map() {
+        for seed in 0..40 {
+            let mut rng = Rng(seed);
+            let n = 600;
+            let mut v = items(n);
+            let p: Vec<*mut Item> = v.iter_mut().map(|i| i as *mut Item).collect();
+            let mut t = TimerQueue::default();
+            let mut model: BTreeMap<(i64, u64), usize> = BTreeMap::new();
+            let mut key_of: Vec<Option<(i64, u64)>> = vec![None; n];
+            let mut seq = 0;
+            let mut now: i64 = 1 << 40;
+            let wheel = BUCKETS as i64 * MS;
+            for _ in 0..6000 {
+                match rng.below(10) {
+                    0..=4 => {
+                        let i = rng.below(n as u64) as usize;
+                        if key_of[i].is_some() {
+                            continue;
+                        }
+                        let d = match rng.below(6) {
+                            0 => now + rng.below(MS as u64) as i64,
+                            1 => now + rng.below(wheel as u64) as i64,
+                            2 => now + wheel + rng.below(3 * wheel as u64) as i64,
+                            3 => now - rng.below(5 * MS as u64) as i64,
+                            4 => now + 10 * MS * rng.below(4) as i64,
+                            _ => now + rng.below(50_000 * MS as u64) as i64,
+                        };
+                        seq += 1;
+                        // SAFETY: a live item without a timer.
+                        unsafe { t.add(p[i], d) };
+                        model.insert((d, seq), i);
+                        key_of[i] = Some((d, seq));
+                    }
+                    5 | 6 => {
+                        let i = rng.below(n as u64) as usize;
+                        // SAFETY: a live item.
+                        let had = unsafe { t.cancel(p[i]) };
+                        assert_eq!(had, key_of[i].is_some());
+                        if let Some(k) = key_of[i].take() {
+                            model.remove(&k);
+                        }
+                    }
+                    _ => {
+                        let step = if rng.below(8) == 0 { wheel } else { 2 * MS };
+                        now += rng.below(step as u64) as i64;
+                        while let Some(x) = t.pop_due(now) {
+                            let i = p.iter().position(|&q| q == x).unwrap();
+                            let (&k, &j) = model.iter().next().expect("the model has it");
+                            assert_eq!((i, key_of[i]), (j, Some(k)), "seed {seed}: out of order");
+                            assert!(k.0 <= now);
+                            model.remove(&k);
+                            key_of[i] = None;
+                        }
+                        assert!(model.keys().next().is_none_or(|k| k.0 > now));
+                    }
+                }
+                assert_eq!(
+                    t.earliest(),
+                    model.keys().next().map(|k| k.0),
+                    "seed {seed}"
+                );
+                let len = t.due.len() + t.wheel_len + t.heap.0.len();
+                assert_eq!(len - t.dead, model.len(), "seed {seed}");
+            }
+            while let Some(x) = t.pop_due(i64::MAX) {
+                let i = p.iter().position(|&q| q == x).unwrap();
+                let (&k, _) = model.iter().next().expect("the model has it");
+                assert_eq!(key_of[i], Some(k), "seed {seed}: out of order at the end");
+                model.remove(&k);
+                key_of[i] = None;
+            }
+            assert!(model.is_empty());
+            assert_eq!(
+                t.free.len(),
+                t.slots as usize,
+                "seed {seed}: a slot was lost"
+            );
+            assert!(v.iter().all(|i| i.0.get() == 0));
+        }
+    }
+}
