@@ -741,6 +741,34 @@ TEST(run_until_minus_one_runs_timed_work_to_its_end) {
     Py_DECREF(ch);
 }
 
+/* The tasklet whose references b_observe reports. */
+static PyTaskletObject *observed;
+
+/* (name, deadline): SleepUntil, then "<name> sees <refcount of observed>". */
+static PyObject *b_observe(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *n = arg_str(args, 0);
+    if (PyStackless_SleepUntil(PyLong_AsLong(PyTuple_GetItem(args, 1))) < 0) {
+        return trace_failure(n);
+    }
+    trace("%s sees %zd", n, Py_REFCNT((PyObject *)observed));
+    Py_RETURN_NONE;
+}
+
+/* A sleeper that wakes and ends is released at once, though nothing calls
+ * into the runtime after it: its timer's reference does not wait for the
+ * next call (a thread whose tasklets only sleep once and end would keep
+ * every one of them until RunUntil returns). */
+TEST(a_woken_sleeper_that_ends_keeps_no_reference) {
+    int64_t base = after_ms(SETUP_MS);
+    observed = SLEEPER("S", base);
+    PyTaskletObject *o = make(b_observe, "(sL)", "O", (long long)(base + 5 * MS));
+    CHECK_NONE(PyStackless_RunUntil(-1));
+    CHECK_TRACE("S sleeps S woke O sees 1");
+    Py_DECREF(observed);
+    Py_DECREF(o);
+}
+
 /* Returns when nothing is runnable, sleeping or waiting, not at its
  * deadline. */
 TEST(run_until_returns_when_no_work_is_left) {
@@ -924,6 +952,7 @@ int main(void) {
     RUN_INSIDE(run_until_returns_at_the_first_scheduling_point_after_its_deadline);
     RUN_INSIDE(run_until_waits_idle_until_its_deadline);
     RUN_INSIDE(run_until_minus_one_runs_timed_work_to_its_end);
+    RUN_INSIDE(a_woken_sleeper_that_ends_keeps_no_reference);
     RUN_INSIDE(run_until_returns_when_no_work_is_left);
     RUN_INSIDE(run_watchdog_returns_while_tasklets_sleep);
     RUN_INSIDE(run_until_now_runs_what_is_ready_without_waiting);

@@ -175,14 +175,19 @@ pub(crate) unsafe fn wake(ts: Ts, t: *mut Tasklet) {
 
 /// How many timers after the next one [`fire_due`] prefetches the tasklet
 /// of: far enough ahead for the load to land before that timer fires.
+/// (Prefetching more, the objects 8 timers ahead and the stacks 4 ahead,
+/// made `sleep-1M` slower: 1.7-1.8 against 1.3-1.6 µs per wake.)
 const PREFETCH_TIMERS: usize = 2;
 
 /// Fires every timer due at `now`, earliest first: a sleeper becomes
 /// runnable; a tasklet still blocked in its channel operation leaves the
 /// queue (its balance as if it never blocked, no channel callback) and
 /// becomes runnable with `TimeoutError("timed out")` to raise; any other
-/// tasklet's wait already ended. Runs inside switches: what it releases is
-/// released later.
+/// tasklet's wait already ended. Runs inside switches: the timer's
+/// reference to a tasklet it made runnable is dropped at once (the ring's
+/// keeps it), anything else is released later (its deallocation could
+/// switch). So a thread that only wakes sleepers, whose tasklets never call
+/// into the runtime again, does not pile up a reference per timer.
 ///
 /// # Safety
 /// `ts` is the calling thread's state.
@@ -204,9 +209,14 @@ pub(crate) unsafe fn fire_due(ts: Ts, now: i64) {
                     ts.release_later(left);
                     ts.link(t);
                 }
-                _ => {}
+                _ => {
+                    ts.release_later(t.cast());
+                    continue;
+                }
             }
-            ts.release_later(t.cast());
+            // Not the last reference: the ring holds one, which only this
+            // thread drops.
+            object::decref(t.cast());
         }
     }
 }
