@@ -1,11 +1,12 @@
 //! The poller of a thread (DESIGN.md "Time and I/O"): one epoll set that
 //! holds an eventfd, which other threads write to wake the thread when
-//! they hand it something, a timerfd set to the thread's earliest
-//! deadline, and the file descriptors its tasklets wait on
-//! (`super::fds`). A thread with nothing to run sleeps in one
-//! `epoll_wait`: in the kernel, with no CPU used, until a hand-off, an fd
-//! event or its deadline. The epoll set is also what
-//! `PyStackless_GetPollFd` gives a host event loop.
+//! they hand it something, a timerfd, and the file descriptors its
+//! tasklets wait on (`super::fds`). A thread with nothing to run sleeps in
+//! one `epoll_pwait2` whose timeout is its earliest deadline: in the
+//! kernel, with no CPU used, until a hand-off, an fd event or that
+//! deadline. The epoll set is also what `PyStackless_GetPollFd` gives a
+//! host event loop; the timerfd then follows the earliest deadline, so
+//! that the host's poll wakes for it.
 //!
 //! The epoll set and the timerfd belong to the thread; the eventfd is
 //! written by any thread, but only while the owner is parked or driven by
@@ -15,6 +16,7 @@
 use super::switch::fatal;
 use core::cell::{Cell, RefCell};
 use core::ffi::c_int;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// What the epoll set reports, by its `u64` data: the eventfd, the
 /// timerfd, or a watched fd `n` as `FD_BASE + n`.
@@ -33,6 +35,10 @@ pub(crate) struct Poller {
     /// The deadline the timerfd is set to (`i64::MAX`: disarmed), so that
     /// a wait for the same deadline costs no system call to set it.
     armed: Cell<i64>,
+    /// A host loop watches the epoll set: the timerfd follows the
+    /// deadlines (else it stays disarmed, and a wait's timeout is its
+    /// deadline).
+    hosted: Cell<bool>,
     /// How long the thread spins on its inbox before it sleeps here
     /// (adapted by `threads::ThreadShared::spin`).
     pub(crate) spin_ns: Cell<i64>,
@@ -85,6 +91,7 @@ impl Poller {
                 event,
                 timer,
                 armed: Cell::new(i64::MAX),
+                hosted: Cell::new(false),
                 spin_ns: Cell::new(super::threads::SPIN_START_NS),
                 ready: RefCell::new(Vec::new()),
                 batch: RefCell::new(vec![libc::epoll_event { events: 0, u64: 0 }; BATCH]),
@@ -105,28 +112,37 @@ impl Poller {
     /// Sleeps until the eventfd is written, a watched fd has an event, or
     /// `deadline` (`i64::MAX`: none) passes, or a signal interrupts. What
     /// woke it is consumed; fd events are kept for [`Poller::take_ready`].
+    /// The kernel wakes it up to the thread's timer slack after `deadline`
+    /// (`prctl(PR_SET_TIMERSLACK)`, 50 µs by default), as it does every
+    /// sleep with a timeout: so timers close together wake an idle thread
+    /// once.
     pub(crate) fn wait(&self, deadline: i64) {
-        self.arm(deadline);
-        self.collect(-1);
+        if self.hosted.get() {
+            // The host's poll sees the timerfd: it follows the deadline.
+            self.arm(deadline);
+            self.collect(None);
+        } else {
+            self.collect(Some(deadline));
+        }
     }
 
     /// Collects what is ready now without sleeping (as [`Poller::wait`]).
     pub(crate) fn poll(&self) {
-        self.collect(0);
+        self.collect(Some(0));
     }
 
-    /// One `epoll_wait` of `timeout` ms.
-    fn collect(&self, timeout: c_int) {
+    /// A host loop watches the epoll set from now on: the timerfd follows
+    /// the deadlines, from `earliest` on.
+    pub(crate) fn host(&self, earliest: i64) {
+        self.hosted.set(true);
+        self.arm_earlier(earliest);
+    }
+
+    /// One wait of the epoll set until `deadline` (`None`, or `i64::MAX`:
+    /// none).
+    fn collect(&self, deadline: Option<i64>) {
         let mut batch = self.batch.borrow_mut();
-        // SAFETY: `batch` is a writable array of its length.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.epoll,
-                batch.as_mut_ptr(),
-                batch.len() as c_int,
-                timeout,
-            )
-        };
+        let n = wait_until(self.epoll, &mut batch, deadline.filter(|&d| d != i64::MAX));
         let mut ready = self.ready.borrow_mut();
         for ev in batch.iter().take(n.max(0) as usize) {
             let (data, events) = (ev.u64, ev.events);
@@ -252,6 +268,47 @@ impl Poller {
     }
 }
 
+/// Whether the kernel has `epoll_pwait2` (Linux 5.11); else waits round
+/// their timeout up to whole milliseconds.
+static HAS_PWAIT2: AtomicBool = AtomicBool::new(true);
+
+/// `epoll_wait` on `epoll` into `batch` until `deadline` (`None`: no
+/// timeout); returns its result. Through the system call, not glibc's
+/// wrapper, which older C libraries lack.
+fn wait_until(epoll: c_int, batch: &mut [libc::epoll_event], deadline: Option<i64>) -> c_int {
+    let left = deadline.map(|d| d.saturating_sub(super::timers::now()).max(0));
+    let (events, max) = (batch.as_mut_ptr(), batch.len() as c_int);
+    if let Some(ns) = left.filter(|&ns| ns > 0 && HAS_PWAIT2.load(Ordering::Relaxed)) {
+        let timeout = libc::timespec {
+            tv_sec: ns / 1_000_000_000,
+            tv_nsec: ns % 1_000_000_000,
+        };
+        // SAFETY: our epoll fd; `batch` is a writable array of `max`
+        // entries; `timeout` outlives the call; no signal mask.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_epoll_pwait2,
+                epoll,
+                events,
+                max,
+                &raw const timeout,
+                core::ptr::null::<libc::sigset_t>(),
+                0usize,
+            )
+        } as c_int;
+        if n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
+            return n;
+        }
+        HAS_PWAIT2.store(false, Ordering::Relaxed);
+    }
+    let ms = match left {
+        None => -1,
+        Some(ns) => (ns.saturating_add(999_999) / 1_000_000).min(c_int::MAX.into()) as c_int,
+    };
+    // SAFETY: as above.
+    unsafe { libc::epoll_wait(epoll, events, max, ms) }
+}
+
 /// Reads the counter of our eventfd or timerfd `fd`, so that it is not
 /// readable until written or expired anew.
 fn consume(fd: c_int) {
@@ -277,5 +334,34 @@ impl Drop for Poller {
             libc::close(self.event);
             libc::close(self.timer);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Poller, HAS_PWAIT2};
+    use crate::runtime::timers::now;
+    use core::sync::atomic::Ordering;
+
+    /// A wait with nothing to wake it ends at its deadline, not before,
+    /// through `epoll_pwait2` and through the fallback for kernels without
+    /// it (whole milliseconds, rounded up); a wake ends it at once.
+    #[test]
+    fn a_wait_ends_at_its_deadline_not_before() {
+        let p = Poller::new();
+        for pwait2 in [true, false] {
+            HAS_PWAIT2.store(pwait2, Ordering::Relaxed);
+            for ns in [1, 300_000, 2_500_000] {
+                let deadline = now() + ns;
+                p.wait(deadline);
+                assert!(now() >= deadline, "woke early (epoll_pwait2: {pwait2})");
+                assert!(!p.has_ready());
+            }
+            super::wake(p.wake_fd());
+            let far = now() + 60_000_000_000;
+            p.wait(far);
+            assert!(now() < far, "the wake did not end the wait");
+        }
+        HAS_PWAIT2.store(true, Ordering::Relaxed);
     }
 }

@@ -678,7 +678,7 @@ impl ThreadState {
     pub(crate) fn host(&self) {
         if !self.hosted.replace(true) {
             self.shared.lock().host();
-            self.poller.arm_earlier(self.earliest.get());
+            self.poller.host(self.earliest.get());
         }
     }
 
