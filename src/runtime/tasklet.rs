@@ -346,7 +346,7 @@ unsafe extern "C-unwind" fn tasklet_dealloc(op: *mut PyObject) {
             // gave their stack back): dropping one runs nothing.
             drop((*t).coro.take());
             match Ts::existing() {
-                Some(ts) if object::type_of(op) == tasklet_type() && ts.cache_tasklet(op) => {}
+                Some(ts) if object::type_of(op) == tasklet_type() => ts.cache_tasklet(op),
                 _ => super::threads::free_tasklet(op),
             }
         }
