@@ -9,6 +9,9 @@
 //! pop in sequence, and the ones after the next are prefetched.
 //!
 //! Where an entry waits:
+//! - `pending`: the last timer set, until the next one is set: a timer
+//!   cancelled soon after it was set (a timed channel operation's that a
+//!   partner beats) is never filed;
 //! - `due`: the bucket whose turn came last, sorted, the earliest last;
 //! - `wheel`: the next [`BUCKETS`] buckets from `cursor` (the bucket after
 //!   `due`'s), each an unsorted vector in the slot of its index modulo
@@ -17,9 +20,9 @@
 //!   has come (usually due at once), or beyond the wheel (moved into it
 //!   when a later turn brings it within reach).
 //!
-//! The earliest timer is `due`'s last entry, or the heap's top; when `due`
-//! is empty the wheel's earliest (`wheel_first`, kept as timers are set)
-//! stands for it. A cancel only clears the timer's bit in `live`: its
+//! The earliest timer is the pending one, `due`'s last entry, or the
+//! heap's top; when `due` is empty the wheel's earliest (`wheel_first`,
+//! kept as timers are filed) stands for `due`'s. A cancel only clears the timer's bit in `live`: its
 //! entry stays, dead, until it comes first, its bucket is sorted, or dead
 //! entries outnumber live ones (then all are dropped at once). Entries
 //! carry their item, so that a pop reads the entry and the bit and nothing
@@ -167,6 +170,7 @@ impl<T> Heap<T> {
 
 /// Which part holds the earliest timer.
 enum Source {
+    Pending,
     Due,
     Wheel,
     Heap,
@@ -203,6 +207,10 @@ pub(crate) struct TimerQueue<T: Timed> {
     /// Dead entries.
     dead: usize,
     seq: u64,
+    /// The last timer set, not yet filed in a part (its `live` bit not
+    /// set): a timer cancelled before the next one is set, as a timed
+    /// channel operation's that a partner beats, costs no more.
+    pending: Option<Entry<T>>,
 }
 
 impl<T: Timed> Default for TimerQueue<T> {
@@ -220,6 +228,7 @@ impl<T: Timed> Default for TimerQueue<T> {
             free: Vec::new(),
             dead: 0,
             seq: 0,
+            pending: None,
         }
     }
 }
@@ -243,7 +252,6 @@ impl<T: Timed> TimerQueue<T> {
             }
             self.slots - 1
         });
-        self.live[slot as usize / 64] |= 1 << (slot % 64);
         // SAFETY: per the contract.
         unsafe { T::slot(item) }.set(slot as usize + 1);
         self.seq += 1;
@@ -253,6 +261,14 @@ impl<T: Timed> TimerQueue<T> {
             item,
             slot,
         };
+        if let Some(last) = self.pending.replace(e) {
+            self.insert(last);
+        }
+    }
+
+    /// Files `e`, a live timer set before, in its part.
+    fn insert(&mut self, e: Entry<T>) {
+        self.live[e.slot as usize / 64] |= 1 << (e.slot % 64);
         let bucket = e.bucket();
         if self.due.is_empty() {
             if self.wheel_len == 0 {
@@ -282,6 +298,11 @@ impl<T: Timed> TimerQueue<T> {
             return false;
         };
         cell.set(0);
+        if self.pending.is_some_and(|e| e.slot as usize == slot) {
+            self.pending = None;
+            self.free.push(slot as u32);
+            return true;
+        }
         self.live[slot / 64] &= !(1 << (slot % 64));
         self.dead += 1;
         if self.wheel_first.is_some_and(|f| f.slot as usize == slot) {
@@ -298,6 +319,7 @@ impl<T: Timed> TimerQueue<T> {
             return None;
         }
         let e = match source {
+            Source::Pending => self.pending.take(),
             Source::Due => self.due.pop(),
             Source::Wheel => {
                 self.wheel_first = None;
@@ -307,6 +329,7 @@ impl<T: Timed> TimerQueue<T> {
             Source::Heap => self.heap.pop(),
         };
         debug_assert!(e.is_some_and(|e| e.seq == first.seq));
+        // (A pending timer's bit is clear already.)
         self.live[first.slot as usize / 64] &= !(1 << (first.slot % 64));
         self.free.push(first.slot);
         // SAFETY: a live entry's item is live.
@@ -329,11 +352,16 @@ impl<T: Timed> TimerQueue<T> {
             Some(e) => Some((*e, Source::Due)),
             None => self.wheel_first.map(|e| (e, Source::Wheel)),
         };
-        match (near, self.heap.top()) {
+        let filed = match (near, self.heap.top()) {
             (Some(n), Some(h)) if h.before(&n.0) => Some((*h, Source::Heap)),
             (Some(n), _) => Some(n),
             (None, Some(h)) => Some((*h, Source::Heap)),
             (None, None) => None,
+        };
+        match (filed, self.pending) {
+            (Some(f), Some(p)) if p.before(&f.0) => Some((p, Source::Pending)),
+            (None, Some(p)) => Some((p, Source::Pending)),
+            (filed, _) => filed,
         }
     }
 
@@ -476,11 +504,17 @@ impl<T: Timed> TimerQueue<T> {
         self.due.retain(&mut keep);
         self.heap.retain(&mut keep);
         self.wheel_len = 0;
-        for (slot, bucket) in self.wheel.iter_mut().enumerate() {
-            bucket.retain(&mut keep);
-            self.wheel_len += bucket.len();
-            if bucket.is_empty() {
-                self.occupied[slot / 64] &= !(1 << (slot % 64));
+        for w in 0..BUCKETS / 64 {
+            let mut bits = self.occupied[w];
+            while bits != 0 {
+                let slot = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let bucket = &mut self.wheel[slot];
+                bucket.retain(&mut keep);
+                self.wheel_len += bucket.len();
+                if bucket.is_empty() {
+                    self.occupied[w] &= !(1 << (slot % 64));
+                }
             }
         }
         self.dead = 0;
@@ -549,7 +583,7 @@ mod tests {
                 assert!(!unsafe { t.cancel(item) });
             }
         }
-        let len = t.due.len() + t.wheel_len + t.heap.0.len();
+        let len = filed(&t);
         assert!(len < n / 2, "no compaction: {len} entries");
         assert_eq!(t.dead, len - n / 10);
         let mut last = (i64::MIN, 0);
@@ -579,26 +613,64 @@ mod tests {
         let mut v = items(4);
         let p: Vec<*mut Item> = v.iter_mut().map(|i| i as *mut Item).collect();
         let mut t = TimerQueue::default();
-        let place = |t: &TimerQueue<Item>| (t.due.len(), t.wheel_len, t.heap.0.len());
+        let place = |t: &TimerQueue<Item>| {
+            let pending = usize::from(t.pending.is_some());
+            (t.due.len(), t.wheel_len, t.heap.0.len(), pending)
+        };
         let s = 1000 * MS;
         let set = |t: &mut TimerQueue<Item>, i: usize, d: i64| {
             // SAFETY: a live item without a timer.
             unsafe { t.add(p[i], d) }
         };
         set(&mut t, 0, s);
+        assert_eq!(place(&t), (0, 0, 0, 1), "the last one set waits");
         set(&mut t, 1, 3 * s);
-        assert_eq!(place(&t), (0, 2, 0));
         set(&mut t, 2, 0);
-        assert_eq!(place(&t), (0, 2, 1), "3 s is beyond the reach from 0");
+        assert_eq!(place(&t), (0, 2, 0, 1));
         set(&mut t, 3, s / 2);
-        assert_eq!(place(&t), (0, 3, 1));
+        assert_eq!(place(&t), (0, 2, 1, 1), "3 s is beyond the reach from 0");
         assert_eq!(t.pop_due(0), Some(p[2]));
-        assert_eq!(place(&t), (1, 1, 1), "the turn to 0.5 s");
+        assert_eq!(place(&t), (1, 1, 0, 1), "the turn to 1 s reaches 3 s");
         assert_eq!(t.pop_due(s / 2), Some(p[3]));
-        assert_eq!(place(&t), (1, 1, 0), "the turn to 1 s reaches 3 s");
         assert_eq!(t.pop_due(s), Some(p[0]));
+        assert_eq!(place(&t), (1, 0, 0, 0));
         assert_eq!(t.pop_due(3 * s), Some(p[1]));
-        assert_eq!(place(&t), (0, 0, 0));
+        assert_eq!(place(&t), (0, 0, 0, 0));
+    }
+
+    /// Entries in the parts (not the pending one), dead ones included.
+    fn filed(t: &TimerQueue<Item>) -> usize {
+        t.due.len() + t.wheel_len + t.heap.0.len()
+    }
+
+    /// The queue's promises (see the module doc and [`TimerQueue`]).
+    fn check_invariants(t: &TimerQueue<Item>) {
+        let reach = t.cursor..t.cursor + BUCKETS as i64;
+        assert!(t.due.windows(2).all(|w| w[1].before(&w[0])), "due unsorted");
+        assert!(
+            t.due.iter().all(|e| e.bucket() < t.cursor),
+            "due beyond the cursor"
+        );
+        let mut len = 0;
+        for (slot, bucket) in t.wheel.iter().enumerate() {
+            assert_eq!(super::is_set(&t.occupied, slot as u32), !bucket.is_empty());
+            for e in bucket {
+                assert!(reach.contains(&e.bucket()) && super::wheel_slot(e.bucket()) == slot);
+            }
+            len += bucket.len();
+        }
+        assert_eq!(len, t.wheel_len);
+        let wheel_min = t.wheel.iter().flatten().min_by_key(|e| e.key());
+        if t.due.is_empty() && t.wheel_len > 0 {
+            let first = t.wheel_first.expect("wheel_first known");
+            assert_eq!(Some(first.seq), wheel_min.map(|e| e.seq));
+            assert!(t.is_live(first.slot));
+        } else {
+            assert!(t.wheel_first.is_none());
+        }
+        assert!(t.due.last().is_none_or(|e| t.is_live(e.slot)));
+        assert!(t.heap.top().is_none_or(|e| t.is_live(e.slot)));
+        assert!(t.pending.is_none_or(|e| !t.is_live(e.slot)));
     }
 
     /// A deterministic generator for the model test (splitmix64).
@@ -633,6 +705,7 @@ mod tests {
             let mut model: BTreeMap<(i64, u64), usize> = BTreeMap::new();
             let mut key_of: Vec<Option<(i64, u64)>> = vec![None; n];
             let mut seq = 0;
+            let mut last_set = None;
             let mut now: i64 = 1 << 40;
             let wheel = BUCKETS as i64 * MS;
             for _ in 0..6000 {
@@ -655,9 +728,14 @@ mod tests {
                         unsafe { t.add(p[i], d) };
                         model.insert((d, seq), i);
                         key_of[i] = Some((d, seq));
+                        last_set = Some(i);
                     }
                     5 | 6 => {
-                        let i = rng.below(n as u64) as usize;
+                        // Half the time the last one set (maybe pending).
+                        let i = match last_set.filter(|_| rng.below(2) == 0) {
+                            Some(i) => i,
+                            None => rng.below(n as u64) as usize,
+                        };
                         // SAFETY: a live item.
                         let had = unsafe { t.cancel(p[i]) };
                         assert_eq!(had, key_of[i].is_some());
@@ -684,8 +762,9 @@ mod tests {
                     model.keys().next().map(|k| k.0),
                     "seed {seed}"
                 );
-                let len = t.due.len() + t.wheel_len + t.heap.0.len();
+                let len = filed(&t) + usize::from(t.pending.is_some());
                 assert_eq!(len - t.dead, model.len(), "seed {seed}");
+                check_invariants(&t);
             }
             while let Some(x) = t.pop_due(i64::MAX) {
                 let i = p.iter().position(|&q| q == x).unwrap();
