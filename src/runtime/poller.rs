@@ -268,8 +268,9 @@ impl Poller {
     }
 }
 
-/// Whether the kernel has `epoll_pwait2` (Linux 5.11); else waits round
-/// their timeout up to whole milliseconds.
+/// Whether the kernel lets the thread call `epoll_pwait2` (Linux 5.11, and
+/// no seccomp filter that refuses it); else waits round their timeout up to
+/// whole milliseconds.
 static HAS_PWAIT2: AtomicBool = AtomicBool::new(true);
 
 /// `epoll_wait` on `epoll` into `batch` until `deadline` (`None`: no
@@ -296,9 +297,11 @@ fn wait_until(epoll: c_int, batch: &mut [libc::epoll_event], deadline: Option<i6
                 0usize,
             )
         } as c_int;
-        if n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
+        if n >= 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
             return n;
         }
+        // ENOSYS, or EPERM from a seccomp filter that predates the call:
+        // failing at once forever would make the caller spin.
         HAS_PWAIT2.store(false, Ordering::Relaxed);
     }
     let ms = match left {
