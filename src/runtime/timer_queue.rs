@@ -445,7 +445,8 @@ impl<T: Timed> TimerQueue<T> {
     }
 
     /// Moves the wheel back to start at `bucket` (before `cursor`, with
-    /// `due` empty): the entries it no longer reaches go to the heap.
+    /// `due` empty): the live entries it no longer reaches go to the heap,
+    /// the dead ones leave.
     fn rewind(&mut self, bucket: i64) {
         let end = self.cursor + BUCKETS as i64;
         let from = (bucket + BUCKETS as i64).max(self.cursor);
@@ -455,7 +456,13 @@ impl<T: Timed> TimerQueue<T> {
                 self.occupied[slot / 64] &= !(1 << (slot % 64));
                 self.wheel_len -= self.wheel[slot].len();
                 for e in self.wheel[slot].drain(..) {
-                    self.heap.push(e);
+                    // A dead entry leaves (the heap's top must be live).
+                    if is_set(&self.live, e.slot) {
+                        self.heap.push(e);
+                    } else {
+                        self.free.push(e.slot);
+                        self.dead -= 1;
+                    }
                 }
             }
         }
@@ -638,6 +645,32 @@ mod tests {
         assert_eq!(place(&t), (0, 0, 0, 0));
     }
 
+    /// A rewind drops the dead entries it no longer reaches rather than
+    /// move them to the heap, whose top must be live.
+    #[test]
+    fn a_rewind_drops_dead_entries() {
+        let mut v = items(4);
+        let p: Vec<*mut Item> = v.iter_mut().map(|i| i as *mut Item).collect();
+        let mut t = TimerQueue::default();
+        let base = 1 << 40;
+        let set = |t: &mut TimerQueue<Item>, i: usize, d: i64| {
+            // SAFETY: a live item without a timer.
+            unsafe { t.add(p[i], d) }
+        };
+        set(&mut t, 0, base);
+        set(&mut t, 1, base + 2000 * MS);
+        set(&mut t, 2, base - 100 * MS);
+        // SAFETY: a live item.
+        assert!(unsafe { t.cancel(p[1]) });
+        assert_eq!((t.wheel_len, t.dead), (2, 1));
+        set(&mut t, 3, base + 5 * MS);
+        assert_eq!((t.wheel_len, t.heap.0.len(), t.dead), (2, 0, 0));
+        check_invariants(&t);
+        let order: Vec<_> = core::iter::from_fn(|| t.pop_due(i64::MAX)).collect();
+        assert_eq!(order, [p[2], p[0], p[3]]);
+        assert_eq!(t.free.len(), t.slots as usize);
+    }
+
     /// Entries in the parts (not the pending one), dead ones included.
     fn filed(t: &TimerQueue<Item>) -> usize {
         t.due.len() + t.wheel_len + t.heap.0.len()
@@ -715,12 +748,14 @@ mod tests {
                         if key_of[i].is_some() {
                             continue;
                         }
-                        let d = match rng.below(6) {
+                        let d = match rng.below(8) {
                             0 => now + rng.below(MS as u64) as i64,
                             1 => now + rng.below(wheel as u64) as i64,
                             2 => now + wheel + rng.below(3 * wheel as u64) as i64,
                             3 => now - rng.below(5 * MS as u64) as i64,
                             4 => now + 10 * MS * rng.below(4) as i64,
+                            5 => rng.below(3) as i64,
+                            6 => i64::MAX - rng.below(3) as i64,
                             _ => now + rng.below(50_000 * MS as u64) as i64,
                         };
                         seq += 1;
@@ -729,6 +764,18 @@ mod tests {
                         model.insert((d, seq), i);
                         key_of[i] = Some((d, seq));
                         last_set = Some(i);
+                    }
+                    5 if rng.below(20) == 0 => {
+                        // A burst: dead entries outnumber live ones, and
+                        // the queue compacts.
+                        for i in 0..n {
+                            if let Some(k) = key_of[i].filter(|_| rng.below(4) != 0) {
+                                // SAFETY: a live item.
+                                assert!(unsafe { t.cancel(p[i]) });
+                                model.remove(&k);
+                                key_of[i] = None;
+                            }
+                        }
                     }
                     5 | 6 => {
                         // Half the time the last one set (maybe pending).
