@@ -345,8 +345,12 @@ unsafe extern "C-unwind" fn tasklet_dealloc(op: *mut PyObject) {
             // Only never-resumed coroutines reach this point (finished ones
             // gave their stack back): dropping one runs nothing.
             drop((*t).coro.take());
+            // Its own thread keeps it: another thread that drops the last
+            // references to tasklets it never makes would keep them all.
             match Ts::existing() {
-                Some(ts) if object::type_of(op) == tasklet_type() => ts.cache_tasklet(op),
+                Some(ts) if object::type_of(op) == tasklet_type() && ts.is(state(t).thread()) => {
+                    ts.cache_tasklet(op)
+                }
                 _ => super::threads::free_tasklet(op),
             }
         }

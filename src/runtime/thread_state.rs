@@ -52,10 +52,11 @@ pub(crate) struct ThreadState {
     stacks: Slot<StackPool>,
     /// Started tasklets with a live coroutine (not main).
     started: Slot<Vec<*mut Tasklet>>,
-    /// Freed tasklet objects kept for reuse (memory only), all of them, as
-    /// `stacks` keeps every stack: freeing a million objects in the order
-    /// their tasklets end (random, for sleepers) cost a fifth of waking
-    /// them in `sleep-1M` (`free` merging each with its neighbours).
+    /// Its tasklets' objects, freed, kept for reuse (memory only), all of
+    /// them, as `stacks` keeps every stack: freeing a million objects in
+    /// the order their tasklets end (random, for sleepers) cost a fifth of
+    /// waking them in `sleep-1M` (`free` merging each with its neighbours).
+    /// Another thread's tasklets are freed, not kept.
     tasklet_cache: Slot<Vec<*mut PyObject>>,
     /// Tasklets that survived the kills of their deallocation (SPEC §2.7),
     /// with the reference that keeps them: finalization kills them again.
