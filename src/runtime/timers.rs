@@ -179,8 +179,6 @@ pub(crate) unsafe fn wake(ts: Ts, t: *mut Tasklet) {
 /// objects 8 timers ahead and the stacks 4 ahead, 1.7-1.8 against 1.3-1.6
 /// µs per wake; every line of the object and, as a timer fires, its
 /// tasklet's stack, 1.2-1.6 against 1.1-1.3.
-/// (Prefetching more, the objects 8 timers ahead and the stacks 4 ahead,
-/// made `sleep-1M` slower: 1.7-1.8 against 1.3-1.6 µs per wake.)
 const PREFETCH_TIMERS: usize = 2;
 
 /// Fires every timer due at `now`, earliest first: a sleeper becomes
