@@ -6,7 +6,7 @@
 //! heap of a million entries misses in every one of its lower levels, so
 //! most timers wait in buckets instead, about a millisecond of deadlines
 //! each, and a bucket is sorted only when its turn comes: then its timers
-//! pop in sequence, and the ones after the next are prefetched.
+//! pop in sequence, and the tasklets of the next ones can be prefetched.
 //!
 //! Where an entry waits:
 //! - `pending`: the last timer set, until the next one is set: a timer
@@ -22,11 +22,12 @@
 //!
 //! The earliest timer is the pending one, `due`'s last entry, or the
 //! heap's top; when `due` is empty the wheel's earliest (`wheel_first`,
-//! kept as timers are filed) stands for `due`'s. A cancel only clears the timer's bit in `live`: its
-//! entry stays, dead, until it comes first, its bucket is sorted, or dead
-//! entries outnumber live ones (then all are dropped at once). Entries
-//! carry their item, so that a pop reads the entry and the bit and nothing
-//! else; a dead entry's item is never read (it may be gone).
+//! kept as timers are filed) stands for `due`'s. A cancel only clears the
+//! timer's bit in `live`: its entry stays, dead, until it comes first, its
+//! bucket is sorted or left behind by a rewind, or dead entries outnumber
+//! live ones (then all are dropped at once). Entries carry their item, so
+//! that a pop reads the entry and the bit and nothing else; a dead entry's
+//! item is never read (it may be gone).
 
 use core::cell::Cell;
 
