@@ -131,11 +131,28 @@ impl Poller {
         self.collect(Some(0));
     }
 
+    /// Whether a host loop watches the epoll set.
+    pub(crate) fn hosted(&self) -> bool {
+        self.hosted.get()
+    }
+
     /// A host loop watches the epoll set from now on: the timerfd follows
-    /// the deadlines, from `earliest` on.
-    pub(crate) fn host(&self, earliest: i64) {
-        self.hosted.set(true);
+    /// the deadlines, from `earliest` on. False when one did already.
+    pub(crate) fn host(&self, earliest: i64) -> bool {
+        if self.hosted.replace(true) {
+            return false;
+        }
         self.arm_earlier(earliest);
+        true
+    }
+
+    /// The thread's earliest deadline is now `earliest`: a host loop's
+    /// timerfd follows it when it comes sooner (a hosted `RunUntil` sets
+    /// it exactly as it returns).
+    pub(crate) fn earliest_changed(&self, earliest: i64) {
+        if self.hosted.get() {
+            self.arm_earlier(earliest);
+        }
     }
 
     /// One wait of the epoll set until `deadline` (`None`, or `i64::MAX`:
@@ -220,7 +237,7 @@ impl Poller {
 
     /// Sets the timerfd to `deadline` if that is earlier than what it is
     /// set to: a host loop then wakes for the earliest deadline.
-    pub(crate) fn arm_earlier(&self, deadline: i64) {
+    fn arm_earlier(&self, deadline: i64) {
         if deadline < self.armed.get() {
             self.arm(deadline);
         }

@@ -79,9 +79,6 @@ pub(crate) struct ThreadState {
     poller: Poller,
     /// The waits of its tasklets on fds.
     fds: FdTable,
-    /// A host loop watches the poller (`PyStackless_GetPollFd`): the
-    /// timerfd follows the earliest deadline also while the thread runs.
-    hosted: Cell<bool>,
 }
 
 /// A `PyStackless_RunUntil` call: its watchdog (the tasklet that called
@@ -180,7 +177,6 @@ impl Ts {
             clock_watch: Cell::new(false),
             poller: Poller::new(),
             fds: FdTable::default(),
-            hosted: Cell::new(false),
         });
         state.shared.set_wake_fd(state.poller.wake_fd());
         let ts = Ts(NonNull::from(Box::leak(state)));
@@ -571,9 +567,7 @@ impl ThreadState {
     fn timers_changed(&self, earliest: Option<i64>) {
         let earliest = earliest.unwrap_or(i64::MAX);
         self.earliest.set(earliest);
-        if self.hosted.get() {
-            self.poller.arm_earlier(earliest);
-        }
+        self.poller.earliest_changed(earliest);
         self.watch_changed();
     }
 
@@ -669,16 +663,15 @@ impl ThreadState {
 
     /// Whether a host loop watches the thread's poller.
     pub(crate) fn hosted(&self) -> bool {
-        self.hosted.get()
+        self.poller.hosted()
     }
 
     /// A host loop watches the thread's poller from now on: its timerfd
     /// follows the earliest deadline, and hand-offs write its eventfd
     /// (`PyStackless_GetPollFd`).
     pub(crate) fn host(&self) {
-        if !self.hosted.replace(true) {
+        if self.poller.host(self.earliest.get()) {
             self.shared.lock().host();
-            self.poller.host(self.earliest.get());
         }
     }
 
