@@ -169,6 +169,71 @@ impl<T> Heap<T> {
     }
 }
 
+/// The slots of the timers: which are live, which are free. A slot is
+/// taken when a timer is set and free again when its entry leaves the
+/// queue; in between it is live until the timer fires or is cancelled,
+/// then dead.
+#[derive(Default)]
+struct Slots {
+    /// A bit per slot: set while its timer is filed and live.
+    live: Vec<u64>,
+    /// Slots ever handed out.
+    count: u32,
+    /// Slots whose entry left the queue.
+    free: Vec<u32>,
+    /// Dead entries in the queue.
+    dead: usize,
+}
+
+impl Slots {
+    /// A free slot.
+    fn take(&mut self) -> u32 {
+        self.free.pop().unwrap_or_else(|| {
+            self.count = self.count.checked_add(1).expect("fewer than 2^32 timers");
+            if self.live.len() * 64 < self.count as usize {
+                self.live.push(0);
+            }
+            self.count - 1
+        })
+    }
+
+    fn is_live(&self, slot: u32) -> bool {
+        is_set(&self.live, slot)
+    }
+
+    /// The timer of `slot` is filed, live.
+    fn set_live(&mut self, slot: u32) {
+        self.live[slot as usize / 64] |= 1 << (slot % 64);
+    }
+
+    /// The filed timer of `slot` is cancelled: its entry stays, dead.
+    fn kill(&mut self, slot: u32) {
+        self.live[slot as usize / 64] &= !(1 << (slot % 64));
+        self.dead += 1;
+    }
+
+    /// The live timer of `slot` fired: its entry left.
+    fn fired(&mut self, slot: u32) {
+        self.live[slot as usize / 64] &= !(1 << (slot % 64));
+        self.free.push(slot);
+    }
+
+    /// The dead entry of `slot` left the queue.
+    fn drop_dead(&mut self, slot: u32) {
+        self.free.push(slot);
+        self.dead -= 1;
+    }
+
+    /// Whether `e` stays in the queue: true when live; a dead entry leaves.
+    fn keep(&mut self, e: &Entry<impl Sized>) -> bool {
+        let live = self.is_live(e.slot);
+        if !live {
+            self.drop_dead(e.slot);
+        }
+        live
+    }
+}
+
 /// Which part holds the earliest timer.
 enum Source {
     Pending,
@@ -199,14 +264,7 @@ pub(crate) struct TimerQueue<T: Timed> {
     /// entry, live.
     wheel_first: Option<Entry<T>>,
     heap: Heap<T>,
-    /// A bit per slot: set while the timer of the slot is live.
-    live: Vec<u64>,
-    /// Slots ever handed out.
-    slots: u32,
-    /// Slots whose entry left the queue.
-    free: Vec<u32>,
-    /// Dead entries.
-    dead: usize,
+    slots: Slots,
     seq: u64,
     /// The last timer set, not yet filed in a part (its `live` bit not
     /// set): a timer cancelled before the next one is set, as a timed
@@ -224,10 +282,7 @@ impl<T: Timed> Default for TimerQueue<T> {
             cursor: 0,
             wheel_first: None,
             heap: Heap(Vec::new()),
-            live: Vec::new(),
-            slots: 0,
-            free: Vec::new(),
-            dead: 0,
+            slots: Slots::default(),
             seq: 0,
             pending: None,
         }
@@ -246,13 +301,7 @@ impl<T: Timed> TimerQueue<T> {
     /// `item` must be live, without a timer, and stay live while it has one.
     pub(crate) unsafe fn add(&mut self, item: *mut T, deadline: i64) {
         debug_assert!(deadline >= 0);
-        let slot = self.free.pop().unwrap_or_else(|| {
-            self.slots = self.slots.checked_add(1).expect("fewer than 2^32 timers");
-            if self.live.len() * 64 < self.slots as usize {
-                self.live.push(0);
-            }
-            self.slots - 1
-        });
+        let slot = self.slots.take();
         // SAFETY: per the contract.
         unsafe { T::slot(item) }.set(slot as usize + 1);
         self.seq += 1;
@@ -269,7 +318,7 @@ impl<T: Timed> TimerQueue<T> {
 
     /// Files `e`, a live timer set before, in its part.
     fn insert(&mut self, e: Entry<T>) {
-        self.live[e.slot as usize / 64] |= 1 << (e.slot % 64);
+        self.slots.set_live(e.slot);
         let bucket = e.bucket();
         if self.due.is_empty() {
             if self.wheel_len == 0 {
@@ -301,11 +350,11 @@ impl<T: Timed> TimerQueue<T> {
         cell.set(0);
         if self.pending.is_some_and(|e| e.slot as usize == slot) {
             self.pending = None;
-            self.free.push(slot as u32);
+            // Never filed: its slot is free at once.
+            self.slots.free.push(slot as u32);
             return true;
         }
-        self.live[slot / 64] &= !(1 << (slot % 64));
-        self.dead += 1;
+        self.slots.kill(slot as u32);
         if self.wheel_first.is_some_and(|f| f.slot as usize == slot) {
             self.wheel_first = None;
         }
@@ -331,8 +380,7 @@ impl<T: Timed> TimerQueue<T> {
         };
         debug_assert!(e.is_some_and(|e| e.seq == first.seq));
         // (A pending timer's bit is clear already.)
-        self.live[first.slot as usize / 64] &= !(1 << (first.slot % 64));
-        self.free.push(first.slot);
+        self.slots.fired(first.slot);
         // SAFETY: a live entry's item is live.
         unsafe { T::slot(first.item) }.set(0);
         self.settle();
@@ -364,16 +412,6 @@ impl<T: Timed> TimerQueue<T> {
             (None, Some(p)) => Some((p, Source::Pending)),
             (filed, _) => filed,
         }
-    }
-
-    fn is_live(&self, slot: u32) -> bool {
-        is_set(&self.live, slot)
-    }
-
-    /// Frees the slot of a dead entry that leaves the queue.
-    fn drop_dead(&mut self, e: &Entry<T>) {
-        self.free.push(e.slot);
-        self.dead -= 1;
     }
 
     fn wheel_push(&mut self, e: Entry<T>) {
@@ -422,15 +460,7 @@ impl<T: Timed> TimerQueue<T> {
             let mut due = core::mem::take(&mut self.due);
             self.wheel_take(wheel_slot(bucket), &mut due);
             self.cursor = bucket + 1;
-            let (live, free, dead) = (&self.live, &mut self.free, &mut self.dead);
-            due.retain(|e| {
-                let keep = is_set(live, e.slot);
-                if !keep {
-                    free.push(e.slot);
-                    *dead -= 1;
-                }
-                keep
-            });
+            due.retain(|e| self.slots.keep(e));
             due.sort_unstable_by_key(|e| core::cmp::Reverse(e.key()));
             self.due = due;
         }
@@ -458,11 +488,8 @@ impl<T: Timed> TimerQueue<T> {
                 self.wheel_len -= self.wheel[slot].len();
                 for e in self.wheel[slot].drain(..) {
                     // A dead entry leaves (the heap's top must be live).
-                    if is_set(&self.live, e.slot) {
+                    if self.slots.keep(&e) {
                         self.heap.push(e);
-                    } else {
-                        self.free.push(e.slot);
-                        self.dead -= 1;
                     }
                 }
             }
@@ -479,9 +506,9 @@ impl<T: Timed> TimerQueue<T> {
     /// (beyond a few).
     fn settle(&mut self) {
         loop {
-            while let Some(e) = self.due.last().copied().filter(|e| !self.is_live(e.slot)) {
-                self.due.pop();
-                self.drop_dead(&e);
+            while self.due.last().is_some_and(|e| !self.slots.is_live(e.slot)) {
+                let e = self.due.pop().expect("a last");
+                self.slots.drop_dead(e.slot);
             }
             if self.due.is_empty() && self.wheel_len > 0 && self.wheel_first.is_none() {
                 self.turn();
@@ -489,26 +516,21 @@ impl<T: Timed> TimerQueue<T> {
             }
             break;
         }
-        while let Some(e) = self.heap.top().copied().filter(|e| !self.is_live(e.slot)) {
-            self.heap.pop();
-            self.drop_dead(&e);
+        while self.heap.top().is_some_and(|e| !self.slots.is_live(e.slot)) {
+            let e = self.heap.pop().expect("a top");
+            self.slots.drop_dead(e.slot);
         }
         let len = self.due.len() + self.wheel_len + self.heap.0.len();
-        if self.dead > DEAD_BEFORE_COMPACTING && 2 * self.dead > len {
+        let dead = self.slots.dead;
+        if dead > DEAD_BEFORE_COMPACTING && 2 * dead > len {
             self.compact();
         }
     }
 
     /// Drops every dead entry (in O(n)).
     fn compact(&mut self) {
-        let (live, free) = (&self.live, &mut self.free);
-        let mut keep = |e: &Entry<T>| {
-            let keep = is_set(live, e.slot);
-            if !keep {
-                free.push(e.slot);
-            }
-            keep
-        };
+        let slots = &mut self.slots;
+        let mut keep = |e: &Entry<T>| slots.keep(e);
         self.due.retain(&mut keep);
         self.heap.retain(&mut keep);
         self.wheel_len = 0;
@@ -525,7 +547,7 @@ impl<T: Timed> TimerQueue<T> {
                 }
             }
         }
-        self.dead = 0;
+        debug_assert_eq!(self.slots.dead, 0);
     }
 }
 
@@ -593,7 +615,7 @@ mod tests {
         }
         let len = filed(&t);
         assert!(len < n / 2, "no compaction: {len} entries");
-        assert_eq!(t.dead, len - n / 10);
+        assert_eq!(t.slots.dead, len - n / 10);
         let mut last = (i64::MIN, 0);
         let mut fired = 0;
         while let Some(x) = t.pop_due(i64::MAX) {
@@ -606,10 +628,14 @@ mod tests {
         }
         assert_eq!(fired, n / 10);
         assert_eq!(
-            (t.due.len(), t.wheel_len, t.heap.0.len(), t.dead),
+            (t.due.len(), t.wheel_len, t.heap.0.len(), t.slots.dead),
             (0, 0, 0, 0)
         );
-        assert_eq!(t.free.len(), t.slots as usize, "a slot was lost");
+        assert_eq!(
+            t.slots.free.len(),
+            t.slots.count as usize,
+            "a slot was lost"
+        );
         assert!(v.iter().all(|i| i.0.get() == 0));
     }
 
@@ -663,13 +689,13 @@ mod tests {
         set(&mut t, 2, base - 100 * MS);
         // SAFETY: a live item.
         assert!(unsafe { t.cancel(p[1]) });
-        assert_eq!((t.wheel_len, t.dead), (2, 1));
+        assert_eq!((t.wheel_len, t.slots.dead), (2, 1));
         set(&mut t, 3, base + 5 * MS);
-        assert_eq!((t.wheel_len, t.heap.0.len(), t.dead), (2, 0, 0));
+        assert_eq!((t.wheel_len, t.heap.0.len(), t.slots.dead), (2, 0, 0));
         check_invariants(&t);
         let order: Vec<_> = core::iter::from_fn(|| t.pop_due(i64::MAX)).collect();
         assert_eq!(order, [p[2], p[0], p[3]]);
-        assert_eq!(t.free.len(), t.slots as usize);
+        assert_eq!(t.slots.free.len(), t.slots.count as usize);
     }
 
     /// Entries in the parts (not the pending one), dead ones included.
@@ -698,13 +724,13 @@ mod tests {
         if t.due.is_empty() && t.wheel_len > 0 {
             let first = t.wheel_first.expect("wheel_first known");
             assert_eq!(Some(first.seq), wheel_min.map(|e| e.seq));
-            assert!(t.is_live(first.slot));
+            assert!(t.slots.is_live(first.slot));
         } else {
             assert!(t.wheel_first.is_none());
         }
-        assert!(t.due.last().is_none_or(|e| t.is_live(e.slot)));
-        assert!(t.heap.top().is_none_or(|e| t.is_live(e.slot)));
-        assert!(t.pending.is_none_or(|e| !t.is_live(e.slot)));
+        assert!(t.due.last().is_none_or(|e| t.slots.is_live(e.slot)));
+        assert!(t.heap.top().is_none_or(|e| t.slots.is_live(e.slot)));
+        assert!(t.pending.is_none_or(|e| !t.slots.is_live(e.slot)));
     }
 
     /// A deterministic generator for the model test (splitmix64).
@@ -811,7 +837,7 @@ mod tests {
                     "seed {seed}"
                 );
                 let len = filed(&t) + usize::from(t.pending.is_some());
-                assert_eq!(len - t.dead, model.len(), "seed {seed}");
+                assert_eq!(len - t.slots.dead, model.len(), "seed {seed}");
                 check_invariants(&t);
             }
             while let Some(x) = t.pop_due(i64::MAX) {
@@ -823,8 +849,8 @@ mod tests {
             }
             assert!(model.is_empty());
             assert_eq!(
-                t.free.len(),
-                t.slots as usize,
+                t.slots.free.len(),
+                t.slots.count as usize,
                 "seed {seed}: a slot was lost"
             );
             assert!(v.iter().all(|i| i.0.get() == 0));
