@@ -95,6 +95,12 @@ static inline int put_byte(int fd, char c) {
     return write(fd, &c, 1) == 1 ? 0 : -1;
 }
 
+/* Reads one byte; '!' when the read failed. */
+static inline char take_byte(int fd) {
+    char c = '?';
+    return read(fd, &c, 1) == 1 ? c : '!';
+}
+
 static inline int set_nonblocking(int fd, int on) {
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0) {
@@ -246,11 +252,7 @@ static inline PyObject *b_wait_read(PyObject *self, PyObject *args) {
         Py_RETURN_NONE;
     }
     int late = returned_late(start, d);
-    char c = '?';
-    if (read(fd, &c, 1) != 1) {
-        c = '!';
-    }
-    trace("%s read %c%s", n, c, late ? " late" : "");
+    trace("%s read %c%s", n, take_byte(fd), late ? " late" : "");
     Py_RETURN_NONE;
 }
 

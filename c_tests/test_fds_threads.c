@@ -122,11 +122,7 @@ BODY(w_wait_read) {
         Py_RETURN_NONE;
     }
     int late = returned_late(start, d);
-    char c = '?';
-    if (read(fd, &c, 1) != 1) {
-        c = '!';
-    }
-    wlog("%s read %c%s", n, c, late ? " late" : "");
+    wlog("%s read %c%s", n, take_byte(fd), late ? " late" : "");
     Py_RETURN_NONE;
 }
 
