@@ -135,6 +135,20 @@ TEST(woken_sleeper_is_appended_at_the_end) {
     Py_DECREF(c);
 }
 
+/* A tasklet's end is a scheduling point: the sleepers due by then wake
+ * there, not once the runnables run out (B sees no deadline left). */
+TEST(sleepers_due_when_a_tasklet_ends_wake_there) {
+    int64_t d = after_ms(SETUP_MS);
+    PyTaskletObject *s = SLEEPER("S", d);
+    CHECK_INT(PyTasklet_Run(s), 0);
+    PyTaskletObject *a = make(b_hog, "(sL)", "A", (long long)d), *b = make(b_probe, "(s)", "B");
+    CHECK_NONE(PyStackless_RunUntil(-1));
+    CHECK_TRACE("S sleeps A runs B next=-1 S woke");
+    Py_DECREF(s);
+    Py_DECREF(a);
+    Py_DECREF(b);
+}
+
 TEST(equal_deadlines_fire_in_the_order_set) {
     int64_t d = after_ms(SETUP_MS);
     PyTaskletObject *a = SLEEPER("A", d), *b = SLEEPER("B", d), *c = SLEEPER("C", d);
@@ -697,6 +711,21 @@ TEST(run_until_returns_at_the_first_scheduling_point_after_its_deadline) {
     Py_DECREF(c);
 }
 
+/* The end of a tasklet is a scheduling point too: the deadline passes
+ * while B runs, and RunUntil returns when B ends; C never started. */
+TEST(run_until_returns_when_a_tasklet_ends_after_its_deadline) {
+    int64_t d = after_ms(SETUP_MS);
+    PyTaskletObject *b = make(b_hog, "(sL)", "B", (long long)d), *c = make(b_log, "(s)", "C");
+    CHECK_NONE(PyStackless_RunUntil(d));
+    CHECK_TRACE("B runs");
+    CHECK_INT(PyTasklet_Alive(b), 0);
+    CHECK_INT(PyTasklet_Scheduled(c), 1);
+    CHECK_RUN_NONE();
+    CHECK_TRACE("B runs C runs");
+    Py_DECREF(b);
+    Py_DECREF(c);
+}
+
 TEST(run_until_waits_idle_until_its_deadline) {
     PyChannelObject *ch = PyChannel_New(NULL);
     int64_t far = far_deadline();
@@ -930,6 +959,7 @@ int main(void) {
     RUN_INSIDE(negative_sleep_is_a_value_error);
     RUN_INSIDE(sleeper_reads_like_a_blocked_tasklet);
     RUN_INSIDE(woken_sleeper_is_appended_at_the_end);
+    RUN_INSIDE(sleepers_due_when_a_tasklet_ends_wake_there);
     RUN_INSIDE(equal_deadlines_fire_in_the_order_set);
     RUN_INSIDE(due_sleepers_wake_in_deadline_order);
     RUN_INSIDE(passed_deadline_is_a_schedule);
@@ -950,6 +980,7 @@ int main(void) {
     RUN_INSIDE(deadline_passing_in_the_channel_callback_fails_at_once);
     RUN_INSIDE(passed_deadline_with_a_partner_transfers);
     RUN_INSIDE(run_until_returns_at_the_first_scheduling_point_after_its_deadline);
+    RUN_INSIDE(run_until_returns_when_a_tasklet_ends_after_its_deadline);
     RUN_INSIDE(run_until_waits_idle_until_its_deadline);
     RUN_INSIDE(run_until_minus_one_runs_timed_work_to_its_end);
     RUN_INSIDE(a_woken_sleeper_that_ends_keeps_no_reference);

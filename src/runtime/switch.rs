@@ -646,6 +646,13 @@ unsafe fn tasklet_end(ts: Ts, t: *mut Tasklet, result: PyResult<*mut PyObject>) 
         // A kill that arrived while it ended: it is dead anyway.
         xdecref(core::mem::replace(&mut (*t).pending_bomb, null_mut()));
         let successor = (*t).ring.next();
+        // A scheduling point like any switch (EXTENSIONS.md §5): the timers
+        // due fire, and `RunUntil`'s caller may run next.
+        let successor = if ts.clock_watch() && the_bomb.is_null() {
+            time_point(ts, t, successor)
+        } else {
+            successor
+        };
         let w = ts.wakeup_target();
         let mut next = if !the_bomb.is_null() {
             null_mut()
