@@ -294,7 +294,8 @@ static HAS_PWAIT2: AtomicBool = AtomicBool::new(true);
 /// timeout); returns its result. Through the system call, not glibc's
 /// wrapper, which older C libraries lack.
 fn wait_until(epoll: c_int, batch: &mut [libc::epoll_event], deadline: Option<i64>) -> c_int {
-    let left = deadline.map(|d| d.saturating_sub(super::timers::now()).max(0));
+    let left =
+        deadline.map(|d| timeout_within_slack(d.saturating_sub(super::timers::now()).max(0)));
     let (events, max) = (batch.as_mut_ptr(), batch.len() as c_int);
     if let Some(ns) = left.filter(|&ns| ns > 0 && HAS_PWAIT2.load(Ordering::Relaxed)) {
         let timeout = libc::timespec {
@@ -328,6 +329,33 @@ fn wait_until(epoll: c_int, batch: &mut [libc::epoll_event], deadline: Option<i6
     // SAFETY: as above.
     unsafe { libc::epoll_wait(epoll, events, max, ms) }
 }
+
+/// The kernel ends an epoll wait late by up to its "estimated accuracy"
+/// where that exceeds the thread's timer slack: 0.1% of the timeout (0.5%
+/// for a thread of nice > 0), at most 100 ms (`fs/select.c`), so that a
+/// one-second wait could end 1 to 5 ms late. A wait whose estimate may
+/// pass the default timer slack therefore asks for less, by that much: it
+/// ends before its deadline, and the caller waits again for the rest, a
+/// wait short enough to end within the slack (two waits up to 2 s, three
+/// beyond).
+fn timeout_within_slack(ns: i64) -> i64 {
+    let estimate = (ns / NICE_ACCURACY_DIVISOR).min(MAX_ACCURACY_NS);
+    if estimate > DEFAULT_TIMER_SLACK_NS {
+        ns - estimate
+    } else {
+        ns
+    }
+}
+
+/// The kernel's estimated accuracy of a wait of a thread of nice > 0: its
+/// timeout divided by this.
+const NICE_ACCURACY_DIVISOR: i64 = 200;
+
+/// The kernel's largest estimated accuracy of a wait (`MAX_SLACK`).
+const MAX_ACCURACY_NS: i64 = 100_000_000;
+
+/// A thread's timer slack unless it sets its own (`PR_SET_TIMERSLACK`).
+const DEFAULT_TIMER_SLACK_NS: i64 = 50_000;
 
 /// Reads the counter of our eventfd or timerfd `fd`, so that it is not
 /// readable until written or expired anew.
@@ -383,5 +411,49 @@ mod tests {
             assert!(now() < far, "the wake did not end the wait");
         }
         HAS_PWAIT2.store(true, Ordering::Relaxed);
+    }
+
+    /// The latest end the kernel allows a wait of `ns` of a thread of
+    /// nice > 0 with the default timer slack.
+    fn latest_end(ns: i64) -> i64 {
+        use super::{DEFAULT_TIMER_SLACK_NS, MAX_ACCURACY_NS, NICE_ACCURACY_DIVISOR};
+        ns + (ns / NICE_ACCURACY_DIVISOR).clamp(DEFAULT_TIMER_SLACK_NS, MAX_ACCURACY_NS)
+    }
+
+    /// Waits from 1 µs to 1000 s, each followed by waits for the rest (from
+    /// their earliest end, the most waits): none ends after the deadline,
+    /// but the last, by the timer slack at most; two waits up to 2 s, three
+    /// beyond.
+    #[test]
+    fn waits_end_within_the_timer_slack() {
+        let mut ns = 1_000;
+        while ns <= 1_000_000_000_000 {
+            for total in [ns, ns + ns / 3] {
+                let mut left = total;
+                let mut waits = 0;
+                loop {
+                    waits += 1;
+                    let timeout = super::timeout_within_slack(left);
+                    assert!(timeout > 0 && timeout <= left);
+                    if timeout == left {
+                        assert!(
+                            latest_end(left) - left <= super::DEFAULT_TIMER_SLACK_NS,
+                            "{total} ns: late"
+                        );
+                        break;
+                    }
+                    assert!(
+                        latest_end(timeout) <= left,
+                        "{total} ns: a wait ends past its deadline"
+                    );
+                    left -= timeout;
+                }
+                assert!(waits <= 3, "{total} ns: {waits} waits");
+                if total <= 2_000_000_000 {
+                    assert!(waits <= 2, "{total} ns: {waits} waits");
+                }
+            }
+            ns *= 10;
+        }
     }
 }
