@@ -225,11 +225,9 @@ unsafe fn create_coroutine(ts: Ts, t: *mut Tasklet) -> PyResult<()> {
 /// # Safety
 /// `t` must be a started tasklet of `ts`'s thread.
 unsafe fn retire_started(ts: Ts, t: *mut Tasklet) {
-    // SAFETY: per the contract; the one moved is another started tasklet.
+    // SAFETY: per the contract.
     unsafe {
-        if let Some(moved) = ts.remove_started((*t).started_index) {
-            (*moved).started_index = (*t).started_index;
-        }
+        ts.remove_started((*t).started_index);
         (*t).started_index = usize::MAX;
     }
 }
