@@ -80,6 +80,36 @@ unsafe fn prefetch_ahead(next: *mut Tasklet) {
     }
 }
 
+/// Switches since it last ran after which a tasklet is taken for cold:
+/// its stack has left the caches.
+const COLD_AFTER_SWITCHES: u64 = 4096;
+
+/// Prefetches the stack of `next`, about to resume, when it is cold (a
+/// sleeper woken after a million others ran): from where it switched out
+/// to the end of that page, the frames it returns through, which would
+/// otherwise miss one after another as each return loads the next.
+///
+/// # Safety
+/// `next` must be a live tasklet of `ts`'s thread.
+#[inline(always)]
+unsafe fn prefetch_if_cold(ts: Ts, next: *mut Tasklet) {
+    // SAFETY: per the contract, the owner's fields.
+    let (sp, last_ran) = unsafe { ((*next).saved_sp, (*next).switched_out_at) };
+    if sp != 0 && ts.switch_count() - last_ran > COLD_AFTER_SWITCHES {
+        prefetch_stack(sp);
+    }
+}
+
+/// Prefetches a stack from `sp` (less the registers saved below it) to
+/// the end of its page.
+#[inline(never)]
+fn prefetch_stack(sp: usize) {
+    let end = (sp | 4095) + 1;
+    for line in (sp - 128..end).step_by(128) {
+        super::prefetch(line as *const u8);
+    }
+}
+
 /// Saves the context of `prev` (leaving) and installs that of `next`
 /// (resuming): error indicator, recursion depth, nesting level.
 ///
@@ -92,6 +122,7 @@ unsafe fn exchange_context(ts: Ts, prev: *mut Tasklet, next: *mut Tasklet) {
     }
     // SAFETY: per the contract, the owner's fields of both.
     unsafe {
+        prefetch_if_cold(ts, next);
         let err = core::mem::replace(&mut (*next).err, ErrorState::EMPTY);
         let mut depth = 0;
         errors::exchange_context(

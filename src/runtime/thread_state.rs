@@ -517,6 +517,12 @@ impl ThreadState {
         self.schedlock.set(on);
     }
 
+    /// The switch-outs counted so far.
+    #[inline(always)]
+    pub(crate) fn switch_count(&self) -> u64 {
+        self.switch_count.get()
+    }
+
     /// Counts a switch-out; returns its sequence number.
     #[inline(always)]
     pub(crate) fn next_switch(&self) -> u64 {
