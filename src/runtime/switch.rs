@@ -93,17 +93,26 @@ const COLD_AFTER_SWITCHES: u64 = 4096;
 /// `next` must be a live tasklet of `ts`'s thread.
 #[inline(always)]
 unsafe fn prefetch_if_cold(ts: Ts, next: *mut Tasklet) {
-    // SAFETY: per the contract, the owner's fields.
-    let (sp, last_ran) = unsafe { ((*next).saved_sp, (*next).switched_out_at) };
-    if sp != 0 && ts.switch_count() - last_ran > COLD_AFTER_SWITCHES {
-        prefetch_stack(sp);
+    // SAFETY: per the contract, the owner's field.
+    if ts.switch_count() - unsafe { (*next).switched_out_at } > COLD_AFTER_SWITCHES {
+        // SAFETY: as above.
+        unsafe { prefetch_stack(next) };
     }
 }
 
-/// Prefetches a stack from `sp` (less the registers saved below it) to
-/// the end of its page.
+/// Prefetches the stack of `next` from where it switched out (less the
+/// registers saved below) to the end of that page; main (no stack of its
+/// own, no such address) is skipped.
+///
+/// # Safety
+/// As [`prefetch_if_cold`].
 #[inline(never)]
-fn prefetch_stack(sp: usize) {
+unsafe fn prefetch_stack(next: *mut Tasklet) {
+    // SAFETY: per the contract, the owner's field.
+    let sp = unsafe { (*next).saved_sp };
+    if sp == 0 {
+        return;
+    }
     let end = (sp | 4095) + 1;
     for line in (sp - 128..end).step_by(128) {
         super::prefetch(line as *const u8);
