@@ -889,6 +889,41 @@ TEST(finalize_kill_order) {
     }
 }
 
+/* E starts, then A; E ends; B starts in the place E left among the started
+ * tasklets. A and B are killed at finalization, each once, in the order
+ * they were suspended. */
+static PyObject *prepare_reused_place(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyTaskletObject *e = SPAWN(step, "E");
+    fin[0] = SPAWN(pauser, "A");
+    int rc = schedule();
+    rc |= schedule();
+    fin[1] = SPAWN(pauser, "B");
+    rc |= schedule();
+    rc |= PyTasklet_Alive(e) != 0;
+    Py_DECREF(e);
+    if (rc != 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+TEST(finalize_kills_a_tasklet_started_in_the_place_of_an_ended_one) {
+    BEGIN();
+    PyObject *f = cfunc(prepare_reused_place);
+    CHECK_NONE(PyStackless_Call_Main(f, NULL, NULL));
+    Py_DECREF(f);
+    CHECK_TRACE("E start A start E end B start");
+    CHECK_INT(PyStackless_Finalize(), 0);
+    CHECK_NO_ERROR();
+    CHECK_TRACE("E start A start E end B start A exit B exit");
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(PyTasklet_Alive(fin[i]), 0);
+        Py_CLEAR(fin[i]);
+    }
+}
+
 static int worker_done;
 
 static PyObject *worker(PyObject *self, PyObject *args) {
@@ -1069,6 +1104,7 @@ int main(void) {
     RUN(call_cmethod_main);
     RUN_INSIDE(call_cmethod_main_within_main);
     RUN(finalize_kill_order);
+    RUN(finalize_kills_a_tasklet_started_in_the_place_of_an_ended_one);
     RUN(finalize_kills_a_watchdog);
     RUN(finalize_then_start_again);
     RUN(finalize_drops_not_started);
