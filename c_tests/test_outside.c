@@ -869,24 +869,34 @@ static PyObject *prepare_finalize(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* §7.6: started tasklets are killed, longest-suspended first; not-started
- * ones are dropped without running; the state is released. */
-TEST(finalize_kill_order) {
+/* Runs `prepare` in a main tasklet (it traces `before` and leaves
+ * `runcount` runnables), finalizes (the trace is then `after`), and checks
+ * that the `n` tasklets `prepare` left in `fin` are dead and unscheduled,
+ * releasing them. */
+static void check_finalize(PyCFunction prepare, const char *before, int runcount, const char *after,
+                           int n) {
     BEGIN();
-    PyObject *f = cfunc(prepare_finalize);
+    PyObject *f = cfunc_named(prepare, "prepare");
     CHECK_NONE(PyStackless_Call_Main(f, NULL, NULL));
     Py_DECREF(f);
-    CHECK_TRACE("R start B start P start");
-    CHECK_INT(PyStackless_GetRunCount(), 2);
+    CHECK_TRACE(before);
+    CHECK_INT(PyStackless_GetRunCount(), runcount);
     CHECK_INT(PyStackless_Finalize(), 0);
     CHECK_NO_ERROR();
-    CHECK_TRACE("R start B start P start R exit B exit P exit");
+    CHECK_TRACE(after);
     CHECK_INT(PyStackless_GetRunCount(), 0);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < n; i++) {
         CHECK_INT(PyTasklet_Alive(fin[i]), 0);
         CHECK_INT(PyTasklet_Scheduled(fin[i]), 0);
         Py_CLEAR(fin[i]);
     }
+}
+
+/* §7.6: started tasklets are killed, longest-suspended first; not-started
+ * ones are dropped without running; the state is released. */
+TEST(finalize_kill_order) {
+    check_finalize(prepare_finalize, "R start B start P start", 2,
+                   "R start B start P start R exit B exit P exit", 3);
 }
 
 /* E starts, then A; E ends; B starts in the place E left among the started
@@ -910,18 +920,8 @@ static PyObject *prepare_reused_place(PyObject *self, PyObject *args) {
 }
 
 TEST(finalize_kills_a_tasklet_started_in_the_place_of_an_ended_one) {
-    BEGIN();
-    PyObject *f = cfunc(prepare_reused_place);
-    CHECK_NONE(PyStackless_Call_Main(f, NULL, NULL));
-    Py_DECREF(f);
-    CHECK_TRACE("E start A start E end B start");
-    CHECK_INT(PyStackless_Finalize(), 0);
-    CHECK_NO_ERROR();
-    CHECK_TRACE("E start A start E end B start A exit B exit");
-    for (int i = 0; i < 2; i++) {
-        CHECK_INT(PyTasklet_Alive(fin[i]), 0);
-        Py_CLEAR(fin[i]);
-    }
+    check_finalize(prepare_reused_place, "E start A start E end B start", 0,
+                   "E start A start E end B start A exit B exit", 2);
 }
 
 static int worker_done;

@@ -694,36 +694,34 @@ TEST(passed_deadline_with_a_partner_transfers) {
 
 /* ---- §5 RunUntil ---------------------------------------------------------------- */
 
-/* The deadline passes while B runs: B is not interrupted, RunUntil returns
- * at B's next scheduling point; C never started. */
-TEST(run_until_returns_at_the_first_scheduling_point_after_its_deadline) {
+/* B spins past `d`, the deadline of RunUntil, then `b_body` switches or
+ * ends: B is not interrupted, and RunUntil returns at its next scheduling
+ * point (tracing `trace`, with `runcount` runnables); C never started, and
+ * runs in the run that follows (`trace_after`). */
+static void check_run_until_stops_after_b(PyCFunction b_body, const char *trace, int runcount,
+                                          const char *trace_after) {
     int64_t d = after_ms(SETUP_MS);
-    PyTaskletObject *b = make(b_step, "(sL)", "B", (long long)d), *c = make(b_step, "(s)", "C");
+    PyTaskletObject *b = make(b_body, "(sL)", "B", (long long)d), *c = make(b_log, "(s)", "C");
     CHECK_NONE(PyStackless_RunUntil(d));
-    CHECK_TRACE("B start B busy");
-    CHECK_INT(PyTasklet_Scheduled(b), 1);
+    CHECK_TRACE(trace);
     CHECK_INT(PyTasklet_Scheduled(c), 1);
-    CHECK_INT(PyStackless_GetRunCount(), 3);
+    CHECK_INT(PyStackless_GetRunCount(), runcount);
     CHECK_RUN_NONE();
+    CHECK_TRACE(trace_after);
     CHECK_INT(PyTasklet_Alive(b), 0);
     CHECK_INT(PyTasklet_Alive(c), 0);
     Py_DECREF(b);
     Py_DECREF(c);
 }
 
-/* The end of a tasklet is a scheduling point too: the deadline passes
- * while B runs, and RunUntil returns when B ends; C never started. */
+/* B's next switching call. */
+TEST(run_until_returns_at_the_first_scheduling_point_after_its_deadline) {
+    check_run_until_stops_after_b(b_step, "B start B busy", 3, "B start B busy C runs B end");
+}
+
+/* The end of B is a scheduling point too. */
 TEST(run_until_returns_when_a_tasklet_ends_after_its_deadline) {
-    int64_t d = after_ms(SETUP_MS);
-    PyTaskletObject *b = make(b_hog, "(sL)", "B", (long long)d), *c = make(b_log, "(s)", "C");
-    CHECK_NONE(PyStackless_RunUntil(d));
-    CHECK_TRACE("B runs");
-    CHECK_INT(PyTasklet_Alive(b), 0);
-    CHECK_INT(PyTasklet_Scheduled(c), 1);
-    CHECK_RUN_NONE();
-    CHECK_TRACE("B runs C runs");
-    Py_DECREF(b);
-    Py_DECREF(c);
+    check_run_until_stops_after_b(b_hog, "B runs", 2, "B runs C runs");
 }
 
 TEST(run_until_waits_idle_until_its_deadline) {
