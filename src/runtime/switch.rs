@@ -94,7 +94,8 @@ const COLD_AFTER_SWITCHES: u64 = 4096;
 #[inline(always)]
 unsafe fn prefetch_if_cold(ts: Ts, next: *mut Tasklet) {
     // SAFETY: per the contract, the owner's field.
-    if ts.switch_count() - unsafe { (*next).switched_out_at } > COLD_AFTER_SWITCHES {
+    let last_ran = unsafe { (*next).switched_out_at };
+    if ts.switch_count().wrapping_sub(last_ran) > COLD_AFTER_SWITCHES {
         // SAFETY: as above.
         unsafe { prefetch_stack(next) };
     }
@@ -254,6 +255,11 @@ unsafe fn create_coroutine(ts: Ts, t: *mut Tasklet) -> PyResult<()> {
         (*t).stack_floor = floor;
         (*t).fiber = fiber;
         (*t).coro = Some(coro);
+        // Its stack is new, and its switch-outs count on this thread from
+        // now on (one that ended on another thread and was bound to this
+        // one carries that thread's count).
+        (*t).saved_sp = 0;
+        (*t).switched_out_at = ts.switch_count();
         tasklet::set_state(t, tasklet::state(t).with_started(true));
         (*t).started_index = ts.add_started(t);
     }
