@@ -68,8 +68,9 @@ pub extern "C" fn PyStackless_Sleep(ns: i64) -> c_int {
 /// Returns None (new reference) once deadline has passed, at the next
 /// scheduling point after it (a switching call or the end of a tasklet; a
 /// running tasklet is never interrupted; the others stay runnable), or
-/// once the thread has nothing runnable, sleeping or waiting: PyStackless_RunUntil(-1) runs all the work of the thread,
-/// timed waits included, to its end. A deadline that passed already runs
+/// once the thread has nothing runnable, sleeping or waiting:
+/// PyStackless_RunUntil(-1) runs all the work of the thread, timed waits
+/// included, to its end. A deadline that passed already runs
 /// what is ready (and the timers due) without waiting. A call inside
 /// another PyStackless_RunUntil is an untimed run. NULL with
 /// ValueError("invalid deadline"), or as PyStackless_RunWatchdog. May

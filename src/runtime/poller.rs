@@ -115,7 +115,10 @@ impl Poller {
     /// The kernel wakes it up to the thread's timer slack after `deadline`
     /// (`prctl(PR_SET_TIMERSLACK)`, 50 µs by default), as it does every
     /// sleep with a timeout: so timers close together wake an idle thread
-    /// once.
+    /// once. A wait longer than 10 ms sleeps on the timerfd instead, which
+    /// fires at `deadline` ([`beyond_slack`]); the timerfd stays set if
+    /// something else ends the wait first (at most one wake-up for nothing
+    /// later).
     pub(crate) fn wait(&self, deadline: i64) {
         if self.hosted.get() {
             // The host's poll sees the timerfd: it follows the deadline.
