@@ -374,6 +374,68 @@ TEST(s60_tasklets_of_a_dead_thread) {
     Py_CLEAR(remote[1]);
 }
 
+/* Switches SPIN_SWITCHES times with the other spinner, then "spun". */
+enum { SPIN_SWITCHES = 6000 };
+
+static PyObject *spinner(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    for (int i = 0; i < SPIN_SWITCHES; i++) {
+        if (schedule() < 0) {
+            return NULL;
+        }
+    }
+    worker_trace("spun");
+    Py_RETURN_NONE;
+}
+
+/* Two spinners switch 12,000 times on this thread and end. */
+static PyObject *busy_worker(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    remote[0] = spawn(spinner);
+    remote[1] = spawn(spinner);
+    PyObject *r = PyStackless_RunWatchdog(0);
+    Py_CLEAR(remote[1]);
+    return r;
+}
+
+/* Binds the first spinner, ended, to this new thread, which has switched
+ * less than the spinner's old thread, and runs it again. */
+static PyObject *fresh_worker(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    PyObject *f = cfunc(spinner), *no_args = PyTuple_New(0);
+    int rc = PyTasklet_BindThread(remote[0], -1);
+    rc |= PyTasklet_BindEx(remote[0], f, NULL, NULL);
+    rc |= PyTasklet_Setup(remote[0], no_args, NULL);
+    remote[1] = spawn(spinner);
+    Py_DECREF(f);
+    Py_DECREF(no_args);
+    if (rc != 0 || remote[1] == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyStackless_RunWatchdog(0);
+    Py_CLEAR(remote[1]);
+    return r;
+}
+
+/* A tasklet's switches are counted by the thread it runs on: one that
+ * ended on a thread that switched a lot runs again on another (a debug
+ * build panicked in the switch that compared the two threads' counts). */
+TEST(a_tasklet_ended_on_a_busy_thread_runs_again_on_another) {
+    worker a, b;
+    reset();
+    start_worker(&a, busy_worker, 1);
+    CHECK(join_worker(&a));
+    CHECK(worker_log_is("spun spun"));
+    start_worker(&b, fresh_worker, 1);
+    CHECK(join_worker(&b));
+    CHECK(worker_log_is("spun spun spun spun"));
+    CHECK_INT(PyTasklet_Alive(remote[0]), 0);
+    Py_CLEAR(remote[0]);
+}
+
 TEST(s60_kill_of_a_threadless_tasklet_succeeds) {
     worker w;
     reset();
@@ -755,6 +817,7 @@ int main(void) {
     RUN_INSIDE(s59_remote_insert_and_run_order);
     RUN_INSIDE(operations_on_tasklets_of_another_thread);
     RUN_INSIDE(s60_tasklets_of_a_dead_thread);
+    RUN(a_tasklet_ended_on_a_busy_thread_runs_again_on_another);
     RUN_INSIDE(s60_kill_of_a_threadless_tasklet_succeeds);
     RUN_INSIDE(last_awake_thread_gets_the_deadlock);
     RUN_INSIDE(ending_tasklet_does_not_wait_for_other_threads);
