@@ -173,9 +173,11 @@ generated_test() { # as c_test, without the source
 }
 
 # The library with the Rust side instrumented by a sanitizer: nightly rustc
-# with -Zsanitizer, without LTO (so that `nm` reads the objects), linked
-# with rustc's own runtime of that sanitizer instead of gcc's (which lacks
-# symbols the Rust side uses). Sets SAN_LIBS; proves the instrumentation.
+# with -Zsanitizer, without LTO (so that `nm` reads the objects), with
+# integer overflow checked (a release build wraps silently; an overflow
+# panics here), linked with rustc's own runtime of that sanitizer instead
+# of gcc's (which lacks symbols the Rust side uses). Sets SAN_LIBS; proves
+# the instrumentation.
 sanitized_library() { # sanitizer, its runtime's short name, probe symbol, cargo flags...
     san=$1
     short=$2
@@ -184,6 +186,7 @@ sanitized_library() { # sanitizer, its runtime's short name, probe symbol, cargo
     host=$(rustc +nightly -vV | sed -n 's/^host: //p')
     dir=$TARGET/$san
     if ! RUSTFLAGS="-Zsanitizer=$san -Cunsafe-allow-abi-mismatch=sanitizer" CARGO_PROFILE_RELEASE_LTO=false \
+        CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true \
         CARGO_TARGET_DIR=$dir cargo +nightly build --release --quiet --target "$host" "$@"; then
         fail "cargo +nightly build -Zsanitizer=$san"
         summary
