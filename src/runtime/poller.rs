@@ -120,16 +120,15 @@ impl Poller {
     /// something else ends the wait first (at most one wake-up for nothing
     /// later).
     pub(crate) fn wait(&self, deadline: i64) {
-        if self.hosted.get() {
-            // The host's poll sees the timerfd: it follows the deadline.
-            self.arm(deadline);
-            self.collect(None);
-        } else if deadline != i64::MAX && beyond_slack(deadline - super::timers::now()) {
-            // The timerfd is exact: a long timeout would end late.
+        let left =
+            (deadline != i64::MAX).then(|| deadline.saturating_sub(super::timers::now()).max(0));
+        if self.hosted.get() || left.is_some_and(beyond_slack) {
+            // The timerfd: the host's poll sees it, and it fires at the
+            // deadline exactly, where a long timeout would end late.
             self.arm(deadline);
             self.collect(None);
         } else {
-            self.collect(Some(deadline));
+            self.collect(left);
         }
     }
 
@@ -162,11 +161,10 @@ impl Poller {
         }
     }
 
-    /// One wait of the epoll set until `deadline` (`None`, or `i64::MAX`:
-    /// none).
-    fn collect(&self, deadline: Option<i64>) {
+    /// One wait of the epoll set for `left` ns (`None`: no timeout).
+    fn collect(&self, left: Option<i64>) {
         let mut batch = self.batch.borrow_mut();
-        let n = wait_until(self.epoll, &mut batch, deadline.filter(|&d| d != i64::MAX));
+        let n = wait_for(self.epoll, &mut batch, left);
         let mut ready = self.ready.borrow_mut();
         for ev in batch.iter().take(n.max(0) as usize) {
             let (data, events) = (ev.u64, ev.events);
@@ -297,11 +295,10 @@ impl Poller {
 /// whole milliseconds.
 static HAS_PWAIT2: AtomicBool = AtomicBool::new(true);
 
-/// `epoll_wait` on `epoll` into `batch` until `deadline` (`None`: no
+/// `epoll_wait` on `epoll` into `batch` for `left` ns (`None`: no
 /// timeout); returns its result. Through the system call, not glibc's
 /// wrapper, which older C libraries lack.
-fn wait_until(epoll: c_int, batch: &mut [libc::epoll_event], deadline: Option<i64>) -> c_int {
-    let left = deadline.map(|d| d.saturating_sub(super::timers::now()).max(0));
+fn wait_for(epoll: c_int, batch: &mut [libc::epoll_event], left: Option<i64>) -> c_int {
     let (events, max) = (batch.as_mut_ptr(), batch.len() as c_int);
     if let Some(ns) = left.filter(|&ns| ns > 0 && HAS_PWAIT2.load(Ordering::Relaxed)) {
         let timeout = libc::timespec {
