@@ -65,7 +65,8 @@ const MODE_GUARD_REGION: u8 = 1;
 const MODE_PROTECT: u8 = 2;
 const MODE_RED_ZONE: u8 = 3;
 
-fn page_size() -> usize {
+/// The system's page size.
+pub(crate) fn page_size() -> usize {
     static PAGE: AtomicUsize = AtomicUsize::new(0);
     let page = PAGE.load(Ordering::Relaxed);
     if page != 0 {

@@ -114,7 +114,7 @@ unsafe fn prefetch_stack(next: *mut Tasklet) {
     if sp == 0 {
         return;
     }
-    let end = (sp | 4095) + 1;
+    let end = (sp | (stack::page_size() - 1)) + 1;
     for line in (sp - 128..end).step_by(128) {
         super::prefetch(line as *const u8);
     }
