@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tasklet_helpers.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -201,22 +202,85 @@ TEST(a_tasklet_without_a_stack_is_paused_and_nothing_is_lost) {
                    "insert a: ok insert b: ok a runs b runs schedule: ok");
 }
 
-TEST(stacks_are_reused) {
-    for (int round = 0; round < 3; round++) {
-        PyTaskletObject *ts[100];
-        for (int i = 0; i < 100; i++) {
-            PyObject *a = Py_BuildValue("(l)", 4L);
-            ts[i] = spawn_with(deep, a);
-            Py_DECREF(a);
-        }
-        PyObject *r = PyStackless_RunWatchdog(0);
-        CHECK_PTR(r, Py_None);
-        Py_DECREF(r);
-        for (int i = 0; i < 100; i++) {
-            CHECK_INT(PyTasklet_Alive(ts[i]), 0);
-            Py_DECREF(ts[i]);
-        }
+/* ---- Free stacks are used again ------------------------------------------ */
+
+/* Uses about `kib` KiB of the tasklet's stack (the arguments of deep), then
+ * yields once: HELD of them hold their stacks all at once. */
+static PyObject *deep_then_yield(PyObject *self, PyObject *args) {
+    PyObject *r = deep(self, args);
+    Py_XDECREF(r);
+    return r == NULL ? NULL : PyStackless_Schedule(Py_None, 0);
+}
+
+enum { HELD = 640 }; /* ten slabs of stacks */
+
+/* Runs HELD tasklets on stacks of `size` bytes, all holding theirs at once,
+ * to their end (the stack size is restored). False on a failure. */
+static int hold_stacks(size_t size) {
+    size_t old = PyStackless_SetStackSize(size);
+    PyObject *a = Py_BuildValue("(l)", 4L);
+    int ok = 1;
+    for (int i = 0; i < HELD; i++) {
+        PyTaskletObject *t = spawn_with(deep_then_yield, a);
+        ok &= t != NULL;
+        Py_XDECREF(t);
     }
+    Py_DECREF(a);
+    PyObject *r = PyStackless_RunWatchdog(0);
+    ok &= r == Py_None;
+    Py_XDECREF(r);
+    PyStackless_SetStackSize(old);
+    trace_reset();
+    return ok;
+}
+
+/* Less than half of what HELD new stacks of `size` would map: the stacks
+ * came from a pool. */
+static int reused(rlim_t grown, size_t size) {
+    return grown < (rlim_t)HELD * size / 2;
+}
+
+TEST(stacks_are_reused) {
+    CHECK(hold_stacks(64 * 1024));
+    rlim_t before = address_space();
+    CHECK(hold_stacks(64 * 1024));
+    CHECK(hold_stacks(64 * 1024));
+    CHECK(reused(address_space() - before, 64 * 1024));
+}
+
+/* What the thread below runs: HELD stacks of 64 KiB, then HELD of 128 KiB. */
+static PyObject *holds_two_sizes(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    if (!hold_stacks(64 * 1024) || !hold_stacks(128 * 1024)) {
+        PyErr_SetString(PyExc_RuntimeError, "hold_stacks failed");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* A thread that ends leaves its free stacks, of both sizes, to the others;
+ * *arg is set when its tasklets ran. */
+static void *hold_two_sizes_and_end(void *arg) {
+    PyObject *f = cfunc_named(holds_two_sizes, "holds_two_sizes");
+    PyObject *r = PyStackless_Call_Main(f, NULL, NULL);
+    Py_DECREF(f);
+    *(int *)arg = r == Py_None;
+    Py_XDECREF(r);
+    PyStackless_Finalize();
+    return NULL;
+}
+
+TEST(a_thread_that_ends_leaves_its_stacks_to_the_others) {
+    pthread_t thread;
+    int ran = 0;
+    CHECK_INT(pthread_create(&thread, NULL, hold_two_sizes_and_end, &ran), 0);
+    CHECK_INT(pthread_join(thread, NULL), 0);
+    CHECK(ran);
+    rlim_t before = address_space();
+    CHECK(hold_stacks(128 * 1024));
+    CHECK(hold_stacks(64 * 1024));
+    CHECK(reused(address_space() - before, 64 * 1024));
 }
 
 int main(void) {
@@ -228,6 +292,7 @@ int main(void) {
     RUN_INSIDE(a_tasklet_can_use_a_large_stack);
     RUN_INSIDE(a_tasklet_runs_on_a_1_gib_stack);
     RUN_INSIDE(stacks_are_reused);
+    RUN_INSIDE(a_thread_that_ends_leaves_its_stacks_to_the_others);
     RUN_INSIDE(a_tasklet_without_a_stack_is_paused_and_nothing_is_lost);
     PyStackless_Finalize();
     return harness_summary("test_stacks");

@@ -287,14 +287,6 @@ unsafe impl Stack for TaskletStack {
     }
 }
 
-/// Free stacks of every thread that let theirs go (thread exit).
-static SHARED_FREE: Mutex<Vec<TaskletStack>> = Mutex::new(Vec::new());
-
-/// Runs `f` on the shared free stacks, under their lock.
-fn with_shared_free<R>(f: impl FnOnce(&mut Vec<TaskletStack>) -> R) -> R {
-    f(&mut SHARED_FREE.lock())
-}
-
 /// The descriptor of a free stack that ran a tasklet, kept at the top of
 /// the stack itself, with the next such stack.
 struct FreeNode {
@@ -302,13 +294,100 @@ struct FreeNode {
     next: *mut FreeNode,
 }
 
+/// Free stacks linked through their own memory: holding one writes only
+/// the top of that stack, which its tasklet just left. (A vector of their
+/// descriptors faulted in 12,000 pages as the first million sleepers of
+/// `sleep-1M` ended.)
+struct FreeList {
+    first: *mut FreeNode,
+    last: *mut FreeNode,
+}
+
+// SAFETY: the stacks on a list are used by no thread; the list's holder
+// owns them (a pool's thread, or whoever holds [`SHARED_FREE`]'s lock).
+unsafe impl Send for FreeList {}
+
+impl FreeList {
+    const EMPTY: FreeList = FreeList {
+        first: null_mut(),
+        last: null_mut(),
+    };
+
+    /// Links a stack no coroutine uses any more first.
+    fn push(&mut self, stack: TaskletStack) {
+        let at = (stack.base - size_of::<FreeNode>()) & !(align_of::<FreeNode>() - 1);
+        let node = at as *mut FreeNode;
+        // SAFETY: the top of a stack nobody runs on, writable (the guard
+        // region or red zone is at its bottom), aligned, and large enough
+        // (a stack is at least MIN_STACK_SIZE); `pop` reads it back before
+        // the stack is used again.
+        unsafe {
+            node.write(FreeNode {
+                stack,
+                next: self.first,
+            })
+        };
+        if self.first.is_null() {
+            self.last = node;
+        }
+        self.first = node;
+    }
+
+    /// The first stack, unlinked.
+    fn pop(&mut self) -> Option<TaskletStack> {
+        if self.first.is_null() {
+            return None;
+        }
+        // SAFETY: `push` wrote the node; it is read once, as the stack
+        // leaves the list.
+        let FreeNode { stack, next } = unsafe { self.first.read() };
+        self.first = next;
+        if next.is_null() {
+            self.last = null_mut();
+        }
+        Some(stack)
+    }
+
+    /// Links every stack of `other` before this list's, whatever their
+    /// number, without reading them.
+    fn prepend(&mut self, other: FreeList) {
+        if other.first.is_null() {
+            return;
+        }
+        // SAFETY: `other`'s last node, written by `push`, is ours.
+        unsafe { (*other.last).next = self.first };
+        if self.first.is_null() {
+            self.last = other.last;
+        }
+        self.first = other.first;
+    }
+}
+
+/// Free stacks sorted by size, a list each.
+struct BySize(Vec<(usize, FreeList)>);
+
+impl BySize {
+    /// The list of the stacks of `size`.
+    fn list(&mut self, size: usize) -> &mut FreeList {
+        let i = match self.0.iter().position(|(s, _)| *s == size) {
+            Some(i) => i,
+            None => {
+                self.0.push((size, FreeList::EMPTY));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+}
+
+/// Free stacks of every thread that let theirs go (thread exit, or a
+/// stack size changed since the stack was made).
+static SHARED_FREE: Mutex<BySize> = Mutex::new(BySize(Vec::new()));
+
 /// The calling thread's free stacks.
 pub struct StackPool {
-    /// The stacks given back, the latest first, linked through their own
-    /// memory: giving one back writes only the top of that stack, which
-    /// its tasklet just left. (A vector of their descriptors faulted in
-    /// 12,000 pages as the first million sleepers of `sleep-1M` ended.)
-    used: *mut FreeNode,
+    /// The stacks given back, the latest first.
+    used: FreeList,
     /// The stacks of the newest slab that never ran a tasklet: their
     /// memory stays untouched until one does.
     fresh: Vec<TaskletStack>,
@@ -317,7 +396,7 @@ pub struct StackPool {
 impl Default for StackPool {
     fn default() -> Self {
         StackPool {
-            used: null_mut(),
+            used: FreeList::EMPTY,
             fresh: Vec::new(),
         }
     }
@@ -332,12 +411,9 @@ impl StackPool {
             if s.size() == size {
                 return Some(s);
             }
-            with_shared_free(|shared| shared.push(s));
+            SHARED_FREE.lock().list(s.size()).push(s);
         }
-        let reused = with_shared_free(|shared| {
-            let i = shared.iter().position(|s| s.size() == size)?;
-            Some(shared.swap_remove(i))
-        });
+        let reused = SHARED_FREE.lock().list(size).pop();
         if reused.is_some() {
             return reused;
         }
@@ -350,31 +426,12 @@ impl StackPool {
     /// cost a system call per tasklet on the spawn path.
     pub fn give(&mut self, stack: TaskletStack) {
         stack.release();
-        let at = (stack.base - size_of::<FreeNode>()) & !(align_of::<FreeNode>() - 1);
-        let node = at as *mut FreeNode;
-        // SAFETY: the top of a stack nobody runs on, writable (the guard
-        // region or red zone is at its bottom), aligned, and large enough
-        // (a stack is at least MIN_STACK_SIZE); `pop` reads it back before
-        // the stack is used again.
-        unsafe {
-            node.write(FreeNode {
-                stack,
-                next: self.used,
-            })
-        };
-        self.used = node;
+        self.used.push(stack);
     }
 
     /// The latest stack given back, else a fresh one, whatever its size.
     fn pop(&mut self) -> Option<TaskletStack> {
-        if self.used.is_null() {
-            return self.fresh.pop();
-        }
-        // SAFETY: `give` wrote the node; it is read once, as the stack
-        // leaves the list.
-        let FreeNode { stack, next } = unsafe { self.used.read() };
-        self.used = next;
-        Some(stack)
+        self.used.pop().or_else(|| self.fresh.pop())
     }
 
     /// Maps a slab of [`SLAB_STACKS`] stacks into the pool.
@@ -424,12 +481,20 @@ impl StackPool {
 }
 
 impl Drop for StackPool {
+    /// Leaves the stacks to other threads. They are sorted by size first,
+    /// reading a page of each (milliseconds for a million), and linked into
+    /// the shared lists after, under the lock: a few writes per size, so
+    /// that a thread that ends holding many stacks never stalls the others
+    /// that need one.
     fn drop(&mut self) {
-        with_shared_free(|shared| {
-            while let Some(s) = self.pop() {
-                shared.push(s);
-            }
-        });
+        let mut by_size = BySize(Vec::new());
+        while let Some(s) = self.pop() {
+            by_size.list(s.size()).push(s);
+        }
+        let mut shared = SHARED_FREE.lock();
+        for (size, list) in by_size.0 {
+            shared.list(size).prepend(list);
+        }
     }
 }
 
