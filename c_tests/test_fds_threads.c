@@ -230,7 +230,7 @@ TEST(remote_kill_throw_and_raise_reach_fd_waiters) {
     reset();
     CHECK_INT(make_pipe(victim_fds), 0);
     worker w;
-    start_worker(&w, &victims_worker_def);
+    start_worker(&w, &victims_worker_def, WORKER_FINALIZES);
     wait_stage(1);
     CHECK(victims[3] != NULL);
     PyObject *k = Py_BuildValue("(s)", "k"), *text = PyUnicode_FromString("remote");
@@ -277,7 +277,7 @@ TEST(forget_fd_wakes_the_waiters_of_every_thread) {
     reset();
     CHECK_INT(make_pipe(shared_fds), 0);
     worker w;
-    start_worker(&w, &forget_worker_def);
+    start_worker(&w, &forget_worker_def, WORKER_FINALIZES);
     wait_stage(1);
     CHECK(remote_waiter != NULL);
     PyTaskletObject *m = run_built(&w_wait_def, "(siiL)", "M", shared_fds[0], READ, (long long)bound_deadline());
@@ -359,7 +359,7 @@ TEST(idle_thread_wakes_for_a_sleeper_an_fd_and_a_hand_off_in_order) {
     reset();
     CHECK_INT(make_pipe(order_fds), 0);
     worker w;
-    start_worker(&w, &order_worker_def);
+    start_worker(&w, &order_worker_def, WORKER_FINALIZES);
     wait_stage(1);
     int ok = wait_for_log("S woke") && put_byte(order_fds[1], 'x') == 0 && wait_for_log("W ready 1") &&
              send_text("x") == 0;

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tasklet_helpers.h"
 #include "stages.h"
+#include "worker.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -16,64 +17,11 @@ static void sleep_us(long us) {
 
 /* ---- Helpers: a worker thread that runs its own scheduler ------------- */
 
-static char worker_log[1024];
-
-static void worker_trace(const char *what) {
-    pthread_mutex_lock(&lock);
-    if (worker_log[0] != '\0') {
-        strcat(worker_log, " ");
-    }
-    strcat(worker_log, what);
-    pthread_mutex_unlock(&lock);
-}
-
-static int worker_log_is(const char *expected) {
-    pthread_mutex_lock(&lock);
-    int same = strcmp(worker_log, expected) == 0;
-    pthread_mutex_unlock(&lock);
-    return same;
-}
-
-/* Runs `body` as the main tasklet of a new thread; the thread finalizes
- * its scheduler when `finalize` is set, else leaves it to thread exit. */
-typedef struct {
-    PyCFunction body;
-    int finalize;
-    int failed; /* the body returned NULL */
-    pthread_t thread;
-} worker;
-
-static void *worker_main(void *arg) {
-    worker *w = arg;
-    PyObject *f = cfunc_named(w->body, "worker");
-    PyObject *r = PyStackless_Call_Main(f, NULL, NULL);
-    Py_DECREF(f);
-    w->failed = r == NULL;
-    if (r == NULL) {
-        PyErr_Print();
-    }
-    Py_XDECREF(r);
-    if (w->finalize) {
-        PyStackless_Finalize();
-    }
-    return NULL;
-}
-
-static void start_worker(worker *w, PyCFunction body, int finalize) {
-    w->body = body;
-    w->finalize = finalize;
-    w->failed = 0;
-    pthread_create(&w->thread, NULL, worker_main, w);
-}
-
-/* Joins the worker; true when its body succeeded. */
-static int join_worker(worker *w) {
-    return pthread_join(w->thread, NULL) == 0 && !w->failed;
-}
-
 static void reset(void) {
     stage = 0;
-    worker_log[0] = '\0';
+    pthread_mutex_lock(&lock);
+    wlog_buf[0] = '\0';
+    pthread_mutex_unlock(&lock);
 }
 
 /* Runs the worker's scheduler until `done`: the "scheduler per thread"
@@ -106,19 +54,18 @@ static unsigned long worker_id;
 static PyObject *s58_receiver(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
-    worker_trace("receiving");
+    wlog("receiving");
     PyObject *v = PyChannel_Receive(ch);
     if (v == NULL) {
         return NULL;
     }
-    worker_trace(PyUnicode_AsUTF8(v));
+    wlog("%s", PyUnicode_AsUTF8(v));
     Py_DECREF(v);
     set_stage(3);
     Py_RETURN_NONE;
 }
 
-static PyObject *s58_worker(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(s58_worker) {
     (void)args;
     PyTaskletObject *r = spawn(s58_receiver);
     if (r == NULL || PyTasklet_Run(r) < 0) {
@@ -133,7 +80,7 @@ static PyObject *s58_worker(PyObject *self, PyObject *args) {
 TEST(s58_send_to_a_receiver_of_another_thread_does_not_switch) {
     worker w;
     reset();
-    start_worker(&w, s58_worker, 1);
+    start_worker(&w, &s58_worker_def, WORKER_FINALIZES);
     wait_stage(1);
     CHECK_INT(PyChannel_GetBalance(ch), -1);
     PyObject *x = PyUnicode_FromString("x");
@@ -144,11 +91,10 @@ TEST(s58_send_to_a_receiver_of_another_thread_does_not_switch) {
     CHECK_INT(PyStackless_GetRunCount(), 1);
     wait_stage(3);
     CHECK(join_worker(&w));
-    CHECK(worker_log_is("receiving x"));
+    CHECK_LOG("receiving x");
 }
 
-static PyObject *late_sender(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(late_sender) {
     (void)args;
     set_stage(1); /* a thread counts from its first call into the runtime */
     sleep_us(50000);
@@ -164,7 +110,7 @@ static PyObject *late_sender(PyObject *self, PyObject *args) {
 TEST(s58_main_sleeps_until_another_thread_sends) {
     worker w;
     reset();
-    start_worker(&w, late_sender, 1);
+    start_worker(&w, &late_sender_def, WORKER_FINALIZES);
     wait_stage(1);
     PyObject *v = PyChannel_Receive(ch);
     CHECK(v != NULL);
@@ -177,15 +123,14 @@ TEST(s58_main_sleeps_until_another_thread_sends) {
 
 static PyObject *log_name(PyObject *self, PyObject *args) {
     (void)self;
-    worker_trace(arg_str(args, 0));
+    wlog("%s", arg_str(args, 0));
     if ((unsigned long)PyThread_get_thread_ident() != worker_id) {
-        worker_trace("wrong-thread");
+        wlog("wrong-thread");
     }
     Py_RETURN_NONE;
 }
 
-static PyObject *s59_worker(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(s59_worker) {
     (void)args;
     worker_id = PyThread_get_thread_ident();
     const char *names[3] = {"t1", "t2", "t3"};
@@ -208,7 +153,7 @@ static PyObject *s59_worker(PyObject *self, PyObject *args) {
 TEST(s59_remote_insert_and_run_order) {
     worker w;
     reset();
-    start_worker(&w, s59_worker, 1);
+    start_worker(&w, &s59_worker_def, WORKER_FINALIZES);
     wait_stage(1);
     int runcount = PyStackless_GetRunCount();
     CHECK_INT(PyTasklet_Paused(remote[1]), 1);
@@ -218,12 +163,12 @@ TEST(s59_remote_insert_and_run_order) {
     CHECK_INT(PyTasklet_Insert(remote[2]), 0);
     CHECK_INT(PyTasklet_Run(remote[0]), 0);
     CHECK_INT(PyStackless_GetRunCount(), runcount);
-    for (int i = 0; i < 200 && !worker_log_is("t1 t2 t3"); i++) {
+    for (int i = 0; i < 200 && strcmp(wlog_text(), "t1 t2 t3") != 0; i++) {
         sleep_us(1000);
     }
     set_stage(2);
     CHECK(join_worker(&w));
-    CHECK(worker_log_is("t1 t2 t3"));
+    CHECK_LOG("t1 t2 t3");
     for (int i = 0; i < 3; i++) {
         CHECK_INT(PyTasklet_Alive(remote[i]), 0);
         Py_CLEAR(remote[i]);
@@ -237,9 +182,9 @@ static PyObject *blocked_receiver(PyObject *self, PyObject *args) {
     (void)args;
     PyObject *v = PyChannel_Receive(ch);
     if (v == NULL) {
-        worker_trace(PyErr_ExceptionMatches(PyExc_TaskletExit) ? "TaskletExit" : "error");
+        wlog("%s", PyErr_ExceptionMatches(PyExc_TaskletExit) ? "TaskletExit" : "error");
         if ((unsigned long)PyThread_get_thread_ident() != worker_id) {
-            worker_trace("wrong-thread");
+            wlog("wrong-thread");
         }
         return NULL;
     }
@@ -247,8 +192,7 @@ static PyObject *blocked_receiver(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyObject *rules_worker(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(rules_worker) {
     (void)args;
     worker_id = PyThread_get_thread_ident();
     remote[0] = spawn(blocked_receiver);
@@ -267,7 +211,7 @@ static PyObject *rules_worker(PyObject *self, PyObject *args) {
 TEST(operations_on_tasklets_of_another_thread) {
     worker w;
     reset();
-    start_worker(&w, rules_worker, 1);
+    start_worker(&w, &rules_worker_def, WORKER_FINALIZES);
     wait_stage(1);
     PyTaskletObject *b = remote[0], *r = remote[1];
     CHECK_INT(PyTasklet_GetThreadId(b), (long)worker_id);
@@ -310,7 +254,7 @@ TEST(operations_on_tasklets_of_another_thread) {
     CHECK_INT(PyTasklet_Alive(b), 0);
     CHECK_INT(PyChannel_GetBalance(ch), 0);
     /* The removed one did not run over there; inserted again, it does. */
-    CHECK(worker_log_is("TaskletExit"));
+    CHECK_LOG("TaskletExit");
     CHECK_INT(PyTasklet_Insert(r), 0);
     CHECK_INT(PyTasklet_Scheduled(r), 1);
     for (int i = 0; i < 200 && PyTasklet_Alive(r); i++) {
@@ -318,15 +262,14 @@ TEST(operations_on_tasklets_of_another_thread) {
     }
     set_stage(3);
     CHECK(join_worker(&w));
-    CHECK(worker_log_is("TaskletExit r"));
+    CHECK_LOG("TaskletExit r");
     Py_CLEAR(remote[0]);
     Py_CLEAR(remote[1]);
 }
 
 /* ---- S60: tasklets of a dead thread ------------------------------------ */
 
-static PyObject *s60_worker(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(s60_worker) {
     (void)args;
     worker_id = PyThread_get_thread_ident();
     PyObject *name = Py_BuildValue("(s)", "t1");
@@ -342,10 +285,10 @@ static PyObject *s60_worker(PyObject *self, PyObject *args) {
 TEST(s60_tasklets_of_a_dead_thread) {
     worker w;
     reset();
-    start_worker(&w, s60_worker, 0);
+    start_worker(&w, &s60_worker_def, WORKER_EXITS);
     CHECK(join_worker(&w));
     /* The started one was killed on its own thread when it ended. */
-    CHECK(worker_log_is("TaskletExit"));
+    CHECK_LOG("TaskletExit");
     CHECK_INT(PyTasklet_Alive(remote[1]), 0);
     CHECK_INT(PyChannel_GetBalance(ch), 0);
     PyTaskletObject *t = remote[0];
@@ -369,7 +312,7 @@ TEST(s60_tasklets_of_a_dead_thread) {
     CHECK_INT(PyTasklet_Alive(t), 1);
     worker_id = PyThread_get_thread_ident();
     CHECK_INT(PyTasklet_Run(t), 0);
-    CHECK(worker_log_is("TaskletExit t1"));
+    CHECK_LOG("TaskletExit t1");
     Py_CLEAR(remote[0]);
     Py_CLEAR(remote[1]);
 }
@@ -385,13 +328,12 @@ static PyObject *spinner(PyObject *self, PyObject *args) {
             return NULL;
         }
     }
-    worker_trace("spun");
+    wlog("spun");
     Py_RETURN_NONE;
 }
 
 /* Two spinners switch 12,000 times on this thread and end. */
-static PyObject *busy_worker(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(busy_worker) {
     (void)args;
     remote[0] = spawn(spinner);
     remote[1] = spawn(spinner);
@@ -402,8 +344,7 @@ static PyObject *busy_worker(PyObject *self, PyObject *args) {
 
 /* Binds the first spinner, ended, to this new thread, which has switched
  * less than the spinner's old thread, and runs it again. */
-static PyObject *fresh_worker(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(fresh_worker) {
     (void)args;
     PyObject *f = cfunc(spinner), *no_args = PyTuple_New(0);
     int rc = PyTasklet_BindThread(remote[0], -1);
@@ -426,12 +367,12 @@ static PyObject *fresh_worker(PyObject *self, PyObject *args) {
 TEST(a_tasklet_ended_on_a_busy_thread_runs_again_on_another) {
     worker a, b;
     reset();
-    start_worker(&a, busy_worker, 1);
+    start_worker(&a, &busy_worker_def, WORKER_FINALIZES);
     CHECK(join_worker(&a));
-    CHECK(worker_log_is("spun spun"));
-    start_worker(&b, fresh_worker, 1);
+    CHECK_LOG("spun spun");
+    start_worker(&b, &fresh_worker_def, WORKER_FINALIZES);
     CHECK(join_worker(&b));
-    CHECK(worker_log_is("spun spun spun spun"));
+    CHECK_LOG("spun spun spun spun");
     CHECK_INT(PyTasklet_Alive(remote[0]), 0);
     Py_CLEAR(remote[0]);
 }
@@ -439,7 +380,7 @@ TEST(a_tasklet_ended_on_a_busy_thread_runs_again_on_another) {
 TEST(s60_kill_of_a_threadless_tasklet_succeeds) {
     worker w;
     reset();
-    start_worker(&w, s60_worker, 0);
+    start_worker(&w, &s60_worker_def, WORKER_EXITS);
     CHECK(join_worker(&w));
     CHECK_INT(PyTasklet_Kill(remote[0]), 0);
     CHECK_INT(PyTasklet_Alive(remote[0]), 0);
@@ -460,23 +401,22 @@ static PyObject *receive_then_schedule(PyObject *self, PyObject *args) {
     (void)args;
     PyObject *v = PyChannel_Receive(ch);
     if (v == NULL) {
-        worker_trace(PyErr_ExceptionMatches(PyExc_TaskletExit) ? "TaskletExit-in-receive" : "error");
+        wlog("%s", PyErr_ExceptionMatches(PyExc_TaskletExit) ? "TaskletExit-in-receive" : "error");
         return NULL;
     }
-    worker_trace(PyUnicode_AsUTF8(v));
+    wlog("%s", PyUnicode_AsUTF8(v));
     Py_DECREF(v);
     PyObject *r = PyStackless_Schedule(Py_None, 0);
     if (r == NULL) {
-        worker_trace(PyErr_ExceptionMatches(PyExc_TaskletExit) ? "TaskletExit" : "error");
+        wlog("%s", PyErr_ExceptionMatches(PyExc_TaskletExit) ? "TaskletExit" : "error");
         return NULL;
     }
     Py_DECREF(r);
-    worker_trace("not-killed");
+    wlog("not-killed");
     Py_RETURN_NONE;
 }
 
-static PyObject *receiving_worker(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(receiving_worker) {
     (void)args;
     worker_id = PyThread_get_thread_ident();
     remote[0] = spawn(receive_then_schedule);
@@ -494,19 +434,19 @@ static PyObject *receiving_worker(PyObject *self, PyObject *args) {
 TEST(cross_thread_kill_after_a_delivery_keeps_the_value) {
     worker w;
     reset();
-    start_worker(&w, receiving_worker, 1);
+    start_worker(&w, &receiving_worker_def, WORKER_FINALIZES);
     wait_stage(1);
     PyObject *x = PyUnicode_FromString("x");
     CHECK_INT(PyChannel_Send(ch, x), 0);
     Py_DECREF(x);
     CHECK_INT(PyTasklet_Kill(remote[0]), 0);
     set_stage(2);
-    for (int i = 0; i < 2000 && !worker_log_is("x TaskletExit"); i++) {
+    for (int i = 0; i < 2000 && strcmp(wlog_text(), "x TaskletExit") != 0; i++) {
         sleep_us(1000);
     }
     set_stage(3);
     CHECK(join_worker(&w));
-    CHECK(worker_log_is("x TaskletExit"));
+    CHECK_LOG("x TaskletExit");
     CHECK_INT(PyTasklet_Alive(remote[0]), 0);
     Py_CLEAR(remote[0]);
 }
@@ -518,7 +458,7 @@ static PyObject *stubborn_receiver(PyObject *self, PyObject *args) {
     for (;;) {
         PyObject *v = PyChannel_Receive(ch);
         if (v != NULL) {
-            worker_trace("received");
+            wlog("received");
             Py_DECREF(v);
             Py_RETURN_NONE;
         }
@@ -526,7 +466,7 @@ static PyObject *stubborn_receiver(PyObject *self, PyObject *args) {
             return NULL;
         }
         PyErr_Clear();
-        worker_trace("caught");
+        wlog("caught");
     }
 }
 
@@ -534,8 +474,7 @@ static PyObject *stubborn_receiver(PyObject *self, PyObject *args) {
  * does not scan, holds the only other reference). */
 static PyObject *stubborn_f;
 
-static PyObject *leaves_a_survivor(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(leaves_a_survivor) {
     (void)args;
     stubborn_f = cfunc(stubborn_receiver);
     remote[0] = spawn_func(stubborn_f, NULL);
@@ -555,9 +494,9 @@ static PyTaskletObject *survivor;
 TEST(a_send_never_hands_a_value_to_a_dead_thread) {
     worker w;
     reset();
-    start_worker(&w, leaves_a_survivor, 0);
+    start_worker(&w, &leaves_a_survivor_def, WORKER_EXITS);
     CHECK(join_worker(&w));
-    CHECK(worker_log_is("caught"));
+    CHECK_LOG("caught");
     survivor = remote[0];
     remote[0] = NULL;
     CHECK_INT(PyChannel_GetBalance(ch), -1);
@@ -568,11 +507,10 @@ TEST(a_send_never_hands_a_value_to_a_dead_thread) {
     CHECK_ERROR(PyExc_RuntimeError, "Deadlock: the last runnable tasklet cannot be blocked.");
     CHECK_INT(PyChannel_GetBalance(ch), 0);
     CHECK_INT(PyTasklet_GetBlocked(survivor), 0);
-    CHECK(worker_log_is("caught"));
+    CHECK_LOG("caught");
 }
 
-static PyObject *parked_main(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(parked_main) {
     (void)args;
     worker_id = PyThread_get_thread_ident();
     set_stage(1);
@@ -589,7 +527,7 @@ static PyObject *parked_main(PyObject *self, PyObject *args) {
 TEST(thread_info_of_another_thread) {
     worker w;
     reset();
-    start_worker(&w, parked_main, 1);
+    start_worker(&w, &parked_main_def, WORKER_FINALIZES);
     wait_stage(1);
     while (PyChannel_GetBalance(ch) != -1) {
         sleep_us(1000);
@@ -609,8 +547,7 @@ TEST(thread_info_of_another_thread) {
 }
 
 /* Main of a worker: waits on other_ch (parks), then replies on ch. */
-static PyObject *waits_then_replies(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(waits_then_replies) {
     (void)args;
     worker_id = PyThread_get_thread_ident();
     set_stage(1);
@@ -618,7 +555,7 @@ static PyObject *waits_then_replies(PyObject *self, PyObject *args) {
     if (v == NULL) {
         return NULL;
     }
-    worker_trace(PyUnicode_AsUTF8(v));
+    wlog("%s", PyUnicode_AsUTF8(v));
     Py_DECREF(v);
     PyObject *reply = PyUnicode_FromString("reply");
     int rc = PyChannel_Send(ch, reply);
@@ -641,7 +578,7 @@ static PyObject *sends_to_other_ch(PyObject *self, PyObject *args) {
 TEST(work_handed_to_a_parked_thread_is_not_a_deadlock) {
     worker w;
     reset();
-    start_worker(&w, waits_then_replies, 1);
+    start_worker(&w, &waits_then_replies_def, WORKER_FINALIZES);
     wait_stage(1);
     for (int i = 0; i < 5000 && PyChannel_GetBalance(other_ch) != -1; i++) {
         sleep_us(1000);
@@ -660,21 +597,20 @@ TEST(work_handed_to_a_parked_thread_is_not_a_deadlock) {
     CHECK_STR(PyUnicode_AsUTF8(v), "reply");
     Py_DECREF(v);
     CHECK(join_worker(&w));
-    CHECK(worker_log_is("set-up"));
+    CHECK_LOG("set-up");
     Py_DECREF(t);
 }
 
 /* ---- Deadlocks across threads (SPEC §6.4) ------------------------------ */
 
-static PyObject *sleeper(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(sleeper) {
     (void)args;
     set_stage(1);
     PyObject *v = PyChannel_Receive(other_ch); /* sleeps: main is awake */
     if (v == NULL) {
         return NULL;
     }
-    worker_trace("woken");
+    wlog("woken");
     Py_DECREF(v);
     Py_RETURN_NONE;
 }
@@ -682,7 +618,7 @@ static PyObject *sleeper(PyObject *self, PyObject *args) {
 TEST(last_awake_thread_gets_the_deadlock) {
     worker w;
     reset();
-    start_worker(&w, sleeper, 1);
+    start_worker(&w, &sleeper_def, WORKER_FINALIZES);
     wait_stage(1);
     sleep_us(20000); /* let it fall asleep */
     CHECK(PyChannel_Receive(ch) == NULL);
@@ -690,7 +626,7 @@ TEST(last_awake_thread_gets_the_deadlock) {
     CHECK_INT(PyChannel_GetBalance(ch), 0);
     CHECK_INT(PyChannel_Send(other_ch, Py_None), 0);
     CHECK(join_worker(&w));
-    CHECK(worker_log_is("woken"));
+    CHECK_LOG("woken");
 }
 
 static PyObject *ends_quickly(PyObject *self, PyObject *args) {
@@ -699,8 +635,7 @@ static PyObject *ends_quickly(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyObject *sends_later(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(sends_later) {
     (void)args;
     set_stage(1);
     wait_stage(2);
@@ -715,7 +650,7 @@ static PyObject *sends_later(PyObject *self, PyObject *args) {
 TEST(ending_tasklet_does_not_wait_for_other_threads) {
     worker w;
     reset();
-    start_worker(&w, sends_later, 1);
+    start_worker(&w, &sends_later_def, WORKER_FINALIZES);
     wait_stage(1);
     PyTaskletObject *t = spawn(ends_quickly);
     set_stage(2);
@@ -743,8 +678,7 @@ static PyObject *local_waiter(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyObject *send_word(PyObject *self, PyObject *args) {
-    (void)self;
+BODY(send_word) {
     (void)args;
     set_stage(1);
     sleep_us(20000);
@@ -761,7 +695,7 @@ TEST(threadblock_run_waits_for_another_thread) {
     worker w;
     reset();
     PyTaskletObject *t = spawn(local_waiter);
-    start_worker(&w, send_word, 1);
+    start_worker(&w, &send_word_def, WORKER_FINALIZES);
     wait_stage(1);
     PyObject *r = PyStackless_RunWatchdogEx(1000000000L, Py_WATCHDOG_THREADBLOCK);
     CHECK_PTR(r, Py_None);

@@ -104,7 +104,7 @@ BODY(victims_worker) {
 TEST(remote_kill_throw_and_raise_reach_sleepers_and_timed_waiters) {
     worker w;
     reset();
-    start_worker(&w, &victims_worker_def);
+    start_worker(&w, &victims_worker_def, WORKER_FINALIZES);
     wait_stage(1);
     CHECK(victims[3] != NULL);
     CHECK_INT(PyChannel_GetBalance(ch), -1);
@@ -163,7 +163,7 @@ BODY(receives_while_the_other_sleeps) {
 TEST(a_sleeping_thread_is_no_deadlock_for_another) {
     worker w;
     reset();
-    start_worker(&w, &sleeps_then_sends_def);
+    start_worker(&w, &sleeps_then_sends_def, WORKER_FINALIZES);
     wait_stage(1);
     struct timespec ts = {0, 10 * 1000 * 1000};
     nanosleep(&ts, NULL); /* let the worker fall asleep */
@@ -174,7 +174,7 @@ TEST(a_sleeping_thread_is_no_deadlock_for_another) {
     CHECK(join_worker(&w));
 
     reset();
-    start_worker(&w, &receives_while_the_other_sleeps_def);
+    start_worker(&w, &receives_while_the_other_sleeps_def, WORKER_FINALIZES);
     wait_stage(1);
     set_stage(2);
     int64_t d = after_ms(50);
@@ -220,7 +220,7 @@ BODY(handoff_worker) {
 TEST(run_until_wakes_for_hand_offs_from_another_thread) {
     worker w;
     reset();
-    start_worker(&w, &handoff_worker_def);
+    start_worker(&w, &handoff_worker_def, WORKER_FINALIZES);
     wait_stage(1);
     CHECK(handoff[2] != NULL);
     CHECK_INT(PyTasklet_Paused(handoff[2]), 1);
@@ -360,7 +360,7 @@ TEST(partner_and_deadline_race_loses_and_duplicates_nothing) {
     worker w;
     reset();
     uint64_t rng = seed * 2 + 2;
-    start_worker(&w, &race_worker_def);
+    start_worker(&w, &race_worker_def, WORKER_FINALIZES);
     wait_stage(1);
     int rc = race_send(0, &rng);
     if (rc == 0) {

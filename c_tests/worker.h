@@ -1,7 +1,8 @@
 /*
  * For the threaded tests: worker threads (a thread whose main tasklet runs
  * one C function through PyStackless_Call_Main, then finalizes the
- * thread) and a log that every thread may write (under stages.h's lock).
+ * thread's scheduler or leaves it to the thread's exit) and a log that
+ * every thread may write (under stages.h's lock).
  */
 #ifndef STACKLESS_WORKER_H
 #define STACKLESS_WORKER_H
@@ -15,10 +16,17 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A thread whose main tasklet runs def's function (PyStackless_Call_Main);
- * failed: it returned NULL (the error is printed). */
+/* How a worker's thread ends after its main function returned:
+ * WORKER_FINALIZES calls PyStackless_Finalize(), WORKER_EXITS leaves the
+ * scheduler to the thread's exit (its exit destructor cleans up). */
+enum worker_end { WORKER_FINALIZES, WORKER_EXITS };
+
+/* A thread whose main tasklet runs def's function (PyStackless_Call_Main)
+ * and then ends as `end` says; failed: the function returned NULL (the
+ * error is printed). */
 typedef struct {
     PyMethodDef *def;
+    enum worker_end end;
     int failed;
     pthread_t thread;
 } worker;
@@ -33,12 +41,15 @@ static inline void *worker_main(void *arg) {
         PyErr_Print();
     }
     Py_XDECREF(r);
-    PyStackless_Finalize();
+    if (w->end == WORKER_FINALIZES) {
+        PyStackless_Finalize();
+    }
     return NULL;
 }
 
-static inline void start_worker(worker *w, PyMethodDef *def) {
+static inline void start_worker(worker *w, PyMethodDef *def, enum worker_end end) {
     w->def = def;
+    w->end = end;
     w->failed = 0;
     pthread_create(&w->thread, NULL, worker_main, w);
 }
@@ -96,6 +107,12 @@ static inline PyTaskletObject *run_built(PyMethodDef *def, const char *format, .
 
 /* ---- Tasklet bodies that log ----------------------------------------------- */
 
+/* Not every test that includes this header runs these bodies
+ * (test_threads.c runs none): a method definition it leaves unused is no
+ * error. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-variable"
+
 /* (name, ch, deadline): ReceiveUntil; logs "<name> got <str>" or the
  * exception. */
 BODY(w_recv_until) {
@@ -110,5 +127,7 @@ BODY(w_recv_until) {
     }
     Py_RETURN_NONE;
 }
+
+#pragma GCC diagnostic pop
 
 #endif
