@@ -16,6 +16,9 @@
 
 #include <unistd.h>
 
+/* The error of an operation on a closed channel (SPEC §4.5). */
+#define CLOSED_TEXT "Send/receive operation on a closed channel"
+
 /* ---- Queues ---------------------------------------------------------------- */
 
 /* The channel's queue read from its head, e.g. "R1 R2" ("" when empty). */

@@ -558,8 +558,6 @@ TEST(block_trap_allows_a_send_that_switches_to_the_receiver) {
 
 /* ---- Closing (§4.5) -------------------------------------------------------- */
 
-#define CLOSED_TEXT "Send/receive operation on a closed channel"
-
 /* S09 (a) closing/closed, without iteration */
 TEST(s09a_closed_channel_refuses_to_block) {
     PyChannelObject *ch = PyChannel_New(NULL);

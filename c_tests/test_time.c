@@ -183,12 +183,15 @@ TEST(due_sleepers_wake_in_deadline_order) {
 }
 
 /* Main yields by `how` (0: Schedule(None, 0), 1: SleepUntil(0), 2:
- * SleepUntil(Now() - 1)) with X and Y runnable; returns the trace. */
+ * SleepUntil(Now() - 1), 3: Sleep(0)) with X and Y runnable; returns the
+ * trace. */
 static const char *yield_among_two(int how) {
     trace_reset();
     PyTaskletObject *x = make(b_step, "(s)", "X"), *y = make(b_step, "(s)", "Y");
     trace("main yields");
-    int rc = how == 0 ? schedule() : PyStackless_SleepUntil(how == 1 ? 0 : PyStackless_Now() - 1);
+    int rc = how == 0   ? schedule()
+             : how == 3 ? PyStackless_Sleep(0)
+                        : PyStackless_SleepUntil(how == 1 ? 0 : PyStackless_Now() - 1);
     trace("main back %d next=%lld", rc, (long long)PyStackless_NextDeadline());
     PyObject *r = PyStackless_RunWatchdog(0);
     trace(r == Py_None ? "run None" : "run failed");
@@ -203,6 +206,7 @@ TEST(passed_deadline_is_a_schedule) {
     CHECK_STR(yield_among_two(0), expected);
     CHECK_STR(yield_among_two(1), expected);
     CHECK_STR(yield_among_two(2), expected);
+    CHECK_STR(yield_among_two(3), expected);
     /* Alone: no switch, even under a switch trap, as Schedule. */
     trace_reset();
     CHECK_INT(PyStackless_SleepUntil(0), 0);
@@ -443,7 +447,8 @@ TEST(switch_trap_refuses_to_sleep) {
 }
 
 /* block_trap does not apply to sleeping (no channel), but does to a
- * channel operation with a deadline; atomic prevents neither. */
+ * channel operation with a deadline ahead (not to one whose deadline has
+ * passed: a try, which never blocks); atomic prevents neither. */
 TEST(block_trap_and_atomic_do_not_prevent_sleeping) {
     PyChannelObject *ch = PyChannel_New(NULL);
     PyTaskletObject *me = main_tasklet();
@@ -455,6 +460,8 @@ TEST(block_trap_and_atomic_do_not_prevent_sleeping) {
     CHECK_TRACE("X runs");
     CHECK_PTR(PyChannel_ReceiveUntil(ch, far_deadline()), NULL);
     CHECK_ERROR(PyExc_RuntimeError, BLOCK_TRAP_TEXT);
+    CHECK_PTR(PyChannel_ReceiveUntil(ch, 0), NULL);
+    CHECK_ERROR(PyExc_TimeoutError, TIMED_OUT_TEXT);
     CHECK_INT(PyChannel_GetBalance(ch), 0);
     CHECK_INT(PyStackless_NextDeadline(), -1);
     PyTasklet_SetBlockTrap(me, 0);
@@ -694,6 +701,166 @@ TEST(passed_deadline_with_a_partner_transfers) {
 
 /* ---- §5 RunUntil ---------------------------------------------------------------- */
 
+/* The partner comes first, and the deadline passes before the woken
+ * tasklet runs: the partner's outcome stands (exactly one outcome), the
+ * timer went with the partner. A timed sender woken by a receiver, then a
+ * timed receiver that a preferred sender leaves runnable. */
+TEST(the_partner_wins_though_the_deadline_passes_before_the_waiter_runs) {
+    PyChannelObject *ch = PyChannel_New(NULL);
+    PyObject *w = PyUnicode_FromString("w");
+    int64_t d = after_ms(SETUP_MS);
+    PyTaskletObject *s = make(b_send_until, "(sOOL)", "S", ch, w, (long long)d);
+    CHECK_INT(PyTasklet_Run(s), 0);
+    PyObject *got = PyChannel_Receive(ch);
+    CHECK_PTR(got, w);
+    Py_XDECREF(got);
+    CHECK_INT(PyStackless_NextDeadline(), -1);
+    busy_until(d + MS);
+    CHECK_RUN_NONE();
+    CHECK_TRACE("S sent");
+    PyChannel_SetPreference(ch, 1);
+    d = after_ms(SETUP_MS);
+    PyTaskletObject *r = make(b_recv_until, "(sOL)", "R", ch, (long long)d);
+    CHECK_INT(PyTasklet_Run(r), 0);
+    CHECK_INT(PyChannel_Send(ch, w), 0);
+    CHECK_INT(PyTasklet_Scheduled(r), 1);
+    CHECK_INT(PyStackless_NextDeadline(), -1);
+    busy_until(d + MS);
+    CHECK_RUN_NONE();
+    CHECK_TRACE("S sent R got w");
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
+    Py_DECREF(s);
+    Py_DECREF(r);
+    CHECK_INT(Py_REFCNT(w), 1);
+    Py_DECREF(w);
+    Py_DECREF(ch);
+}
+
+/* §3's "same algorithm": closing. A closed channel refuses a timed
+ * operation as it does a plain one, whatever the deadline (the closed
+ * check comes before any wait, as in Stackless); a timed waiter on a
+ * closing channel times out, and the channel is closed once it has. */
+TEST(closing_applies_to_timed_operations) {
+    PyChannelObject *ch = PyChannel_New(NULL);
+    PyChannel_Close(ch);
+    int64_t deadlines[] = {far_deadline(), 0};
+    for (int i = 0; i < 2; i++) {
+        CHECK_PTR(PyChannel_ReceiveUntil(ch, deadlines[i]), NULL);
+        CHECK_ERROR(PyExc_ValueError, CLOSED_TEXT);
+        CHECK_INT(PyChannel_SendUntil(ch, Py_None, deadlines[i]), -1);
+        CHECK_ERROR(PyExc_ValueError, CLOSED_TEXT);
+    }
+    Py_DECREF(ch);
+    ch = PyChannel_New(NULL);
+    int64_t d = after_ms(SETUP_MS);
+    PyTaskletObject *r = make(b_recv_until, "(sOL)", "R", ch, (long long)d);
+    CHECK_INT(PyTasklet_Run(r), 0);
+    PyChannel_Close(ch);
+    CHECK_INT(PyChannel_GetClosing(ch), 1);
+    CHECK_INT(PyChannel_GetClosed(ch), 0);
+    CHECK_INT(PyStackless_SleepUntil(d + MS), 0);
+    CHECK_TRACE("R " TIMED_OUT_REPR);
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
+    CHECK_INT(PyChannel_GetClosed(ch), 1);
+    CHECK_INT(PyStackless_NextDeadline(), -1);
+    Py_DECREF(r);
+    Py_DECREF(ch);
+}
+
+/* §3's "same algorithm": exceptions sent over a channel reach a timed
+ * receiver as they reach a plain one, and take it off its timer. */
+TEST(exceptions_over_channels_reach_timed_receivers) {
+    PyChannelObject *ch = PyChannel_New(NULL);
+    PyObject *args = Py_BuildValue("(s)", "sent"), *text = PyUnicode_FromString("thrown");
+    PyTaskletObject *r = make(b_recv_until, "(sOL)", "R", ch, (long long)far_deadline());
+    CHECK_INT(PyTasklet_Run(r), 0);
+    CHECK_INT(PyChannel_SendException(ch, PyExc_KeyError, args), 0);
+    CHECK_INT(PyStackless_NextDeadline(), -1);
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
+    PyTaskletObject *t = make(b_recv_until, "(sOL)", "T", ch, (long long)far_deadline());
+    CHECK_INT(PyTasklet_Run(t), 0);
+    CHECK_INT(PyChannel_SendThrow(ch, PyExc_IndexError, text, NULL), 0);
+    CHECK_INT(PyStackless_NextDeadline(), -1);
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
+    CHECK_RUN_NONE();
+    CHECK_TRACE("R KeyError('sent') T IndexError('thrown')");
+    Py_DECREF(r);
+    Py_DECREF(t);
+    Py_DECREF(args);
+    Py_DECREF(text);
+    Py_DECREF(ch);
+}
+
+TEST(raise_exception_of_a_timed_waiter) {
+    PyChannelObject *ch = PyChannel_New(NULL);
+    PyObject *args = Py_BuildValue("(s)", "raised");
+    PyTaskletObject *r = make(b_recv_until, "(sOL)", "R", ch, (long long)far_deadline());
+    CHECK_INT(PyTasklet_Run(r), 0);
+    CHECK_INT(PyTasklet_RaiseException(r, PyExc_KeyError, args), 0);
+    CHECK_TRACE("R KeyError('raised')");
+    CHECK_INT(PyStackless_NextDeadline(), -1);
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
+    CHECK_INT(PyTasklet_Alive(r), 0);
+    Py_DECREF(r);
+    Py_DECREF(args);
+    Py_DECREF(ch);
+}
+
+/* (name, ch, deadline, out): ReceiveUntil(ch, deadline), traced as
+ * b_recv_until does, then sends "late" on `out`. */
+static PyObject *b_recv_until_then_send(PyObject *self, PyObject *args) {
+    PyObject *r = b_recv_until(self, args);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_DECREF(r);
+    PyObject *v = PyUnicode_FromString("late");
+    int rc = PyChannel_Send((PyChannelObject *)PyTuple_GetItem(args, 3), v);
+    Py_DECREF(v);
+    if (rc < 0) {
+        return trace_failure(arg_str(args, 0));
+    }
+    Py_RETURN_NONE;
+}
+
+/* A tasklet in a timed channel operation will wake, as a sleeper will:
+ * main blocking meanwhile is no Deadlock. */
+TEST(a_timed_waiter_is_never_a_deadlock) {
+    PyChannelObject *ch = PyChannel_New(NULL), *idle = PyChannel_New(NULL);
+    int64_t d = after_ms(3);
+    PyTaskletObject *w = make(b_recv_until_then_send, "(sOLO)", "W", idle, (long long)d, ch);
+    CHECK_INT(PyTasklet_Run(w), 0);
+    PyObject *v = PyChannel_Receive(ch);
+    CHECK(v != NULL);
+    CHECK_STR(v != NULL ? harness_text(v, 0) : "NULL", "late");
+    Py_XDECREF(v);
+    CHECK_RUN_NONE();
+    CHECK_TRACE("W " TIMED_OUT_REPR);
+    CHECK_INT(PyTasklet_Alive(w), 0);
+    CHECK_INT(PyChannel_GetBalance(idle), 0);
+    Py_DECREF(w);
+    Py_DECREF(idle);
+    Py_DECREF(ch);
+}
+
+/* Outside (no main tasklet): a timed channel operation auto-wraps, waits
+ * for its deadline and times out. */
+TEST(timed_channel_operations_from_outside_time_out) {
+    PyChannelObject *ch = PyChannel_New(NULL);
+    int64_t d = after_ms(3);
+    CHECK_PTR(PyChannel_ReceiveUntil(ch, d), NULL);
+    CHECK_ERROR(PyExc_TimeoutError, TIMED_OUT_TEXT);
+    CHECK_NOT_BEFORE(d);
+    d = after_ms(3);
+    CHECK_INT(PyChannel_SendUntil(ch, Py_None, d), -1);
+    CHECK_ERROR(PyExc_TimeoutError, TIMED_OUT_TEXT);
+    CHECK_NOT_BEFORE(d);
+    CHECK(PyStackless_GetCurrent() == NULL);
+    CHECK_INT(PyChannel_GetBalance(ch), 0);
+    CHECK_INT(PyStackless_NextDeadline(), -1);
+    Py_DECREF(ch);
+}
+
 /* B spins past `d`, the deadline of RunUntil, then `b_body` switches or
  * ends: B is not interrupted, and RunUntil returns at its next scheduling
  * point (tracing `trace`, with `runcount` runnables); C never started, and
@@ -823,26 +990,28 @@ TEST(run_watchdog_returns_while_tasklets_sleep) {
     Py_DECREF(x);
 }
 
-/* RunUntil(Now()), as a host loop calls it: what is ready runs, nothing is
+/* RunUntil(Now()), as a host loop calls it (EXTENSIONS §6): everything
+ * that is ready runs, what becomes ready on the way too, and nothing is
  * waited for. */
 TEST(run_until_now_runs_what_is_ready_without_waiting) {
     int64_t far = far_deadline();
     PyTaskletObject *f = SLEEPER("F", far);
     CHECK_INT(PyTasklet_Run(f), 0);
     CHECK_NONE(PyStackless_RunUntil(PyStackless_Now()));
-    PyTaskletObject *x = make(b_log, "(s)", "X");
+    PyTaskletObject *x = make(b_log, "(s)", "X"), *z = make(b_step, "(s)", "Z");
     CHECK_NONE(PyStackless_RunUntil(PyStackless_Now()));
-    CHECK_TRACE("F sleeps X runs");
+    CHECK_TRACE("F sleeps X runs Z start Z end");
     int64_t d = after_ms(1);
     PyTaskletObject *due = SLEEPER("D", d);
     CHECK_INT(PyTasklet_Run(due), 0);
     busy_until(d);
     CHECK_NONE(PyStackless_RunUntil(PyStackless_Now()));
-    CHECK_TRACE("F sleeps X runs D sleeps D woke");
+    CHECK_TRACE("F sleeps X runs Z start Z end D sleeps D woke");
     CHECK_INT(PyStackless_NextDeadline(), far);
     CHECK_INT(PyTasklet_Kill(f), 0);
     Py_DECREF(f);
     Py_DECREF(x);
+    Py_DECREF(z);
     Py_DECREF(due);
 }
 
@@ -977,6 +1146,12 @@ int main(void) {
     RUN_INSIDE(passed_deadline_without_partner_fails_at_once);
     RUN_INSIDE(deadline_passing_in_the_channel_callback_fails_at_once);
     RUN_INSIDE(passed_deadline_with_a_partner_transfers);
+    RUN_INSIDE(the_partner_wins_though_the_deadline_passes_before_the_waiter_runs);
+    RUN_INSIDE(closing_applies_to_timed_operations);
+    RUN_INSIDE(exceptions_over_channels_reach_timed_receivers);
+    RUN_INSIDE(raise_exception_of_a_timed_waiter);
+    RUN_INSIDE(a_timed_waiter_is_never_a_deadlock);
+    RUN(timed_channel_operations_from_outside_time_out);
     RUN_INSIDE(run_until_returns_at_the_first_scheduling_point_after_its_deadline);
     RUN_INSIDE(run_until_returns_when_a_tasklet_ends_after_its_deadline);
     RUN_INSIDE(run_until_waits_idle_until_its_deadline);

@@ -579,9 +579,13 @@ int PyChannel_Send_nr(struct PyChannelObject *channel, struct PyObject *arg);
 // first: the call fails with TimeoutError("timed out"), the balance as if
 // it had never blocked, and no channel callback for the removal. With the
 // deadline passed and no receiver waiting it fails at once, without a
-// switch or a callback. A receiver that comes as the deadline passes, also
-// on another thread, gives exactly one outcome: the value moves and the
-// call succeeds, or the call times out and the receiver never saw it.
+// switch or a callback (block_trap does not apply: it does not block):
+// with TimeoutError, or on a closing channel with the ValueError of
+// PyChannel_Send (an operation that would block on a closing channel
+// fails so, whatever its deadline). A receiver that comes
+// as the deadline passes, also on another thread, gives exactly one
+// outcome: the value moves and the call succeeds, or the call times out
+// and the receiver never saw it.
 //
 // Returns 0, or -1 with the errors of PyChannel_Send, TimeoutError, or
 // ValueError("invalid deadline"). May switch tasklets. Auto-wraps from
@@ -1002,28 +1006,30 @@ int PyStackless_SleepUntil(int64_t deadline);
 int PyStackless_Sleep(int64_t ns);
 
 // Runs the calling thread's scheduler as PyStackless_RunWatchdog(0);
-// when nothing is runnable but tasklets of this thread sleep or wait in
-// a channel operation with a deadline, the thread sleeps (in the kernel,
-// no CPU) until the first of: a timer, a hand-off from another thread,
-// or deadline.
+// when nothing is runnable but tasklets of this thread sleep, wait in a
+// channel operation with a deadline, or wait on an fd
+// (PyStackless_WaitFd), the thread sleeps (in the kernel, no CPU) until
+// the first of: a timer, an fd event, a hand-off from another thread, or
+// deadline.
 //
 // Returns None (new reference) once deadline has passed, at the next
 // scheduling point after it (a switching call or the end of a tasklet; a
 // running tasklet is never interrupted; the others stay runnable), or
 // once the thread has nothing runnable, sleeping or waiting:
 // PyStackless_RunUntil(-1) runs all the work of the thread, timed waits
-// included, to its end. A deadline that passed already runs
-// what is ready (and the timers due) without waiting. A call inside
-// another PyStackless_RunUntil is an untimed run. NULL with
-// ValueError("invalid deadline"), or as PyStackless_RunWatchdog. May
-// switch tasklets. Auto-wraps from outside. Threads: any thread; it runs
-// the calling thread's tasklets only, and other threads wake it by
-// handing it work.
+// included, to its end. A deadline that passed already (a host loop's
+// PyStackless_RunUntil(PyStackless_Now())) runs everything that is
+// ready, and what becomes ready meanwhile (timers that come due
+// included), without waiting. A call inside another
+// PyStackless_RunUntil is an untimed run. NULL with ValueError("invalid
+// deadline"), or as PyStackless_RunWatchdog. May switch tasklets.
+// Auto-wraps from outside. Threads: any thread; it runs the calling
+// thread's tasklets only, and other threads wake it by handing it work.
 struct PyObject *PyStackless_RunUntil(int64_t deadline);
 
 // The earliest deadline of the calling thread's sleepers and timed
-// channel operations, or -1 when it has none. Cannot fail. Does not
-// switch. Threads: any thread, about itself.
+// waits (channel operations, PyStackless_WaitFd), or -1 when it has
+// none. Cannot fail. Does not switch. Threads: any thread, about itself.
 int64_t PyStackless_NextDeadline(void);
 
 /* ===== Extensions: file descriptors ===== */

@@ -92,9 +92,13 @@ pub extern "C" fn PyChannel_Send_nr(channel: *mut PyChannelObject, arg: *mut PyO
 /// first: the call fails with TimeoutError("timed out"), the balance as if
 /// it had never blocked, and no channel callback for the removal. With the
 /// deadline passed and no receiver waiting it fails at once, without a
-/// switch or a callback. A receiver that comes as the deadline passes, also
-/// on another thread, gives exactly one outcome: the value moves and the
-/// call succeeds, or the call times out and the receiver never saw it.
+/// switch or a callback (block_trap does not apply: it does not block):
+/// with TimeoutError, or on a closing channel with the ValueError of
+/// PyChannel_Send (an operation that would block on a closing channel
+/// fails so, whatever its deadline). A receiver that comes
+/// as the deadline passes, also on another thread, gives exactly one
+/// outcome: the value moves and the call succeeds, or the call times out
+/// and the receiver never saw it.
 ///
 /// Returns 0, or -1 with the errors of PyChannel_Send, TimeoutError, or
 /// ValueError("invalid deadline"). May switch tasklets. Auto-wraps from

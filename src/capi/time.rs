@@ -60,23 +60,25 @@ pub extern "C" fn PyStackless_Sleep(ns: i64) -> c_int {
 }
 
 /// Runs the calling thread's scheduler as PyStackless_RunWatchdog(0);
-/// when nothing is runnable but tasklets of this thread sleep or wait in
-/// a channel operation with a deadline, the thread sleeps (in the kernel,
-/// no CPU) until the first of: a timer, a hand-off from another thread,
-/// or deadline.
+/// when nothing is runnable but tasklets of this thread sleep, wait in a
+/// channel operation with a deadline, or wait on an fd
+/// (PyStackless_WaitFd), the thread sleeps (in the kernel, no CPU) until
+/// the first of: a timer, an fd event, a hand-off from another thread, or
+/// deadline.
 ///
 /// Returns None (new reference) once deadline has passed, at the next
 /// scheduling point after it (a switching call or the end of a tasklet; a
 /// running tasklet is never interrupted; the others stay runnable), or
 /// once the thread has nothing runnable, sleeping or waiting:
 /// PyStackless_RunUntil(-1) runs all the work of the thread, timed waits
-/// included, to its end. A deadline that passed already runs
-/// what is ready (and the timers due) without waiting. A call inside
-/// another PyStackless_RunUntil is an untimed run. NULL with
-/// ValueError("invalid deadline"), or as PyStackless_RunWatchdog. May
-/// switch tasklets. Auto-wraps from outside. Threads: any thread; it runs
-/// the calling thread's tasklets only, and other threads wake it by
-/// handing it work.
+/// included, to its end. A deadline that passed already (a host loop's
+/// PyStackless_RunUntil(PyStackless_Now())) runs everything that is
+/// ready, and what becomes ready meanwhile (timers that come due
+/// included), without waiting. A call inside another
+/// PyStackless_RunUntil is an untimed run. NULL with ValueError("invalid
+/// deadline"), or as PyStackless_RunWatchdog. May switch tasklets.
+/// Auto-wraps from outside. Threads: any thread; it runs the calling
+/// thread's tasklets only, and other threads wake it by handing it work.
 #[no_mangle]
 pub extern "C" fn PyStackless_RunUntil(deadline: i64) -> *mut PyObject {
     guard(null_mut(), || {
@@ -86,8 +88,8 @@ pub extern "C" fn PyStackless_RunUntil(deadline: i64) -> *mut PyObject {
 }
 
 /// The earliest deadline of the calling thread's sleepers and timed
-/// channel operations, or -1 when it has none. Cannot fail. Does not
-/// switch. Threads: any thread, about itself.
+/// waits (channel operations, PyStackless_WaitFd), or -1 when it has
+/// none. Cannot fail. Does not switch. Threads: any thread, about itself.
 #[no_mangle]
 pub extern "C" fn PyStackless_NextDeadline() -> i64 {
     guard(timers::NO_DEADLINE, || match Ts::existing() {
