@@ -1,8 +1,9 @@
 #!/bin/sh
 # `make stress`: runs the randomized thread test (test_thread_chaos) over many
 # seeds, the request/reply test (test_thread_reply) and the fd waits across
-# threads (test_fds_threads) many times, two runs at once, and the stack
-# overflow test with its million-tasklet cases
+# threads (test_fds_threads) many times, the time extensions across threads
+# (test_time_threads: the race of a partner and a deadline) over many seeds,
+# two runs at once, and the stack overflow test with its million-tasklet cases
 # (test_overflow, OVERFLOW_MILLION=1) once, each under a time limit, and
 # sorts every run into
 #   crash      it died by a signal (the log gets the backtrace from its core),
@@ -17,6 +18,8 @@
 #
 #   STRESS_RUNS=1000      chaos runs (seeds STRESS_SEED, STRESS_SEED+1, ...)
 #   STRESS_REPLY_RUNS=50  reply runs
+#   STRESS_TIME_RUNS=50   time runs (TIME_SEED=STRESS_SEED, STRESS_SEED+1, ...;
+#                         a run takes well under a second)
 #   STRESS_SEED=1         the first seed
 #   STRESS_JOBS=2         runs at once
 #   STRESS_TIMEOUT=120    seconds before a run counts as a hang
@@ -25,12 +28,13 @@
 #   STRESS_PIN=1          run each test with all its threads on one core
 #                         (taskset -c 0): every switch between its threads
 #                         is a preemption
-#   STRESS_TESTS="chaos reply fds overflow"  which tests (fds:
+#   STRESS_TESTS="chaos reply fds time overflow"  which tests (fds:
 #                         test_fds_threads, STRESS_FDS_RUNS times, 50
-#                         unless set)
+#                         unless set; time: test_time_threads)
 #   STRESS_KEEP_CORES=1   keep the core files of crashes (else only the
 #                         backtraces are kept)
-# Any CHAOS_* or REPLY_* variable is passed on to the tests.
+# Any CHAOS_*, REPLY_* or TIME_* variable is passed on to the tests (but
+# TIME_SEED, which each time run gets from the seed list).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -62,6 +66,7 @@ if [ "${1:-}" = "--one" ]; then
     overflow) prog=test_overflow
         ulimit -c 0 2>/dev/null ;; # its children abort on purpose
     fds) prog=test_fds_threads ;;
+    time) prog=test_time_threads ;;
     *) prog=test_thread_$test ;;
     esac
     case "$test" in
@@ -72,6 +77,8 @@ if [ "${1:-}" = "--one" ]; then
         timeout -k 10 "$TIMEOUT" $pin "$BIN/$prog" >run.log 2>&1 ;;
     overflow) OVERFLOW_MILLION=1 timeout -k 10 "$TIMEOUT" $pin "$BIN/$prog" >run.log 2>&1 ;;
     fds) HANG_GDB=1 timeout -k 10 "$TIMEOUT" $pin "$BIN/$prog" >run.log 2>&1 ;;
+    time) TIME_SEED=$seed TIME_LIMIT_S=${TIME_LIMIT_S:-$limit} HANG_GDB=1 \
+        timeout -k 10 "$TIMEOUT" $pin "$BIN/$prog" >run.log 2>&1 ;;
     esac
     status=$?
     if [ "$status" -eq 0 ]; then
@@ -137,7 +144,7 @@ hang_signature() { # log
             sub(/ \(.*$/, "", line)
             if (lib == "" && line ~ /^stackless::(runtime|capi)::/) { l = line; sub(/^stackless::/, "", l); lib = l }
             if (api == "" && line ~ /^stackless::capi::[a-z_]+::Py[A-Za-z_]+$/) { a = line; sub(/^.*::/, "", a); api = a }
-            if (fn == "" && line ~ /^(chaos_|serve|ask|client_main|server_main|main$)/) fn = line
+            if (fn == "" && line ~ /^(chaos_|serve|ask|client_main|server_main|race_|main$)/) fn = line
         }
         END { flush() }
     ' "$1" | sort -u | awk '{printf "%s%s", (NR > 1 ? ", " : ""), $0}')
@@ -187,9 +194,10 @@ details_of() { # test
 RUNS=${STRESS_RUNS:-1000}
 REPLY_RUNS=${STRESS_REPLY_RUNS:-50}
 FDS_RUNS=${STRESS_FDS_RUNS:-50}
+TIME_RUNS=${STRESS_TIME_RUNS:-50}
 FIRST=${STRESS_SEED:-1}
 JOBS=${STRESS_JOBS:-2}
-TESTS=${STRESS_TESTS:-chaos reply fds overflow}
+TESTS=${STRESS_TESTS:-chaos reply fds time overflow}
 BUSY=${STRESS_BUSY:-0}
 CC=${CC:-cc}
 CFLAGS="-std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Ic_tests -pthread"
@@ -200,7 +208,7 @@ if ! cargo build --release --quiet; then
 fi
 ln -sf libstackless.so "$RELEASE/libstackless.so.0"
 mkdir -p "$BIN"
-for t in thread_chaos thread_reply fds_threads overflow; do
+for t in thread_chaos thread_reply fds_threads time_threads overflow; do
     # shellcheck disable=SC2086
     if ! $CC $CFLAGS "c_tests/test_$t.c" -o "$BIN/test_$t" \
         -L"$RELEASE" -Wl,-rpath,"$RELEASE" -lstackless; then
@@ -239,6 +247,7 @@ for t in $TESTS; do
     chaos) n=$RUNS ;;
     reply) n=$REPLY_RUNS ;;
     fds) n=$FDS_RUNS ;;
+    time) n=$TIME_RUNS ;;
     overflow) n=1 ;;
     *) echo "stress: no test $t"; exit 1 ;;
     esac

@@ -1,10 +1,13 @@
 /* The time extensions across threads (EXTENSIONS.md §2, §3, §5): kill,
  * throw and raise_exception of another thread's sleepers and timed
  * waiters; a thread with timers is one that will wake, never a deadlock
- * for the others; RunUntil woken by a hand-off; and the race of a partner
+ * for the others; RunUntil woken by a hand-off; the race of a partner
  * and a deadline: every value received exactly once or its send timed
- * out, never lost, never twice. Environment: TIME_SEED (the race's random
- * deadlines; default 1). The timing rule is time_helpers.h's. */
+ * out, never lost, never twice; and a thread's end (Finalize or its exit)
+ * killing its sleepers and timed waiters. Environment: TIME_SEED (the
+ * race's random deadlines; default 1), TIME_LIMIT_S (the hang guard's
+ * limit in seconds; default 120; `make stress` sets it below its own
+ * timeout). The timing rule is time_helpers.h's. */
 #include "time_helpers.h"
 #include "stages.h"
 
@@ -243,7 +246,8 @@ enum { ROUNDS = 1000 };
 /* Per phase (0: main sends, the worker receives; 1: the reverse). */
 static int sent[2][ROUNDS];     /* its SendUntil succeeded */
 static int received[2][ROUNDS]; /* times received */
-static long stats[2][4];        /* sends ok, sends timed out, receives ok, receives timed out */
+static long stats[2][6];        /* sends ok, sends timed out, receives ok, receives timed out,
+                                   sends and receives timed out in the race's window (below) */
 static int race_abort;          /* atomic: a side failed, the other stops */
 static long race_progress[2];   /* atomic: operations done per phase, for the hang report */
 static unsigned long long seed;
@@ -278,17 +282,49 @@ static int fail_race(void) {
     return -1;
 }
 
+/* The window of the race, counted and printed, never asserted (timing): a
+ * call whose deadline was still ahead when it began, and whose partner
+ * arrived (began its operation on the channel) after that deadline had
+ * passed but before the call returned. Either outcome is one: the call
+ * timed out (race_window_hit, counted as it happens) or it succeeded
+ * all the same (counted after the race from the times below). Per phase
+ * and role (0: the sender, 1: the receiver): when that role last began an
+ * operation. */
+static int64_t race_arrival[2][2]; /* atomic */
+/* Per phase and value: when its successful send began and its deadline,
+ * and the same of the receive that got it (written by their own threads,
+ * read after the join). */
+static int64_t send_start[2][ROUNDS], send_deadline[2][ROUNDS];
+static int64_t recv_start[2][ROUNDS], recv_deadline[2][ROUNDS];
+
+/* Marks `role` arriving; returns the time. */
+static int64_t race_arrive(int phase, int role) {
+    int64_t now = PyStackless_Now();
+    __atomic_store_n(&race_arrival[phase][role], now, __ATOMIC_SEQ_CST);
+    return now;
+}
+
+/* Whether the partner arrived after `deadline` (one that was still ahead
+ * at `start`) and before now: called right after a call that timed out. */
+static int race_window_hit(int phase, int role, int64_t start, int64_t deadline) {
+    int64_t now = PyStackless_Now();
+    int64_t partner = __atomic_load_n(&race_arrival[phase][1 - role], __ATOMIC_SEQ_CST);
+    return deadline > start && partner >= deadline && partner <= now;
+}
+
 /* Receives with deadlines until the sentinel None; counts every value. */
 static int race_receive(int phase, uint64_t *rng) {
     for (;;) {
         if (aborted()) {
             return -1;
         }
-        PyObject *v = PyChannel_ReceiveUntil(ch, race_deadline(rng));
+        int64_t d = race_deadline(rng), start = race_arrive(phase, 1);
+        PyObject *v = PyChannel_ReceiveUntil(ch, d);
         if (v == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_TimeoutError)) {
                 return fail_race();
             }
+            stats[phase][5] += race_window_hit(phase, 1, start, d);
             PyErr_Clear();
             stats[phase][3]++;
             continue;
@@ -304,6 +340,8 @@ static int race_receive(int phase, uint64_t *rng) {
             return fail_race();
         }
         received[phase][i]++;
+        recv_start[phase][i] = start;
+        recv_deadline[phase][i] = d;
         stats[phase][2]++;
         __atomic_add_fetch(&race_progress[phase], 1, __ATOMIC_RELAXED);
         hang_guard_progress();
@@ -314,12 +352,16 @@ static int race_receive(int phase, uint64_t *rng) {
 static int race_send(int phase, uint64_t *rng) {
     for (long i = 0; i < ROUNDS; i++) {
         PyObject *v = PyLong_FromLong(i);
-        int rc = PyChannel_SendUntil(ch, v, race_deadline(rng));
+        int64_t d = race_deadline(rng), start = race_arrive(phase, 0);
+        int rc = PyChannel_SendUntil(ch, v, d);
         Py_DECREF(v);
         if (rc == 0) {
             sent[phase][i] = 1;
+            send_start[phase][i] = start;
+            send_deadline[phase][i] = d;
             stats[phase][0]++;
         } else if (PyErr_ExceptionMatches(PyExc_TimeoutError)) {
+            stats[phase][4] += race_window_hit(phase, 0, start, d);
             PyErr_Clear();
             stats[phase][1]++;
         } else {
@@ -332,6 +374,7 @@ static int race_send(int phase, uint64_t *rng) {
         if (aborted()) {
             return -1;
         }
+        race_arrive(phase, 0);
         if (PyChannel_SendUntil(ch, Py_None, after_ms(100)) == 0) {
             return 0;
         }
@@ -350,12 +393,17 @@ BODY(race_worker) {
         fail_race();
         return NULL;
     }
+    wlog("worker next=%lld", (long long)PyStackless_NextDeadline());
     Py_RETURN_NONE;
 }
 
 /* EXTENSIONS §3: a partner and the deadline arriving together from another
  * thread give exactly one outcome. Each value is received exactly as often
- * as its send succeeded (once, or never). */
+ * as its send succeeded (once, or never). Afterwards neither thread has a
+ * timer left (§6: NextDeadline counts only the sleepers and timed waits
+ * there are). On stderr: how many calls had their partner arrive past
+ * their deadline, by outcome (timed out, succeeded), to show that the
+ * race's window is hit. */
 TEST(partner_and_deadline_race_loses_and_duplicates_nothing) {
     worker w;
     reset();
@@ -366,6 +414,7 @@ TEST(partner_and_deadline_race_loses_and_duplicates_nothing) {
     if (rc == 0) {
         rc = race_receive(1, &rng);
     }
+    int64_t main_next = PyStackless_NextDeadline();
     if (rc < 0) {
         fail_race();
         harness_fail(__FILE__, __LINE__, error_text());
@@ -388,6 +437,140 @@ TEST(partner_and_deadline_race_loses_and_duplicates_nothing) {
                stats[phase][1], stats[phase][3]);
     }
     CHECK_INT(PyChannel_GetBalance(ch), 0);
+    CHECK_INT(main_next, -1);
+    CHECK_LOG("worker next=-1");
+    for (int phase = 0; phase < 2; phase++) {
+        long late_sends = 0, late_receives = 0;
+        for (int i = 0; i < ROUNDS; i++) {
+            if (!sent[phase][i]) {
+                continue;
+            }
+            late_sends += send_deadline[phase][i] > send_start[phase][i] &&
+                          recv_start[phase][i] >= send_deadline[phase][i];
+            late_receives += recv_deadline[phase][i] > recv_start[phase][i] &&
+                             send_start[phase][i] >= recv_deadline[phase][i];
+        }
+        fprintf(stderr,
+                "    seed=%llu phase %d: partner arrived past the deadline: timed out %ld sends, %ld receives; "
+                "succeeded %ld sends, %ld receives\n",
+                seed, phase, stats[phase][4], stats[phase][5], late_sends, late_receives);
+    }
+}
+
+/* ---- Timed waiters when their thread ends -------------------------------- */
+
+/* One run: the worker's order of running S and R ("SR" or "RS"), whether it
+ * keeps its references to them (in waiters[]) or drops them (then only the
+ * timer and the channel hold them), the channel R waits on, and FAR. */
+static const char *waiters_order;
+static int waiters_keep;
+static PyTaskletObject *waiters[2];
+static PyChannelObject *waiters_ch;
+static int64_t waiters_far;
+
+/* Sets up S (SleepUntil(FAR)) and R (ReceiveUntil(waiters_ch, FAR)), in
+ * this order, pauses both, runs them in waiters_order until they wait,
+ * logs "<order> <kept|dropped>: balance=<b> next=<far|other>
+ * runcount=<n>", keeps or drops its references, logs "returns" and
+ * returns: only the thread's end is left to end S and R. */
+BODY(timed_waiters_worker) {
+    (void)args;
+    int64_t far = waiters_far = far_deadline();
+    PyTaskletObject *s = spawn_built(&w_sleep_def, "(sL)", "S", (long long)far);
+    PyTaskletObject *r = s ? spawn_built(&w_recv_until_def, "(sOL)", "R", waiters_ch, (long long)far) : NULL;
+    /* Paused, so that each runs only when Run says. */
+    if (r == NULL || PyTasklet_Remove(s) < 0 || PyTasklet_Remove(r) < 0) {
+        Py_XDECREF(s);
+        Py_XDECREF(r);
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (PyTasklet_Run(waiters_order[i] == 'S' ? s : r) < 0) {
+            Py_DECREF(s);
+            Py_DECREF(r);
+            return NULL;
+        }
+    }
+    int64_t next = PyStackless_NextDeadline();
+    wlog("%s %s: balance=%d next=%s runcount=%d", waiters_order, waiters_keep ? "kept" : "dropped",
+         PyChannel_GetBalance(waiters_ch), next == far ? "far" : "other", PyStackless_GetRunCount());
+    if (waiters_keep) {
+        waiters[0] = s;
+        waiters[1] = r;
+    } else {
+        Py_DECREF(s);
+        Py_DECREF(r);
+    }
+    wlog("returns");
+    Py_RETURN_NONE;
+}
+
+/* One run of the worker above, ending as `end` says, then the checks from
+ * main (the case's thread). */
+static void check_thread_end_kills_timed_waiters(enum worker_end end, const char *order, int keep) {
+    worker w;
+    reset();
+    waiters_order = order;
+    waiters_keep = keep;
+    waiters[0] = waiters[1] = NULL;
+    waiters_ch = PyChannel_New(NULL);
+    CHECK(waiters_ch != NULL);
+    long uncollectable = (long)PyStackless_GetUncollectableCount();
+    start_worker(&w, &timed_waiters_worker_def, end);
+    CHECK(join_worker(&w));
+    /* The thread's end did not wait for the timers: FAR is 30 s away (a
+     * hang instead is the hang guard's to catch). */
+    CHECK(PyStackless_Now() < waiters_far);
+    /* SPEC §7.6 (PyStackless_Finalize; the thread-exit destructor gives
+     * the same treatment, §6.6): the started tasklets are killed "one at a
+     * time, in the order in which they were last switched out, the
+     * longest-suspended first". S and R are set up S first; the order in
+     * which they ran (and so were switched out) decides, not that. */
+    char expected[256];
+    const char *first = order[0] == 'S' ? "S" : "R", *second = order[0] == 'S' ? "R" : "S";
+    snprintf(expected, sizeof expected,
+             "%s %s: balance=-1 next=far runcount=1 returns %s TaskletExit() %s TaskletExit()", order,
+             keep ? "kept" : "dropped", first, second);
+    CHECK_LOG(expected);
+    for (int i = 0; i < 2 && keep; i++) {
+        CHECK_INT(PyTasklet_Alive(waiters[i]), 0);
+        Py_CLEAR(waiters[i]);
+    }
+    CHECK_INT((long)PyStackless_GetUncollectableCount() - uncollectable, 0);
+    /* R left the channel: nobody to take a value, so a send with a passed
+     * deadline is a try that fails at once and keeps no reference. */
+    CHECK_INT(PyChannel_GetBalance(waiters_ch), 0);
+    PyObject *q = PyChannel_GetQueue(waiters_ch);
+    CHECK(q == Py_None);
+    Py_DECREF(q);
+    PyObject *v = Py_BuildValue("(s)", "v");
+    Py_ssize_t refs = Py_REFCNT(v);
+    CHECK_INT(PyChannel_SendUntil(waiters_ch, v, 0), -1);
+    CHECK_ERROR(PyExc_TimeoutError, TIMED_OUT_TEXT);
+    CHECK_INT(Py_REFCNT(v), refs);
+    Py_DECREF(v);
+    CHECK_INT(PyChannel_GetBalance(waiters_ch), 0);
+    Py_CLEAR(waiters_ch);
+}
+
+/* EXTENSIONS §2 and §3 with SPEC §7.6: a thread that finalizes kills its
+ * sleeper and its timed receiver (TaskletExit, longest-suspended first),
+ * does not wait for their deadline, and leaves the channel with no waiter,
+ * whether the test or only the timer and the channel hold them. */
+TEST(finalize_kills_a_sleeper_and_a_timed_receiver) {
+    const char *orders[] = {"SR", "RS"};
+    for (int i = 0; i < 4 && !harness_case_failed; i++) {
+        check_thread_end_kills_timed_waiters(WORKER_FINALIZES, orders[i % 2], i < 2);
+    }
+}
+
+/* The same when the thread ends without PyStackless_Finalize: its
+ * thread-exit destructor gives the same treatment (SPEC §7.6, §6.6). */
+TEST(thread_exit_kills_a_sleeper_and_a_timed_receiver) {
+    const char *orders[] = {"SR", "RS"};
+    for (int i = 0; i < 4 && !harness_case_failed; i++) {
+        check_thread_end_kills_timed_waiters(WORKER_EXITS, orders[i % 2], i < 2);
+    }
 }
 
 /* ---- A sleeper that survives its thread's end --------------------------- */
@@ -445,7 +628,7 @@ static void context(char *buf, size_t size) {
 
 int main(void) {
     seed = (unsigned long long)env_long("TIME_SEED", 1);
-    hang_guard_start("test_time_threads", 120, 40, context);
+    hang_guard_start("test_time_threads", (int)env_long("TIME_LIMIT_S", 120), 40, context);
     ch = PyChannel_New(NULL);
     ch2 = PyChannel_New(NULL);
     RUN_INSIDE(remote_kill_throw_and_raise_reach_sleepers_and_timed_waiters);
@@ -455,6 +638,10 @@ int main(void) {
     RUN_INSIDE(run_until_wakes_for_hand_offs_from_another_thread);
     hang_guard_progress();
     RUN_INSIDE(partner_and_deadline_race_loses_and_duplicates_nothing);
+    hang_guard_progress();
+    RUN_INSIDE(finalize_kills_a_sleeper_and_a_timed_receiver);
+    hang_guard_progress();
+    RUN_INSIDE(thread_exit_kills_a_sleeper_and_a_timed_receiver);
     hang_guard_progress();
     RUN(a_sleeper_that_survives_its_thread_is_uncollectable);
     Py_DECREF(ch);
