@@ -14,8 +14,9 @@
 //!   partner beats) is never filed;
 //! - `due`: the bucket whose turn came last, sorted, the earliest last;
 //! - `wheel`: the next [`BUCKETS`] buckets from `cursor` (the bucket after
-//!   `due`'s), each an unsorted vector in the slot of its index modulo
-//!   [`BUCKETS`];
+//!   `due`'s), each unsorted in the slot of its index modulo [`BUCKETS`],
+//!   in chunks of a page that any bucket takes from a common pool
+//!   ([`Buckets`]);
 //! - `heap`: the rest, in a 4-ary heap: a timer set for a bucket whose turn
 //!   has come (usually due at once), or beyond the wheel (moved into it
 //!   when a later turn brings it within reach).
@@ -169,6 +170,122 @@ impl<T> Heap<T> {
     }
 }
 
+/// Entries in a chunk of [`Buckets`]: a page of them.
+const CHUNK: usize = 4096 / core::mem::size_of::<Entry<()>>();
+
+/// No chunk: the end of a list.
+const NO_CHUNK: u32 = u32::MAX;
+
+/// A chunk of a bucket's entries: at most [`CHUNK`], in a vector allocated
+/// once, and the next chunk of its list.
+struct Chunk<T> {
+    entries: Vec<Entry<T>>,
+    next: u32,
+}
+
+/// The wheel's [`BUCKETS`] slots, each a list of chunks, the one being
+/// filled first. A slot emptied gives its chunks back to a pool that every
+/// slot draws from: once the pool has grown to the most entries ever
+/// waiting at once, filing a timer allocates nothing, whatever bucket it
+/// goes to. (A vector per slot, doubled as it filled, copied its entries
+/// and faulted in half as much memory again as it held, and kept its
+/// memory in its own slot: `sleep-1M`'s million timers took 12,500 page
+/// faults to file.)
+struct Buckets<T> {
+    /// Every chunk made, in the list of a slot or in the pool.
+    chunks: Vec<Chunk<T>>,
+    /// The first chunk of each slot's list, [`NO_CHUNK`] when it has none
+    /// (allocated by the first entry).
+    heads: Vec<u32>,
+    /// The pool: free chunks, linked through `next`.
+    free: u32,
+}
+
+impl<T> Buckets<T> {
+    const EMPTY: Buckets<T> = Buckets {
+        chunks: Vec::new(),
+        heads: Vec::new(),
+        free: NO_CHUNK,
+    };
+
+    /// Adds `e` to the entries of `slot`.
+    fn push(&mut self, slot: usize, e: Entry<T>) {
+        if self.heads.is_empty() {
+            self.heads = vec![NO_CHUNK; BUCKETS];
+        }
+        let mut head = self.heads[slot];
+        if head == NO_CHUNK || self.chunks[head as usize].entries.len() == CHUNK {
+            let chunk = self.take_chunk();
+            self.chunks[chunk as usize].next = head;
+            self.heads[slot] = chunk;
+            head = chunk;
+        }
+        self.chunks[head as usize].entries.push(e);
+    }
+
+    /// An empty chunk: from the pool, else a new one.
+    fn take_chunk(&mut self) -> u32 {
+        if self.free != NO_CHUNK {
+            let chunk = self.free;
+            self.free = self.chunks[chunk as usize].next;
+            return chunk;
+        }
+        self.chunks.push(Chunk {
+            entries: Vec::with_capacity(CHUNK),
+            next: NO_CHUNK,
+        });
+        u32::try_from(self.chunks.len() - 1).expect("fewer than 2^32 chunks")
+    }
+
+    /// Empties `slot`, giving `f` each of its chunks' entries (to take
+    /// them all); its chunks go back to the pool.
+    fn empty(&mut self, slot: usize, mut f: impl FnMut(&mut Vec<Entry<T>>)) {
+        let mut chunk = core::mem::replace(&mut self.heads[slot], NO_CHUNK);
+        while chunk != NO_CHUNK {
+            let c = &mut self.chunks[chunk as usize];
+            f(&mut c.entries);
+            c.entries.clear();
+            let next = core::mem::replace(&mut c.next, self.free);
+            self.free = chunk;
+            chunk = next;
+        }
+    }
+
+    /// Empties `slot` into `into`.
+    fn take(&mut self, slot: usize, into: &mut Vec<Entry<T>>) {
+        self.empty(slot, |entries| into.extend_from_slice(entries));
+    }
+
+    /// Keeps the entries of `slot` that `keep` accepts; returns how many.
+    fn retain(&mut self, slot: usize, mut keep: impl FnMut(&Entry<T>) -> bool) -> usize {
+        let mut len = 0;
+        let mut chunk = self.heads[slot];
+        while chunk != NO_CHUNK {
+            let c = &mut self.chunks[chunk as usize];
+            c.entries.retain(&mut keep);
+            len += c.entries.len();
+            chunk = c.next;
+        }
+        if len == 0 {
+            self.empty(slot, |_| {});
+        }
+        len
+    }
+
+    /// The entries of `slot`, in no order.
+    #[cfg(test)]
+    fn entries(&self, slot: usize) -> Vec<Entry<T>> {
+        let mut all = Vec::new();
+        let mut chunk = self.heads.get(slot).copied().unwrap_or(NO_CHUNK);
+        while chunk != NO_CHUNK {
+            let c = &self.chunks[chunk as usize];
+            all.extend_from_slice(&c.entries);
+            chunk = c.next;
+        }
+        all
+    }
+}
+
 /// The slots of the timers: which are live, which are free. A slot is
 /// taken when a timer is set and free again when its entry leaves the
 /// queue; in between it is live until the timer fires or is cancelled,
@@ -244,16 +361,15 @@ enum Source {
 
 /// A thread's timers: set in O(1) (O(log n) for the heap's), cancelled in
 /// O(1) amortized, popped in deadline order in O(1) amortized plus a
-/// bucket's sort; no allocation once the vectors have grown (a sorted
-/// bucket's vector goes back to the wheel for the next).
+/// bucket's sort; no allocation once the vectors and the chunk pool have
+/// grown to the most timers waiting at once.
 pub(crate) struct TimerQueue<T: Timed> {
     /// The current bucket, sorted latest first: every entry in a bucket
     /// before `cursor`.
     due: Vec<Entry<T>>,
-    /// [`BUCKETS`] slots (allocated by the first timer): slot
-    /// `wheel_slot(i)` holds the entries of bucket `i`, for `i` in
-    /// `cursor..cursor + BUCKETS`.
-    wheel: Vec<Vec<Entry<T>>>,
+    /// [`BUCKETS`] slots: slot `wheel_slot(i)` holds the entries of bucket
+    /// `i`, for `i` in `cursor..cursor + BUCKETS`.
+    wheel: Buckets<T>,
     /// A bit per slot of `wheel`: set while the slot holds entries.
     occupied: [u64; BUCKETS / 64],
     /// Entries in the wheel, dead ones included.
@@ -276,7 +392,7 @@ impl<T: Timed> Default for TimerQueue<T> {
     fn default() -> Self {
         TimerQueue {
             due: Vec::new(),
-            wheel: Vec::new(),
+            wheel: Buckets::EMPTY,
             occupied: [0; BUCKETS / 64],
             wheel_len: 0,
             cursor: 0,
@@ -415,21 +531,19 @@ impl<T: Timed> TimerQueue<T> {
     }
 
     fn wheel_push(&mut self, e: Entry<T>) {
-        if self.wheel.is_empty() {
-            self.wheel.resize_with(BUCKETS, Vec::new);
-        }
         let slot = wheel_slot(e.bucket());
-        self.wheel[slot].push(e);
+        self.wheel.push(slot, e);
         self.occupied[slot / 64] |= 1 << (slot % 64);
         self.wheel_len += 1;
     }
 
-    /// Empties slot `slot` of the wheel into `into` (swapped: `into` must
-    /// be empty, and its vector goes to the slot).
-    fn wheel_take(&mut self, slot: usize, into: &mut Vec<Entry<T>>) {
-        core::mem::swap(&mut self.wheel[slot], into);
+    /// Empties slot `slot` of the wheel into `due` (empty), keeping only
+    /// its live entries.
+    fn wheel_take(&mut self, slot: usize) {
+        self.wheel.take(slot, &mut self.due);
         self.occupied[slot / 64] &= !(1 << (slot % 64));
-        self.wheel_len -= into.len();
+        self.wheel_len -= self.due.len();
+        self.due.retain(|e| self.slots.keep(e));
     }
 
     /// The index of the wheel's first bucket that holds entries (the wheel
@@ -457,12 +571,10 @@ impl<T: Timed> TimerQueue<T> {
     fn turn(&mut self) {
         while self.due.is_empty() && self.wheel_len > 0 {
             let bucket = self.next_bucket();
-            let mut due = core::mem::take(&mut self.due);
-            self.wheel_take(wheel_slot(bucket), &mut due);
+            self.wheel_take(wheel_slot(bucket));
             self.cursor = bucket + 1;
-            due.retain(|e| self.slots.keep(e));
-            due.sort_unstable_by_key(|e| core::cmp::Reverse(e.key()));
-            self.due = due;
+            self.due
+                .sort_unstable_by_key(|e| core::cmp::Reverse(e.key()));
         }
         self.wheel_first = None;
         if self.due.is_empty() {
@@ -485,13 +597,17 @@ impl<T: Timed> TimerQueue<T> {
             let slot = wheel_slot(index);
             if is_set(&self.occupied, slot as u32) {
                 self.occupied[slot / 64] &= !(1 << (slot % 64));
-                self.wheel_len -= self.wheel[slot].len();
-                for e in self.wheel[slot].drain(..) {
+                let (heap, slots, wheel_len) =
+                    (&mut self.heap, &mut self.slots, &mut self.wheel_len);
+                self.wheel.empty(slot, |entries| {
+                    *wheel_len -= entries.len();
                     // A dead entry leaves (the heap's top must be live).
-                    if self.slots.keep(&e) {
-                        self.heap.push(e);
+                    for e in entries.iter() {
+                        if slots.keep(e) {
+                            heap.push(*e);
+                        }
                     }
-                }
+                });
             }
         }
         self.cursor = bucket;
@@ -539,10 +655,9 @@ impl<T: Timed> TimerQueue<T> {
             while bits != 0 {
                 let slot = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let bucket = &mut self.wheel[slot];
-                bucket.retain(&mut keep);
-                self.wheel_len += bucket.len();
-                if bucket.is_empty() {
+                let len = self.wheel.retain(slot, &mut keep);
+                self.wheel_len += len;
+                if len == 0 {
                     self.occupied[w] &= !(1 << (slot % 64));
                 }
             }
@@ -553,7 +668,7 @@ impl<T: Timed> TimerQueue<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Timed, TimerQueue, BUCKETS, BUCKET_SHIFT};
+    use super::{Timed, TimerQueue, BUCKETS, BUCKET_SHIFT, CHUNK};
     use core::cell::Cell;
     use std::collections::BTreeMap;
 
@@ -672,6 +787,32 @@ mod tests {
         assert_eq!(place(&t), (0, 0, 0, 0));
     }
 
+    /// A bucket emptied gives its chunks back to the pool, from which any
+    /// other bucket fills: timers as many as before, in other buckets,
+    /// take no new chunk.
+    #[test]
+    fn the_buckets_share_their_chunks() {
+        let n = 8 * CHUNK;
+        let mut v = items(n);
+        let p: Vec<*mut Item> = v.iter_mut().map(|i| i as *mut Item).collect();
+        let mut t = TimerQueue::default();
+        let base = 1 << 40;
+        for (buckets, start) in [(4, base), (8, base + 100 * MS)] {
+            for (i, &item) in p.iter().enumerate() {
+                // SAFETY: a live item without a timer.
+                unsafe { t.add(item, start + (i % buckets) as i64 * MS) };
+            }
+            assert_eq!(
+                t.wheel.chunks.len(),
+                8,
+                "{buckets} buckets of {} entries",
+                n / buckets
+            );
+            while t.pop_due(i64::MAX).is_some() {}
+            assert_eq!(t.wheel_len, 0);
+        }
+    }
+
     /// A rewind drops the dead entries it no longer reaches rather than
     /// move them to the heap, whose top must be live.
     #[test]
@@ -712,15 +853,19 @@ mod tests {
             "due beyond the cursor"
         );
         let mut len = 0;
-        for (slot, bucket) in t.wheel.iter().enumerate() {
+        let mut wheel_min: Option<super::Entry<Item>> = None;
+        for slot in 0..BUCKETS {
+            let bucket = t.wheel.entries(slot);
             assert_eq!(super::is_set(&t.occupied, slot as u32), !bucket.is_empty());
-            for e in bucket {
+            for e in &bucket {
                 assert!(reach.contains(&e.bucket()) && super::wheel_slot(e.bucket()) == slot);
+                if wheel_min.is_none_or(|m| e.before(&m)) {
+                    wheel_min = Some(*e);
+                }
             }
             len += bucket.len();
         }
         assert_eq!(len, t.wheel_len);
-        let wheel_min = t.wheel.iter().flatten().min_by_key(|e| e.key());
         if t.due.is_empty() && t.wheel_len > 0 {
             let first = t.wheel_first.expect("wheel_first known");
             assert_eq!(Some(first.seq), wheel_min.map(|e| e.seq));
