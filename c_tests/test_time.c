@@ -737,19 +737,36 @@ TEST(the_partner_wins_though_the_deadline_passes_before_the_waiter_runs) {
 }
 
 /* §3's "same algorithm": closing. A closed channel refuses a timed
- * operation as it does a plain one, whatever the deadline (the closed
- * check comes before any wait, as in Stackless); a timed waiter on a
- * closing channel times out, and the channel is closed once it has. */
+ * operation that would wait as it refuses a plain one (SPEC §4.5), but a
+ * try (a passed deadline) fails with TimeoutError before any closed
+ * check, as §3 says of every try without a partner; a try with a partner
+ * waiting drains it. A timed waiter on a closing channel times out, and
+ * the channel is closed once it has. */
 TEST(closing_applies_to_timed_operations) {
     PyChannelObject *ch = PyChannel_New(NULL);
     PyChannel_Close(ch);
-    int64_t deadlines[] = {far_deadline(), 0};
-    for (int i = 0; i < 2; i++) {
-        CHECK_PTR(PyChannel_ReceiveUntil(ch, deadlines[i]), NULL);
-        CHECK_ERROR(PyExc_ValueError, CLOSED_TEXT);
-        CHECK_INT(PyChannel_SendUntil(ch, Py_None, deadlines[i]), -1);
-        CHECK_ERROR(PyExc_ValueError, CLOSED_TEXT);
-    }
+    CHECK_PTR(PyChannel_ReceiveUntil(ch, far_deadline()), NULL);
+    CHECK_ERROR(PyExc_ValueError, CLOSED_TEXT);
+    CHECK_INT(PyChannel_SendUntil(ch, Py_None, far_deadline()), -1);
+    CHECK_ERROR(PyExc_ValueError, CLOSED_TEXT);
+    CHECK_PTR(PyChannel_ReceiveUntil(ch, 0), NULL);
+    CHECK_ERROR(PyExc_TimeoutError, TIMED_OUT_TEXT);
+    CHECK_INT(PyChannel_SendUntil(ch, Py_None, 0), -1);
+    CHECK_ERROR(PyExc_TimeoutError, TIMED_OUT_TEXT);
+    Py_DECREF(ch);
+    ch = PyChannel_New(NULL);
+    PyObject *w = PyUnicode_FromString("w");
+    PyTaskletObject *s = make(b_send_until, "(sOOL)", "S", ch, w, (long long)far_deadline());
+    CHECK_INT(PyTasklet_Run(s), 0);
+    PyChannel_Close(ch);
+    PyObject *got = PyChannel_ReceiveUntil(ch, 0);
+    CHECK_PTR(got, w);
+    Py_XDECREF(got);
+    CHECK_INT(PyChannel_GetClosed(ch), 1);
+    CHECK_RUN_NONE();
+    CHECK_TRACE("S sent");
+    Py_DECREF(s);
+    Py_DECREF(w);
     Py_DECREF(ch);
     ch = PyChannel_New(NULL);
     int64_t d = after_ms(SETUP_MS);
@@ -759,10 +776,10 @@ TEST(closing_applies_to_timed_operations) {
     CHECK_INT(PyChannel_GetClosing(ch), 1);
     CHECK_INT(PyChannel_GetClosed(ch), 0);
     CHECK_INT(PyStackless_SleepUntil(d + MS), 0);
-    CHECK_TRACE("R " TIMED_OUT_REPR);
     CHECK_INT(PyChannel_GetBalance(ch), 0);
     CHECK_INT(PyChannel_GetClosed(ch), 1);
     CHECK_INT(PyStackless_NextDeadline(), -1);
+    CHECK_TRACE("S sent R " TIMED_OUT_REPR);
     Py_DECREF(r);
     Py_DECREF(ch);
 }

@@ -91,11 +91,11 @@ pub extern "C" fn PyChannel_Send_nr(channel: *mut PyChannelObject, arg: *mut PyO
 /// sender that blocks is taken out of the queue when the deadline passes
 /// first: the call fails with TimeoutError("timed out"), the balance as if
 /// it had never blocked, and no channel callback for the removal. With the
-/// deadline passed and no receiver waiting it fails at once, without a
-/// switch or a callback (block_trap does not apply: it does not block):
-/// with TimeoutError, or on a closing channel with the ValueError of
-/// PyChannel_Send (an operation that would block on a closing channel
-/// fails so, whatever its deadline). A receiver that comes
+/// deadline passed and no receiver waiting it fails at once with
+/// TimeoutError, without a switch or a callback: a try, which never blocks,
+/// so neither block_trap nor a closing channel refuses it (EXTENSIONS.md
+/// §3; a closing channel refuses a wait with the ValueError of
+/// PyChannel_Send). A receiver that comes
 /// as the deadline passes, also on another thread, gives exactly one
 /// outcome: the value moves and the call succeeds, or the call times out
 /// and the receiver never saw it.

@@ -73,10 +73,7 @@ const NEVER: i64 = i64::MAX;
 
 /// Whether `deadline` has passed with no partner waiting in direction
 /// `dir`: then the operation fails at once, without a switch or a
-/// callback, with `TimeoutError("timed out")` set, or on a closing channel
-/// with the `ValueError` of an operation that would block there (SPEC
-/// §4.5: the channel will never deliver, which a timeout would hide from a
-/// caller that tries again).
+/// callback, with `TimeoutError("timed out")` set.
 ///
 /// # Safety
 /// `ch` must be a live channel.
@@ -92,20 +89,15 @@ unsafe fn too_late(ch: *mut Channel, dir: i8, deadline: i64) -> bool {
 /// As [`too_late`].
 #[inline(never)]
 unsafe fn too_late_timed(ch: *mut Channel, dir: i8, deadline: i64) -> bool {
-    if !timers::passed(deadline) {
-        return false;
-    }
-    // SAFETY: per the contract.
-    let g = unsafe { lock(ch) };
-    if partner_waits(&g, dir) {
-        return false;
-    }
-    if g.closing {
-        errors::value_error(msg::CHANNEL_CLOSED);
-    } else {
+    let late = timers::passed(deadline) && {
+        // SAFETY: per the contract.
+        let g = unsafe { lock(ch) };
+        !partner_waits(&g, dir)
+    };
+    if late {
         errors::timed_out();
     }
-    true
+    late
 }
 
 /// Whether a partner waits for an operation in direction `dir`.
