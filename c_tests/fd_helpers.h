@@ -200,15 +200,6 @@ static inline int check_ebadf(const char *file, int line) {
         }                                                                      \
     } while (0)
 
-/* ---- CPU time --------------------------------------------------------------- */
-
-/* The CPU time the calling thread has used, in ns. */
-static inline int64_t thread_cpu_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* ---- Tasklet bodies (one thread: they trace) ------------------------------- */
 
 /* (name, fd, events, deadline[, times]): "<name> waits", then `times`

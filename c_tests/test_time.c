@@ -236,6 +236,31 @@ TEST(main_may_sleep) {
     Py_DECREF(x);
 }
 
+/* A thread whose tasklets (or main) only sleep sleeps in the kernel
+ * (CHECK_IDLE_CPU): one long wait on the timerfd, or short ones of a few
+ * ms each on epoll's timeout. */
+TEST(a_thread_whose_tasklets_sleep_uses_no_cpu) {
+    int64_t d = after_ms(IDLE_MS);
+    PyTaskletObject *s = SLEEPER("S", d);
+    int64_t cpu = thread_cpu_ns();
+    CHECK_NONE(PyStackless_RunUntil(-1));
+    CHECK_NOT_BEFORE(d);
+    CHECK_IDLE_CPU(thread_cpu_ns() - cpu, "RunUntil, one sleeper");
+    cpu = thread_cpu_ns();
+    d = after_ms(IDLE_MS);
+    CHECK_INT(PyStackless_SleepUntil(d), 0);
+    CHECK_NOT_BEFORE(d);
+    CHECK_IDLE_CPU(thread_cpu_ns() - cpu, "SleepUntil of main");
+    cpu = thread_cpu_ns();
+    d = after_ms(IDLE_MS);
+    while (PyStackless_Now() < d) {
+        CHECK_INT(PyStackless_Sleep(3 * MS), 0);
+    }
+    CHECK_IDLE_CPU(thread_cpu_ns() - cpu, "Sleep(3 ms) over and over");
+    CHECK_TRACE("S sleeps S woke");
+    Py_DECREF(s);
+}
+
 TEST(sleepers_are_never_a_deadlock) {
     PyChannelObject *ch = PyChannel_New(NULL);
     /* Main blocks while S sleeps: the thread waits for S, which sends. */
@@ -1148,6 +1173,7 @@ int main(void) {
     RUN_INSIDE(due_sleepers_wake_in_deadline_order);
     RUN_INSIDE(passed_deadline_is_a_schedule);
     RUN_INSIDE(main_may_sleep);
+    RUN_INSIDE(a_thread_whose_tasklets_sleep_uses_no_cpu);
     RUN_INSIDE(sleepers_are_never_a_deadlock);
     RUN_INSIDE(next_deadline_is_the_earliest);
     RUN_INSIDE(kill_of_a_sleeper_follows_the_blocked_rules);

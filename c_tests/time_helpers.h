@@ -67,6 +67,33 @@ static inline void os_sleep_until(int64_t deadline) {
  * deadline `d`. */
 #define CHECK_NOT_BEFORE(d) CHECK(PyStackless_Now() >= (d))
 
+/* ---- CPU time --------------------------------------------------------------- */
+
+/* The CPU time the calling thread has used, in ns. */
+static inline int64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* An idle wait of the tests (EXTENSIONS §5: an idle thread sleeps in the
+ * kernel), in ms; it may use a tenth of that in CPU, far more than a
+ * thread asleep in the kernel uses and far less than a polling loop. */
+#define IDLE_MS ((int64_t)200)
+
+/* Fails the case unless `cpu` ns of the thread's CPU, used in an idle wait
+ * of IDLE_MS (`what`), is within that bound. */
+#define CHECK_IDLE_CPU(cpu, what)                                              \
+    do {                                                                       \
+        if ((cpu) >= IDLE_MS / 10 * MS) {                                      \
+            char m_[128];                                                      \
+            snprintf(m_, sizeof m_, "%s: %lld us of CPU in %lld ms", (what),   \
+                     (long long)((cpu) / 1000), (long long)IDLE_MS);           \
+            harness_fail(__FILE__, __LINE__, m_);                              \
+            return;                                                            \
+        }                                                                      \
+    } while (0)
+
 /* ---- Tasklet bodies (one thread: they trace) ------------------------------- */
 
 /* Traces "<name> <repr of the pending exception>" and clears it; a
