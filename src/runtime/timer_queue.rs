@@ -170,8 +170,13 @@ impl<T> Heap<T> {
     }
 }
 
-/// Entries in a chunk of [`Buckets`]: a page of them.
-const CHUNK: usize = 4096 / core::mem::size_of::<Entry<()>>();
+/// Entries in a chunk of [`Buckets`]: a page of them (a few in the unit
+/// tests, so that their buckets span several chunks).
+const CHUNK: usize = if cfg!(test) {
+    3
+} else {
+    4096 / core::mem::size_of::<Entry<()>>()
+};
 
 /// No chunk: the end of a list.
 const NO_CHUNK: u32 = u32::MAX;
@@ -234,7 +239,10 @@ impl<T> Buckets<T> {
             entries: Vec::with_capacity(CHUNK),
             next: NO_CHUNK,
         });
-        u32::try_from(self.chunks.len() - 1).expect("fewer than 2^32 chunks")
+        match u32::try_from(self.chunks.len() - 1) {
+            Ok(chunk) if chunk != NO_CHUNK => chunk,
+            _ => panic!("fewer than 2^32 - 1 chunks"),
+        }
     }
 
     /// Empties `slot`, giving `f` each of its chunks' entries (to take
@@ -808,7 +816,8 @@ mod tests {
                 "{buckets} buckets of {} entries",
                 n / buckets
             );
-            while t.pop_due(i64::MAX).is_some() {}
+            check_invariants(&t);
+            assert_eq!(core::iter::from_fn(|| t.pop_due(i64::MAX)).count(), n);
             assert_eq!(t.wheel_len, 0);
         }
     }
@@ -844,6 +853,31 @@ mod tests {
         t.due.len() + t.wheel_len + t.heap.0.len()
     }
 
+    /// Every chunk is in exactly one list, a slot's or the pool; only a
+    /// slot's list holds entries, and a slot holds a list only while it
+    /// holds entries.
+    fn check_chunks(w: &super::Buckets<Item>) {
+        let mut seen = vec![false; w.chunks.len()];
+        let lists = w.heads.iter().copied().chain([w.free]);
+        for (i, head) in lists.enumerate() {
+            let pool = i == w.heads.len();
+            assert!(
+                pool || head == super::NO_CHUNK || !w.entries(i).is_empty(),
+                "an empty list"
+            );
+            let mut chunk = head;
+            while chunk != super::NO_CHUNK {
+                let twice = core::mem::replace(&mut seen[chunk as usize], true);
+                assert!(!twice, "a chunk in two lists");
+                let c = &w.chunks[chunk as usize];
+                assert!(c.entries.len() <= CHUNK && c.entries.capacity() == CHUNK);
+                assert!(!pool || c.entries.is_empty(), "entries in the pool");
+                chunk = c.next;
+            }
+        }
+        assert!(seen.iter().all(|&s| s), "a chunk lost");
+    }
+
     /// The queue's promises (see the module doc and [`TimerQueue`]).
     fn check_invariants(t: &TimerQueue<Item>) {
         let reach = t.cursor..t.cursor + BUCKETS as i64;
@@ -866,6 +900,7 @@ mod tests {
             len += bucket.len();
         }
         assert_eq!(len, t.wheel_len);
+        check_chunks(&t.wheel);
         if t.due.is_empty() && t.wheel_len > 0 {
             let first = t.wheel_first.expect("wheel_first known");
             assert_eq!(Some(first.seq), wheel_min.map(|e| e.seq));
