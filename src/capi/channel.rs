@@ -93,12 +93,11 @@ pub extern "C" fn PyChannel_Send_nr(channel: *mut PyChannelObject, arg: *mut PyO
 /// it had never blocked, and no channel callback for the removal. With the
 /// deadline passed and no receiver waiting it fails at once with
 /// TimeoutError, without a switch or a callback: a try, which never blocks,
-/// so neither block_trap nor a closing channel refuses it (EXTENSIONS.md
-/// §3; a closing channel refuses a wait with the ValueError of
-/// PyChannel_Send). A receiver that comes
-/// as the deadline passes, also on another thread, gives exactly one
-/// outcome: the value moves and the call succeeds, or the call times out
-/// and the receiver never saw it.
+/// so neither block_trap nor a closing channel refuses it (a closing
+/// channel refuses a wait with the ValueError of PyChannel_Send). A
+/// receiver that comes as the deadline passes, also on another thread,
+/// gives exactly one outcome: the value moves and the call succeeds, or
+/// the call times out and the receiver never saw it.
 ///
 /// Returns 0, or -1 with the errors of PyChannel_Send, TimeoutError, or
 /// ValueError("invalid deadline"). May switch tasklets. Auto-wraps from
