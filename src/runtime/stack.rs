@@ -378,6 +378,20 @@ impl BySize {
         };
         &mut self.0[i].1
     }
+
+    /// A stack of `size`, unlinked, if any.
+    fn pop(&mut self, size: usize) -> Option<TaskletStack> {
+        let (_, list) = self.0.iter_mut().find(|(s, _)| *s == size)?;
+        list.pop()
+    }
+
+    /// The list of the stacks of `size`, taken out.
+    fn remove(&mut self, size: usize) -> FreeList {
+        match self.0.iter().position(|(s, _)| *s == size) {
+            Some(i) => self.0.swap_remove(i).1,
+            None => FreeList::EMPTY,
+        }
+    }
 }
 
 /// Free stacks of every thread that let theirs go (thread exit, or a
@@ -406,19 +420,58 @@ impl StackPool {
     /// A stack of the current size: from the pool, from stacks other
     /// threads left, or carved from a new slab. None when out of memory.
     pub fn take(&mut self) -> Option<TaskletStack> {
-        let size = stack_size();
-        while let Some(s) = self.pop() {
-            if s.size() == size {
-                return Some(s);
-            }
-            SHARED_FREE.lock().list(s.size()).push(s);
+        self.take_sized(stack_size())
+    }
+
+    /// A stack of `size` usable bytes (whole pages), as [`StackPool::take`].
+    fn take_sized(&mut self, size: usize) -> Option<TaskletStack> {
+        if self.first_size().is_some_and(|first| first != size) {
+            // The size changed since the pool's stacks were made.
+            self.share(Some(size));
         }
-        let reused = SHARED_FREE.lock().list(size).pop();
+        if let Some(s) = self.pop() {
+            return Some(s);
+        }
+        let reused = SHARED_FREE.lock().pop(size);
         if reused.is_some() {
             return reused;
         }
         self.carve_slab(size)?;
         self.fresh.pop()
+    }
+
+    /// The size of the stack [`StackPool::pop`] gives next, if any.
+    fn first_size(&self) -> Option<usize> {
+        if self.used.first.is_null() {
+            return self.fresh.last().map(TaskletStack::size);
+        }
+        // SAFETY: `push` wrote the node, which stays until `pop` reads it.
+        Some(unsafe { (*self.used.first).stack.size() })
+    }
+
+    /// Moves the stacks of every size but `keep` (every size when None) to
+    /// the shared lists. They are sorted by size first, reading a page of
+    /// each (milliseconds for a million), and linked into the shared lists
+    /// after, under the lock: a few writes per size, so that a thread that
+    /// ends, or changes the size, holding many stacks never stalls the
+    /// others that need one. Fresh stacks of the size kept stay untouched.
+    fn share(&mut self, keep: Option<usize>) {
+        let mut by_size = BySize(Vec::new());
+        while let Some(s) = self.used.pop() {
+            by_size.list(s.size()).push(s);
+        }
+        if self.fresh.last().is_some_and(|s| Some(s.size()) != keep) {
+            for s in self.fresh.drain(..) {
+                by_size.list(s.size()).push(s);
+            }
+        }
+        if let Some(size) = keep {
+            self.used = by_size.remove(size);
+        }
+        let mut shared = SHARED_FREE.lock();
+        for (size, list) in by_size.0 {
+            shared.list(size).prepend(list);
+        }
     }
 
     /// Returns a stack no coroutine uses any more. Its touched pages stay
@@ -481,20 +534,9 @@ impl StackPool {
 }
 
 impl Drop for StackPool {
-    /// Leaves the stacks to other threads. They are sorted by size first,
-    /// reading a page of each (milliseconds for a million), and linked into
-    /// the shared lists after, under the lock: a few writes per size, so
-    /// that a thread that ends holding many stacks never stalls the others
-    /// that need one.
+    /// Leaves every stack to the other threads.
     fn drop(&mut self) {
-        let mut by_size = BySize(Vec::new());
-        while let Some(s) = self.pop() {
-            by_size.list(s.size()).push(s);
-        }
-        let mut shared = SHARED_FREE.lock();
-        for (size, list) in by_size.0 {
-            shared.list(size).prepend(list);
-        }
+        self.share(None);
     }
 }
 
@@ -715,6 +757,54 @@ mod overflow {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        guard_size, page_size, Slab, StackPool, SLABS, SLAB_STACKS, STACKLESS_MIN_STACK_SIZE,
+    };
+    use core::sync::atomic::Ordering;
+
+    /// Slabs carved for stacks of `size` usable bytes.
+    fn slabs_of(size: usize) -> usize {
+        let mut n = 0;
+        let mut s = SLABS.load(Ordering::Acquire);
+        while !s.is_null() {
+            // SAFETY: slabs are never freed; a linked one is fully written.
+            let slab: &Slab = unsafe { &*s };
+            n += usize::from(slab.slot == size + guard_size());
+            s = slab.next as *mut Slab;
+        }
+        n
+    }
+
+    /// A pool that changes its stack size, then one that ends holding
+    /// stacks of two sizes, leave each stack in the shared list of its size
+    /// (prepended to the stacks already there): another pool takes them
+    /// all, each of the size it asks for, and no slab is carved for them.
+    #[test]
+    fn stacks_left_go_to_the_shared_list_of_their_size() {
+        // Sizes no other test uses: the shared lists are the process's.
+        let x = STACKLESS_MIN_STACK_SIZE + 3 * page_size();
+        let y = STACKLESS_MIN_STACK_SIZE + 5 * page_size();
+        let mut a = StackPool::default();
+        let xs: Vec<_> = (0..3).map(|_| a.take_sized(x).expect("a stack")).collect();
+        // The size changes: the fresh stacks of size x go to the shared list.
+        let ys: Vec<_> = (0..2).map(|_| a.take_sized(y).expect("a stack")).collect();
+        xs.into_iter().chain(ys).for_each(|s| a.give(s));
+        drop(a);
+        assert_eq!((slabs_of(x), slabs_of(y)), (1, 1));
+        let mut b = StackPool::default();
+        for size in [x, y] {
+            let all: Vec<_> = (0..SLAB_STACKS)
+                .map(|_| b.take_sized(size).expect("a stack"))
+                .collect();
+            assert!(all.iter().all(|s| s.size() == size));
+            assert_eq!(slabs_of(size), 1, "a slab carved for size {size}");
+            all.into_iter().for_each(|s| b.give(s));
         }
     }
 }
