@@ -396,6 +396,11 @@ impl BySize {
 
 /// Free stacks of every thread that let theirs go (thread exit, or a
 /// stack size changed since the stack was made).
+///
+/// | what | owner |
+/// |---|---|
+/// | the lists, their nodes and the stacks on them | this lock |
+/// | a list sorted by a pool before it is spliced in | that pool's thread |
 static SHARED_FREE: Mutex<BySize> = Mutex::new(BySize(Vec::new()));
 
 /// The calling thread's free stacks.
