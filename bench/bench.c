@@ -4,8 +4,10 @@
  * percentage of its messages that crossed threads; timed-recv prints
  * "timed_ns plain_ns timed/plain"); for the blocked-N rows
  * "bytes_per_tasklet create_ns_per_tasklet wake_ns_per_tasklet"; for
- * `bench sleep N` (N tasklets; any row name that starts with "sleep")
- * "bytes_per_tasklet set_ns fire_ns last_late_us"; for `idle`, the CPU
+ * `bench sleep N` (N tasklets; any row name that starts with "sleep" but
+ * the two below) "bytes_per_tasklet set_ns fire_ns last_late_us", for
+ * `bench sleep-burst N` and `bench sleep-plain N` "bytes_per_tasklet
+ * set_ns fire_ns" (bench_sleep says what they are); for `idle`, the CPU
  * time in µs that a thread whose tasklets all sleep uses per second.
  * bench/run.sh runs every row several times and prints the table. Every
  * row ends the program after a time limit (120 s for the threaded rows,
@@ -425,14 +427,27 @@ static void bench_idle(void) {
 
 /* ---- sleep-N: N tasklets each sleeping once, deadlines over 1 s ------- */
 
+/* How the tasklets of sleep-N wait in their second round (the row's name):
+ * - SLEEP_TIMED ("sleep"): SleepUntil, deadlines over 1 s, which the fire
+ *   phase waits for;
+ * - SLEEP_BURST ("sleep-burst"): the same, but the fire phase starts once
+ *   every deadline has passed: its CPU time is the work of firing and
+ *   running the tasklets, without the waits between deadlines;
+ * - SLEEP_PLAIN ("sleep-plain"): PyStackless_Schedule instead; main then
+ *   removes every tasklet and inserts them again in the order of their
+ *   deadlines, and runs them: the rounds and the order of waking of
+ *   sleep-burst, with no timer. sleep-burst less sleep-plain is what the
+ *   timers themselves cost, set and fired, at that scale. */
+enum sleep_mode { SLEEP_TIMED, SLEEP_BURST, SLEEP_PLAIN };
+
 /* Tasklet i (the order of first runs) sleeps until sleep_base +
  * sleep_offset[i]; the offsets are drawn below 1 s with a fixed seed. The
  * rest is what the tasklets record for bench_sleep. */
+static enum sleep_mode sleep_mode;
 static int64_t *sleep_offset;
 static int64_t sleep_base;
-static long sleep_n, sleep_started, sleep_set, sleep_fired, sleep_out_of_order;
-static int64_t sleep_set_end, sleep_fire_cpu, sleep_last_deadline, sleep_last_late;
-static long sleep_hwm_kib;
+static long sleep_started, sleep_set, sleep_fired, sleep_out_of_order;
+static int64_t sleep_last_deadline, sleep_last_late;
 
 static uint64_t splitmix64(uint64_t *state) {
     uint64_t z = (*state += 0x9e3779b97f4a7c15u);
@@ -451,26 +466,34 @@ static PyObject *sleeper(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_DECREF(r);
-    /* Second round: set the timer. The last tasklet ends the set phase. */
+    /* Second round: set the timer (or yield, without one). */
     int64_t deadline = sleep_base + sleep_offset[i];
-    if (++sleep_set == sleep_n) {
-        sleep_set_end = PyStackless_Now();
-        sleep_hwm_kib = vm_hwm_kib();
-        sleep_fire_cpu = cpu_ns();
-    }
-    if (PyStackless_SleepUntil(deadline) < 0) {
+    sleep_set++;
+    if (sleep_mode == SLEEP_PLAIN) {
+        r = PyStackless_Schedule(Py_None, 0);
+        if (r == NULL) {
+            return NULL;
+        }
+        Py_DECREF(r);
+    } else if (PyStackless_SleepUntil(deadline) < 0) {
         return NULL;
     }
-    /* Fired: timers come in deadline order (EXTENSIONS.md §2). */
+    /* Woken: in deadline order (EXTENSIONS.md §2). */
     sleep_out_of_order += deadline < sleep_last_deadline;
     sleep_last_deadline = deadline;
-    if (++sleep_fired == sleep_n) {
-        sleep_last_late = PyStackless_Now() - deadline;
-    }
+    sleep_last_late = PyStackless_Now() - deadline;
+    sleep_fired++;
     Py_RETURN_NONE;
 }
 
-/* Prints "bytes_per_tasklet set_ns fire_ns last_late_us":
+/* Orders tasklet numbers by their deadlines. */
+static int by_deadline(const void *a, const void *b) {
+    int64_t x = sleep_offset[*(const long *)a], y = sleep_offset[*(const long *)b];
+    return (x > y) - (x < y);
+}
+
+/* Prints "bytes_per_tasklet set_ns fire_ns last_late_us" ("sleep"), or
+ * "bytes_per_tasklet set_ns fire_ns" (sleep-burst, sleep-plain):
  * - bytes: VmHWM growth from before the spawns to the moment every tasklet
  *   sleeps, per tasklet (as blocked-N);
  * - set: wall time of the round in which every tasklet, already started
@@ -479,7 +502,10 @@ static PyObject *sleeper(PyObject *self, PyObject *args) {
  *   round until PyStackless_RunUntil(-1) returns, per tasklet: every timer
  *   fired and its tasklet run to its end, plus whatever the idle thread
  *   burns while it waits for the deadlines (nothing, if it sleeps in the
- *   kernel as EXTENSIONS.md §5 says);
+ *   kernel as EXTENSIONS.md §5 says, but a thread that keeps up with
+ *   deadlines a microsecond apart never sleeps: then the figure is about
+ *   1,000 ns whatever the work); sleep-burst and sleep-plain as their
+ *   modes say;
  * - last late: PyStackless_Now() when the last tasklet wakes, minus its
  *   deadline, in microseconds.
  * The deadlines must lie after the set round, which must not include the
@@ -487,15 +513,18 @@ static PyObject *sleeper(PyObject *self, PyObject *args) {
  * a timer). So every tasklet runs once and yields before any deadline is
  * known; the deadlines then start one first-round time plus 100 ms later
  * (the set round, a switch and a timer per tasklet, is the cheaper one),
- * which the row checks. */
-static void bench_sleep(long n) {
+ * which the row checks. sleep-N drops its references to the tasklets at
+ * once, so that each is freed as it ends; sleep-burst and sleep-plain keep
+ * them (to insert them again), so that neither frees them. */
+static void bench_sleep(long n, enum sleep_mode mode) {
     if (n < 1) {
         fail("sleep-N with N < 1");
     }
     PyObject *f = new_func(sleeper, "sleeper");
-    sleep_n = n;
+    sleep_mode = mode;
     sleep_offset = malloc((size_t)n * sizeof *sleep_offset);
-    if (sleep_offset == NULL) {
+    PyTaskletObject **kept = mode == SLEEP_TIMED ? NULL : malloc((size_t)n * sizeof *kept);
+    if (sleep_offset == NULL || (mode != SLEEP_TIMED && kept == NULL)) {
         fail("malloc");
     }
     uint64_t seed = 1;
@@ -504,7 +533,12 @@ static void bench_sleep(long n) {
     }
     long before = vm_hwm_kib();
     for (long i = 0; i < n; i++) {
-        Py_DECREF(spawn(f));
+        PyTaskletObject *t = spawn(f);
+        if (kept != NULL) {
+            kept[i] = t;
+        } else {
+            Py_DECREF(t);
+        }
     }
     int64_t t0 = PyStackless_Now();
     PyObject *r = PyStackless_Schedule(Py_None, 0);
@@ -518,25 +552,67 @@ static void bench_sleep(long n) {
     }
     sleep_base = PyStackless_Now() + first_round + NS_PER_S / 10;
     int64_t set_start = PyStackless_Now();
+    r = PyStackless_Schedule(Py_None, 0);
+    if (r == NULL) {
+        fail("set round");
+    }
+    Py_DECREF(r);
+    int64_t set_end = PyStackless_Now();
+    long hwm_kib = vm_hwm_kib();
+    if (sleep_set != n || (mode != SLEEP_PLAIN && (set_end >= sleep_base || sleep_fired != 0))) {
+        fprintf(stderr, "bench: sleep: the set round ran into the deadlines (%ld of %ld set, %lld ns past the first)\n",
+                sleep_set, n, (long long)(set_end - sleep_base));
+        exit(1);
+    }
+    long *order = NULL;
+    if (mode == SLEEP_BURST) {
+        while (PyStackless_Now() <= sleep_base + NS_PER_S) {
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+        }
+    } else if (mode == SLEEP_PLAIN) {
+        order = malloc((size_t)n * sizeof *order);
+        if (order == NULL) {
+            fail("malloc");
+        }
+        for (long i = 0; i < n; i++) {
+            order[i] = i;
+            if (PyTasklet_Remove(kept[i]) < 0) {
+                fail("remove");
+            }
+        }
+        qsort(order, (size_t)n, sizeof *order, by_deadline);
+    }
+    int64_t fire_start = cpu_ns();
+    if (mode == SLEEP_PLAIN) {
+        for (long i = 0; i < n; i++) {
+            if (PyTasklet_Insert(kept[order[i]]) < 0) {
+                fail("insert");
+            }
+        }
+    }
     r = PyStackless_RunUntil(-1);
     if (r == NULL) {
         fail("RunUntil(-1)");
     }
     Py_DECREF(r);
-    int64_t fire_cpu = cpu_ns() - sleep_fire_cpu;
-    if (sleep_set != n || sleep_set_end >= sleep_base) {
-        fprintf(stderr, "bench: sleep: the set round ran into the deadlines (%ld of %ld set, %lld ns past the first)\n",
-                sleep_set, n, (long long)(sleep_set_end - sleep_base));
-        exit(1);
-    }
-    if (sleep_fired != n || sleep_out_of_order != 0 || sleep_last_late < 0) {
+    int64_t fire_cpu = cpu_ns() - fire_start;
+    if (sleep_fired != n || sleep_out_of_order != 0 || (mode != SLEEP_PLAIN && sleep_last_late < 0)) {
         fprintf(stderr, "bench: sleep: %ld of %ld fired, %ld out of deadline order, the last %lld ns late\n",
                 sleep_fired, n, sleep_out_of_order, (long long)sleep_last_late);
         exit(1);
     }
-    printf("%.0f %.1f %.1f %.1f\n", (double)(sleep_hwm_kib - before) * 1024.0 / (double)n,
-           (double)(sleep_set_end - set_start) / (double)n, (double)fire_cpu / (double)n,
-           (double)sleep_last_late / 1e3);
+    printf("%.0f %.1f %.1f", (double)(hwm_kib - before) * 1024.0 / (double)n, (double)(set_end - set_start) / (double)n,
+           (double)fire_cpu / (double)n);
+    if (mode == SLEEP_TIMED) {
+        printf(" %.1f", (double)sleep_last_late / 1e3);
+    }
+    printf("\n");
+    for (long i = 0; kept != NULL && i < n; i++) {
+        Py_DECREF(kept[i]);
+    }
+    free(kept);
+    free(order);
     free(sleep_offset);
     Py_DECREF(f);
 }
@@ -714,8 +790,14 @@ static PyObject *bench_body(PyObject *self, PyObject *args) {
         ns = bench_spawn(10000);
     } else if (strcmp(row, "fanin") == 0) {
         ns = bench_fanin();
+    } else if (strcmp(row, "sleep-burst") == 0) {
+        bench_sleep(iterations, SLEEP_BURST);
+        Py_RETURN_NONE;
+    } else if (strcmp(row, "sleep-plain") == 0) {
+        bench_sleep(iterations, SLEEP_PLAIN);
+        Py_RETURN_NONE;
     } else if (strncmp(row, "sleep", 5) == 0) {
-        bench_sleep(iterations);
+        bench_sleep(iterations, SLEEP_TIMED);
         Py_RETURN_NONE;
     } else if (strcmp(row, "idle") == 0) {
         bench_idle();

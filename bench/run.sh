@@ -88,6 +88,42 @@ failed:*) printf '%-16s %s\n' "$label" "$out" ;;
     ;;
 esac
 
+# The timers' own cost at that scale: sleep-burst (the fire phase starts
+# once every deadline has passed) against sleep-plain (the same rounds and
+# order of waking, with Schedule, Remove and Insert instead of timers),
+# alternating, TIMER_RUNS times each (3 unless set): the medians of each,
+# and their differences, what setting and firing the timers adds.
+TIMER_RUNS=${TIMER_RUNS:-3}
+echo
+printf '%-16s %12s %12s\n' benchmark "set ns" "fire ns"
+burst=
+plain=
+i=0
+while [ "$i" -lt "$TIMER_RUNS" ]; do
+    if ! b=$("$BUILD/bench" sleep-burst "$SLEEP_N" 2>&1) || ! p=$("$BUILD/bench" sleep-plain "$SLEEP_N" 2>&1); then
+        burst="failed: $b $p"
+        break
+    fi
+    burst="$burst$b
+"
+    plain="$plain$p
+"
+    i=$((i + 1))
+done
+case $burst in
+failed:*) printf '%-16s %s\n' "${label}-timers" "$burst" ;;
+*)
+    bs=$(printf '%s' "$burst" | median 2)
+    bf=$(printf '%s' "$burst" | median 3)
+    ps=$(printf '%s' "$plain" | median 2)
+    pf=$(printf '%s' "$plain" | median 3)
+    printf '%-16s %12s %12s\n' "${label}-burst" "$bs" "$bf"
+    printf '%-16s %12s %12s\n' "${label}-plain" "$ps" "$pf"
+    printf '%-16s %12s %12s\n' "timers' own" "$(awk -v a="$bs" -v b="$ps" 'BEGIN {printf "%.1f", a - b}')" \
+        "$(awk -v a="$bf" -v b="$pf" 'BEGIN {printf "%.1f", a - b}')"
+    ;;
+esac
+
 # idle: a thread whose 10 tasklets all sleep 1 s, three times, with
 # another thread alive in the runtime: its CPU time per second (µs).
 echo
