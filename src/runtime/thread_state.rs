@@ -621,11 +621,11 @@ impl ThreadState {
     /// As [`TimerQueue::add`]; `t` is a tasklet of this thread.
     pub(crate) unsafe fn timers_add(&self, t: *mut Tasklet, deadline: i64) {
         // SAFETY: per the contract.
-        let e = self.timers.with(|timers| unsafe {
-            timers.add(t, deadline);
-            timers.earliest()
-        });
-        self.timers_changed(e);
+        self.timers
+            .with(|timers| unsafe { timers.add(t, deadline) });
+        // A timer added takes none away: the earliest is the new one's
+        // deadline or stays.
+        self.timers_changed(Some(deadline.min(self.earliest.get())));
     }
 
     /// Cancels a timer (see [`TimerQueue::cancel`]).
