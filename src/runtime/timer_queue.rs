@@ -214,18 +214,29 @@ impl<T> Buckets<T> {
     };
 
     /// Adds `e` to the entries of `slot`.
+    #[inline(always)]
     fn push(&mut self, slot: usize, e: Entry<T>) {
+        let head = match self.heads.get(slot) {
+            Some(&head) if head != NO_CHUNK && self.chunks[head as usize].entries.len() < CHUNK => {
+                head
+            }
+            _ => self.start_chunk(slot),
+        };
+        self.chunks[head as usize].entries.push(e);
+    }
+
+    /// Links an empty chunk first in the list of `slot` (making the slots
+    /// at the first entry), and returns it.
+    #[cold]
+    #[inline(never)]
+    fn start_chunk(&mut self, slot: usize) -> u32 {
         if self.heads.is_empty() {
             self.heads = vec![NO_CHUNK; BUCKETS];
         }
-        let mut head = self.heads[slot];
-        if head == NO_CHUNK || self.chunks[head as usize].entries.len() == CHUNK {
-            let chunk = self.take_chunk();
-            self.chunks[chunk as usize].next = head;
-            self.heads[slot] = chunk;
-            head = chunk;
-        }
-        self.chunks[head as usize].entries.push(e);
+        let chunk = self.take_chunk();
+        self.chunks[chunk as usize].next = self.heads[slot];
+        self.heads[slot] = chunk;
+        chunk
     }
 
     /// An empty chunk: from the pool, else a new one.
