@@ -481,8 +481,10 @@ static PyObject *sleeper(PyObject *self, PyObject *args) {
     /* Woken: in deadline order (EXTENSIONS.md §2). */
     sleep_out_of_order += deadline < sleep_last_deadline;
     sleep_last_deadline = deadline;
-    sleep_last_late = PyStackless_Now() - deadline;
-    sleep_fired++;
+    if (++sleep_fired == sleep_started) {
+        /* The last (every tasklet started in the first round). */
+        sleep_last_late = PyStackless_Now() - deadline;
+    }
     Py_RETURN_NONE;
 }
 
