@@ -3,8 +3,8 @@
  * most 1 GiB), and a tasklet may use (almost) all of it. */
 #define _POSIX_C_SOURCE 200809L
 #include "tasklet_helpers.h"
+#include "worker.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -248,9 +248,8 @@ TEST(stacks_are_reused) {
     CHECK(reused(address_space() - before, 64 * 1024));
 }
 
-/* What the thread below runs: HELD stacks of 64 KiB, then HELD of 128 KiB. */
-static PyObject *holds_two_sizes(PyObject *self, PyObject *args) {
-    (void)self;
+/* What the worker below runs: HELD stacks of 64 KiB, then HELD of 128 KiB. */
+BODY(holds_two_sizes) {
     (void)args;
     if (!hold_stacks(64 * 1024) || !hold_stacks(128 * 1024)) {
         PyErr_SetString(PyExc_RuntimeError, "hold_stacks failed");
@@ -259,24 +258,11 @@ static PyObject *holds_two_sizes(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* A thread that ends leaves its free stacks, of both sizes, to the others;
- * *arg is set when its tasklets ran. */
-static void *hold_two_sizes_and_end(void *arg) {
-    PyObject *f = cfunc_named(holds_two_sizes, "holds_two_sizes");
-    PyObject *r = PyStackless_Call_Main(f, NULL, NULL);
-    Py_DECREF(f);
-    *(int *)arg = r == Py_None;
-    Py_XDECREF(r);
-    PyStackless_Finalize();
-    return NULL;
-}
-
+/* A thread that ends leaves its free stacks, of both sizes, to the others. */
 TEST(a_thread_that_ends_leaves_its_stacks_to_the_others) {
-    pthread_t thread;
-    int ran = 0;
-    CHECK_INT(pthread_create(&thread, NULL, hold_two_sizes_and_end, &ran), 0);
-    CHECK_INT(pthread_join(thread, NULL), 0);
-    CHECK(ran);
+    worker w;
+    start_worker(&w, &holds_two_sizes_def, WORKER_FINALIZES);
+    CHECK(join_worker(&w));
     rlim_t before = address_space();
     CHECK(hold_stacks(128 * 1024));
     CHECK(hold_stacks(64 * 1024));
