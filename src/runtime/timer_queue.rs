@@ -96,8 +96,20 @@ fn wheel_slot(index: i64) -> usize {
 
 /// Whether bit `i` of `bits` is set.
 #[inline(always)]
-fn is_set(bits: &[u64], i: u32) -> bool {
-    bits[i as usize / 64] & (1 << (i % 64)) != 0
+fn is_set(bits: &[u64], i: usize) -> bool {
+    bits[i / 64] & (1 << (i % 64)) != 0
+}
+
+/// Sets bit `i` of `bits`.
+#[inline(always)]
+fn set_bit(bits: &mut [u64], i: usize) {
+    bits[i / 64] |= 1 << (i % 64);
+}
+
+/// Clears bit `i` of `bits`.
+#[inline(always)]
+fn clear_bit(bits: &mut [u64], i: usize) {
+    bits[i / 64] &= !(1 << (i % 64));
 }
 
 /// Children per node of [`Heap`].
@@ -334,23 +346,23 @@ impl Slots {
     }
 
     fn is_live(&self, slot: u32) -> bool {
-        is_set(&self.live, slot)
+        is_set(&self.live, slot as usize)
     }
 
     /// The timer of `slot` is filed, live.
     fn set_live(&mut self, slot: u32) {
-        self.live[slot as usize / 64] |= 1 << (slot % 64);
+        set_bit(&mut self.live, slot as usize);
     }
 
     /// The filed timer of `slot` is cancelled: its entry stays, dead.
     fn kill(&mut self, slot: u32) {
-        self.live[slot as usize / 64] &= !(1 << (slot % 64));
+        clear_bit(&mut self.live, slot as usize);
         self.dead += 1;
     }
 
     /// The live timer of `slot` fired: its entry left.
     fn fired(&mut self, slot: u32) {
-        self.live[slot as usize / 64] &= !(1 << (slot % 64));
+        clear_bit(&mut self.live, slot as usize);
         self.free.push(slot);
     }
 
@@ -552,7 +564,7 @@ impl<T: Timed> TimerQueue<T> {
     fn wheel_push(&mut self, e: Entry<T>) {
         let slot = wheel_slot(e.bucket());
         self.wheel.push(slot, e);
-        self.occupied[slot / 64] |= 1 << (slot % 64);
+        set_bit(&mut self.occupied, slot);
         self.wheel_len += 1;
     }
 
@@ -560,7 +572,7 @@ impl<T: Timed> TimerQueue<T> {
     /// its live entries.
     fn wheel_take(&mut self, slot: usize) {
         self.wheel.take(slot, &mut self.due);
-        self.occupied[slot / 64] &= !(1 << (slot % 64));
+        clear_bit(&mut self.occupied, slot);
         self.wheel_len -= self.due.len();
         self.due.retain(|e| self.slots.keep(e));
     }
@@ -614,8 +626,8 @@ impl<T: Timed> TimerQueue<T> {
         let from = (bucket + BUCKETS as i64).max(self.cursor);
         for index in from..end {
             let slot = wheel_slot(index);
-            if is_set(&self.occupied, slot as u32) {
-                self.occupied[slot / 64] &= !(1 << (slot % 64));
+            if is_set(&self.occupied, slot) {
+                clear_bit(&mut self.occupied, slot);
                 let (heap, slots, wheel_len) =
                     (&mut self.heap, &mut self.slots, &mut self.wheel_len);
                 self.wheel.empty(slot, |entries| {
@@ -677,7 +689,7 @@ impl<T: Timed> TimerQueue<T> {
                 let len = self.wheel.retain(slot, &mut keep);
                 self.wheel_len += len;
                 if len == 0 {
-                    self.occupied[w] &= !(1 << (slot % 64));
+                    clear_bit(&mut self.occupied, slot);
                 }
             }
         }
@@ -901,7 +913,7 @@ mod tests {
         let mut wheel_min: Option<super::Entry<Item>> = None;
         for slot in 0..BUCKETS {
             let bucket = t.wheel.entries(slot);
-            assert_eq!(super::is_set(&t.occupied, slot as u32), !bucket.is_empty());
+            assert_eq!(super::is_set(&t.occupied, slot), !bucket.is_empty());
             for e in &bucket {
                 assert!(reach.contains(&e.bucket()) && super::wheel_slot(e.bucket()) == slot);
                 if wheel_min.is_none_or(|m| e.before(&m)) {
