@@ -559,28 +559,31 @@ fn push_slab(slab: &'static Slab) {
     }
 }
 
+/// Every slab, newest first, without a lock or an allocation (safe in a
+/// signal handler).
+fn slabs() -> impl Iterator<Item = &'static Slab> {
+    // SAFETY: slabs are never freed; a linked one is fully written.
+    let first = unsafe { SLABS.load(Ordering::Acquire).as_ref() };
+    core::iter::successors(first, |slab| {
+        // SAFETY: as above.
+        unsafe { slab.next.as_ref() }
+    })
+}
+
 /// The tasklet and thread whose guard region holds `addr`, and the stack
 /// size: `(tasklet, thread, size)`. Safe to call from a signal handler.
 fn guard_hit(addr: usize) -> Option<(usize, usize, usize)> {
-    let mut s = SLABS.load(Ordering::Acquire);
-    while !s.is_null() {
-        // SAFETY: slabs are never freed; a linked one is fully written.
-        let slab = unsafe { &*s };
-        let off = addr.wrapping_sub(slab.start);
-        if off < slab.slot * SLAB_STACKS {
-            let i = off / slab.slot;
-            if off % slab.slot >= slab.guard {
-                return None;
-            }
-            return Some((
-                slab.owners[i].load(Ordering::Acquire),
-                slab.threads[i].load(Ordering::Relaxed),
-                slab.slot - slab.guard,
-            ));
-        }
-        s = slab.next as *mut Slab;
+    let slab = slabs().find(|slab| addr.wrapping_sub(slab.start) < slab.slot * SLAB_STACKS)?;
+    let off = addr - slab.start;
+    if off % slab.slot >= slab.guard {
+        return None;
     }
-    None
+    let i = off / slab.slot;
+    Some((
+        slab.owners[i].load(Ordering::Acquire),
+        slab.threads[i].load(Ordering::Relaxed),
+        slab.slot - slab.guard,
+    ))
 }
 
 pub(crate) use overflow::{install_handler, AltStack};
@@ -768,22 +771,13 @@ mod overflow {
 
 #[cfg(test)]
 mod tests {
-    use super::{
-        guard_size, page_size, Slab, StackPool, SLABS, SLAB_STACKS, STACKLESS_MIN_STACK_SIZE,
-    };
-    use core::sync::atomic::Ordering;
+    use super::{guard_size, page_size, slabs, StackPool, SLAB_STACKS, STACKLESS_MIN_STACK_SIZE};
 
     /// Slabs carved for stacks of `size` usable bytes.
     fn slabs_of(size: usize) -> usize {
-        let mut n = 0;
-        let mut s = SLABS.load(Ordering::Acquire);
-        while !s.is_null() {
-            // SAFETY: slabs are never freed; a linked one is fully written.
-            let slab: &Slab = unsafe { &*s };
-            n += usize::from(slab.slot == size + guard_size());
-            s = slab.next as *mut Slab;
-        }
-        n
+        slabs()
+            .filter(|slab| slab.slot == size + guard_size())
+            .count()
     }
 
     /// A pool that changes its stack size, then one that ends holding
